@@ -1,0 +1,12 @@
+# shellcheck shell=bash
+# Sourced by the other scripts: make PATH sane for non-interactive/minimal shells
+# (CI, `env -i`), which miss the rustup cargo dir and the pyenv shims (where
+# `sops` is installed by pip).
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
+export PYENV_ROOT="${PYENV_ROOT:-$HOME/.pyenv}"
+for _d in "$HOME/.cargo/bin" "$PYENV_ROOT/shims" "$PYENV_ROOT/bin"; do
+  case ":$PATH:" in *":$_d:"*) ;; *) if [ -d "$_d" ]; then PATH="$_d:$PATH"; fi ;; esac
+done
+unset _d
+export PATH

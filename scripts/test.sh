@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's one test command: install test dependencies, then check formatting,
+# run clippy, and run all tests against a real (private) Secret Service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+
+scripts/setup.sh
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+KSEC_TEST_SECRET_SERVICE=1 scripts/with-secret-service.sh cargo test --all-targets

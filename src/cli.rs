@@ -1,0 +1,207 @@
+//! The command line, as clap types only. Doc comments are the `--help`
+//! text. Nothing here is seen past `settings`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+   0  success
+   1  drift: `diff` found differences
+   2  usage: the command line is wrong
+   3  not-found: a file, key, project or identity does not exist
+   4  decrypt: no available identity can decrypt the file
+   5  integrity: an encrypted file failed its integrity check (tampered)
+   6  invalid: invalid input (YAML, ksec.yaml, a name, a recipient)
+   7  access-denied: the cluster's RBAC denies a needed permission
+   8  needs-confirmation: a protected environment needs --yes
+   9  unavailable: the cluster or the OS keyring cannot be reached
+  10  io: reading or writing a file failed
+  70  unexpected: a bug in ksec (please report it)
+ 130  interrupted: Ctrl-C";
+
+/// Keep Kubernetes secrets and config in git, encrypted with age in the SOPS
+/// format, and ship them to clusters.
+#[derive(Debug, Parser)]
+#[command(name = "ksec", version, after_long_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// The project directory (default: walk up from the working directory to
+    /// the first `ksec.yaml`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// An age identity file or SSH private key to decrypt with; first in the
+    /// identity lookup order
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold a project: ksec.yaml, .sops.yaml, .gitignore, .gitattributes
+    ///
+    /// Creates the files that are missing and never overwrites one. Run again
+    /// on an existing project, it changes nothing and says so; with
+    /// `--refresh` it regenerates `.sops.yaml` from `ksec.yaml`.
+    ///
+    /// Example:
+    ///   ksec init --name shop --recipient "alice=$(ksec keygen --out ~/.config/ksec/keys.txt)"
+    Init(InitArgs),
+
+    /// Generate a new age identity and print its recipient
+    ///
+    /// Writes the identity in the age-keygen file format (mode 0600) or
+    /// stores it in the OS keyring (service `ksec`). Prints the recipient
+    /// (`age1…`) on stdout, to put into ksec.yaml. Never overwrites a key.
+    ///
+    /// Example:
+    ///   ksec keygen --out ~/.config/ksec/keys.txt
+    Keygen(KeygenArgs),
+
+    /// Encrypt a plaintext YAML or dotenv file into a SOPS file
+    ///
+    /// Recipients come from `-r`, or else from the namespace in ksec.yaml
+    /// whose folder holds FILE, plus the CI recipients of that namespace's
+    /// environments. Writes to stdout unless --output or --in-place.
+    /// Files ending in `.env` are dotenv; others are YAML.
+    ///
+    /// Example:
+    ///   ksec encrypt namespaces/payments/db.yaml --in-place
+    Encrypt(EncryptArgs),
+
+    /// Decrypt a SOPS file and print the plaintext
+    ///
+    /// Verifies every value and the file's MAC first: a tampered file is
+    /// refused with exit code 5 and nothing is printed.
+    ///
+    /// Example:
+    ///   ksec decrypt namespaces/payments/db.enc.yaml
+    Decrypt(DecryptArgs),
+
+    /// Edit a SOPS file in $VISUAL / $EDITOR and re-encrypt it
+    ///
+    /// The plaintext lives in a private temporary directory (0700) and is
+    /// removed afterwards, also on error and on Ctrl-C. Values you did not
+    /// change keep their exact ciphertext, so git shows only what changed.
+    ///
+    /// Example:
+    ///   EDITOR=nano ksec edit namespaces/payments/db.enc.yaml
+    Edit(EditArgs),
+
+    /// Set one value in a SOPS file
+    ///
+    /// KEY is a top-level key, or a sops-style path like '["db"]["password"]'
+    /// for nested YAML. With no VALUE, reads it from a hidden prompt on a
+    /// terminal, or else from stdin (one trailing newline removed). Only that
+    /// value's line changes (plus the file's lastmodified and mac).
+    ///
+    /// Example:
+    ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD
+    Set(SetArgs),
+
+    /// Remove one key from a SOPS file
+    ///
+    /// Example:
+    ///   ksec unset namespaces/payments/db.enc.yaml OLD_TOKEN
+    Unset(UnsetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Project name (default: the directory's name)
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// A first recipient, as NAME=KEY (KEY is `age1…` or an SSH public key)
+    #[arg(long, value_name = "NAME=KEY")]
+    pub recipient: Vec<String>,
+
+    /// Regenerate `.sops.yaml` from an existing `ksec.yaml`
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Directory to initialise (default: the working directory)
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write the identity to FILE (refuses to overwrite)
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "keyring",
+        required_unless_present = "keyring"
+    )]
+    pub out: Option<PathBuf>,
+
+    /// Store the identity in the OS keyring (service `ksec`)
+    #[arg(long)]
+    pub keyring: bool,
+
+    /// Print `text` (the recipient) or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The plaintext file
+    pub file: PathBuf,
+
+    /// Encrypt to this recipient (repeatable): `age1…` or an SSH public key,
+    /// or a recipient or group name from ksec.yaml
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Write the encrypted file here instead of stdout
+    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+
+    /// Replace FILE with its encrypted form
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The SOPS file
+    pub file: PathBuf,
+
+    /// Write the plaintext here (mode 0600) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The SOPS file
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The SOPS file
+    pub file: PathBuf,
+    /// The key: a top-level key or a sops-style path like '["a"]["b"]'
+    pub key: String,
+    /// The value (omit it to be prompted, or to read stdin)
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// The SOPS file
+    pub file: PathBuf,
+    /// The key: a top-level key or a sops-style path like '["a"]["b"]'
+    pub key: String,
+}

@@ -1,0 +1,95 @@
+//! `ksec encrypt`: plaintext YAML/dotenv -> a new SOPS file.
+
+use super::Context;
+use crate::cli::EncryptArgs;
+use crate::crypto::sops::{self, Format};
+use crate::crypto::wrap::Recipient;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::project::Project;
+
+pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
+    let recipients = recipients(&args, ctx)?;
+    let text = zeroize::Zeroizing::new(super::read_text(&args.file)?);
+    let format = Format::from_path(&args.file);
+    let plain = sops::parse_plain(&text, format).map_err(|e| super::sops_error(&args.file, e))?;
+    let encrypted = sops::encrypt_new(plain, format, &recipients)
+        .and_then(|f| f.emit())
+        .map_err(|e| super::sops_error(&args.file, e))?;
+    if args.in_place {
+        fsutil::write_atomic(&args.file, encrypted.as_bytes(), 0o644)
+    } else if let Some(out) = &args.output {
+        fsutil::write_atomic(out, encrypted.as_bytes(), 0o644)
+    } else {
+        super::write_stdout(encrypted.as_bytes())
+    }
+}
+
+/// `-r` arguments (keys, or names from ksec.yaml), else the namespace that
+/// owns the file.
+fn recipients(args: &EncryptArgs, ctx: &Context) -> Result<Vec<(String, Recipient)>> {
+    let project =
+        if args.recipients.is_empty() || args.recipients.iter().any(|r| !looks_like_key(r)) {
+            Some(Project::discover(ctx.project_flag.as_deref())?)
+        } else {
+            None
+        };
+    let mut texts: Vec<String> = Vec::new();
+    if args.recipients.is_empty() {
+        let project = project.as_ref().expect("loaded above");
+        let target = args.output.as_deref().unwrap_or(&args.file);
+        let ns = project.namespace_for(target).ok_or_else(|| {
+            Error::usage(format!(
+                "{} is not inside any namespace's folder in {}, so ksec does not know its recipients",
+                target.display(),
+                project.file().display()
+            ))
+            .hint("pass -r RECIPIENT, or move the file under namespaces/<name>/")
+        })?;
+        texts = project
+            .namespace_recipients(ns)
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        if texts.is_empty() {
+            return Err(Error::invalid(format!(
+                "namespace {} has no recipients in ksec.yaml",
+                ns.name
+            ))
+            .hint(
+                "add recipients to the namespace (or its environments) in ksec.yaml, or pass -r",
+            ));
+        }
+    } else {
+        for arg in &args.recipients {
+            if looks_like_key(arg) {
+                texts.push(arg.clone());
+            } else {
+                let project = project.as_ref().expect("loaded above");
+                let keys = project.resolve_recipient(arg).ok_or_else(|| {
+                    Error::usage(format!(
+                        "-r {arg}: not a key, and no recipient or group of that name in ksec.yaml"
+                    ))
+                    .hint("pass an age1… key, an SSH public key, or a name from ksec.yaml")
+                })?;
+                texts.extend(keys);
+            }
+        }
+    }
+    let mut out: Vec<(String, Recipient)> = Vec::new();
+    for text in texts {
+        if out.iter().any(|(t, _)| *t == text) {
+            continue;
+        }
+        let recipient = Recipient::parse(&text).map_err(|why| {
+            Error::invalid(format!("recipient {text}: {why}"))
+                .hint("an age recipient starts with age1")
+        })?;
+        out.push((text, recipient));
+    }
+    Ok(out)
+}
+
+fn looks_like_key(s: &str) -> bool {
+    s.starts_with("age1") || s.starts_with("ssh-")
+}

@@ -1,0 +1,132 @@
+//! `ksec init`: scaffold a project, or say that there is one already.
+
+use super::Context;
+use crate::cli::InitArgs;
+use crate::crypto::wrap::Recipient;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::project::{self, FILE_NAME, Project, scaffold};
+use std::path::Path;
+
+pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
+    let dir = match args.dir.as_ref().or(ctx.project_flag.as_ref()) {
+        Some(d) => project::absolute(d),
+        None => std::env::current_dir()
+            .map_err(|e| Error::io("read the working directory", Path::new("."), &e))?,
+    };
+    if dir.join(FILE_NAME).exists() {
+        return existing(&dir, args.refresh);
+    }
+    if args.refresh {
+        return Err(
+            Error::not_found(format!("no {FILE_NAME} in {}", dir.display()))
+                .hint("run `ksec init` without --refresh to create the project"),
+        );
+    }
+    let name = match &args.name {
+        Some(n) if project::is_dns_label(n) => n.clone(),
+        Some(n) => {
+            return Err(
+                Error::usage(format!("project name {n} is not a DNS-1123 label"))
+                    .hint("use lower-case letters, digits and '-', at most 63 characters"),
+            );
+        }
+        None => project::sanitize_label(dir.file_name().and_then(|n| n.to_str()).unwrap_or("ksec")),
+    };
+    let mut recipients = Vec::new();
+    for arg in &args.recipient {
+        let (rname, key) = arg.split_once('=').ok_or_else(|| {
+            Error::usage(format!("--recipient {arg}: expected NAME=KEY"))
+                .hint("for example --recipient alice=age1…")
+        })?;
+        Recipient::parse(key)
+            .map_err(|why| Error::invalid(format!("--recipient {rname}: {why}")))?;
+        recipients.push((rname.to_string(), key.trim().to_string()));
+    }
+
+    std::fs::create_dir_all(dir.join("namespaces"))
+        .map_err(|e| Error::io("create", &dir.join("namespaces"), &e))?;
+    let ksec_yaml = scaffold::starter_ksec_yaml(&name, &recipients);
+    // Validate what we are about to write with the same code that reads it.
+    let project = Project::parse(&dir, &ksec_yaml)?;
+    let mut created = Vec::new();
+    fsutil::write_new(&dir.join(FILE_NAME), ksec_yaml.as_bytes(), 0o644)?;
+    created.push(FILE_NAME.to_string());
+    for (file, text) in [
+        (".gitignore", scaffold::GITIGNORE),
+        (".gitattributes", scaffold::GITATTRIBUTES),
+    ] {
+        if merge_lines(&dir.join(file), text)? {
+            created.push(file.to_string());
+        }
+    }
+    fsutil::write_atomic(
+        &dir.join(".sops.yaml"),
+        scaffold::sops_yaml(&project).as_bytes(),
+        0o644,
+    )?;
+    created.push(".sops.yaml".into());
+    println!("initialised ksec project {name} in {}", dir.display());
+    for file in created {
+        println!("  wrote {file}");
+    }
+    Ok(())
+}
+
+fn existing(dir: &Path, refresh: bool) -> Result<()> {
+    let project = Project::load(dir)?;
+    let wanted = scaffold::sops_yaml(&project);
+    let sops_path = dir.join(".sops.yaml");
+    let current = std::fs::read_to_string(&sops_path).unwrap_or_default();
+    if refresh {
+        if current == wanted {
+            println!(".sops.yaml is already in step with ksec.yaml; nothing changed");
+        } else {
+            fsutil::write_atomic(&sops_path, wanted.as_bytes(), 0o644)?;
+            println!("refreshed .sops.yaml from ksec.yaml");
+        }
+        return Ok(());
+    }
+    println!(
+        "{} is already a ksec project; nothing changed",
+        dir.display()
+    );
+    if current != wanted {
+        println!(
+            "note: .sops.yaml is out of step with ksec.yaml; run `ksec init --refresh` to regenerate it"
+        );
+    }
+    Ok(())
+}
+
+/// Append the lines of `text` that `path` lacks. Returns whether it wrote.
+fn merge_lines(path: &Path, text: &str) -> Result<bool> {
+    let current = match std::fs::read_to_string(path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", path, &e)),
+    };
+    let missing: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    let mut out = current.clone();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if current.is_empty() {
+        out.push_str(text);
+    } else {
+        out.push_str(text.lines().next().unwrap_or(""));
+        out.push('\n');
+        for l in missing {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    fsutil::write_atomic(path, out.as_bytes(), 0o644)?;
+    Ok(true)
+}

@@ -1,0 +1,130 @@
+//! One module per subcommand. Each is thin: load, call the domain, print.
+//! Shared here: opening an encrypted file and turning format errors into
+//! user-facing ones that name the file (never a value).
+
+pub mod decrypt;
+pub mod edit;
+pub mod encrypt;
+pub mod init;
+pub mod keygen;
+pub mod set;
+
+use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError};
+use crate::error::{Code, Error, Result};
+use crate::keys;
+use std::path::{Path, PathBuf};
+
+/// Resolved options every command can use.
+pub struct Context {
+    pub project_flag: Option<PathBuf>,
+    pub identity_flag: Option<PathBuf>,
+}
+
+/// Explain a format-level error about `file`.
+pub fn sops_error(file: &Path, err: SopsError) -> Error {
+    let f = file.display();
+    match err {
+        SopsError::Syntax { line, message } => {
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            Error::invalid(format!("{f}{at}: {message}")).hint("fix the syntax and run the command again")
+        }
+        SopsError::NotEncrypted => Error::invalid(format!("{f} is not a SOPS-encrypted file (it has no sops metadata)"))
+            .hint("encrypt it first with `ksec encrypt`"),
+        SopsError::AlreadyEncrypted => Error::invalid(format!("{f} is already encrypted (it has sops metadata)"))
+            .hint("use `ksec edit` or `ksec set` to change an encrypted file"),
+        SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
+        SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
+            .hint("restore the file from git"),
+        SopsError::NoAgeRecipients => Error::new(Code::Decrypt, format!("{f} has no age recipients"))
+            .hint("it was encrypted with other key types (pgp, kms…); ksec decrypts age only"),
+        SopsError::NoMatchingIdentity { recipients } => {
+            let mut e = Error::new(Code::Decrypt, format!("cannot decrypt {f}: none of your identities is one of its recipients"));
+            e = e.detail("the file is encrypted to:");
+            for r in recipients {
+                e = e.detail(format!("  {r}"));
+            }
+            e.hint("ask someone who can decrypt it to add your recipient (ksec.yaml, then re-encrypt), or point KSEC_AGE_KEY_FILE at the right key")
+        }
+        SopsError::ValueIntegrity { path } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the value of key {path} was changed or moved"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::ValueMalformed { path } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: key {path} does not hold a SOPS-encrypted value"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::MacUnreadable => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the MAC or lastmodified was changed"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::MacMismatch => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the values do not match the MAC (a key was added, removed or reordered)"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::Emit(why) => Error::invalid(format!("{f}: {why}")),
+    }
+}
+
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("ksec encrypts YAML and dotenv files")
+    })
+}
+
+/// Read, decrypt and verify an encrypted file.
+pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
+    let text = read_text(path)?;
+    let file =
+        EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
+    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    if lookup.identities.is_empty() {
+        let mut e = Error::new(
+            Code::Decrypt,
+            format!("cannot decrypt {}: no age identity found", path.display()),
+        )
+        .detail("looked in, in this order:");
+        for line in &lookup.report {
+            e = e.detail(format!("  {line}"));
+        }
+        e = e.detail("the file is encrypted to:");
+        for r in file.recipients() {
+            e = e.detail(format!("  {r}"));
+        }
+        return Err(e.hint("set KSEC_AGE_KEY_FILE to your key file, or create one with `ksec keygen --out ~/.config/ksec/keys.txt`"));
+    }
+    match file.open(&lookup.identities) {
+        Ok(opened) => Ok(opened),
+        Err(err @ SopsError::NoMatchingIdentity { .. }) => {
+            let mut e = sops_error(path, err).detail("identities came from:");
+            for line in &lookup.report {
+                e = e.detail(format!("  {line}"));
+            }
+            Err(e)
+        }
+        Err(err) => Err(sops_error(path, err)),
+    }
+}
+
+/// Seal an opened file and write it back atomically.
+pub fn save(path: &Path, opened: Opened) -> Result<()> {
+    let sealed = opened.seal().map_err(|e| sops_error(path, e))?;
+    let text = sealed.emit().map_err(|e| sops_error(path, e))?;
+    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+}
+
+/// Write to stdout; a closed pipe (`ksec decrypt f | head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("write", Path::new("<stdout>"), &e)),
+    }
+}

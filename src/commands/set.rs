@@ -1,0 +1,171 @@
+//! `ksec set` and `ksec unset`: change one value of a SOPS file. Every other
+//! value keeps its exact ciphertext.
+
+use super::Context;
+use crate::cli::{SetArgs, UnsetArgs};
+use crate::crypto::tree::{Item, Leaf, Value};
+use crate::error::{Error, Result};
+use std::io::{IsTerminal, Read};
+
+pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
+    let path = parse_key(&args.key)?;
+    let mut opened = super::open(&args.file, ctx)?;
+    let value = match args.value.clone() {
+        Some(v) => zeroize::Zeroizing::new(v),
+        None => read_value(&args.key)?,
+    };
+    let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
+    let new = Leaf::str(value.as_str());
+    if let Value::Leaf(old) = target
+        && old.same_as(&new)
+    {
+        eprintln!("{}: {} unchanged", args.file.display(), args.key);
+        return Ok(());
+    }
+    *target = Value::Leaf(new);
+    super::save(&args.file, opened)?;
+    eprintln!("{}: set {}", args.file.display(), args.key);
+    Ok(())
+}
+
+pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
+    let path = parse_key(&args.key)?;
+    let mut opened = super::open(&args.file, ctx)?;
+    let (last, parents) = path
+        .split_last()
+        .expect("parse_key never returns an empty path");
+    let removed = match find_map(&mut opened.plain, parents) {
+        Some(items) => {
+            let before = items.len();
+            items.retain(|item| !matches!(item, Item::Pair(k, _) if k == last));
+            before != items.len()
+        }
+        None => false,
+    };
+    if !removed {
+        return Err(
+            Error::not_found(format!("{} has no key {}", args.file.display(), args.key))
+                .hint("`ksec decrypt` shows the keys the file holds"),
+        );
+    }
+    super::save(&args.file, opened)?;
+    eprintln!("{}: removed {}", args.file.display(), args.key);
+    Ok(())
+}
+
+fn not_a_map(args: &SetArgs) -> Error {
+    Error::invalid(format!(
+        "{}: cannot set {}: a key on its path holds a value, not a map",
+        args.file.display(),
+        args.key
+    ))
+}
+
+/// `KEY` or `["a"]["b"]`.
+pub fn parse_key(key: &str) -> Result<Vec<String>> {
+    let bad = || {
+        Error::usage(format!("invalid key path {key}")).hint(
+            "use a top-level key (DB_PASSWORD, tls.crt) or a path like '[\"db\"][\"password\"]'",
+        )
+    };
+    if key.is_empty() {
+        return Err(bad());
+    }
+    if !key.starts_with('[') {
+        return Ok(vec![key.to_string()]);
+    }
+    let mut parts = Vec::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix("[\"").ok_or_else(bad)?;
+        let end = inner.find("\"]").ok_or_else(bad)?;
+        parts.push(inner[..end].to_string());
+        rest = &inner[end + 2..];
+    }
+    Ok(parts)
+}
+
+/// The value slot at `path`, creating maps and the key when `create`.
+fn slot<'a>(root: &'a mut Value, path: &[String], create: bool) -> Option<&'a mut Value> {
+    let (first, rest) = path.split_first()?;
+    let Value::Map(items) = root else {
+        return None;
+    };
+    let pos = items
+        .iter()
+        .position(|item| matches!(item, Item::Pair(k, _) if k == first));
+    let pos = match pos {
+        Some(p) => p,
+        None if create => {
+            let fresh = if rest.is_empty() {
+                Value::Null
+            } else {
+                Value::Map(Vec::new())
+            };
+            items.push(Item::Pair(first.clone(), fresh));
+            items.len() - 1
+        }
+        None => return None,
+    };
+    let Item::Pair(_, value) = &mut items[pos] else {
+        unreachable!("position matched a pair")
+    };
+    if rest.is_empty() {
+        Some(value)
+    } else {
+        slot(value, rest, create)
+    }
+}
+
+fn find_map<'a>(root: &'a mut Value, path: &[String]) -> Option<&'a mut Vec<Item>> {
+    let target = if path.is_empty() {
+        Some(root)
+    } else {
+        slot(root, path, false)
+    }?;
+    match target {
+        Value::Map(items) => Some(items),
+        _ => None,
+    }
+}
+
+/// The new value: a hidden prompt on a terminal, else stdin.
+fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
+    if std::io::stdin().is_terminal() {
+        let value = dialoguer::Password::new()
+            .with_prompt(format!("value for {key}"))
+            .allow_empty_password(true)
+            .interact()
+            .map_err(|e| {
+                Error::usage(format!("could not read the value from the terminal: {e}"))
+            })?;
+        return Ok(zeroize::Zeroizing::new(value));
+    }
+    let mut value = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut value)
+        .map_err(|e| Error::io("read", std::path::Path::new("<stdin>"), &e))?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths() {
+        assert_eq!(parse_key("tls.crt").unwrap(), vec!["tls.crt"]);
+        assert_eq!(
+            parse_key("[\"db\"][\"pass word\"]").unwrap(),
+            vec!["db", "pass word"]
+        );
+        assert!(parse_key("[\"db\"").is_err());
+        assert!(parse_key("").is_err());
+    }
+}

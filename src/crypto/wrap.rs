@@ -1,0 +1,70 @@
+//! Wrapping the data key for age recipients and unwrapping it with age
+//! identities, as ASCII-armored age files (what sops stores under `enc`).
+
+use super::cipher::DataKey;
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use std::io::{Read, Write};
+
+/// A recipient parsed from its public text form.
+pub enum Recipient {
+    X25519(age::x25519::Recipient),
+    Ssh(age::ssh::Recipient),
+}
+
+impl Recipient {
+    /// `age1…` or an SSH public key line (`ssh-ed25519 AAAA… [comment]`,
+    /// `ssh-rsa AAAA… [comment]`).
+    pub fn parse(text: &str) -> Result<Recipient, String> {
+        let text = text.trim();
+        if text.starts_with("age1") {
+            return text
+                .parse::<age::x25519::Recipient>()
+                .map(Recipient::X25519)
+                .map_err(|e| format!("not a valid age recipient ({e})"));
+        }
+        if text.starts_with("ssh-") {
+            return text
+                .parse::<age::ssh::Recipient>()
+                .map(Recipient::Ssh)
+                .map_err(|_| {
+                    "not a supported SSH public key (use ssh-ed25519 or ssh-rsa)".to_string()
+                });
+        }
+        Err("expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …)".into())
+    }
+
+    fn as_dyn(&self) -> &dyn age::Recipient {
+        match self {
+            Recipient::X25519(r) => r,
+            Recipient::Ssh(r) => r,
+        }
+    }
+}
+
+/// Encrypt the data key to one recipient, armored.
+pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient.as_dyn()))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let armored =
+        ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| e.to_string())?;
+    let mut writer = encryptor.wrap_output(armored).map_err(|e| e.to_string())?;
+    writer.write_all(key.bytes()).map_err(|e| e.to_string())?;
+    writer
+        .finish()
+        .and_then(|armor| armor.finish())
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// Try to decrypt an armored data key with the given identities.
+pub fn unwrap(armored: &str, identities: &[Box<dyn age::Identity>]) -> Option<DataKey> {
+    let reader = ArmoredReader::new(armored.as_bytes());
+    let decryptor = age::Decryptor::new_buffered(reader).ok()?;
+    let mut plain = zeroize::Zeroizing::new(Vec::new());
+    let mut stream = decryptor
+        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .ok()?;
+    stream.read_to_end(&mut plain).ok()?;
+    DataKey::from_slice(&plain)
+}

@@ -1,0 +1,661 @@
+//! The YAML store: reads a YAML document into a [`Value`] tree and writes a
+//! tree back out the way sops (go-yaml v3, indent 4) writes it, so a file that
+//! sops wrote and ksec rewrote differs only where values changed.
+//!
+//! Parse errors carry a line and column but never the offending text: the
+//! document may be plaintext secrets.
+
+use super::tree::{Item, Kind, Leaf, Value, bool_text, float_text};
+use secrecy::SecretString;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt::{self, Write as _};
+
+/// A YAML syntax or structure problem, located but value-free.
+#[derive(Debug)]
+pub struct YamlError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    // go-yaml v3 (what sops uses) resolves only true/false as booleans, and
+    // we keep numbers with leading zeros as text so a PIN like 0123 survives.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    options.with_snippet = false;
+    options
+}
+
+/// Turn a serde-saphyr error into a located error. With `redact`, anything
+/// quoted in the message is cut, in case it echoes the (secret) input.
+pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
+    let location = err.location();
+    let (line, column) = match location {
+        Some(loc) => (Some(loc.line() as usize), Some(loc.column() as usize)),
+        None => (None, None),
+    };
+    // The message of a syntax error describes the grammar, not the content;
+    // still, cut anything after a quote or backtick in case it echoes input.
+    let raw = err.to_string();
+    let first = raw.lines().next().unwrap_or("invalid YAML");
+    let message = if redact {
+        first
+            .split(['`', '"', '\''])
+            .next()
+            .unwrap_or(first)
+            .trim_end_matches([' ', ':'])
+            .to_string()
+    } else {
+        first.to_string()
+    };
+    let message = strip_location_suffix(&message);
+    YamlError {
+        line,
+        column,
+        message: if message.is_empty() {
+            "invalid YAML".into()
+        } else {
+            message
+        },
+    }
+}
+
+fn strip_location_suffix(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(pos) => message[..pos].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Parse one YAML document into a tree. An empty document is an empty map.
+pub fn parse(text: &str) -> Result<Value, YamlError> {
+    if text.trim().is_empty() {
+        return Ok(Value::Map(Vec::new()));
+    }
+    let value: Value = serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| located_error(&e, true))?;
+    Ok(value)
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(leaf(Kind::Bool, bool_text(v).to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(leaf(Kind::Int, v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(leaf(Kind::Int, v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(leaf(Kind::Float, float_text(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(leaf(Kind::Str, v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(leaf(Kind::Str, v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            values.push(v);
+        }
+        Ok(Value::Seq(values))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut items: Vec<Item> = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            if items
+                .iter()
+                .any(|item| matches!(item, Item::Pair(k, _) if *k == key))
+            {
+                return Err(de::Error::custom(format!("duplicate key {key}")));
+            }
+            let value = map.next_value::<Value>()?;
+            items.push(Item::Pair(key, value));
+        }
+        Ok(Value::Map(items))
+    }
+}
+
+fn leaf(kind: Kind, text: String) -> Value {
+    Value::Leaf(Leaf {
+        kind,
+        text: SecretString::from(text),
+    })
+}
+
+/// A mapping key: any scalar, kept as text (sops only supports string keys).
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar mapping key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(float_text(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key("null".into()))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Emitting
+
+const INDENT: usize = 4;
+
+/// Write a tree as a YAML document in sops's layout. A top-level map is
+/// written as block mapping; an empty one as `{}`.
+pub fn emit(value: &Value) -> String {
+    let mut out = String::new();
+    match value {
+        Value::Map(items) if !items.is_empty() => emit_map(&mut out, items, 0, false),
+        Value::Seq(values) if !values.is_empty() => emit_seq(&mut out, values, 0, false),
+        other => {
+            out.push_str(&inline_scalar(other, 0));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+/// `indent` is the collection's indentation level; a map that is a sequence
+/// item (`in_seq`) starts on the dash line and puts its keys two columns in.
+fn emit_map(out: &mut String, items: &[Item], indent: usize, in_seq: bool) {
+    let key_col = if in_seq { indent + 2 } else { indent };
+    let mut first = true;
+    for item in items {
+        let Item::Pair(key, value) = item else {
+            continue; // comments are not kept in YAML (see README)
+        };
+        if !(first && in_seq) {
+            pad(out, key_col);
+        }
+        first = false;
+        out.push_str(&scalar_string(key, key_col));
+        out.push(':');
+        emit_child(out, value, indent);
+    }
+    if first && in_seq {
+        out.push_str("{}\n");
+    }
+}
+
+fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
+    let dash_col = if in_seq { indent + 2 } else { indent };
+    for (i, value) in values.iter().enumerate() {
+        if !(i == 0 && in_seq) {
+            pad(out, dash_col);
+        }
+        out.push('-');
+        match value {
+            Value::Map(items) if !items.is_empty() => {
+                out.push(' ');
+                emit_map(out, items, dash_col, true);
+            }
+            Value::Seq(inner) if !inner.is_empty() => {
+                out.push(' ');
+                emit_seq(out, inner, dash_col, true);
+            }
+            other => {
+                out.push(' ');
+                out.push_str(&inline_scalar(other, dash_col));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The value after `key:` (the colon is already written).
+fn emit_child(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Map(items) if !items.is_empty() => {
+            out.push('\n');
+            emit_map(out, items, indent + INDENT, false);
+        }
+        Value::Seq(values) if !values.is_empty() => {
+            out.push('\n');
+            emit_seq(out, values, indent + INDENT, false);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&inline_scalar(other, indent));
+            out.push('\n');
+        }
+    }
+}
+
+/// A scalar (or empty collection) written after `key: ` or `- `. Block
+/// scalars continue on following lines at `indent + 4`.
+fn inline_scalar(value: &Value, indent: usize) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Map(_) => "{}".into(),
+        Value::Seq(_) => "[]".into(),
+        Value::Leaf(leaf) => match leaf.kind {
+            Kind::Str => scalar_string(leaf.expose(), indent),
+            Kind::Bool => {
+                if leaf.expose().eq_ignore_ascii_case("true") {
+                    "true".into()
+                } else {
+                    "false".into()
+                }
+            }
+            Kind::Int => leaf.expose().to_string(),
+            Kind::Float => float_for_yaml(leaf.expose()),
+        },
+    }
+}
+
+/// A float's canonical text, kept recognisably a float (`1` becomes `1.0`)
+/// so that decrypt → edit → encrypt keeps the type.
+fn float_for_yaml(text: &str) -> String {
+    match text {
+        "+Inf" => ".inf".into(),
+        "-Inf" => "-.inf".into(),
+        "NaN" => ".nan".into(),
+        t if t.contains(['.', 'e', 'E']) => t.into(),
+        t => format!("{t}.0"),
+    }
+}
+
+/// Render a string scalar in the style go-yaml v3 picks for it.
+pub fn scalar_string(s: &str, indent: usize) -> String {
+    if s.contains('\n') {
+        if let Some(block) = literal_block(s, indent) {
+            return block;
+        }
+        return double_quoted(s);
+    }
+    if has_special_chars(s) {
+        return double_quoted(s);
+    }
+    if resolves_to_non_string(s) {
+        return double_quoted(s);
+    }
+    if plain_allowed(s) {
+        return s.to_string();
+    }
+    single_quoted(s)
+}
+
+/// Printable in the sense of the YAML spec (tab is not, for go-yaml).
+fn is_printable(c: char) -> bool {
+    matches!(c as u32,
+        0x0A | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+        && c != '\u{FEFF}'
+}
+
+fn has_special_chars(s: &str) -> bool {
+    s.chars().any(|c| !is_printable(c))
+}
+
+fn literal_block(s: &str, indent: usize) -> Option<String> {
+    if has_special_chars(s) || s.contains(" \n") || s.ends_with(' ') {
+        return None;
+    }
+    let mut header = String::from("|");
+    if s.starts_with(' ') || s.starts_with('\n') {
+        write!(header, "{INDENT}").ok();
+    }
+    if !s.ends_with('\n') {
+        header.push('-');
+    } else if s.len() == 1 || s.ends_with("\n\n") {
+        header.push('+');
+    }
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    let mut out = header;
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.extend(std::iter::repeat_n(' ', indent + INDENT));
+            out.push_str(line);
+        }
+    }
+    Some(out)
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0B' => out.push_str("\\v"),
+            '\x0C' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1B' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{A0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) <= 0xFF => {
+                write!(out, "\\x{:02X}", c as u32).ok();
+            }
+            c if (c as u32) <= 0xFFFF => {
+                write!(out, "\\u{:04X}", c as u32).ok();
+            }
+            c => {
+                write!(out, "\\U{:08X}", c as u32).ok();
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Whether a plain (unquoted) scalar would read back as this same string.
+fn plain_allowed(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if s.starts_with(' ') || s.ends_with(' ') || s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    let second = s.chars().nth(1);
+    let followed_by_blank = matches!(second, None | Some(' '));
+    match first {
+        '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+        | '@' | '`' => return false,
+        '-' | '?' | ':' if followed_by_blank => return false,
+        _ => {}
+    }
+    !(s.contains(": ") || s.contains(" #") || s.ends_with(':'))
+}
+
+/// go-yaml v3 quotes strings that a YAML 1.1 or 1.2 reader would take for
+/// another type: null, booleans (old and new), numbers, base-60 numbers and
+/// timestamps.
+pub fn resolves_to_non_string(s: &str) -> bool {
+    matches!(
+        s,
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "y"
+            | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+    ) || looks_like_int(s)
+        || looks_like_float(s)
+        || looks_like_base60(s)
+        || looks_like_timestamp(s)
+}
+
+fn looks_like_int(s: &str) -> bool {
+    let t: String = s.chars().filter(|&c| c != '_').collect();
+    let t = t.strip_prefix(['+', '-']).unwrap_or(&t);
+    if t.is_empty() {
+        return false;
+    }
+    let (digits, radix) = if let Some(r) = t.strip_prefix("0x").or(t.strip_prefix("0X")) {
+        (r, 16)
+    } else if let Some(r) = t.strip_prefix("0o").or(t.strip_prefix("0O")) {
+        (r, 8)
+    } else if let Some(r) = t.strip_prefix("0b").or(t.strip_prefix("0B")) {
+        (r, 2)
+    } else {
+        (t, 10)
+    };
+    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
+}
+
+fn looks_like_float(s: &str) -> bool {
+    // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(pos) => (&t[..pos], Some(&t[pos + 1..])),
+        None => (t, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            (a.is_empty() && !b.is_empty() || !a.is_empty())
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let exponent_ok = match exponent {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+        }
+    };
+    mantissa_ok && exponent_ok
+}
+
+fn looks_like_base60(s: &str) -> bool {
+    // [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (whole, _frac) = match t.split_once('.') {
+        Some((w, f)) if f.chars().all(|c| c.is_ascii_digit() || c == '_') => (w, Some(f)),
+        Some(_) => return false,
+        None => (t, None),
+    };
+    let mut parts = whole.split(':');
+    let head = parts.next().unwrap_or("");
+    if !head.starts_with(|c: char| c.is_ascii_digit())
+        || !head.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return false;
+    }
+    let mut any = false;
+    for part in parts {
+        any = true;
+        let ok = match part.len() {
+            1 => part.chars().all(|c| c.is_ascii_digit()),
+            2 => {
+                let b = part.as_bytes();
+                (b'0'..=b'5').contains(&b[0]) && b[1].is_ascii_digit()
+            }
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    any
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    // YYYY-M-D, optionally followed by a time part
+    let date = s.split(['T', 't', ' ']).next().unwrap_or("");
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    y.len() == 4
+        && (1..=2).contains(&m.len())
+        && (1..=2).contains(&d.len())
+        && [y, m, d]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_follows_go_yaml() {
+        let cases = [
+            (" lead", "' lead'"),
+            ("trail ", "'trail '"),
+            ("a: b", "'a: b'"),
+            ("x #y", "'x #y'"),
+            ("-x", "-x"),
+            ("12:30", "\"12:30\""),
+            ("2024-01-01", "\"2024-01-01\""),
+            ("0x1F", "\"0x1F\""),
+            ("tab\there", "\"tab\\there\""),
+            ("ctl\x01", "\"ctl\\x01\""),
+            ("@at", "'@at'"),
+            ("yes", "\"yes\""),
+            ("1e3", "\"1e3\""),
+            (".inf", "\".inf\""),
+            ("~", "\"~\""),
+            ("a'b\"c", "a'b\"c"),
+            ("trailing \nspace", "\"trailing \\nspace\""),
+            ("012", "\"012\""),
+            ("-", "'-'"),
+            ("?q", "?q"),
+            ("x:", "'x:'"),
+            ("1_000", "\"1_000\""),
+            ("Null", "\"Null\""),
+            ("", "\"\""),
+            ("y", "\"y\""),
+            ("héllo ✓", "héllo ✓"),
+            (
+                "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",
+                "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(scalar_string(input, 0), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn block_scalars_follow_go_yaml() {
+        assert_eq!(
+            scalar_string("line1\nline2\n", 0),
+            "|\n    line1\n    line2"
+        );
+        assert_eq!(scalar_string("a\nb", 4), "|-\n        a\n        b");
+        assert_eq!(scalar_string("ends\n\n\n", 0), "|+\n    ends\n\n");
+        assert_eq!(scalar_string("\nstarts", 0), "|4-\n\n    starts");
+    }
+
+    #[test]
+    fn layout_matches_sops_output() {
+        let input = "a:\n  - x:\n      y: 1\n      z: [1, 2]\n    w: \"multi\\nline\\n\"\n    v: [\"p\", [\"q\", {r: s}]]\n  - - n1\n    - n2\n  - []\n  - {}\ne: {}\nf: []\n";
+        let expected = "a:\n    - x:\n        \"y\": 1\n        z:\n            - 1\n            - 2\n      w: |\n        multi\n        line\n      v:\n        - p\n        - - q\n          - r: s\n    - - n1\n      - n2\n    - []\n    - {}\ne: {}\nf: []\n";
+        let tree = parse(input).unwrap();
+        assert_eq!(emit(&tree), expected);
+    }
+
+    #[test]
+    fn scalar_types_survive_a_round_trip() {
+        let input = "s: text\ni: 42\nneg: -7\nf: 1.50\nwhole: 2.0\nb: true\n\"n\": null\nold: yes\npin: 0123\n";
+        let tree = parse(input).unwrap();
+        let out = emit(&tree);
+        assert_eq!(
+            out,
+            "s: text\ni: 42\nneg: -7\nf: 1.5\nwhole: 2.0\nb: true\n\"n\": null\nold: \"yes\"\npin: \"0123\"\n"
+        );
+        let again = parse(&out).unwrap();
+        assert_eq!(emit(&again), out);
+    }
+
+    #[test]
+    fn parse_error_has_a_line_and_no_content() {
+        let err = parse("a: 1\nb: [unclosed-secret-value\n").unwrap_err();
+        assert!(err.line.is_some(), "{err}");
+        assert!(!err.to_string().contains("unclosed-secret-value"), "{err}");
+    }
+}

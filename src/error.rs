@@ -1,0 +1,159 @@
+//! Errors: what went wrong, where, and what to do next — mapped to named
+//! exit codes in one place. No error ever carries a secret value.
+
+use std::fmt;
+use std::path::Path;
+
+/// The exit codes ksec documents (see `ksec --help` and the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// 1: `diff` found differences (like diff(1)).
+    Drift,
+    /// 2: the command line is wrong.
+    Usage,
+    /// 3: a file, key, project or identity does not exist.
+    NotFound,
+    /// 4: no available identity can decrypt the file.
+    Decrypt,
+    /// 5: an encrypted file failed its integrity check (tampered).
+    Integrity,
+    /// 6: input is invalid: YAML, ksec.yaml, a name, a recipient.
+    Invalid,
+    /// 7: the cluster's RBAC denies a needed permission.
+    AccessDenied,
+    /// 8: a protected environment needs confirmation (`--yes`).
+    NeedsConfirmation,
+    /// 9: the cluster or a local service (keyring) is unreachable.
+    Unavailable,
+    /// 10: reading or writing a file failed.
+    Io,
+    /// 70: a bug in ksec.
+    Unexpected,
+    /// 130: interrupted by Ctrl-C.
+    Interrupted,
+}
+
+impl Code {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Code::Drift => 1,
+            Code::Usage => 2,
+            Code::NotFound => 3,
+            Code::Decrypt => 4,
+            Code::Integrity => 5,
+            Code::Invalid => 6,
+            Code::AccessDenied => 7,
+            Code::NeedsConfirmation => 8,
+            Code::Unavailable => 9,
+            Code::Io => 10,
+            Code::Unexpected => 70,
+            Code::Interrupted => 130,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::Drift => "drift",
+            Code::Usage => "usage",
+            Code::NotFound => "not-found",
+            Code::Decrypt => "decrypt",
+            Code::Integrity => "integrity",
+            Code::Invalid => "invalid",
+            Code::AccessDenied => "access-denied",
+            Code::NeedsConfirmation => "needs-confirmation",
+            Code::Unavailable => "unavailable",
+            Code::Io => "io",
+            Code::Unexpected => "unexpected",
+            Code::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A user-facing error: a one-line statement, optional detail lines, and a
+/// hint saying what to do next.
+#[derive(Debug)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    pub details: Vec<String>,
+    pub hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Error {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn detail(mut self, line: impl Into<String>) -> Error {
+        self.details.push(line.into());
+        self
+    }
+
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::new(Code::Usage, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(Code::NotFound, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(Code::Invalid, message)
+    }
+
+    /// A failed read or write of `path`.
+    pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Error {
+        let code = if err.kind() == std::io::ErrorKind::NotFound {
+            Code::NotFound
+        } else {
+            Code::Io
+        };
+        let hint = match err.kind() {
+            std::io::ErrorKind::NotFound => "check the path",
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            std::io::ErrorKind::AlreadyExists => "choose another path or remove the file first",
+            _ => "check the path and the disk",
+        };
+        Error::new(
+            code,
+            format!("cannot {action} {}: {}", path.display(), io_reason(err)),
+        )
+        .hint(hint)
+    }
+}
+
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::AlreadyExists => "it already exists".into(),
+        _ => err.to_string(),
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        for line in &self.details {
+            write!(f, "\n  {line}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

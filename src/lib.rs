@@ -1,0 +1,56 @@
+//! ksec keeps a Kubernetes team's secrets and configuration in git —
+//! secrets encrypted with age in the SOPS format — and ships them to
+//! clusters.
+//!
+//! Data flows one way: `cli` (clap types) -> `commands` (one per
+//! subcommand) -> the domain: `project` (ksec.yaml), `crypto` (SOPS format),
+//! `keys` (identity lookup).
+
+pub mod cli;
+pub mod commands;
+pub mod crypto;
+pub mod error;
+pub mod fsutil;
+pub mod keys;
+pub mod project;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::ffi::OsString;
+
+/// Run ksec with these arguments; returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                error::Code::Usage.exit_code()
+            } else {
+                0
+            };
+            // --help and --version print to stdout; a closed pipe is fine.
+            let _ = err.print();
+            return code;
+        }
+    };
+    let ctx = commands::Context {
+        project_flag: cli.project,
+        identity_flag: cli.identity,
+    };
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(args, &ctx),
+        Command::Keygen(args) => commands::keygen::run(args, &ctx),
+        Command::Encrypt(args) => commands::encrypt::run(args, &ctx),
+        Command::Decrypt(args) => commands::decrypt::run(args, &ctx),
+        Command::Edit(args) => commands::edit::run(args, &ctx),
+        Command::Set(args) => commands::set::set(args, &ctx),
+        Command::Unset(args) => commands::set::unset(args, &ctx),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("{err}");
+            err.code.exit_code()
+        }
+    }
+}

@@ -1,0 +1,636 @@
+//! The project: `ksec.yaml`, found by walking up from the working directory
+//! (or given by `--project`), parsed with its private schema and validated
+//! once into this model. Every schema problem is reported together, each
+//! with its line.
+
+pub mod scaffold;
+mod schema;
+
+use crate::crypto::wrap::Recipient;
+use crate::error::{Error, Result};
+use schema::Map;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "ksec.yaml";
+
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    /// recipient name -> public key text
+    pub recipients: BTreeMap<String, String>,
+    /// group name -> recipient names
+    pub groups: BTreeMap<String, Vec<String>>,
+    pub defaults: Defaults,
+    pub environments: BTreeMap<String, Environment>,
+    pub namespaces: BTreeMap<String, Namespace>,
+}
+
+#[derive(Debug, Default)]
+pub struct Defaults {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub hash_suffix: bool,
+}
+
+#[derive(Debug)]
+pub struct Environment {
+    pub context: String,
+    pub protected: bool,
+    /// Recipient names of the environment's CI.
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Namespace {
+    pub name: String,
+    /// Source folder, relative to the project root.
+    pub path: PathBuf,
+    pub environments: Vec<String>,
+    /// Recipient names (groups expanded), without the environments' CI.
+    pub recipients: Vec<String>,
+    pub owners: Vec<String>,
+    pub quota: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub config_maps: Vec<ObjectSpec>,
+    pub secrets: Vec<ObjectSpec>,
+}
+
+/// A ConfigMap or Secret as declared (rendering interprets it).
+#[derive(Debug, Clone)]
+pub struct ObjectSpec {
+    pub name: String,
+    pub line: usize,
+    /// Secret type; `None` for ConfigMaps.
+    pub kind: Option<String>,
+    pub env_files: Vec<String>,
+    pub files: Vec<String>,
+    pub literals: BTreeMap<String, String>,
+    pub sources: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub immutable: bool,
+    pub hash_suffix: Option<bool>,
+    pub mount: Option<MountSpec>,
+    pub rollout: Vec<String>,
+    pub overrides: BTreeMap<String, OverrideSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MountSpec {
+    pub workload: String,
+    pub container: Option<String>,
+    pub path: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OverrideSpec {
+    pub env_files: Vec<String>,
+    pub files: Vec<String>,
+    pub literals: BTreeMap<String, String>,
+    pub sources: Vec<String>,
+}
+
+/// Find the project root: `flag` if given, else the nearest ancestor of the
+/// working directory holding `ksec.yaml`.
+pub fn find_root(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        if dir.join(FILE_NAME).is_file() {
+            return Ok(absolute(dir));
+        }
+        return Err(Error::not_found(format!(
+            "no {FILE_NAME} in {} (given by --project)",
+            dir.display()
+        ))
+        .hint("point --project at the directory holding ksec.yaml, or run `ksec init` there"));
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("read the working directory", Path::new("."), &e))?;
+    for dir in cwd.ancestors() {
+        if dir.join(FILE_NAME).is_file() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    Err(Error::not_found(format!(
+        "no {FILE_NAME} in {} or any parent directory",
+        cwd.display()
+    ))
+    .hint("run ksec inside a project, pass --project DIR, or create one with `ksec init`"))
+}
+
+pub fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+impl Project {
+    pub fn discover(flag: Option<&Path>) -> Result<Project> {
+        let root = find_root(flag)?;
+        Project::load(&root)
+    }
+
+    pub fn load(root: &Path) -> Result<Project> {
+        let path = root.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
+        Project::parse(root, &text)
+    }
+
+    pub fn parse(root: &Path, text: &str) -> Result<Project> {
+        let file = path_label(root);
+        let raw: schema::File =
+            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+                let located = crate::crypto::yaml::located_error(&e, false);
+                let at = located.line.map(|l| format!(":{l}")).unwrap_or_default();
+                Error::invalid(format!("{file}{at}: {}", located.message))
+                    .hint("fix ksec.yaml; the README documents every field")
+            })?;
+        let mut problems = Problems::default();
+        let project = validate(root, raw, &mut problems);
+        if problems.0.is_empty() {
+            Ok(project)
+        } else {
+            let count = problems.0.len();
+            let mut err = Error::invalid(format!(
+                "{file} has {count} problem{}",
+                if count == 1 { "" } else { "s" }
+            ));
+            for (line, message) in problems.0 {
+                err = err.detail(format!("{file}:{line}: {message}"));
+            }
+            Err(err.hint("fix ksec.yaml; the README documents every field"))
+        }
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.root.join(FILE_NAME)
+    }
+
+    /// The namespace whose source folder holds `path`.
+    pub fn namespace_for(&self, path: &Path) -> Option<&Namespace> {
+        let path = absolute(path);
+        let rel = path.strip_prefix(&self.root).ok()?;
+        self.namespaces
+            .values()
+            .filter(|ns| rel.starts_with(&ns.path))
+            .max_by_key(|ns| ns.path.components().count())
+    }
+
+    /// Who may decrypt a namespace's secrets: its recipients plus the CI
+    /// recipients of its environments, as (name, key), without repeats.
+    pub fn namespace_recipients(&self, ns: &Namespace) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = ns.recipients.iter().collect();
+        for env in &ns.environments {
+            if let Some(env) = self.environments.get(env) {
+                names.extend(env.recipients.iter());
+            }
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for name in names {
+            if let Some(key) = self.recipients.get(name)
+                && !out.iter().any(|(_, k)| k == key)
+            {
+                out.push((name.clone(), key.clone()));
+            }
+        }
+        out
+    }
+
+    /// A `-r` argument: a recipient name, a group name, or a key itself.
+    pub fn resolve_recipient(&self, arg: &str) -> Option<Vec<String>> {
+        if let Some(key) = self.recipients.get(arg) {
+            return Some(vec![key.clone()]);
+        }
+        self.groups.get(arg).map(|members| {
+            members
+                .iter()
+                .filter_map(|m| self.recipients.get(m).cloned())
+                .collect()
+        })
+    }
+}
+
+fn path_label(root: &Path) -> String {
+    let file = root.join(FILE_NAME);
+    match std::env::current_dir() {
+        Ok(cwd) => file
+            .strip_prefix(&cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(file)
+            .display()
+            .to_string(),
+        Err(_) => file.display().to_string(),
+    }
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    options
+}
+
+#[derive(Default)]
+struct Problems(Vec<(usize, String)>);
+
+impl Problems {
+    fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
+        self.0.push((spanned.referenced.line() as usize, message));
+    }
+}
+
+/// DNS-1123 label: lower-case alphanumerics and '-', at most 63, starting
+/// and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// DNS-1123 subdomain: dot-separated labels, at most 253.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project {
+    if raw.version.value != 1 {
+        problems.at(
+            &raw.version,
+            format!(
+                "version: {} is not supported (this ksec reads version 1)",
+                raw.version.value
+            ),
+        );
+    }
+    let name = match &raw.project {
+        Some(name) => {
+            if !is_dns_label(&name.value) {
+                problems.at(
+                    name,
+                    "project: must be a DNS-1123 label (lower-case letters, digits, '-'; at most 63)".into(),
+                );
+            }
+            name.value.clone()
+        }
+        None => root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(sanitize_label)
+            .unwrap_or_else(|| "ksec".into()),
+    };
+
+    let mut recipients = BTreeMap::new();
+    for (rname, key) in &raw.recipients {
+        if let Err(why) = Recipient::parse(&key.value) {
+            problems.at(key, format!("recipients.{rname}: {why}"));
+        }
+        recipients.insert(rname.clone(), key.value.trim().to_string());
+    }
+
+    let mut groups = BTreeMap::new();
+    for (gname, members) in &raw.groups {
+        if recipients.contains_key(gname) {
+            if let Some(first) = members.first() {
+                problems.at(
+                    first,
+                    format!("groups.{gname}: a recipient has the same name"),
+                );
+            }
+        }
+        let mut names = Vec::new();
+        for member in members {
+            if recipients.contains_key(&member.value) {
+                names.push(member.value.clone());
+            } else {
+                problems.at(
+                    member,
+                    format!("groups.{gname}: unknown recipient {}", member.value),
+                );
+            }
+        }
+        groups.insert(gname.clone(), names);
+    }
+
+    let expand = |refs: &[Spanned<String>], field: &str, problems: &mut Problems| -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for r in refs {
+            let found: Option<Vec<String>> = if recipients.contains_key(&r.value) {
+                Some(vec![r.value.clone()])
+            } else {
+                groups.get(&r.value).cloned()
+            };
+            match found {
+                Some(found) => {
+                    for n in found {
+                        if !names.contains(&n) {
+                            names.push(n);
+                        }
+                    }
+                }
+                None => problems.at(
+                    r,
+                    format!("{field}: unknown recipient or group {} (define it under recipients or groups)", r.value),
+                ),
+            }
+        }
+        names
+    };
+
+    let mut environments = BTreeMap::new();
+    for (ename, env) in &raw.environments {
+        if !is_dns_label(ename) {
+            problems.0.push((
+                0,
+                format!("environments.{ename}: the name must be a DNS-1123 label"),
+            ));
+        }
+        let names = expand(
+            &env.recipients,
+            &format!("environments.{ename}.recipients"),
+            problems,
+        );
+        environments.insert(
+            ename.clone(),
+            Environment {
+                context: env.context.clone(),
+                protected: env.protected,
+                recipients: names,
+            },
+        );
+    }
+
+    let mut namespaces = BTreeMap::new();
+    for (nsname, ns) in raw.namespaces {
+        let field = format!("namespaces.{nsname}");
+        if !is_dns_label(&nsname) {
+            let line = ns
+                .config_maps
+                .first()
+                .map(|c| c.name.referenced.line() as usize)
+                .unwrap_or(0);
+            problems.0.push((line, format!("{field}: the namespace name must be a DNS-1123 label (lower-case letters, digits, '-'; at most 63)")));
+        }
+        let ns_envs = match &ns.environments {
+            Some(list) => {
+                let mut out = Vec::new();
+                for e in list {
+                    if environments.contains_key(&e.value) {
+                        out.push(e.value.clone());
+                    } else {
+                        problems.at(
+                            e,
+                            format!("{field}.environments: unknown environment {}", e.value),
+                        );
+                    }
+                }
+                out
+            }
+            None => environments.keys().cloned().collect(),
+        };
+        let recipients_of_ns = expand(&ns.recipients, &format!("{field}.recipients"), problems);
+        let config_maps = ns
+            .config_maps
+            .into_iter()
+            .map(|c| object_from_config_map(c, &field, &environments, problems))
+            .collect();
+        let secrets = ns
+            .secrets
+            .into_iter()
+            .map(|s| object_from_secret(s, &field, &environments, problems))
+            .collect();
+        namespaces.insert(
+            nsname.clone(),
+            Namespace {
+                path: PathBuf::from(ns.path.unwrap_or_else(|| format!("namespaces/{nsname}"))),
+                name: nsname,
+                environments: ns_envs,
+                recipients: recipients_of_ns,
+                owners: ns.owners,
+                quota: ns.quota.into_iter().collect(),
+                labels: ns.labels.into_iter().collect(),
+                annotations: ns.annotations.into_iter().collect(),
+                config_maps,
+                secrets,
+            },
+        );
+    }
+
+    Project {
+        root: root.to_path_buf(),
+        name,
+        recipients,
+        groups,
+        defaults: Defaults {
+            labels: raw.defaults.labels.into_iter().collect(),
+            annotations: raw.defaults.annotations.into_iter().collect(),
+            hash_suffix: raw.defaults.hash_suffix.unwrap_or(true),
+        },
+        environments,
+        namespaces,
+    }
+}
+
+fn check_object_name(name: &Spanned<String>, field: &str, problems: &mut Problems) {
+    if !is_dns_subdomain(&name.value) {
+        problems.at(
+            name,
+            format!("{field}: name {} is not a DNS-1123 subdomain (lower-case letters, digits, '-', '.')", name.value),
+        );
+    }
+}
+
+fn check_overrides<T>(
+    overrides: &Map<T>,
+    name: &Spanned<String>,
+    field: &str,
+    environments: &BTreeMap<String, Environment>,
+    problems: &mut Problems,
+) {
+    for env in overrides.keys() {
+        if !environments.contains_key(env) {
+            problems.at(
+                name,
+                format!("{field}.overrides: unknown environment {env}"),
+            );
+        }
+    }
+}
+
+fn object_from_config_map(
+    c: schema::ConfigMap,
+    ns_field: &str,
+    environments: &BTreeMap<String, Environment>,
+    problems: &mut Problems,
+) -> ObjectSpec {
+    let field = format!("{ns_field}.configMaps.{}", c.name.value);
+    check_object_name(&c.name, &field, problems);
+    check_overrides(&c.overrides, &c.name, &field, environments, problems);
+    ObjectSpec {
+        line: c.name.referenced.line() as usize,
+        name: c.name.value,
+        kind: None,
+        env_files: c.env_files,
+        files: c.files,
+        literals: c.literals.into_iter().collect(),
+        sources: Vec::new(),
+        labels: c.labels.into_iter().collect(),
+        annotations: c.annotations.into_iter().collect(),
+        immutable: c.immutable,
+        hash_suffix: c.hash_suffix,
+        mount: c.mount.map(mount_spec),
+        rollout: c.rollout,
+        overrides: c
+            .overrides
+            .into_iter()
+            .map(|(env, o)| {
+                (
+                    env,
+                    OverrideSpec {
+                        env_files: o.env_files,
+                        files: o.files,
+                        literals: o.literals.into_iter().collect(),
+                        sources: Vec::new(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn object_from_secret(
+    s: schema::Secret,
+    ns_field: &str,
+    environments: &BTreeMap<String, Environment>,
+    problems: &mut Problems,
+) -> ObjectSpec {
+    let field = format!("{ns_field}.secrets.{}", s.name.value);
+    check_object_name(&s.name, &field, problems);
+    check_overrides(&s.overrides, &s.name, &field, environments, problems);
+    ObjectSpec {
+        line: s.name.referenced.line() as usize,
+        name: s.name.value,
+        kind: Some(s.kind.map(|k| k.value).unwrap_or_else(|| "Opaque".into())),
+        env_files: Vec::new(),
+        files: Vec::new(),
+        literals: BTreeMap::new(),
+        sources: s.sources,
+        labels: s.labels.into_iter().collect(),
+        annotations: s.annotations.into_iter().collect(),
+        immutable: s.immutable,
+        hash_suffix: s.hash_suffix,
+        mount: s.mount.map(mount_spec),
+        rollout: s.rollout,
+        overrides: s
+            .overrides
+            .into_iter()
+            .map(|(env, o)| {
+                (
+                    env,
+                    OverrideSpec {
+                        sources: o.sources,
+                        ..OverrideSpec::default()
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn mount_spec(m: schema::Mount) -> MountSpec {
+    MountSpec {
+        workload: m.workload,
+        container: m.container,
+        path: m.path,
+        read_only: m.read_only,
+    }
+}
+
+/// Make a directory name usable as a project name.
+pub fn sanitize_label(name: &str) -> String {
+    let mut out: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    out.truncate(63);
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() { "ksec".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_line() {
+        let text = "version: 1\nrecipients: {}\nnamespaces:\n  payments:\n    recipents: []\n";
+        let err = Project::parse(Path::new("/p"), text).unwrap_err();
+        assert_eq!(err.code, Code::Invalid);
+        assert!(err.message.contains(":5:"), "{}", err.message);
+        assert!(err.message.contains("recipents"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_reference_problem_is_reported_with_its_line() {
+        let text = format!(
+            "version: 1\nrecipients:\n  alice: {KEY}\n  bad: not-a-key\ngroups:\n  team: [alice, carol]\nnamespaces:\n  payments:\n    recipients: [team, dave]\n    environments: [nope]\n"
+        );
+        let err = Project::parse(Path::new("/p"), &text).unwrap_err();
+        let all = err.details.join("\n");
+        assert!(all.contains(":4: recipients.bad"), "{all}");
+        assert!(
+            all.contains(":6: groups.team: unknown recipient carol"),
+            "{all}"
+        );
+        assert!(
+            all.contains(":9: namespaces.payments.recipients: unknown recipient or group dave"),
+            "{all}"
+        );
+        assert!(
+            all.contains(":10: namespaces.payments.environments: unknown environment nope"),
+            "{all}"
+        );
+        assert_eq!(err.details.len(), 4, "{all}");
+    }
+
+    #[test]
+    fn namespace_recipients_include_environment_ci_keys_once() {
+        let other = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        let text = format!(
+            "version: 1\nrecipients:\n  alice: {KEY}\n  ci: {other}\ngroups:\n  team: [alice]\nenvironments:\n  prod:\n    context: prod\n    recipients: [ci]\n  staging:\n    context: staging\n    recipients: [ci]\nnamespaces:\n  payments:\n    recipients: [team, alice]\n"
+        );
+        let project = Project::parse(Path::new("/p"), &text).unwrap();
+        let ns = &project.namespaces["payments"];
+        assert_eq!(ns.path, PathBuf::from("namespaces/payments"));
+        let keys: Vec<String> = project
+            .namespace_recipients(ns)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(keys, vec!["alice".to_string(), "ci".to_string()]);
+        assert!(
+            project
+                .namespace_for(Path::new("/p/namespaces/payments/db.enc.yaml"))
+                .is_some()
+        );
+        assert!(
+            project
+                .namespace_for(Path::new("/p/namespaces/search/db.enc.yaml"))
+                .is_none()
+        );
+    }
+}
