@@ -113,6 +113,9 @@ pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
 
 /// Seal an opened file and write it back atomically.
 pub fn save(path: &Path, opened: Opened) -> Result<()> {
+    if opened.file.format == Format::Yaml {
+        warn_dropped_comments(path);
+    }
     let sealed = opened.seal().map_err(|e| sops_error(path, e))?;
     let text = sealed.emit().map_err(|e| sops_error(path, e))?;
     crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
@@ -126,5 +129,23 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("write", Path::new("<stdout>"), &e)),
+    }
+}
+
+/// ksec does not keep YAML comments; say so rather than drop them silently.
+fn warn_dropped_comments(path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let count = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .count();
+    if count > 0 {
+        eprintln!(
+            "warning: {}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",
+            path.display(),
+            if count == 1 { "" } else { "s" }
+        );
     }
 }

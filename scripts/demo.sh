@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The README's first command: build ksec and run a round trip on the shipped demo
+# project (examples/demo) in a scratch copy: decrypt, change one value with
+# `ksec set`, show that git sees a one-value change, and read it back with sops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+
+scripts/setup.sh
+cargo build --quiet
+ksec="$PWD/target/debug/ksec"
+export KSEC_AGE_KEY_FILE="$PWD/examples/demo/demo-key.txt"   # a demo key: protects nothing
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r examples/demo "$work/demo"
+cd "$work/demo"
+git init -q . && git add -A && git -c user.name=demo -c user.email=demo@example.invalid commit -qm demo
+
+secret=namespaces/payments/db.enc.yaml
+echo "== ksec decrypt $secret (demo values)"
+"$ksec" decrypt "$secret"
+
+echo "== ksec set $secret DB_PASSWORD (value from stdin)"
+printf 'rotated-demo-password\n' | "$ksec" set "$secret" DB_PASSWORD
+
+echo "== git diff --stat: one value line plus lastmodified and mac"
+git --no-pager diff --stat
+git --no-pager diff --numstat
+
+echo "== sops -d reads what ksec wrote"
+SOPS_AGE_KEY_FILE="$KSEC_AGE_KEY_FILE" sops -d "$secret" | grep DB_PASSWORD
+
+echo "== ksec decrypt namespaces/storefront/api-keys.enc.env (another team's recipients)"
+"$ksec" decrypt namespaces/storefront/api-keys.enc.env
+echo "demo: ok"
