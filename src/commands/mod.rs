@@ -139,7 +139,7 @@ fn warn_dropped_comments(path: &Path) {
     };
     let count = text
         .lines()
-        .filter(|l| l.trim_start().starts_with('#'))
+        .filter(|l| l.trim_start().starts_with('#') || l.ends_with(",type:comment]"))
         .count();
     if count > 0 {
         eprintln!(

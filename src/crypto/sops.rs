@@ -482,6 +482,10 @@ fn decrypt_value(
         Value::Seq(values) => Value::Seq(
             values
                 .iter()
+                // sops stores a comment inside a list as an item of type
+                // comment; like YAML comments elsewhere, ksec does not keep it
+                // (comments are outside the MAC).
+                .filter(|v| !is_comment_item(v))
                 .map(|v| decrypt_value(v, path, rules, cipher, hasher))
                 .collect::<Result<_, _>>()?,
         ),
@@ -514,6 +518,12 @@ fn decrypt_value(
             Value::Map(out)
         }
     })
+}
+
+fn is_comment_item(value: &Value) -> bool {
+    matches!(value, Value::Leaf(leaf) if leaf.kind == Kind::Str
+        && is_encrypted(leaf.expose())
+        && leaf.expose().ends_with(",type:comment]"))
 }
 
 /// Encrypt a plaintext tree; returns the encrypted tree and the MAC (hex).

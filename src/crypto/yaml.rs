@@ -339,11 +339,10 @@ pub fn scalar_string(s: &str, indent: usize) -> String {
     single_quoted(s)
 }
 
-/// Printable in the sense of the YAML spec (tab is not, for go-yaml).
+/// Printable as go-yaml's emitter decides it: no tab, no NEL (U+0085), and
+/// nothing beyond the Basic Multilingual Plane (emoji are escaped).
 fn is_printable(c: char) -> bool {
-    matches!(c as u32,
-        0x0A | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
-        && c != '\u{FEFF}'
+    matches!(c as u32, 0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD) && c != '\u{FEFF}'
 }
 
 fn has_special_chars(s: &str) -> bool {
@@ -610,6 +609,8 @@ mod tests {
             ("", "\"\""),
             ("y", "\"y\""),
             ("héllo ✓", "héllo ✓"),
+            ("rocket 🚀", "\"rocket \\U0001F680\""),
+            ("a\u{85}b", "\"a\\Nb\""),
             (
                 "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",
                 "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",

@@ -300,13 +300,13 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
 
     let mut groups = BTreeMap::new();
     for (gname, members) in &raw.groups {
-        if recipients.contains_key(gname) {
-            if let Some(first) = members.first() {
-                problems.at(
-                    first,
-                    format!("groups.{gname}: a recipient has the same name"),
-                );
-            }
+        if recipients.contains_key(gname)
+            && let Some(first) = members.first()
+        {
+            problems.at(
+                first,
+                format!("groups.{gname}: a recipient has the same name"),
+            );
         }
         let mut names = Vec::new();
         for member in members {
