@@ -22,15 +22,31 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
     }
 }
 
-/// Plaintext may land inside the project only under a git-ignored name.
+/// Plaintext may land inside a project only under a git-ignored name. The
+/// project is found from the output's own directory (symlinks resolved), and
+/// from the working directory or `--project`.
 fn refuse_plaintext_in_project(out: &Path, ctx: &Context) -> Result<()> {
-    let Ok(root) = project::find_root(ctx.project_flag.as_deref()) else {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.contains(".dec.") || name.contains(".plain.") {
+        return Ok(());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // A directory that does not exist cannot be written to anyway.
+    let Ok(dir) = std::fs::canonicalize(parent) else {
         return Ok(());
     };
-    let target = project::absolute(out);
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let ignored = name.contains(".dec.") || name.contains(".plain.");
-    if target.starts_with(&root) && !ignored {
+    let enclosing = dir
+        .ancestors()
+        .find(|d| d.join(project::FILE_NAME).is_file())
+        .map(Path::to_path_buf);
+    let current = project::find_root(ctx.project_flag.as_deref())
+        .ok()
+        .and_then(|root| std::fs::canonicalize(root).ok())
+        .filter(|root| dir.starts_with(root));
+    if let Some(root) = enclosing.or(current) {
         return Err(Error::usage(format!(
             "refusing to write plaintext to {} inside the project {}",
             out.display(),

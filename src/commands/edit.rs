@@ -1,7 +1,10 @@
 //! `ksec edit`: decrypt into a private directory, run the editor,
 //! re-encrypt. The plaintext file is removed on every path: success, error,
-//! invalid content, and Ctrl-C (SIGINT, SIGTERM and SIGHUP are caught while
-//! the editor runs, and the temporary directory is dropped before exit).
+//! invalid content, and Ctrl-C. SIGINT, SIGTERM and SIGHUP are blocked in
+//! ksec (not in the editor) for the whole edit; after the editor exits, a
+//! pending one means "interrupted": nothing is written and the temporary
+//! directory is dropped before exit. Blocking rather than handling leaves no
+//! window in which a signal could be missed.
 
 use super::Context;
 use crate::cli::EditArgs;
@@ -10,22 +13,15 @@ use crate::error::{Code, Error, Result};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
+    // Before any thread exists, so every thread inherits the mask.
+    let signals = signals::Blocked::new();
     let mut opened = super::open(&args.file, ctx)?;
     let format = opened.file.format;
     let original = zeroize::Zeroizing::new(
         emit_plain(&opened.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
     );
-
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // Only fails if a handler is already set, which ksec never does twice.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
 
     let dir = tempfile::Builder::new()
         .prefix("ksec-edit-")
@@ -43,7 +39,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
 
     loop {
         run_editor(&plain_path)?;
-        if interrupted.load(Ordering::SeqCst) {
+        if signals.pending() {
             drop(dir);
             return Err(
                 Error::new(Code::Interrupted, "interrupted: nothing was written")
@@ -143,16 +139,17 @@ fn editor() -> String {
 fn run_editor(path: &Path) -> Result<()> {
     let editor = editor();
     // Through the shell, so EDITOR may carry arguments ("code --wait").
-    let status = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(format!("{editor} \"$1\""))
         .arg("ksec-editor")
-        .arg(path)
-        .status()
-        .map_err(|e| {
-            Error::new(Code::Io, format!("cannot start the editor {editor}: {e}"))
-                .hint("set VISUAL or EDITOR to an editor on your PATH")
-        })?;
+        .arg(path);
+    signals::unblocked_in_child(&mut command);
+    let status = command.status().map_err(|e| {
+        Error::new(Code::Io, format!("cannot start the editor {editor}: {e}"))
+            .hint("set VISUAL or EDITOR to an editor on your PATH")
+    })?;
     if !status.success() {
         return Err(Error::new(
             Code::Io,
@@ -161,4 +158,76 @@ fn run_editor(path: &Path) -> Result<()> {
         .hint("set VISUAL or EDITOR to a working editor"));
     }
     Ok(())
+}
+
+#[cfg(unix)]
+mod signals {
+    use std::os::unix::process::CommandExt;
+
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    fn set() -> libc::sigset_t {
+        // SAFETY: sigemptyset/sigaddset initialise and fill a local sigset_t.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in SIGNALS {
+                libc::sigaddset(&mut set, s);
+            }
+            set
+        }
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP blocked for this thread (and threads it
+    /// starts) while this value lives. Pending signals are discarded at exit.
+    pub struct Blocked;
+
+    impl Blocked {
+        pub fn new() -> Blocked {
+            let set = set();
+            // SAFETY: a valid, initialised signal set; no old mask is read.
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+            Blocked
+        }
+
+        /// Whether one of the signals arrived since blocking.
+        pub fn pending(&self) -> bool {
+            // SAFETY: sigpending fills a local sigset_t; sigismember reads it.
+            unsafe {
+                let mut pending: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut pending);
+                if libc::sigpending(&mut pending) != 0 {
+                    return false;
+                }
+                SIGNALS.iter().any(|&s| libc::sigismember(&pending, s) == 1)
+            }
+        }
+    }
+
+    /// The editor gets the signals as usual.
+    pub fn unblocked_in_child(command: &mut std::process::Command) {
+        // SAFETY: the closure only calls async-signal-safe functions
+        // (sigemptyset, sigaddset, pthread_sigmask) on a local set.
+        unsafe {
+            command.pre_exec(|| {
+                let set = set();
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    pub struct Blocked;
+    impl Blocked {
+        pub fn new() -> Blocked {
+            Blocked
+        }
+        pub fn pending(&self) -> bool {
+            false
+        }
+    }
+    pub fn unblocked_in_child(_: &mut std::process::Command) {}
 }

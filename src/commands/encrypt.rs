@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::EncryptArgs;
 use crate::crypto::sops::{self, Format};
-use crate::crypto::wrap::Recipient;
+use crate::crypto::wrap::{Recipient, looks_like_key};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::project::Project;
@@ -88,8 +88,4 @@ fn recipients(args: &EncryptArgs, ctx: &Context) -> Result<Vec<(String, Recipien
         out.push((text, recipient));
     }
     Ok(out)
-}
-
-fn looks_like_key(s: &str) -> bool {
-    s.starts_with("age1") || s.starts_with("ssh-")
 }

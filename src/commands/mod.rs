@@ -30,8 +30,10 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
         }
         SopsError::NotEncrypted => Error::invalid(format!("{f} is not a SOPS-encrypted file (it has no sops metadata)"))
             .hint("encrypt it first with `ksec encrypt`"),
-        SopsError::AlreadyEncrypted => Error::invalid(format!("{f} is already encrypted (it has sops metadata)"))
-            .hint("use `ksec edit` or `ksec set` to change an encrypted file"),
+        SopsError::AlreadyEncrypted => Error::invalid(format!(
+            "{f} is already encrypted (it has sops metadata: a top-level `sops` key, or `sops_` keys in dotenv)"
+        ))
+        .hint("use `ksec edit` or `ksec set` to change an encrypted file; `sops` is reserved for the metadata"),
         SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
         SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
             .hint("restore the file from git"),

@@ -3,6 +3,7 @@
 
 use super::Context;
 use crate::cli::{SetArgs, UnsetArgs};
+use crate::crypto::sops::Format;
 use crate::crypto::tree::{Item, Leaf, Value};
 use crate::error::{Error, Result};
 use std::io::{IsTerminal, Read};
@@ -14,6 +15,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
         Some(v) => zeroize::Zeroizing::new(v),
         None => read_value(&args.key)?,
     };
+    check_key(&path, opened.file.format, &args.key)?;
     let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
     let new = Leaf::str(value.as_str());
     if let Value::Leaf(old) = target
@@ -51,6 +53,35 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     super::save(&args.file, opened)?;
     eprintln!("{}: removed {}", args.file.display(), args.key);
     Ok(())
+}
+
+/// Refuse keys that would leave a file that no reader can parse back.
+fn check_key(path: &[String], format: Format, key: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::usage(format!("cannot set {key}: {why}"))
+            .hint("choose another key name; the file was not changed"))
+    };
+    if path.iter().any(|p| p.contains(['\n', '\r'])) {
+        return refuse("a key cannot contain a line break");
+    }
+    match format {
+        Format::Yaml if path[0] == "sops" => refuse("`sops` is reserved for the file's metadata"),
+        Format::Yaml => Ok(()),
+        Format::Dotenv => {
+            let k = &path[0];
+            if path.len() > 1 {
+                refuse("a dotenv file has no nested keys")
+            } else if k.contains('=') {
+                refuse("a dotenv key cannot contain '='")
+            } else if k.starts_with('#') {
+                refuse("a dotenv key cannot start with '#'")
+            } else if k.starts_with("sops_") {
+                refuse("keys starting with sops_ are reserved for the file's metadata")
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 fn not_a_map(args: &SetArgs) -> Error {

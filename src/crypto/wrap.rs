@@ -22,7 +22,7 @@ impl Recipient {
                 .map(Recipient::X25519)
                 .map_err(|e| format!("not a valid age recipient ({e})"));
         }
-        if text.starts_with("ssh-") {
+        if looks_like_key(text) && !text.starts_with("age1") {
             return text
                 .parse::<age::ssh::Recipient>()
                 .map(Recipient::Ssh)
@@ -39,6 +39,16 @@ impl Recipient {
             Recipient::Ssh(r) => r,
         }
     }
+}
+
+/// Whether text is meant as a public key rather than a name: `age1…` or an
+/// OpenSSH public key line of any type (`ssh-…`, `ecdsa-…`, `sk-…`).
+pub fn looks_like_key(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("age1")
+        || text.starts_with("ssh-")
+        || text.starts_with("ecdsa-")
+        || text.starts_with("sk-")
 }
 
 /// Encrypt the data key to one recipient, armored.

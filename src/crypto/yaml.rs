@@ -51,15 +51,19 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
     let raw = err.to_string();
     let first = raw.lines().next().unwrap_or("invalid YAML");
     let message = if redact {
-        first
-            .split(['`', '"', '\''])
-            .next()
-            .unwrap_or(first)
-            .trim_end_matches([' ', ':'])
-            .to_string()
+        redact_quoted(first)
     } else {
         first.to_string()
     };
+    // drop advice aimed at programmers using the library
+    let message = message
+        .split("; ")
+        .next()
+        .unwrap_or(&message)
+        .split(" (set ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
     let message = strip_location_suffix(&message);
     YamlError {
         line,
@@ -70,6 +74,28 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
             message
         },
     }
+}
+
+/// Replace every quoted part of a message with `…`, and anything after an
+/// unmatched quote too.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                open = None;
+                out.push('…');
+            }
+            Some(_) => {}
+            None if matches!(c, '`' | '"' | '\'') => open = Some(c),
+            None => out.push(c),
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn strip_location_suffix(message: &str) -> String {
@@ -232,7 +258,12 @@ fn emit_map(out: &mut String, items: &[Item], indent: usize, in_seq: bool) {
             pad(out, key_col);
         }
         first = false;
-        out.push_str(&scalar_string(key, key_col));
+        // a key cannot be a block scalar
+        if key.contains('\n') {
+            out.push_str(&double_quoted(key));
+        } else {
+            out.push_str(&scalar_string(key, key_col));
+        }
         out.push(':');
         emit_child(out, value, indent);
     }

@@ -135,6 +135,9 @@ pub fn sources(flag: Option<&Path>) -> Vec<Box<dyn KeySource>> {
 /// Walk the sources in order; the first that yields identities wins.
 pub fn lookup(flag: Option<&Path>) -> Result<Lookup> {
     let mut report = Vec::new();
+    if flag.is_none() {
+        report.push("--identity (not given)".to_string());
+    }
     for source in sources(flag) {
         match source.load()? {
             Found::Absent(why) => report.push(why),

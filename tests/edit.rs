@@ -1,0 +1,423 @@
+//! `ksec edit` with scripted editors: re-encrypts only what changed, keeps
+//! the plaintext in a private directory that is gone afterwards — also on
+//! invalid content, on editor failure and on Ctrl-C.
+
+mod common;
+
+use common::{CANARY, Key, all_output, ksec_with, run_ok, sops};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const PLAIN: &str = "API_TOKEN: canary-7f3a9c1e-do-not-print\nDB_USER: admin\nDB_HOST: db.internal\nLOG_LEVEL: info\n";
+
+/// A temporary directory with an encrypted file, a key, a private TMPDIR
+/// for ksec (so leftovers can be detected), and a place for editor scripts.
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: Key,
+    file: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Fixture {
+    fn new(name: &str, plain: &str) -> Fixture {
+        assert!(PLAIN.contains(CANARY));
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new(dir.path(), "key");
+        let src = dir.path().join(name.replace(".enc", ""));
+        std::fs::write(&src, plain).unwrap();
+        let file = dir.path().join(name);
+        common::ksec(dir.path())
+            .arg("encrypt")
+            .arg(&src)
+            .args(["-r", &key.recipient, "--output"])
+            .arg(&file)
+            .assert()
+            .success();
+        std::fs::remove_file(&src).unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        Fixture {
+            dir,
+            key,
+            file,
+            tmp,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// An executable editor script; `@DIR@` in `body` is this fixture's dir.
+    fn editor(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path(name);
+        let body = body.replace("@DIR@", &self.dir.path().display().to_string());
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn edit(&self, editor: &Path) -> Output {
+        ksec_with(self.dir.path(), &self.key)
+            .env("EDITOR", editor)
+            .env("TMPDIR", &self.tmp)
+            .arg("edit")
+            .arg(&self.file)
+            .write_stdin("")
+            .output()
+            .unwrap()
+    }
+
+    fn decrypt(&self) -> String {
+        let out = ksec_with(self.dir.path(), &self.key)
+            .arg("decrypt")
+            .arg(&self.file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap()
+    }
+
+    /// The path the editor script recorded, which must exist no more, nor
+    /// its directory; and ksec's TMPDIR is empty.
+    fn assert_plaintext_gone(&self) {
+        let recorded = std::fs::read_to_string(self.path("path")).expect("the editor ran");
+        let recorded = PathBuf::from(recorded.trim());
+        assert!(
+            recorded.starts_with(&self.tmp),
+            "the plaintext was not under TMPDIR: {}",
+            recorded.display()
+        );
+        assert!(!recorded.exists(), "{} is left behind", recorded.display());
+        assert!(
+            !recorded.parent().unwrap().exists(),
+            "the private dir is left behind"
+        );
+        let left: Vec<_> = std::fs::read_dir(&self.tmp).unwrap().collect();
+        assert!(left.is_empty(), "TMPDIR is not empty: {left:?}");
+        // and no stray plaintext next to the encrypted file
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.extension().is_none_or(|e| e != "sh") {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(CANARY),
+                    "plaintext in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn changed_lines(old: &str, new: &str) -> Vec<usize> {
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    assert_eq!(o.len(), n.len(), "line counts differ:\n{old}\n---\n{new}");
+    (0..o.len()).filter(|&i| o[i] != n[i]).collect()
+}
+
+fn index_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{text}"))
+}
+
+fn next_second() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
+/// Records the file it was given, the modes of it and its directory.
+const RECORD: &str = "echo \"$1\" > @DIR@/path\nstat -c %a \"$(dirname \"$1\")\" > @DIR@/dirmode\nstat -c %a \"$1\" > @DIR@/filemode\n";
+
+#[test]
+fn edit_reencrypts_only_the_changed_value_and_removes_the_plaintext() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/^DB_USER: admin$/DB_USER: root/' \"$1\"\n"),
+    );
+    let old = fx.text();
+    next_second();
+    let out = fx.edit(&editor);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("saved"), "{}", stderr(&out));
+    assert!(!all_output(&out).contains(CANARY));
+
+    let new = fx.text();
+    let mut expected = vec![
+        index_of(&old, "DB_USER: ENC["),
+        index_of(&old, "    lastmodified: "),
+        index_of(&old, "    mac: ENC["),
+    ];
+    expected.sort();
+    assert_eq!(changed_lines(&old, &new), expected, "\n{old}\n---\n{new}");
+    assert_eq!(fx.decrypt(), PLAIN.replace("admin", "root"));
+    assert_eq!(
+        run_ok(sops(Some(&fx.key)).arg("-d").arg(&fx.file)),
+        PLAIN.replace("admin", "root")
+    );
+
+    let dir_mode = std::fs::read_to_string(fx.path("dirmode")).unwrap();
+    assert_eq!(dir_mode.trim(), "700", "the private directory's mode");
+    let file_mode = std::fs::read_to_string(fx.path("filemode")).unwrap();
+    assert_eq!(file_mode.trim(), "600", "the plaintext file's mode");
+    let recorded = std::fs::read_to_string(fx.path("path")).unwrap();
+    assert!(
+        recorded.trim().ends_with(".yaml") && !recorded.contains(".enc."),
+        "the temporary file should be named like the source without .enc: {recorded}"
+    );
+    fx.assert_plaintext_gone();
+}
+
+#[test]
+fn edit_a_dotenv_file() {
+    let plain = format!("TOKEN={CANARY}\nUSER=admin\nHOST=db\n");
+    let fx = Fixture::new("s.enc.env", &plain);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/^HOST=db$/HOST=db2/' \"$1\"\n"),
+    );
+    let old = fx.text();
+    next_second();
+    let out = fx.edit(&editor);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new = fx.text();
+    let mut expected = vec![
+        index_of(&old, "HOST=ENC["),
+        index_of(&old, "sops_lastmodified="),
+        index_of(&old, "sops_mac=ENC["),
+    ];
+    expected.sort();
+    assert_eq!(changed_lines(&old, &new), expected);
+    assert_eq!(fx.decrypt(), plain.replace("HOST=db", "HOST=db2"));
+    fx.assert_plaintext_gone();
+}
+
+#[test]
+fn edit_without_changes_writes_nothing() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor("editor.sh", RECORD);
+    let before = std::fs::read(&fx.file).unwrap();
+    let mtime = std::fs::metadata(&fx.file).unwrap().modified().unwrap();
+    next_second();
+    let out = fx.edit(&editor);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no changes"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&fx.file).unwrap().modified().unwrap(),
+        mtime
+    );
+    fx.assert_plaintext_gone();
+}
+
+#[test]
+fn edit_with_invalid_content_and_no_terminal_fails_and_keeps_the_file() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}printf 'DB_USER: root\\nbroken: [{CANARY}\\n' > \"$1\"\n"),
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("s.enc.yaml"), "{err}");
+    assert!(
+        err.contains("line 2"),
+        "the error should name the line:\n{err}"
+    );
+    assert!(!all_output(&out).contains(CANARY), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}
+
+#[test]
+fn edit_refuses_a_sops_key_in_the_content() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor("editor.sh", &format!("{RECORD}echo 'sops: 1' >> \"$1\"\n"));
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = fx.edit(&editor);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}
+
+#[test]
+fn a_failing_editor_writes_nothing() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/admin/root/' \"$1\"\nexit 3\n"),
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}
+
+/// On a terminal, invalid content offers to reopen the editor; answering
+/// "y" reopens it on the content as edited (not the original), and the
+/// fixed version is saved. util-linux
+/// `script` gives ksec a pseudo-terminal.
+#[test]
+fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
+    let Some(script) = common::which("script") else {
+        panic!("util-linux `script` is not installed");
+    };
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!(
+            "{RECORD}n=$(cat @DIR@/count 2>/dev/null || echo 0)\n\
+             n=$((n + 1))\n\
+             echo $n > @DIR@/count\n\
+             if [ $n = 1 ]; then\n\
+             \x20 sed -i 's/^DB_USER: admin$/DB_USER: reopened/' \"$1\"\n\
+             \x20 echo 'broken: [' >> \"$1\"\n\
+             else\n\
+             \x20 grep -q '^DB_USER: reopened$' \"$1\" || exit 1\n\
+             \x20 sed -i '/^broken: \\[$/d' \"$1\"\n\
+             fi\n"
+        ),
+    );
+    let ksec_bin = env!("CARGO_BIN_EXE_ksec");
+    let inner = format!(
+        "{} edit {}",
+        shell_quote(ksec_bin),
+        shell_quote(&fx.file.display().to_string())
+    );
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("30")
+        .arg(script)
+        .args(["-qec", &inner, "/dev/null"])
+        .env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("EDITOR", &editor)
+        .env("TMPDIR", &fx.tmp)
+        .env("TERM", "xterm")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("VISUAL")
+        .env_remove("KSEC_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Keep stdin open until ksec is done: `script` may end the session
+    // when its input ends. The answer waits in the terminal's buffer.
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"y").unwrap();
+    stdin.flush().unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let transcript = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{transcript}");
+    assert!(transcript.contains("reopen the editor?"), "{transcript}");
+    assert!(transcript.contains("saved"), "{transcript}");
+    assert!(!transcript.contains(CANARY), "{transcript}");
+    assert_eq!(
+        std::fs::read_to_string(fx.path("count")).unwrap().trim(),
+        "2",
+        "the editor should have run twice"
+    );
+    assert_eq!(fx.decrypt(), PLAIN.replace("admin", "reopened"));
+    fx.assert_plaintext_gone();
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Finds the ksec process above the editor (the editor runs via `sh -c`,
+/// which may or may not exec it) and sends it SIGINT, as Ctrl-C would.
+const INTERRUPT_KSEC: &str = "pid=$PPID\n\
+while [ \"$(cat /proc/$pid/comm)\" != ksec ]; do\n\
+\x20 pid=$(cut -d' ' -f4 /proc/$pid/stat)\n\
+\x20 [ \"$pid\" -gt 1 ] || exit 1\n\
+done\n\
+kill -INT $pid\n";
+
+#[test]
+fn ctrl_c_while_editing_writes_nothing_and_removes_the_plaintext() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    // Change the file, then interrupt, then give the signal time to land
+    // before the editor exits 0.
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/admin/root/' \"$1\"\n{INTERRUPT_KSEC}sleep 0.3\nexit 0\n"),
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}
+
+/// The same, without the pause: SIGINT sent just before the editor exits
+/// must still count. ksec's handler sets its flag on ctrlc's own thread,
+/// so the flag may be read before it is set and the edit is saved anyway.
+/// The window is small: many rounds run, in parallel to add contention.
+#[test]
+
+fn ctrl_c_just_before_the_editor_exits_is_never_missed() {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 25;
+    let missed: Vec<(usize, Option<i32>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let fx = Fixture::new("s.enc.yaml", PLAIN);
+                    let editor = fx.editor(
+                        "editor.sh",
+                        &format!("{RECORD}sed -i 's/admin/root/' \"$1\"\n{INTERRUPT_KSEC}exit 0\n"),
+                    );
+                    let before = std::fs::read(&fx.file).unwrap();
+                    let mut missed = Vec::new();
+                    for round in 0..ROUNDS {
+                        let out = fx.edit(&editor);
+                        if out.status.code() != Some(130)
+                            || std::fs::read(&fx.file).unwrap() != before
+                        {
+                            missed.push((round, out.status.code()));
+                            std::fs::write(&fx.file, &before).unwrap();
+                        }
+                        fx.assert_plaintext_gone();
+                    }
+                    missed
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(
+        missed.is_empty(),
+        "SIGINT was missed in {} of {} edits; the first (round, exit): {:?}",
+        missed.len(),
+        THREADS * ROUNDS,
+        &missed[..missed.len().min(5)]
+    );
+}
