@@ -124,12 +124,15 @@ fn stash_key(aad: &str, kind: Kind, plaintext: &str) -> StashKey {
 /// Encrypts and decrypts values under one data key, remembering IVs.
 pub struct ValueCipher {
     key: DataKey,
+    /// The AES key schedule, expanded once per file rather than per value.
+    gcm: Gcm,
     stash: HashMap<StashKey, Vec<u8>>,
 }
 
 impl ValueCipher {
     pub fn new(key: DataKey) -> ValueCipher {
         ValueCipher {
+            gcm: key.cipher(),
             key,
             stash: HashMap::new(),
         }
@@ -156,7 +159,7 @@ impl ValueCipher {
         let mut sealed = parsed.data;
         sealed.extend_from_slice(&parsed.tag);
         let plain = if parsed.iv.len() == IV_LEN {
-            self.key.cipher().decrypt(
+            self.gcm.decrypt(
                 Nonce::<U32>::from_slice(&parsed.iv),
                 Payload {
                     msg: &sealed,
@@ -198,8 +201,7 @@ impl ValueCipher {
             }
         };
         let sealed = self
-            .key
-            .cipher()
+            .gcm
             .encrypt(
                 Nonce::<U32>::from_slice(&iv),
                 Payload {

@@ -7,7 +7,7 @@
 
 use super::tree::{Item, Kind, Leaf, Value, bool_text, float_text};
 use secrecy::SecretString;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt::{self, Write as _};
 
 /// A YAML syntax or structure problem, located but value-free.
@@ -166,13 +166,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut items: Vec<Item> = Vec::new();
+        // serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error).
         while let Some(Key(key)) = map.next_key::<Key>()? {
-            if items
-                .iter()
-                .any(|item| matches!(item, Item::Pair(k, _) if *k == key))
-            {
-                return Err(de::Error::custom(format!("duplicate key {key}")));
-            }
             let value = map.next_value::<Value>()?;
             items.push(Item::Pair(key, value));
         }
