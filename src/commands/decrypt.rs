@@ -11,7 +11,7 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
     if let Some(out) = &args.output {
         refuse_plaintext_in_project(out, ctx)?;
     }
-    let opened = super::open(&args.file, ctx)?;
+    let opened = super::open_to_read(&args.file, ctx)?;
     let text = zeroize::Zeroizing::new(
         emit_plain(&opened.plain, opened.file.format)
             .map_err(|e| super::sops_error(&args.file, e))?,

@@ -79,8 +79,17 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-/// Read, decrypt and verify an encrypted file.
+/// Read, decrypt and verify an encrypted file, to change and save it.
 pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
+    open_for(path, ctx, true)
+}
+
+/// Read, decrypt and verify an encrypted file, only to read it.
+pub fn open_to_read(path: &Path, ctx: &Context) -> Result<Opened> {
+    open_for(path, ctx, false)
+}
+
+fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
     let text = read_text(path)?;
     let file =
         EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
@@ -100,7 +109,12 @@ pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
         }
         return Err(e.hint("set KSEC_AGE_KEY_FILE to your key file, or create one with `ksec keygen --out ~/.config/ksec/keys.txt`"));
     }
-    match file.open(&lookup.identities) {
+    let opened = if rewrite {
+        file.open(&lookup.identities)
+    } else {
+        file.open_to_read(&lookup.identities)
+    };
+    match opened {
         Ok(opened) => Ok(opened),
         Err(err @ SopsError::NoMatchingIdentity { .. }) => {
             let mut e = sops_error(path, err).detail("identities came from:");

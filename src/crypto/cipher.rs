@@ -1,21 +1,20 @@
 //! One SOPS value: AES-256-GCM with a 32-byte IV, the value's key path as
 //! additional data, written as `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`.
 //!
-//! An IV stash remembers the IV of every value decrypted from a file, keyed
-//! by (path, type, plaintext); re-encrypting an unchanged value with its old
+//! An IV stash remembers the IV of every value decrypted from a file, by
+//! path, with its type and plaintext; re-encrypting an unchanged value with its old
 //! IV reproduces its old ciphertext byte for byte, so git shows only the
 //! values that really changed.
 
 use super::tree::{Kind, Leaf};
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
-use secrecy::SecretString;
-use sha2::{Digest, Sha256};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use zeroize::Zeroizing;
 
@@ -66,14 +65,15 @@ pub enum ValueError {
     Authentication,
 }
 
-struct Parsed {
-    data: Vec<u8>,
-    iv: Vec<u8>,
-    tag: Vec<u8>,
-    kind: String,
+/// The fields of an `ENC[…]` value, still base64.
+struct Parsed<'a> {
+    data: &'a str,
+    iv: &'a str,
+    tag: &'a str,
+    kind: &'a str,
 }
 
-fn parse(value: &str) -> Result<Parsed, ValueError> {
+fn parse(value: &str) -> Result<Parsed<'_>, ValueError> {
     let inner = value
         .strip_prefix("ENC[AES256_GCM,")
         .and_then(|s| s.strip_suffix(']'))
@@ -92,16 +92,27 @@ fn parse(value: &str) -> Result<Parsed, ValueError> {
             _ => return Err(ValueError::Malformed),
         }
     }
-    let decode = |s: Option<&str>| {
-        s.ok_or(ValueError::Malformed)
-            .and_then(|s| B64.decode(s).map_err(|_| ValueError::Malformed))
-    };
     Ok(Parsed {
-        data: decode(data)?,
-        iv: decode(iv)?,
-        tag: decode(tag)?,
-        kind: kind.ok_or(ValueError::Malformed)?.to_string(),
+        data: data.ok_or(ValueError::Malformed)?,
+        iv: iv.ok_or(ValueError::Malformed)?,
+        tag: tag.ok_or(ValueError::Malformed)?,
+        kind: kind.ok_or(ValueError::Malformed)?,
     })
+}
+
+/// Decode base64 into a fixed-size array; anything but exactly N bytes is malformed.
+fn decode_exact<const N: usize>(text: &str) -> Result<[u8; N], ValueError> {
+    let mut buf = [0u8; N];
+    // room for base64's rounding up; the length check below is exact
+    let mut scratch = [0u8; 48];
+    let n = B64
+        .decode_slice(text, &mut scratch)
+        .map_err(|_| ValueError::Malformed)?;
+    if n != N {
+        return Err(ValueError::Malformed);
+    }
+    buf.copy_from_slice(&scratch[..N]);
+    Ok(buf)
 }
 
 /// Whether a string is an encrypted SOPS value.
@@ -109,16 +120,12 @@ pub fn is_encrypted(value: &str) -> bool {
     value.starts_with("ENC[AES256_GCM,") && value.ends_with(']')
 }
 
-/// (path, type, plaintext) digested, so the stash holds no plaintext.
-type StashKey = [u8; 32];
-
-fn stash_key(aad: &str, kind: Kind, plaintext: &str) -> StashKey {
-    let mut h = Sha256::new();
-    for part in [aad, kind.tag(), plaintext] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().into()
+/// An IV remembered for one decrypted value: reused only for the same type
+/// and the same plaintext at the same path.
+struct Stashed {
+    kind: Kind,
+    plaintext: SecretString,
+    iv: Vec<u8>,
 }
 
 /// Encrypts and decrypts values under one data key, remembering IVs.
@@ -126,7 +133,10 @@ pub struct ValueCipher {
     key: DataKey,
     /// The AES key schedule, expanded once per file rather than per value.
     gcm: Gcm,
-    stash: HashMap<StashKey, Vec<u8>>,
+    /// path (additional data) -> values seen there; sequence items share a path
+    stash: HashMap<String, Vec<Stashed>>,
+    /// Off for read-only use (`decrypt`): nothing will be re-encrypted.
+    remember_ivs: bool,
 }
 
 impl ValueCipher {
@@ -135,6 +145,15 @@ impl ValueCipher {
             gcm: key.cipher(),
             key,
             stash: HashMap::new(),
+            remember_ivs: true,
+        }
+    }
+
+    /// A cipher that will only decrypt, so keeps no IV stash.
+    pub fn read_only(key: DataKey) -> ValueCipher {
+        ValueCipher {
+            remember_ivs: false,
+            ..ValueCipher::new(key)
         }
     }
 
@@ -149,38 +168,39 @@ impl ValueCipher {
         aad: &str,
     ) -> Result<(Option<Kind>, SecretString), ValueError> {
         let parsed = parse(value)?;
-        let kind = match parsed.kind.as_str() {
+        let kind = match parsed.kind {
             "comment" => None,
             tag => Some(Kind::from_tag(tag).ok_or_else(|| ValueError::UnknownType(tag.into()))?),
         };
-        if parsed.iv.is_empty() || parsed.tag.len() != TAG_LEN {
-            return Err(ValueError::Malformed);
-        }
-        let mut sealed = parsed.data;
-        sealed.extend_from_slice(&parsed.tag);
-        let plain = if parsed.iv.len() == IV_LEN {
-            self.gcm.decrypt(
-                Nonce::<U32>::from_slice(&parsed.iv),
-                Payload {
-                    msg: &sealed,
-                    aad: aad.as_bytes(),
-                },
+        // sops reads any IV length but only ever writes 32 bytes; so do we.
+        let iv: [u8; IV_LEN] = decode_exact(parsed.iv)?;
+        let tag: [u8; TAG_LEN] = decode_exact(parsed.tag)?;
+        let mut buf = B64.decode(parsed.data).map_err(|_| ValueError::Malformed)?;
+        self.gcm
+            .decrypt_in_place_detached(
+                Nonce::<U32>::from_slice(&iv),
+                aad.as_bytes(),
+                &mut buf,
+                aes_gcm::Tag::from_slice(&tag),
             )
-        } else {
-            // sops reads any IV length; it only ever writes 32 bytes.
-            return Err(ValueError::Malformed);
-        }
-        .map_err(|_| ValueError::Authentication)?;
-        let plain = Zeroizing::new(plain);
-        let text = String::from_utf8(plain.to_vec()).map_err(|e| {
+            .map_err(|_| ValueError::Authentication)?;
+        let text = String::from_utf8(buf).map_err(|e| {
             let mut bytes = e.into_bytes();
             zeroize::Zeroize::zeroize(&mut bytes);
             ValueError::Malformed
         })?;
-        let text = Zeroizing::new(text);
-        self.stash
-            .insert(stash_key(aad, kind.unwrap_or(Kind::Str), &text), parsed.iv);
-        Ok((kind, SecretString::from(text.to_string())))
+        let text = SecretString::from(text);
+        if self.remember_ivs {
+            self.stash
+                .entry(aad.to_string())
+                .or_default()
+                .push(Stashed {
+                    kind: kind.unwrap_or(Kind::Str),
+                    plaintext: text.clone(),
+                    iv: iv.to_vec(),
+                });
+        }
+        Ok((kind, text))
     }
 
     /// Encrypt a leaf (or a comment with `kind = None`). Empty strings stay
@@ -189,11 +209,13 @@ impl ValueCipher {
         if plaintext.is_empty() && kind.is_none_or(|k| k == Kind::Str) {
             return String::new();
         }
-        let iv = match self
-            .stash
-            .get(&stash_key(aad, kind.unwrap_or(Kind::Str), plaintext))
-        {
-            Some(iv) => iv.clone(),
+        let wanted = kind.unwrap_or(Kind::Str);
+        let stashed = self.stash.get(aad).and_then(|seen| {
+            seen.iter()
+                .find(|s| s.kind == wanted && s.plaintext.expose_secret() == plaintext)
+        });
+        let iv = match stashed {
+            Some(s) => s.iv.clone(),
             None => {
                 let mut iv = vec![0u8; IV_LEN];
                 rand::thread_rng().fill_bytes(&mut iv);

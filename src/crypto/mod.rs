@@ -4,6 +4,7 @@
 
 pub mod cipher;
 pub mod dotenv;
+mod fast_yaml;
 pub mod sops;
 pub mod tree;
 pub mod wrap;

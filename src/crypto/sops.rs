@@ -234,6 +234,20 @@ pub fn emit_plain(value: &Value, format: Format) -> Result<String, SopsError> {
 
 impl EncryptedFile {
     pub fn parse(text: &str, format: Format) -> Result<EncryptedFile, SopsError> {
+        if format == Format::Yaml
+            && let Some((body, meta)) = super::fast_yaml::split_and_parse(text)
+        {
+            let meta = parse_plain(meta, format)?;
+            let Value::Map(meta) = meta else {
+                return Err(SopsError::NotEncrypted);
+            };
+            let (_, metadata) = split_yaml_metadata(meta)?;
+            return Ok(EncryptedFile {
+                format,
+                body: Value::Map(body),
+                metadata,
+            });
+        }
         let value = parse_plain(text, format)?;
         let Value::Map(items) = value else {
             return Err(SopsError::NotEncrypted);
@@ -283,15 +297,21 @@ impl EncryptedFile {
             })
     }
 
-    /// Decrypt every value and verify the MAC.
+    /// Decrypt every value and verify the MAC, ready to be changed and
+    /// sealed again.
     pub fn open(self, identities: &[Box<dyn age::Identity>]) -> Result<Opened, SopsError> {
         let key = self.data_key(identities)?;
-        self.open_with_key(key)
+        self.open_with(ValueCipher::new(key))
     }
 
-    pub fn open_with_key(self, key: DataKey) -> Result<Opened, SopsError> {
+    /// Like `open`, for reading only (no IV stash for re-encryption).
+    pub fn open_to_read(self, identities: &[Box<dyn age::Identity>]) -> Result<Opened, SopsError> {
+        let key = self.data_key(identities)?;
+        self.open_with(ValueCipher::read_only(key))
+    }
+
+    fn open_with(self, mut cipher: ValueCipher) -> Result<Opened, SopsError> {
         let rules = Rules::from_metadata(&self.metadata)?;
-        let mut cipher = ValueCipher::new(key);
         let mut hasher = Sha512::new();
         if rules.mac_only_encrypted {
             hasher.update(MAC_ONLY_ENCRYPTED_INIT);

@@ -503,10 +503,11 @@ pub fn resolves_to_non_string(s: &str) -> bool {
             | ".nan"
             | ".NaN"
             | ".NAN"
-    ) || looks_like_int(s)
-        || looks_like_float(s)
-        || looks_like_base60(s)
-        || looks_like_timestamp(s)
+    ) || (s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+        && (looks_like_int(s)
+            || looks_like_float(s)
+            || looks_like_base60(s)
+            || looks_like_timestamp(s)))
 }
 
 fn looks_like_int(s: &str) -> bool {
