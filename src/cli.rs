@@ -102,6 +102,19 @@ pub enum Command {
     ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD
     Set(SetArgs),
 
+    /// Render Secrets, ConfigMaps and workload wiring as manifests
+    ///
+    /// Reads the namespaces of one environment (`--env`, optional when the
+    /// project has one), decrypts their secret sources in parallel and
+    /// prints multi-document YAML: data byte-identical to `kubectl create
+    /// … --dry-run=client`, names with kustomize's content-hash suffix,
+    /// objects ordered by namespace, kind and name. Every problem is
+    /// reported together, and then nothing is printed.
+    ///
+    /// Example:
+    ///   ksec render --env prod | kubectl apply --server-side -f -
+    Render(RenderArgs),
+
     /// Remove one key from a SOPS file
     ///
     /// Example:
@@ -196,6 +209,31 @@ pub struct SetArgs {
     pub key: String,
     /// The value (omit it to be prompted, or to read stdin)
     pub value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The environment (required when the project has several)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Only this namespace (repeatable)
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Write one file per namespace into DIR (mode 0600) instead of stdout
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// yaml (multi-document) or json (a v1 List)
+    #[arg(long, value_enum, default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    Yaml,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fsutil;
 pub mod keys;
 pub mod project;
+pub mod render;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -45,6 +46,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Edit(args) => commands::edit::run(args, &ctx),
         Command::Set(args) => commands::set::set(args, &ctx),
         Command::Unset(args) => commands::set::unset(args, &ctx),
+        Command::Render(args) => commands::render::run(args, &ctx),
     };
     match result {
         Ok(()) => 0,

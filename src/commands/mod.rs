@@ -7,6 +7,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod init;
 pub mod keygen;
+pub mod render;
 pub mod set;
 
 use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError};

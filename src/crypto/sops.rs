@@ -14,7 +14,7 @@
 
 use super::cipher::{DataKey, ValueCipher, ValueError, is_encrypted};
 use super::tree::{self, Item, Kind, Leaf, Value};
-use super::wrap::{self, Recipient};
+use super::wrap::{self, Identity, Recipient};
 use super::{dotenv, yaml};
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
@@ -284,7 +284,7 @@ impl EncryptedFile {
     }
 
     /// Recover the data key with any of the identities.
-    pub fn data_key(&self, identities: &[Box<dyn age::Identity>]) -> Result<DataKey, SopsError> {
+    pub fn data_key(&self, identities: &[Identity]) -> Result<DataKey, SopsError> {
         let stanzas = self.age_stanzas();
         if stanzas.is_empty() {
             return Err(SopsError::NoAgeRecipients);
@@ -299,13 +299,13 @@ impl EncryptedFile {
 
     /// Decrypt every value and verify the MAC, ready to be changed and
     /// sealed again.
-    pub fn open(self, identities: &[Box<dyn age::Identity>]) -> Result<Opened, SopsError> {
+    pub fn open(self, identities: &[Identity]) -> Result<Opened, SopsError> {
         let key = self.data_key(identities)?;
         self.open_with(ValueCipher::new(key))
     }
 
     /// Like `open`, for reading only (no IV stash for re-encryption).
-    pub fn open_to_read(self, identities: &[Box<dyn age::Identity>]) -> Result<Opened, SopsError> {
+    pub fn open_to_read(self, identities: &[Identity]) -> Result<Opened, SopsError> {
         let key = self.data_key(identities)?;
         self.open_with(ValueCipher::read_only(key))
     }

@@ -51,6 +51,9 @@ pub fn looks_like_key(text: &str) -> bool {
         || text.starts_with("sk-")
 }
 
+/// An identity that can be shared across the threads that decrypt files.
+pub type Identity = Box<dyn age::Identity + Send + Sync>;
+
 /// Encrypt the data key to one recipient, armored.
 pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
     let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient.as_dyn()))
@@ -68,7 +71,7 @@ pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
 }
 
 /// Try to decrypt an armored data key with the given identities.
-pub fn unwrap(armored: &str, identities: &[Box<dyn age::Identity>]) -> Option<DataKey> {
+pub fn unwrap(armored: &str, identities: &[Identity]) -> Option<DataKey> {
     let reader = ArmoredReader::new(armored.as_bytes());
     let decryptor = age::Decryptor::new_buffered(reader).ok()?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());

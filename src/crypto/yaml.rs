@@ -347,8 +347,14 @@ fn float_for_yaml(text: &str) -> String {
 
 /// Render a string scalar in the style go-yaml v3 picks for it.
 pub fn scalar_string(s: &str, indent: usize) -> String {
+    scalar_string_with_step(s, indent, INDENT)
+}
+
+/// `scalar_string` for a layout that indents by `step` (block scalar
+/// content goes at `indent + step`).
+pub fn scalar_string_with_step(s: &str, indent: usize, step: usize) -> String {
     if s.contains('\n') {
-        if let Some(block) = literal_block(s, indent) {
+        if let Some(block) = literal_block(s, indent, step) {
             return block;
         }
         return double_quoted(s);
@@ -375,13 +381,13 @@ fn has_special_chars(s: &str) -> bool {
     s.chars().any(|c| !is_printable(c))
 }
 
-fn literal_block(s: &str, indent: usize) -> Option<String> {
+fn literal_block(s: &str, indent: usize, step: usize) -> Option<String> {
     if has_special_chars(s) || s.contains(" \n") || s.ends_with(' ') {
         return None;
     }
     let mut header = String::from("|");
     if s.starts_with(' ') || s.starts_with('\n') {
-        write!(header, "{INDENT}").ok();
+        write!(header, "{step}").ok();
     }
     if !s.ends_with('\n') {
         header.push('-');
@@ -393,7 +399,7 @@ fn literal_block(s: &str, indent: usize) -> Option<String> {
     for line in body.split('\n') {
         out.push('\n');
         if !line.is_empty() {
-            out.extend(std::iter::repeat_n(' ', indent + INDENT));
+            out.extend(std::iter::repeat_n(' ', indent + step));
             out.push_str(line);
         }
     }

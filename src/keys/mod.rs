@@ -20,7 +20,7 @@ pub mod keyring;
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
 
-pub type Identities = Vec<Box<dyn age::Identity>>;
+pub type Identities = Vec<crate::crypto::wrap::Identity>;
 
 /// What one source had to offer.
 pub enum Found {

@@ -1,0 +1,303 @@
+//! `ksec render`: load and decrypt every source the selection needs (in
+//! parallel), render, and print or write the manifests. Nothing is printed
+//! unless everything rendered.
+
+use super::Context;
+use crate::cli::{ManifestFormat, RenderArgs};
+use crate::crypto::sops::{EncryptedFile, Format};
+use crate::crypto::tree::{Item, Kind, Value};
+use crate::error::{Code, Error, Result};
+use crate::keys;
+use crate::project::{Namespace, Project};
+use crate::render::{self, Inputs, Needed, Problem, Selection, emit};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
+    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let environment = select_environment(&project, args.env.as_deref())?;
+    let namespaces = select_namespaces(&project, environment.as_deref(), &args.namespaces)?;
+    let selection = Selection {
+        environment: environment.as_deref(),
+        namespaces,
+    };
+    let (inputs, mut problems) = load(&project, &selection, ctx)?;
+    let manifests = match render::render(&project, &selection, &inputs) {
+        Ok(m) if problems.is_empty() => m,
+        Ok(_) => Vec::new(),
+        Err(more) => {
+            problems.extend(more.into_iter().map(|p| (Code::Invalid, p)));
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems_error(problems));
+    }
+    output(&args, &manifests)
+}
+
+fn problems_error(problems: Vec<(Code, Problem)>) -> Error {
+    let code = problems
+        .iter()
+        .map(|(c, _)| *c)
+        .find(|c| matches!(c, Code::Decrypt | Code::Integrity))
+        .unwrap_or(Code::Invalid);
+    let count = problems.len();
+    let mut err = Error::new(
+        code,
+        format!(
+            "cannot render: {count} problem{}",
+            if count == 1 { "" } else { "s" }
+        ),
+    );
+    for (_, p) in problems {
+        err = err.detail(p.to_string());
+    }
+    err.hint("fix the problems above; nothing was rendered")
+}
+
+/// `--env`, or the only environment, or none when the project has none.
+pub fn select_environment(project: &Project, flag: Option<&str>) -> Result<Option<String>> {
+    let names = || {
+        project
+            .environments
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match flag {
+        Some(e) if project.environments.contains_key(e) => Ok(Some(e.to_string())),
+        Some(e) => Err(Error::usage(format!("unknown environment {e}"))
+            .hint(format!("environments in ksec.yaml: {}", names()))),
+        None => match project.environments.len() {
+            0 => Ok(None),
+            1 => Ok(project.environments.keys().next().cloned()),
+            _ => Err(
+                Error::usage("the project has several environments; choose one with --env")
+                    .hint(format!("environments in ksec.yaml: {}", names())),
+            ),
+        },
+    }
+}
+
+/// `-n` names (all in the environment when none).
+pub fn select_namespaces<'a>(
+    project: &'a Project,
+    environment: Option<&str>,
+    wanted: &[String],
+) -> Result<Vec<&'a Namespace>> {
+    let in_env =
+        |ns: &Namespace| environment.is_none_or(|e| ns.environments.iter().any(|x| x == e));
+    if wanted.is_empty() {
+        return Ok(project
+            .namespaces
+            .values()
+            .filter(|ns| in_env(ns))
+            .collect());
+    }
+    let mut out = Vec::new();
+    for name in wanted {
+        let ns = project.namespaces.get(name).ok_or_else(|| {
+            Error::not_found(format!("no namespace {name} in ksec.yaml")).hint(format!(
+                "namespaces: {}",
+                project
+                    .namespaces
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        if !in_env(ns) {
+            return Err(Error::usage(format!(
+                "namespace {name} is not part of environment {}",
+                environment.unwrap_or_default()
+            ))
+            .hint("list the environment under the namespace's environments: in ksec.yaml"));
+        }
+        if !out.iter().any(|n: &&Namespace| n.name == ns.name) {
+            out.push(ns);
+        }
+    }
+    Ok(out)
+}
+
+/// Read every plain file and decrypt every secret source, in parallel.
+fn load(
+    project: &Project,
+    selection: &Selection,
+    ctx: &Context,
+) -> Result<(Inputs, Vec<(Code, Problem)>)> {
+    let needed = render::needed(selection);
+    let owner = |path: &Path| {
+        selection
+            .namespaces
+            .iter()
+            .find(|ns| path.starts_with(&ns.path))
+            .map(|ns| ns.name.clone())
+            .unwrap_or_default()
+    };
+    let mut inputs = Inputs::default();
+    let mut problems = Vec::new();
+    let mut encrypted = Vec::new();
+    for item in needed {
+        match item {
+            Needed::Plain(path) => {
+                // a missing plain file is reported by render, with its object
+                if let Ok(bytes) = std::fs::read(project.root.join(&path)) {
+                    inputs.plain.insert(path, bytes);
+                }
+            }
+            Needed::Encrypted(path) => encrypted.push(path),
+        }
+    }
+    if encrypted.is_empty() {
+        return Ok((inputs, problems));
+    }
+    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    let results: Mutex<Vec<(PathBuf, Decrypted)>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(encrypted.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = encrypted.get(i) else { break };
+                    let result = decrypt_source(&project.root.join(path), &lookup);
+                    results
+                        .lock()
+                        .expect("no worker panics while holding the lock")
+                        .push((path.clone(), result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("workers are done");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, result) in results {
+        match result {
+            Ok(pairs) => {
+                inputs.secrets.insert(path, pairs);
+            }
+            Err((code, message)) => problems.push((
+                code,
+                Problem {
+                    location: path.to_string_lossy().replace('\\', "/"),
+                    object: format!("namespace {}", owner(&path)),
+                    message,
+                },
+            )),
+        }
+    }
+    Ok((inputs, problems))
+}
+
+type Pairs = Vec<(String, SecretString)>;
+/// A source's pairs, or why it could not be read (exit code and message).
+type Decrypted = std::result::Result<Pairs, (Code, String)>;
+
+fn decrypt_source(path: &Path, lookup: &keys::Lookup) -> Decrypted {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            Code::NotFound,
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "the encrypted source does not exist".to_string()
+            } else {
+                format!("cannot read it: {e}")
+            },
+        )
+    })?;
+    let explain = |e| {
+        let err = super::sops_error(path, e);
+        (err.code, err.message)
+    };
+    if lookup.identities.is_empty() {
+        return Err((
+            Code::Decrypt,
+            "no age identity found to decrypt it (set KSEC_AGE_KEY_FILE or see `ksec decrypt --help`)".into(),
+        ));
+    }
+    let opened = EncryptedFile::parse(&text, Format::from_path(path))
+        .and_then(|f| f.open_to_read(&lookup.identities))
+        .map_err(explain)?;
+    flatten(&opened.plain)
+}
+
+/// A secret source's top-level keys; nested values are refused.
+fn flatten(plain: &Value) -> Decrypted {
+    let Value::Map(items) = plain else {
+        return Err((
+            Code::Invalid,
+            "a secret source must be a map of keys to values".into(),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Item::Pair(key, value) = item else {
+            continue;
+        };
+        let text = match value {
+            Value::Leaf(leaf) => match leaf.kind {
+                Kind::Bool => leaf.expose().to_ascii_lowercase(),
+                _ => leaf.expose().to_string(),
+            },
+            Value::Null => String::new(),
+            Value::Map(_) | Value::Seq(_) => {
+                return Err((
+                    Code::Invalid,
+                    format!(
+                        "key {key} holds a nested value; secret sources must be flat (KEY: value)"
+                    ),
+                ));
+            }
+        };
+        out.push((key.clone(), SecretString::from(text)));
+    }
+    Ok(out)
+}
+
+fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
+    let text_of = |items: &[&render::Manifest]| match args.output {
+        ManifestFormat::Yaml => emit::documents(items.iter().map(|m| &m.body)),
+        ManifestFormat::Json => {
+            let list = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": items.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+            });
+            let mut s = serde_json::to_string_pretty(&list).expect("JSON values always serialise");
+            s.push('\n');
+            s
+        }
+    };
+    match &args.out {
+        None => {
+            let all: Vec<&render::Manifest> = manifests.iter().collect();
+            super::write_stdout(text_of(&all).as_bytes())
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+            let mut by_ns: BTreeMap<&str, Vec<&render::Manifest>> = BTreeMap::new();
+            for m in manifests {
+                by_ns.entry(&m.namespace).or_default().push(m);
+            }
+            let ext = match args.output {
+                ManifestFormat::Yaml => "yaml",
+                ManifestFormat::Json => "json",
+            };
+            for (ns, items) in by_ns {
+                let path = dir.join(format!("{ns}.{ext}"));
+                crate::fsutil::write_atomic(&path, text_of(&items).as_bytes(), 0o600)?;
+                eprintln!("wrote {} ({} objects)", path.display(), items.len());
+            }
+            Ok(())
+        }
+    }
+}

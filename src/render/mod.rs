@@ -1,0 +1,799 @@
+//! Rendering: a project plus the loaded sources become Kubernetes manifests.
+//! Pure: no file, network or clock access happens here — the caller loads
+//! every file (and decrypts every secret source) first, so the same inputs
+//! always give the same bytes.
+//!
+//! Data is byte-identical to `kubectl create configmap|secret … --dry-run`
+//! and names carry kustomize's content-hash suffix. Every problem is
+//! collected and reported together; nothing is rendered when there is one.
+
+pub mod emit;
+pub mod envfile;
+pub mod hash;
+
+use crate::project::{MountSpec, Namespace, ObjectSpec, Project, is_dns_subdomain};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The largest object Kubernetes stores (data plus binaryData).
+pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const PROJECT_LABEL: &str = "ksec.dev/project";
+pub const ENVIRONMENT_LABEL: &str = "ksec.dev/environment";
+
+/// Secret types ksec knows, with the keys each requires (any one of them
+/// for basic-auth).
+const SECRET_TYPES: &[(&str, &[&str])] = &[
+    ("Opaque", &[]),
+    ("kubernetes.io/tls", &["tls.crt", "tls.key"]),
+    ("kubernetes.io/dockerconfigjson", &[".dockerconfigjson"]),
+    ("kubernetes.io/basic-auth", &[]),
+    ("kubernetes.io/ssh-auth", &["ssh-privatekey"]),
+];
+
+/// What to render.
+pub struct Selection<'a> {
+    pub environment: Option<&'a str>,
+    pub namespaces: Vec<&'a Namespace>,
+}
+
+/// A source file the render needs, relative to the project root.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Needed {
+    Plain(PathBuf),
+    Encrypted(PathBuf),
+}
+
+/// Everything loaded from disk, by project-relative path.
+#[derive(Default)]
+pub struct Inputs {
+    pub plain: BTreeMap<PathBuf, Vec<u8>>,
+    /// Decrypted secret sources: top-level keys and their values, in order.
+    pub secrets: BTreeMap<PathBuf, Vec<(String, SecretString)>>,
+}
+
+/// One rendered object.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub body: Value,
+}
+
+/// A problem found while rendering, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `ksec.yaml:12` or `namespaces/payments/api.env:3`
+    pub location: String,
+    /// `payments/ConfigMap/api-config`
+    pub object: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.location, self.object, self.message)
+    }
+}
+
+/// A ConfigMap or Secret data key: `[-._a-zA-Z0-9]+`.
+pub fn is_data_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+/// `key=path` or `path` (key = the file's name), relative to the namespace folder.
+fn file_entry(ns: &Namespace, entry: &str) -> (String, PathBuf) {
+    match entry.split_once('=') {
+        Some((key, path)) => (key.to_string(), ns.path.join(path)),
+        None => {
+            let path = ns.path.join(entry);
+            let key = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (key, path)
+        }
+    }
+}
+
+/// Every file the selection reads, in a stable order.
+pub fn needed(selection: &Selection) -> Vec<Needed> {
+    let mut out = Vec::new();
+    for ns in &selection.namespaces {
+        for cm in &ns.config_maps {
+            let over = override_for(cm, selection.environment);
+            for f in cm
+                .env_files
+                .iter()
+                .chain(over.map(|o| &o.env_files).into_iter().flatten())
+            {
+                out.push(Needed::Plain(ns.path.join(f)));
+            }
+            for f in cm
+                .files
+                .iter()
+                .chain(over.map(|o| &o.files).into_iter().flatten())
+            {
+                out.push(Needed::Plain(file_entry(ns, f).1));
+            }
+        }
+        for secret in &ns.secrets {
+            let over = override_for(secret, selection.environment);
+            for f in secret
+                .sources
+                .iter()
+                .chain(over.map(|o| &o.sources).into_iter().flatten())
+            {
+                out.push(Needed::Encrypted(ns.path.join(f)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn override_for<'a>(
+    spec: &'a ObjectSpec,
+    env: Option<&str>,
+) -> Option<&'a crate::project::OverrideSpec> {
+    env.and_then(|e| spec.overrides.get(e))
+}
+
+/// Collects data keys and remembers where each came from.
+struct DataBuilder<'a> {
+    object: String,
+    ksec_line: String,
+    values: BTreeMap<String, (Vec<u8>, String)>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl DataBuilder<'_> {
+    fn problem(&mut self, location: &str, message: String) {
+        self.problems.push(Problem {
+            location: location.to_string(),
+            object: self.object.clone(),
+            message,
+        });
+    }
+
+    /// Add a key; `replace` is for environment overrides, which may change
+    /// a key that the base sources define.
+    fn add(&mut self, key: &str, value: Vec<u8>, origin: &str, replace: bool) {
+        if !is_data_key(key) {
+            let at = origin.to_string();
+            self.problem(
+                &at,
+                format!("data key {key:?} is invalid (allowed: letters, digits, '-', '_', '.')"),
+            );
+            return;
+        }
+        if let Some((_, first)) = self.values.get(key)
+            && !replace
+        {
+            let at = origin.to_string();
+            let first = first.clone();
+            self.problem(
+                &at,
+                format!("key {key} is defined twice: in {first} and in {origin}"),
+            );
+            return;
+        }
+        self.values
+            .insert(key.to_string(), (value, origin.to_string()));
+    }
+
+    fn size(&self) -> usize {
+        self.values
+            .iter()
+            .map(|(k, (v, _))| k.len() + v.len())
+            .sum()
+    }
+}
+
+/// Render the selection. On any problem, returns all of them and no manifest.
+pub fn render(
+    project: &Project,
+    selection: &Selection,
+    inputs: &Inputs,
+) -> Result<Vec<Manifest>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut manifests = Vec::new();
+    let mut workloads: BTreeMap<(String, String, String), Workload> = BTreeMap::new();
+    for ns in &selection.namespaces {
+        for cm in &ns.config_maps {
+            if let Some((manifest, hashed)) =
+                config_map(project, selection, ns, cm, inputs, &mut problems)
+            {
+                wire(
+                    ns,
+                    cm,
+                    "ConfigMap",
+                    &hashed,
+                    &manifest,
+                    &mut workloads,
+                    &mut problems,
+                );
+                manifests.push(manifest);
+            }
+        }
+        for secret in &ns.secrets {
+            if let Some((manifest, hashed)) =
+                secret_object(project, selection, ns, secret, inputs, &mut problems)
+            {
+                wire(
+                    ns,
+                    secret,
+                    "Secret",
+                    &hashed,
+                    &manifest,
+                    &mut workloads,
+                    &mut problems,
+                );
+                manifests.push(manifest);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    for ((namespace, kind, name), workload) in workloads {
+        manifests.push(Manifest {
+            body: workload.body(&namespace, &kind, &name),
+            namespace,
+            kind,
+            name,
+        });
+    }
+    manifests
+        .sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
+    Ok(manifests)
+}
+
+fn metadata(
+    project: &Project,
+    selection: &Selection,
+    ns: &Namespace,
+    spec: &ObjectSpec,
+    name: &str,
+) -> Value {
+    let mut labels: BTreeMap<String, String> = project.defaults.labels.clone();
+    labels.extend(spec.labels.clone());
+    labels.insert(MANAGED_BY.into(), "ksec".into());
+    labels.insert(PROJECT_LABEL.into(), project.name.clone());
+    if let Some(env) = selection.environment {
+        labels.insert(ENVIRONMENT_LABEL.into(), env.to_string());
+    }
+    let mut annotations: BTreeMap<String, String> = project.defaults.annotations.clone();
+    annotations.extend(spec.annotations.clone());
+    let mut meta = Map::new();
+    meta.insert("name".into(), json!(name));
+    meta.insert("namespace".into(), json!(ns.name));
+    meta.insert("labels".into(), json!(labels));
+    if !annotations.is_empty() {
+        meta.insert("annotations".into(), json!(annotations));
+    }
+    Value::Object(meta)
+}
+
+fn final_name(
+    project: &Project,
+    spec: &ObjectSpec,
+    suffix: impl FnOnce() -> String,
+    object: &str,
+    problems: &mut Vec<Problem>,
+) -> String {
+    let name = if spec.hash_suffix.unwrap_or(project.defaults.hash_suffix) {
+        format!("{}-{}", spec.name, suffix())
+    } else {
+        spec.name.clone()
+    };
+    if !is_dns_subdomain(&name) {
+        problems.push(Problem {
+            location: format!("ksec.yaml:{}", spec.line),
+            object: object.to_string(),
+            message: format!(
+                "the name {name} is not a valid DNS-1123 subdomain (at most 253 characters)"
+            ),
+        });
+    }
+    name
+}
+
+fn config_map(
+    project: &Project,
+    selection: &Selection,
+    ns: &Namespace,
+    spec: &ObjectSpec,
+    inputs: &Inputs,
+    problems: &mut Vec<Problem>,
+) -> Option<(Manifest, String)> {
+    let object = format!("{}/ConfigMap/{}", ns.name, spec.name);
+    let before = problems.len();
+    let mut data = DataBuilder {
+        object: object.clone(),
+        ksec_line: format!("ksec.yaml:{}", spec.line),
+        values: BTreeMap::new(),
+        problems,
+    };
+    let over = override_for(spec, selection.environment);
+    let layers: [ConfigLayer; 2] = [
+        (&spec.env_files, &spec.files, Some(&spec.literals), false),
+        match over {
+            Some(o) => (&o.env_files, &o.files, Some(&o.literals), true),
+            None => (&[], &[], None, true),
+        },
+    ];
+    for (env_files, files, literals, replace) in layers {
+        let mut layer_keys: BTreeMap<String, String> = BTreeMap::new();
+        for f in env_files {
+            let path = ns.path.join(f);
+            let Some(bytes) = inputs.plain.get(&path) else {
+                let at = data.ksec_line.clone();
+                data.problem(&at, format!("env file {} does not exist", display(&path)));
+                continue;
+            };
+            match envfile::parse(bytes) {
+                Ok(pairs) => {
+                    for (k, v) in pairs {
+                        let origin = display(&path);
+                        add_layered(
+                            &mut data,
+                            &mut layer_keys,
+                            &k,
+                            v.into_bytes(),
+                            &origin,
+                            replace,
+                        );
+                    }
+                }
+                Err(e) => {
+                    let at = format!("{}:{}", display(&path), e.line);
+                    data.problem(&at, e.message);
+                }
+            }
+        }
+        for f in files {
+            let (key, path) = file_entry(ns, f);
+            let Some(bytes) = inputs.plain.get(&path) else {
+                let at = data.ksec_line.clone();
+                data.problem(&at, format!("file {} does not exist", display(&path)));
+                continue;
+            };
+            let origin = display(&path);
+            add_layered(
+                &mut data,
+                &mut layer_keys,
+                &key,
+                bytes.clone(),
+                &origin,
+                replace,
+            );
+        }
+        if let Some(literals) = literals {
+            for (k, v) in literals {
+                let origin = data.ksec_line.clone();
+                add_layered(
+                    &mut data,
+                    &mut layer_keys,
+                    k,
+                    v.clone().into_bytes(),
+                    &origin,
+                    replace,
+                );
+            }
+        }
+    }
+    if data.size() > MAX_OBJECT_BYTES {
+        let at = data.ksec_line.clone();
+        let size = data.size();
+        data.problem(
+            &at,
+            format!(
+                "the data is {size} bytes; Kubernetes stores at most {MAX_OBJECT_BYTES} per object"
+            ),
+        );
+    }
+    let values = std::mem::take(&mut data.values);
+    if problems.len() > before {
+        return None;
+    }
+    let mut text = BTreeMap::new();
+    let mut binary = BTreeMap::new();
+    for (k, (v, _)) in values {
+        match String::from_utf8(v) {
+            Ok(s) => {
+                text.insert(k, s);
+            }
+            Err(e) => {
+                binary.insert(k, B64.encode(e.as_bytes()));
+            }
+        }
+    }
+    let name = final_name(
+        project,
+        spec,
+        || hash::config_map_suffix(&text, &binary),
+        &object,
+        problems,
+    );
+    let mut body = Map::new();
+    body.insert("apiVersion".into(), json!("v1"));
+    body.insert("kind".into(), json!("ConfigMap"));
+    body.insert(
+        "metadata".into(),
+        metadata(project, selection, ns, spec, &name),
+    );
+    if spec.immutable {
+        body.insert("immutable".into(), json!(true));
+    }
+    if !text.is_empty() {
+        body.insert("data".into(), json!(text));
+    }
+    if !binary.is_empty() {
+        body.insert("binaryData".into(), json!(binary));
+    }
+    Some((
+        Manifest {
+            namespace: ns.name.clone(),
+            kind: "ConfigMap".into(),
+            name: name.clone(),
+            body: Value::Object(body),
+        },
+        name,
+    ))
+}
+
+/// One layer of a ConfigMap's sources: env files, files, literals, and
+/// whether it overrides (an environment's values) rather than adds.
+type ConfigLayer<'a> = (
+    &'a [String],
+    &'a [String],
+    Option<&'a BTreeMap<String, String>>,
+    bool,
+);
+
+/// Within one layer (base or override) a key may appear once; an override
+/// layer may replace base keys.
+fn add_layered(
+    data: &mut DataBuilder,
+    layer_keys: &mut BTreeMap<String, String>,
+    key: &str,
+    value: Vec<u8>,
+    origin: &str,
+    replace: bool,
+) {
+    if replace {
+        if let Some(first) = layer_keys.get(key) {
+            let first = first.clone();
+            data.problem(
+                origin,
+                format!("key {key} is defined twice: in {first} and in {origin}"),
+            );
+            return;
+        }
+        layer_keys.insert(key.to_string(), origin.to_string());
+    }
+    data.add(key, value, origin, replace);
+}
+
+fn secret_object(
+    project: &Project,
+    selection: &Selection,
+    ns: &Namespace,
+    spec: &ObjectSpec,
+    inputs: &Inputs,
+    problems: &mut Vec<Problem>,
+) -> Option<(Manifest, String)> {
+    let object = format!("{}/Secret/{}", ns.name, spec.name);
+    let kind = spec.kind.clone().unwrap_or_else(|| "Opaque".into());
+    let before = problems.len();
+    let ksec_line = format!("ksec.yaml:{}", spec.line);
+    let Some((_, required)) = SECRET_TYPES.iter().find(|(t, _)| *t == kind) else {
+        problems.push(Problem {
+            location: ksec_line,
+            object,
+            message: format!(
+                "unknown secret type {kind} (known: {})",
+                SECRET_TYPES
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+        return None;
+    };
+    let mut data = DataBuilder {
+        object: object.clone(),
+        ksec_line: ksec_line.clone(),
+        values: BTreeMap::new(),
+        problems,
+    };
+    let over = override_for(spec, selection.environment);
+    let layers: [(&[String], bool); 2] = [
+        (&spec.sources, false),
+        (over.map(|o| o.sources.as_slice()).unwrap_or(&[]), true),
+    ];
+    for (sources, replace) in layers {
+        let mut layer_keys = BTreeMap::new();
+        for source in sources {
+            let path = ns.path.join(source);
+            let Some(pairs) = inputs.secrets.get(&path) else {
+                // the loader already reported why (missing or undecryptable)
+                continue;
+            };
+            let origin = display(&path);
+            for (k, v) in pairs {
+                add_layered(
+                    &mut data,
+                    &mut layer_keys,
+                    k,
+                    v.expose_secret().as_bytes().to_vec(),
+                    &origin,
+                    replace,
+                );
+            }
+        }
+    }
+    if kind == "kubernetes.io/dockerconfigjson" && !data.values.contains_key(".dockerconfigjson") {
+        build_docker_config(&mut data);
+    }
+    for key in *required {
+        if !data.values.contains_key(*key) {
+            let at = data.ksec_line.clone();
+            data.problem(&at, format!("a {kind} secret needs the key {key}"));
+        }
+    }
+    if kind == "kubernetes.io/basic-auth"
+        && !data.values.contains_key("username")
+        && !data.values.contains_key("password")
+    {
+        let at = data.ksec_line.clone();
+        data.problem(
+            &at,
+            format!("a {kind} secret needs the key username or password"),
+        );
+    }
+    if data.size() > MAX_OBJECT_BYTES {
+        let at = data.ksec_line.clone();
+        let size = data.size();
+        data.problem(
+            &at,
+            format!(
+                "the data is {size} bytes; Kubernetes stores at most {MAX_OBJECT_BYTES} per object"
+            ),
+        );
+    }
+    let values = std::mem::take(&mut data.values);
+    if problems.len() > before {
+        return None;
+    }
+    let encoded: BTreeMap<String, String> = values
+        .into_iter()
+        .map(|(k, (v, _))| (k, B64.encode(zeroize::Zeroizing::new(v).as_slice())))
+        .collect();
+    let name = final_name(
+        project,
+        spec,
+        || hash::secret_suffix(&kind, &encoded),
+        &object,
+        problems,
+    );
+    let mut body = Map::new();
+    body.insert("apiVersion".into(), json!("v1"));
+    body.insert("kind".into(), json!("Secret"));
+    body.insert(
+        "metadata".into(),
+        metadata(project, selection, ns, spec, &name),
+    );
+    if spec.immutable {
+        body.insert("immutable".into(), json!(true));
+    }
+    body.insert("type".into(), json!(kind));
+    if !encoded.is_empty() {
+        body.insert("data".into(), json!(encoded));
+    }
+    Some((
+        Manifest {
+            namespace: ns.name.clone(),
+            kind: "Secret".into(),
+            name: name.clone(),
+            body: Value::Object(body),
+        },
+        name,
+    ))
+}
+
+/// `registry`, `username`, `password` (and optional `email`) become
+/// `.dockerconfigjson`, exactly as `kubectl create secret docker-registry`.
+fn build_docker_config(data: &mut DataBuilder) {
+    let take = |data: &mut DataBuilder, key: &str| {
+        data.values
+            .remove(key)
+            .map(|(v, _)| String::from_utf8_lossy(&v).into_owned())
+    };
+    let registry = take(data, "registry");
+    let username = take(data, "username");
+    let password = take(data, "password");
+    let email = take(data, "email").unwrap_or_default();
+    match (registry, username, password) {
+        (Some(r), Some(u), Some(p)) => {
+            let json = zeroize::Zeroizing::new(hash::docker_config_json(&r, &u, &p, &email));
+            let at = data.ksec_line.clone();
+            data.values
+                .insert(".dockerconfigjson".into(), (json.as_bytes().to_vec(), at));
+        }
+        _ => {
+            let at = data.ksec_line.clone();
+            data.problem(
+                &at,
+                "a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson, or the keys registry, username and password".into(),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Workloads: file mounts and rollout annotations
+
+#[derive(Default)]
+struct Workload {
+    volumes: BTreeMap<String, Value>,
+    /// container -> volume name -> mount
+    mounts: BTreeMap<String, BTreeMap<String, Value>>,
+    annotations: BTreeMap<String, String>,
+}
+
+impl Workload {
+    fn body(&self, namespace: &str, kind: &str, name: &str) -> Value {
+        let mut pod_spec = Map::new();
+        if !self.mounts.is_empty() {
+            let containers: Vec<Value> = self
+                .mounts
+                .iter()
+                .map(|(c, mounts)| json!({"name": c, "volumeMounts": mounts.values().cloned().collect::<Vec<_>>()}))
+                .collect();
+            pod_spec.insert("containers".into(), Value::Array(containers));
+        }
+        if !self.volumes.is_empty() {
+            pod_spec.insert(
+                "volumes".into(),
+                Value::Array(self.volumes.values().cloned().collect()),
+            );
+        }
+        let mut template = Map::new();
+        if !self.annotations.is_empty() {
+            template.insert("metadata".into(), json!({"annotations": self.annotations}));
+        }
+        if !pod_spec.is_empty() {
+            template.insert("spec".into(), Value::Object(pod_spec));
+        }
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": template},
+        })
+    }
+}
+
+const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+
+fn workload_ref(text: &str) -> Option<(String, String)> {
+    let (kind, name) = text.split_once('/')?;
+    (WORKLOAD_KINDS.contains(&kind) && crate::project::is_dns_subdomain(name))
+        .then(|| (kind.to_string(), name.to_string()))
+}
+
+/// Volume and annotation names derived from the object's declared name.
+fn volume_name(kind: &str, base: &str) -> String {
+    let prefix = if kind == "Secret" {
+        "ksec-s-"
+    } else {
+        "ksec-c-"
+    };
+    let mut name = format!("{prefix}{base}").replace('.', "-");
+    name.truncate(63);
+    name.trim_end_matches('-').to_string()
+}
+
+fn checksum(manifest: &Manifest) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for field in ["data", "binaryData", "type"] {
+        if let Some(v) = manifest.body.get(field) {
+            h.update(field.as_bytes());
+            h.update(v.to_string().as_bytes());
+        }
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Record the mount and rollout wiring of one object.
+fn wire(
+    ns: &Namespace,
+    spec: &ObjectSpec,
+    kind: &str,
+    hashed_name: &str,
+    manifest: &Manifest,
+    workloads: &mut BTreeMap<(String, String, String), Workload>,
+    problems: &mut Vec<Problem>,
+) {
+    let object = format!("{}/{kind}/{}", ns.name, spec.name);
+    let at = format!("ksec.yaml:{}", spec.line);
+    let bad_ref = |what: &str, text: &str, problems: &mut Vec<Problem>| {
+        problems.push(Problem {
+            location: at.clone(),
+            object: object.clone(),
+            message: format!("{what} {text:?} is not KIND/NAME with KIND one of Deployment, StatefulSet, DaemonSet"),
+        });
+    };
+    if let Some(MountSpec {
+        workload,
+        container,
+        path,
+        read_only,
+    }) = &spec.mount
+    {
+        match workload_ref(workload) {
+            None => bad_ref("mount.workload", workload, problems),
+            Some((wkind, wname)) => {
+                let Some(container) = container else {
+                    problems.push(Problem {
+                        location: at.clone(),
+                        object: object.clone(),
+                        message: "mount.container is required: name the container to mount into (mounting into every container needs the live workload and is not supported yet)".into(),
+                    });
+                    return;
+                };
+                let volume = volume_name(kind, &spec.name);
+                let source = if kind == "Secret" {
+                    json!({"name": volume, "secret": {"secretName": hashed_name}})
+                } else {
+                    json!({"name": volume, "configMap": {"name": hashed_name}})
+                };
+                let w = workloads
+                    .entry((ns.name.clone(), wkind, wname))
+                    .or_default();
+                w.volumes.insert(volume.clone(), source);
+                w.mounts.entry(container.clone()).or_default().insert(
+                    volume.clone(),
+                    json!({"name": volume, "mountPath": path, "readOnly": read_only}),
+                );
+            }
+        }
+    }
+    for target in &spec.rollout {
+        match workload_ref(target) {
+            None => bad_ref("rollout", target, problems),
+            Some((wkind, wname)) => {
+                let w = workloads
+                    .entry((ns.name.clone(), wkind, wname))
+                    .or_default();
+                let mut part = format!("{}-{}", kind.to_ascii_lowercase(), spec.name);
+                part.truncate(63);
+                let key = format!("ksec.dev/{}", part.trim_end_matches(['-', '.']));
+                w.annotations.insert(key, checksum(manifest));
+            }
+        }
+    }
+}
