@@ -797,3 +797,6 @@ fn wire(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
