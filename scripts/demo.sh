@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: build ksec and run a round trip on the shipped demo
-# project (examples/demo) in a scratch copy: decrypt, change one value with
-# `ksec set`, show that git sees a one-value change, and read it back with sops.
+# The README's first command: build ksec, render the shipped demo project
+# (examples/demo), then in a scratch copy round-trip a secret: decrypt, change one
+# value with `ksec set`, show that git sees a one-value change, read it back with
+# sops, and render again (the Secret's hash name changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
@@ -11,6 +12,9 @@ scripts/setup.sh
 cargo build --quiet
 ksec="$PWD/target/debug/ksec"
 export KSEC_AGE_KEY_FILE="$PWD/examples/demo/demo-key.txt"   # a demo key: protects nothing
+
+echo "== ksec render --project examples/demo"
+"$ksec" render --project examples/demo
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,4 +38,7 @@ SOPS_AGE_KEY_FILE="$KSEC_AGE_KEY_FILE" sops -d "$secret" | grep DB_PASSWORD
 
 echo "== ksec decrypt namespaces/storefront/api-keys.enc.env (another team's recipients)"
 "$ksec" decrypt namespaces/storefront/api-keys.enc.env
+
+echo "== the db Secret's name after the change (its content hash moved)"
+"$ksec" render -n payments | grep -E '^  name: db-'
 echo "demo: ok"
