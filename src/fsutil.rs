@@ -8,31 +8,33 @@ use std::path::Path;
 /// Write `contents` to `path` atomically. `mode` sets the permissions of a
 /// new file; an existing file keeps its own.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ksec-tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("write into", dir, &e))?;
     let mode = existing_mode(path).unwrap_or(mode);
-    set_mode(tmp.path(), mode).map_err(|e| Error::io("write", path, &e))?;
-    tmp.write_all(contents)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, &e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path, &e.error))?;
-    Ok(())
+    write_via_temp(path, contents, mode, true)
 }
 
-/// Like `write_atomic`, but refuses to replace an existing file.
+/// Like `write_atomic`, but the file is always private (0600), whatever
+/// mode a file it replaces had: for plaintext and rendered Secrets.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    write_via_temp(path, contents, 0o600, true)
+}
+
+/// Like `write_atomic`, but refuses to replace an existing file, and
+/// creates the directory if needed.
 pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = match path.parent() {
+    let dir = parent(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+    write_via_temp(path, contents, mode, false)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+    }
+}
+
+fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<()> {
+    let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".ksec-tmp")
         .tempfile_in(dir)
@@ -41,8 +43,13 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io("write", path, &e))?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| Error::io("create", path, &e.error))?;
+    if replace {
+        tmp.persist(path)
+            .map_err(|e| Error::io("replace", path, &e.error))?;
+    } else {
+        tmp.persist_noclobber(path)
+            .map_err(|e| Error::io("create", path, &e.error))?;
+    }
     Ok(())
 }
 

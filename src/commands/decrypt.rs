@@ -17,7 +17,7 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
             .map_err(|e| super::sops_error(&args.file, e))?,
     );
     match &args.output {
-        Some(out) => fsutil::write_atomic(out, text.as_bytes(), 0o600),
+        Some(out) => fsutil::write_private(out, text.as_bytes()),
         None => super::write_stdout(text.as_bytes()),
     }
 }

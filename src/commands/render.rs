@@ -170,7 +170,7 @@ fn load(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = encrypted.get(i) else { break };
-                    let result = decrypt_source(&project.root.join(path), &lookup);
+                    let result = decrypt_source(&project.root, path, &lookup);
                     results
                         .lock()
                         .expect("no worker panics while holding the lock")
@@ -203,8 +203,9 @@ type Pairs = Vec<(String, SecretString)>;
 /// A source's pairs, or why it could not be read (exit code and message).
 type Decrypted = std::result::Result<Pairs, (Code, String)>;
 
-fn decrypt_source(path: &Path, lookup: &keys::Lookup) -> Decrypted {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Decrypt one source; messages name it relative to the project.
+fn decrypt_source(root: &Path, path: &Path, lookup: &keys::Lookup) -> Decrypted {
+    let text = std::fs::read_to_string(root.join(path)).map_err(|e| {
         (
             Code::NotFound,
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -294,7 +295,7 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
             };
             for (ns, items) in by_ns {
                 let path = dir.join(format!("{ns}.{ext}"));
-                crate::fsutil::write_atomic(&path, text_of(&items).as_bytes(), 0o600)?;
+                crate::fsutil::write_private(&path, text_of(&items).as_bytes())?;
                 eprintln!("wrote {} ({} objects)", path.display(), items.len());
             }
             Ok(())

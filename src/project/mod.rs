@@ -398,6 +398,17 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
             }
             None => environments.keys().cloned().collect(),
         };
+        if let Some(path) = &ns.path
+            && !crate::render::stays_inside(&path.value)
+        {
+            problems.at(
+                path,
+                format!(
+                    "{field}.path: {} must be a folder inside the project (relative, no '..')",
+                    path.value
+                ),
+            );
+        }
         let recipients_of_ns = expand(&ns.recipients, &format!("{field}.recipients"), problems);
         let config_maps = ns
             .config_maps
@@ -412,7 +423,11 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
         namespaces.insert(
             nsname.clone(),
             Namespace {
-                path: PathBuf::from(ns.path.unwrap_or_else(|| format!("namespaces/{nsname}"))),
+                path: PathBuf::from(
+                    ns.path
+                        .map(|p| p.value)
+                        .unwrap_or_else(|| format!("namespaces/{nsname}")),
+                ),
                 name: nsname,
                 environments: ns_envs,
                 recipients: recipients_of_ns,

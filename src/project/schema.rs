@@ -54,7 +54,7 @@ pub struct Environment {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Namespace {
     #[serde(default)]
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
     #[serde(default)]
     pub environments: Option<Vec<Spanned<String>>>,
     #[serde(default)]

@@ -75,6 +75,28 @@ fn suffix_of(json: &str) -> String {
     encode(&hex)
 }
 
+/// Base64 as kustomize keeps it in generated objects, and so hashes it:
+/// wrapped into 70-character lines, each ending in a newline, once the text
+/// is 70 characters or longer.
+fn kustomize_wrapped(b64: &str) -> String {
+    const LINE: usize = 70;
+    if b64.len() < LINE {
+        return b64.to_string();
+    }
+    let mut out = String::with_capacity(b64.len() + b64.len() / LINE + 1);
+    for chunk in b64.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
+fn wrapped_values(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), kustomize_wrapped(v)))
+        .collect()
+}
+
 /// The hash suffix of a ConfigMap. `data` is written as `""` when the object
 /// has none, and `binaryData` only when it has some, as kustomize does.
 pub fn config_map_suffix(
@@ -84,7 +106,7 @@ pub fn config_map_suffix(
     let mut json = String::from("{");
     if !binary_data.is_empty() {
         json.push_str("\"binaryData\":");
-        go_json_map(binary_data, &mut json);
+        go_json_map(&wrapped_values(binary_data), &mut json);
         json.push(',');
     }
     json.push_str("\"data\":");
@@ -97,13 +119,13 @@ pub fn config_map_suffix(
     suffix_of(&json)
 }
 
-/// The hash suffix of a Secret; `data` holds the base64 values.
+/// The hash suffix of a Secret; `data` holds the base64 values (unwrapped).
 pub fn secret_suffix(kind: &str, data: &BTreeMap<String, String>) -> String {
     let mut json = String::from("{\"data\":");
     if data.is_empty() {
         json.push_str("\"\"");
     } else {
-        go_json_map(data, &mut json);
+        go_json_map(&wrapped_values(data), &mut json);
     }
     json.push_str(",\"kind\":\"Secret\",\"name\":\"\",\"type\":");
     go_json_string(kind, &mut json);

@@ -83,9 +83,13 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A ConfigMap or Secret data key: `[-._a-zA-Z0-9]+`.
+/// A ConfigMap or Secret data key, as the API server checks it:
+/// `[-._a-zA-Z0-9]+`, at most 253 characters, not `.`, not starting with `..`.
 pub fn is_data_key(key: &str) -> bool {
     !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && !key.starts_with("..")
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
@@ -110,7 +114,60 @@ fn file_entry(ns: &Namespace, entry: &str) -> (String, PathBuf) {
     }
 }
 
-/// Every file the selection reads, in a stable order.
+/// A source path stays inside the namespace folder: relative, and no `..`.
+/// (kustomize refuses such paths too; a changed ksec.yaml must never copy
+/// files of the machine that renders into a ConfigMap.)
+pub fn stays_inside(path: &str) -> bool {
+    use std::path::Component;
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// The path part of every source entry of an object (base and overrides).
+fn source_paths<'a>(spec: &'a ObjectSpec) -> impl Iterator<Item = &'a str> {
+    let files = |f: &'a String| f.split_once('=').map_or(f.as_str(), |(_, p)| p);
+    let overrides = spec.overrides.values();
+    spec.env_files
+        .iter()
+        .map(String::as_str)
+        .chain(spec.files.iter().map(files))
+        .chain(spec.sources.iter().map(String::as_str))
+        .chain(
+            overrides
+                .clone()
+                .flat_map(|o| o.env_files.iter().map(String::as_str)),
+        )
+        .chain(
+            overrides
+                .clone()
+                .flat_map(move |o| o.files.iter().map(files)),
+        )
+        .chain(overrides.flat_map(|o| o.sources.iter().map(String::as_str)))
+}
+
+/// Report every source path that leaves the namespace folder.
+fn check_paths(ns: &Namespace, spec: &ObjectSpec, kind: &str, problems: &mut Vec<Problem>) -> bool {
+    let mut ok = true;
+    for path in source_paths(spec) {
+        if !stays_inside(path) {
+            ok = false;
+            problems.push(Problem {
+                location: format!("ksec.yaml:{}", spec.line),
+                object: format!("{}/{kind}/{}", ns.name, spec.name),
+                message: format!(
+                    "the source path {path} leaves the namespace folder {} (absolute paths and '..' are refused)",
+                    display(&ns.path)
+                ),
+            });
+        }
+    }
+    ok
+}
+
+/// Every file the selection reads, in a stable order. Paths that leave the
+/// namespace folder are left out (render reports them).
 pub fn needed(selection: &Selection) -> Vec<Needed> {
     let mut out = Vec::new();
     for ns in &selection.namespaces {
@@ -142,6 +199,13 @@ pub fn needed(selection: &Selection) -> Vec<Needed> {
             }
         }
     }
+    out.retain(|n| {
+        let (Needed::Plain(p) | Needed::Encrypted(p)) = n;
+        selection.namespaces.iter().any(|ns| {
+            p.strip_prefix(&ns.path)
+                .is_ok_and(|rest| stays_inside(&rest.to_string_lossy()))
+        })
+    });
     out.sort();
     out.dedup();
     out
@@ -178,7 +242,7 @@ impl DataBuilder<'_> {
             let at = origin.to_string();
             self.problem(
                 &at,
-                format!("data key {key:?} is invalid (allowed: letters, digits, '-', '_', '.')"),
+                format!("data key {key:?} is invalid (letters, digits, '-', '_', '.'; at most 253; not '.' and not starting with '..')"),
             );
             return;
         }
@@ -323,6 +387,9 @@ fn config_map(
     problems: &mut Vec<Problem>,
 ) -> Option<(Manifest, String)> {
     let object = format!("{}/ConfigMap/{}", ns.name, spec.name);
+    if !check_paths(ns, spec, "ConfigMap", problems) {
+        return None;
+    }
     let before = problems.len();
     let mut data = DataBuilder {
         object: object.clone(),
@@ -500,6 +567,9 @@ fn secret_object(
     problems: &mut Vec<Problem>,
 ) -> Option<(Manifest, String)> {
     let object = format!("{}/Secret/{}", ns.name, spec.name);
+    if !check_paths(ns, spec, "Secret", problems) {
+        return None;
+    }
     let kind = spec.kind.clone().unwrap_or_else(|| "Opaque".into());
     let before = problems.len();
     let ksec_line = format!("ksec.yaml:{}", spec.line);
@@ -529,12 +599,15 @@ fn secret_object(
         (&spec.sources, false),
         (over.map(|o| o.sources.as_slice()).unwrap_or(&[]), true),
     ];
+    let mut incomplete = false;
     for (sources, replace) in layers {
         let mut layer_keys = BTreeMap::new();
         for source in sources {
             let path = ns.path.join(source);
             let Some(pairs) = inputs.secrets.get(&path) else {
-                // the loader already reported why (missing or undecryptable)
+                // the loader already reported why (missing or undecryptable);
+                // the keys it would have given are unknown, so no type checks
+                incomplete = true;
                 continue;
             };
             let origin = display(&path);
@@ -549,6 +622,9 @@ fn secret_object(
                 );
             }
         }
+    }
+    if incomplete {
+        return None;
     }
     if kind == "kubernetes.io/dockerconfigjson" && !data.values.contains_key(".dockerconfigjson") {
         build_docker_config(&mut data);
@@ -700,16 +776,36 @@ fn workload_ref(text: &str) -> Option<(String, String)> {
         .then(|| (kind.to_string(), name.to_string()))
 }
 
-/// Volume and annotation names derived from the object's declared name.
+/// A name for an object's volume or annotation, unique per (kind, name):
+/// `prefix` + name when that is short enough (and, for a DNS label, has no
+/// dot); otherwise a shortened form plus 8 hex digits of a digest of the
+/// kind and full name, so `a.b` and `a-b`, or two long names sharing a
+/// prefix, never collide.
+fn wiring_name(prefix: &str, kind: &str, base: &str, dots_allowed: bool) -> String {
+    let plain = format!("{prefix}{base}");
+    if plain.len() <= 63 && (dots_allowed || !plain.contains('.')) {
+        return plain;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{kind}/{base}").as_bytes());
+    let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let mut readable = if dots_allowed {
+        plain
+    } else {
+        plain.replace('.', "-")
+    };
+    readable.truncate(63 - 9);
+    format!("{}-{tag}", readable.trim_end_matches(['-', '.']))
+}
+
+/// The pod volume of a mounted object.
 fn volume_name(kind: &str, base: &str) -> String {
     let prefix = if kind == "Secret" {
         "ksec-s-"
     } else {
         "ksec-c-"
     };
-    let mut name = format!("{prefix}{base}").replace('.', "-");
-    name.truncate(63);
-    name.trim_end_matches('-').to_string()
+    wiring_name(prefix, kind, base, false)
 }
 
 fn checksum(manifest: &Manifest) -> String {
@@ -789,9 +885,8 @@ fn wire(
                 let w = workloads
                     .entry((ns.name.clone(), wkind, wname))
                     .or_default();
-                let mut part = format!("{}-{}", kind.to_ascii_lowercase(), spec.name);
-                part.truncate(63);
-                let key = format!("ksec.dev/{}", part.trim_end_matches(['-', '.']));
+                let prefix = format!("{}-", kind.to_ascii_lowercase());
+                let key = format!("ksec.dev/{}", wiring_name(&prefix, kind, &spec.name, true));
                 w.annotations.insert(key, checksum(manifest));
             }
         }
