@@ -354,6 +354,28 @@ fn metadata(
     Value::Object(meta)
 }
 
+/// apiVersion, kind, metadata and `immutable` of a ConfigMap or Secret.
+fn object_head(
+    kind: &str,
+    project: &Project,
+    selection: &Selection,
+    ns: &Namespace,
+    spec: &ObjectSpec,
+    name: &str,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("apiVersion".into(), json!("v1"));
+    body.insert("kind".into(), json!(kind));
+    body.insert(
+        "metadata".into(),
+        metadata(project, selection, ns, spec, name),
+    );
+    if spec.immutable {
+        body.insert("immutable".into(), json!(true));
+    }
+    body
+}
+
 fn final_name(
     project: &Project,
     spec: &ObjectSpec,
@@ -498,16 +520,7 @@ fn config_map(
         &object,
         problems,
     );
-    let mut body = Map::new();
-    body.insert("apiVersion".into(), json!("v1"));
-    body.insert("kind".into(), json!("ConfigMap"));
-    body.insert(
-        "metadata".into(),
-        metadata(project, selection, ns, spec, &name),
-    );
-    if spec.immutable {
-        body.insert("immutable".into(), json!(true));
-    }
+    let mut body = object_head("ConfigMap", project, selection, ns, spec, &name);
     if !text.is_empty() {
         body.insert("data".into(), json!(text));
     }
@@ -670,16 +683,7 @@ fn secret_object(
         &object,
         problems,
     );
-    let mut body = Map::new();
-    body.insert("apiVersion".into(), json!("v1"));
-    body.insert("kind".into(), json!("Secret"));
-    body.insert(
-        "metadata".into(),
-        metadata(project, selection, ns, spec, &name),
-    );
-    if spec.immutable {
-        body.insert("immutable".into(), json!(true));
-    }
+    let mut body = object_head("Secret", project, selection, ns, spec, &name);
     body.insert("type".into(), json!(kind));
     if !encoded.is_empty() {
         body.insert("data".into(), json!(encoded));
