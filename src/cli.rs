@@ -115,6 +115,29 @@ pub enum Command {
     ///   ksec render --env prod | kubectl apply --server-side -f -
     Render(RenderArgs),
 
+    /// Show how the cluster differs from the rendered manifests
+    ///
+    /// Per object (create, update, delete with --prune) and per key (added,
+    /// removed, changed). ConfigMap values as a line diff; Secret values
+    /// never, only short digests. Exits 0 when nothing differs, 1 when
+    /// something does, 2 or more on error, like diff(1).
+    ///
+    /// Example:
+    ///   ksec diff --env prod -n payments
+    Diff(DiffArgs),
+
+    /// Sync the rendered manifests to the cluster with server-side apply
+    ///
+    /// Renders and validates everything first, then proves with
+    /// SelfSubjectAccessReview that every write is allowed (a table of what
+    /// is missing otherwise, and no write at all), then applies only what
+    /// changed, with field manager `ksec`. A protected environment asks
+    /// first; without a terminal it needs --yes.
+    ///
+    /// Example:
+    ///   KSEC_AGE_KEY="$CI_AGE_KEY" ksec apply --env prod --yes
+    Apply(ApplyArgs),
+
     /// Remove one key from a SOPS file
     ///
     /// Example:
@@ -234,6 +257,60 @@ pub struct RenderArgs {
 pub enum ManifestFormat {
     Yaml,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The environment (required when the project has several)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Only this namespace (repeatable)
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Kubeconfig context (default: the environment's, else the current one)
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The environment (required when the project has several)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Only this namespace (repeatable)
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Kubeconfig context (default: the environment's, else the current one)
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+
+    /// Server-side dry run: the server validates, nothing persists
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete objects this project manages that are no longer rendered
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Take over fields another field manager owns
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// Do not ask for confirmation in a protected environment
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print the permission table and stop
+    #[arg(long)]
+    pub check_access: bool,
+
+    /// Print the summary as `text` or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -145,7 +145,12 @@ fn io_reason(err: &std::io::Error) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        // drift is an answer, not a failure (like diff(1) exiting 1)
+        if self.code == Code::Drift {
+            f.write_str(&self.message)?;
+        } else {
+            write!(f, "error: {}", self.message)?;
+        }
         for line in &self.details {
             write!(f, "\n  {line}")?;
         }

@@ -7,6 +7,7 @@
 //! `keys` (identity lookup).
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod crypto;
 pub mod error;
@@ -47,6 +48,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Set(args) => commands::set::set(args, &ctx),
         Command::Unset(args) => commands::set::unset(args, &ctx),
         Command::Render(args) => commands::render::run(args, &ctx),
+        Command::Diff(args) => commands::apply::diff(args, &ctx),
+        Command::Apply(args) => commands::apply::apply(args, &ctx),
     };
     match result {
         Ok(()) => 0,

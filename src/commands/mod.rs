@@ -2,6 +2,7 @@
 //! Shared here: opening an encrypted file and turning format errors into
 //! user-facing ones that name the file (never a value).
 
+pub mod apply;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;

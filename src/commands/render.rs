@@ -18,14 +18,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let environment = select_environment(&project, args.env.as_deref())?;
-    let namespaces = select_namespaces(&project, environment.as_deref(), &args.namespaces)?;
+    let rendered = rendered(&project, args.env.as_deref(), &args.namespaces, ctx)?;
+    output(&args, &rendered.manifests)
+}
+
+/// What a render of one environment produced, for render, diff and apply.
+pub struct Rendered {
+    pub environment: Option<String>,
+    pub namespaces: Vec<String>,
+    pub manifests: Vec<render::Manifest>,
+}
+
+/// Select, load, decrypt and render; every problem becomes one error.
+pub fn rendered(
+    project: &Project,
+    env: Option<&str>,
+    wanted: &[String],
+    ctx: &Context,
+) -> Result<Rendered> {
+    let environment = select_environment(project, env)?;
+    let namespaces = select_namespaces(project, environment.as_deref(), wanted)?;
     let selection = Selection {
         environment: environment.as_deref(),
         namespaces,
     };
-    let (inputs, mut problems) = load(&project, &selection, ctx)?;
-    let manifests = match render::render(&project, &selection, &inputs) {
+    let (inputs, mut problems) = load(project, &selection, ctx)?;
+    let manifests = match render::render(project, &selection, &inputs) {
         Ok(m) if problems.is_empty() => m,
         Ok(_) => Vec::new(),
         Err(more) => {
@@ -36,7 +54,15 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
-    output(&args, &manifests)
+    Ok(Rendered {
+        namespaces: selection
+            .namespaces
+            .iter()
+            .map(|ns| ns.name.clone())
+            .collect(),
+        environment,
+        manifests,
+    })
 }
 
 fn problems_error(problems: Vec<(Code, Problem)>) -> Error {

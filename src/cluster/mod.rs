@@ -1,0 +1,376 @@
+//! The only module that talks to Kubernetes: access reviews, reading live
+//! objects, server-side apply and pruning. Everything it decides is
+//! computed by `plan` (pure); this module only performs requests, with
+//! bounded concurrency and retries on 429, 5xx and timeouts.
+//!
+//! It never logs an object body: errors name the namespace, kind, name and
+//! verb, and the server's message (which names fields, not values).
+
+pub mod plan;
+
+use crate::error::{Code, Error, Result};
+use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};
+use futures::stream::{self, StreamExt};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use plan::Need;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// (namespace, kind, name)
+pub type ObjectKey = (String, String, String);
+
+/// ksec's field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "ksec";
+const CONCURRENCY: usize = 8;
+const ATTEMPTS: u32 = 4;
+
+pub struct Cluster {
+    client: Client,
+    runtime: tokio::runtime::Runtime,
+    /// The kubeconfig context in use, for messages.
+    pub context: String,
+}
+
+/// The answer to one access review.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub need: Need,
+    pub allowed: bool,
+    pub reason: String,
+}
+
+fn unreachable(context: &str, err: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Unavailable,
+        format!("cannot reach the cluster of context {context}: {err}"),
+    )
+    .hint("check that the cluster is up and that KUBECONFIG and the context are right; nothing was written")
+}
+
+fn api_error(what: &str, err: &kube::Error) -> Error {
+    match err {
+        kube::Error::Api(status) if status.code == 403 => Error::new(
+            Code::AccessDenied,
+            format!("{what}: forbidden: {}", status.message),
+        )
+        .hint("ask for the RBAC rights `ksec apply --check-access` lists"),
+        kube::Error::Api(status) if status.code == 409 => Error::new(
+            Code::Invalid,
+            format!("{what}: conflict: {}", status.message),
+        )
+        .hint("another field manager owns these fields; rerun with --force-conflicts to take them over"),
+        kube::Error::Api(status) => Error::new(
+            Code::Invalid,
+            format!("{what}: the API server refused it ({}): {}", status.code, status.message),
+        ),
+        other => Error::new(Code::Unavailable, format!("{what}: {other}"))
+            .hint("check that the cluster is reachable"),
+    }
+}
+
+/// Transient failures worth another try.
+fn retryable(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+async fn with_retries<T, F, Fut>(mut call: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn api_resource(kind: &str) -> ApiResource {
+    // every kind ksec writes is at version v1 of its group
+    let (group, resource) = plan::resource_of(kind);
+    ApiResource {
+        group: group.into(),
+        version: "v1".into(),
+        api_version: if group.is_empty() {
+            "v1".into()
+        } else {
+            format!("{group}/v1")
+        },
+        kind: kind.into(),
+        plural: resource.into(),
+    }
+}
+
+impl Cluster {
+    /// Connect with the kubeconfig (`KUBECONFIG` or `~/.kube/config`) and
+    /// the given context (else the current one).
+    pub fn connect(context: Option<&str>) -> Result<Cluster> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    Code::Unexpected,
+                    format!("cannot start the async runtime: {e}"),
+                )
+            })?;
+        let kubeconfig = Kubeconfig::read().map_err(|e| {
+            Error::not_found(format!("cannot read the kubeconfig: {e}"))
+                .hint("set KUBECONFIG, or create ~/.kube/config")
+        })?;
+        let name = context
+            .map(str::to_string)
+            .or_else(|| kubeconfig.current_context.clone())
+            .unwrap_or_default();
+        if !kubeconfig.contexts.iter().any(|c| c.name == name) {
+            return Err(
+                Error::not_found(format!("the kubeconfig has no context {name:?}"))
+                    .hint("set the environment's context in ksec.yaml, or pass --context"),
+            );
+        }
+        let options = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..KubeConfigOptions::default()
+        };
+        let client = runtime.block_on(async {
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| unreachable(&name, e))?;
+            Client::try_from(config).map_err(|e| unreachable(&name, e))
+        })?;
+        Ok(Cluster {
+            client,
+            runtime,
+            context: name,
+        })
+    }
+
+    /// Ask the server, in parallel, whether each need is allowed.
+    pub fn review(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        self.runtime.block_on(async {
+            let results: Vec<std::result::Result<Verdict, kube::Error>> =
+                stream::iter(needs.iter().cloned())
+                    .map(|need| {
+                        let api = api.clone();
+                        async move {
+                            let review = SelfSubjectAccessReview {
+                                spec: SelfSubjectAccessReviewSpec {
+                                    resource_attributes: Some(ResourceAttributes {
+                                        namespace: Some(need.namespace.clone()),
+                                        group: Some(need.group.clone()),
+                                        resource: Some(need.resource.clone()),
+                                        verb: Some(need.verb.clone()),
+                                        ..ResourceAttributes::default()
+                                    }),
+                                    ..SelfSubjectAccessReviewSpec::default()
+                                },
+                                ..SelfSubjectAccessReview::default()
+                            };
+                            let post = PostParams::default();
+                            let answer = with_retries(|| api.create(&post, &review)).await?;
+                            let status = answer.status.unwrap_or_default();
+                            Ok(Verdict {
+                                need,
+                                allowed: status.allowed,
+                                reason: status
+                                    .reason
+                                    .or(status.evaluation_error)
+                                    .unwrap_or_default(),
+                            })
+                        }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            let mut verdicts = Vec::with_capacity(results.len());
+            for r in results {
+                verdicts.push(r.map_err(|e| match &e {
+                    kube::Error::Api(_) => api_error("SelfSubjectAccessReview", &e),
+                    _ => unreachable(&self.context, &e),
+                })?);
+            }
+            verdicts.sort_by(|a, b| a.need.cmp(&b.need));
+            Ok(verdicts)
+        })
+    }
+
+    /// Namespaces that do not exist. A namespace the user may not read is
+    /// assumed to exist (the writes will tell).
+    pub fn missing_namespaces(&self, names: &[String]) -> Result<Vec<String>> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        self.runtime.block_on(async {
+            let mut missing = Vec::new();
+            for name in names {
+                match with_retries(|| api.get_opt(name)).await {
+                    Ok(None) => missing.push(name.clone()),
+                    Ok(Some(_)) => {}
+                    Err(kube::Error::Api(s)) if s.code == 403 => {}
+                    Err(e) => return Err(unreachable(&self.context, e)),
+                }
+            }
+            Ok(missing)
+        })
+    }
+
+    /// Live objects of the rendered kinds, by (namespace, kind, name).
+    pub fn live(
+        &self,
+        manifests: &[Manifest],
+    ) -> Result<BTreeMap<(String, String, String), Value>> {
+        self.runtime.block_on(async {
+            let wanted: Vec<&Manifest> = manifests.iter().collect();
+            let results: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(wanted)
+                .map(|m| {
+                    let api: Api<DynamicObject> = Api::namespaced_with(
+                        self.client.clone(),
+                        &m.namespace,
+                        &api_resource(&m.kind),
+                    );
+                    async move {
+                        let what = format!("get {}/{}/{}", m.namespace, m.kind, m.name);
+                        let found = with_retries(|| api.get_opt(&m.name))
+                            .await
+                            .map_err(|e| api_error(&what, &e))?;
+                        Ok(found.map(|obj| {
+                            let value = serde_json::to_value(obj).unwrap_or(Value::Null);
+                            ((m.namespace.clone(), m.kind.clone(), m.name.clone()), value)
+                        }))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut live = BTreeMap::new();
+            for r in results {
+                if let Some((k, v)) = r? {
+                    live.insert(k, v);
+                }
+            }
+            Ok(live)
+        })
+    }
+
+    /// Objects this project manages in the namespaces (by label).
+    pub fn managed(
+        &self,
+        namespaces: &[String],
+        project: &str,
+        environment: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
+        if let Some(env) = environment {
+            selector.push_str(&format!(",{ENVIRONMENT_LABEL}={env}"));
+        }
+        self.runtime.block_on(async {
+            let mut out = Vec::new();
+            for ns in namespaces {
+                for kind in ["ConfigMap", "Secret"] {
+                    let api: Api<DynamicObject> =
+                        Api::namespaced_with(self.client.clone(), ns, &api_resource(kind));
+                    let lp = ListParams::default().labels(&selector);
+                    let what = format!("list {ns}/{kind}");
+                    let list = with_retries(|| api.list_metadata(&lp))
+                        .await
+                        .map_err(|e| api_error(&what, &e))?;
+                    for item in list.items {
+                        if let Some(name) = item.metadata.name {
+                            out.push((ns.clone(), kind.to_string(), name));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Server-side apply each manifest; returns per-object errors.
+    pub fn apply(
+        &self,
+        manifests: &[&Manifest],
+        dry_run: bool,
+        force: bool,
+    ) -> Vec<(String, Result<()>)> {
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
+        if dry_run {
+            params = params.dry_run();
+        }
+        self.runtime.block_on(async {
+            stream::iter(manifests.iter().copied())
+                .map(|m| {
+                    let api: Api<DynamicObject> = Api::namespaced_with(
+                        self.client.clone(),
+                        &m.namespace,
+                        &api_resource(&m.kind),
+                    );
+                    let params = params.clone();
+                    async move {
+                        let id = format!("{}/{}/{}", m.namespace, m.kind, m.name);
+                        let patch = Patch::Apply(&m.body);
+                        let result = with_retries(|| api.patch(&m.name, &params, &patch))
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| api_error(&format!("apply {id}"), &e));
+                        (id, result)
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+        })
+    }
+
+    /// Delete objects (prune).
+    pub fn delete(
+        &self,
+        objects: &[(String, String, String)],
+        dry_run: bool,
+    ) -> Vec<(String, Result<()>)> {
+        let params = DeleteParams {
+            dry_run,
+            ..DeleteParams::default()
+        };
+        self.runtime.block_on(async {
+            stream::iter(objects.iter())
+                .map(|(ns, kind, name)| {
+                    let api: Api<DynamicObject> =
+                        Api::namespaced_with(self.client.clone(), ns, &api_resource(kind));
+                    let params = params.clone();
+                    async move {
+                        let id = format!("{ns}/{kind}/{name}");
+                        let result = with_retries(|| api.delete(name, &params))
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| api_error(&format!("delete {id}"), &e));
+                        (id, result)
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+        })
+    }
+}
