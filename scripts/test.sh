@@ -9,4 +9,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# One real control plane (etcd + kube-apiserver with RBAC) for the cluster tests.
+kube_dir=$(mktemp -d)
+trap 'scripts/kube-down.sh "$kube_dir" >/dev/null 2>&1 || true; rm -rf "$kube_dir"' EXIT
+scripts/kube-up.sh "$kube_dir" >/dev/null
+export KSEC_TEST_KUBECONFIG=$kube_dir/kubeconfig
+
 KSEC_TEST_SECRET_SERVICE=1 scripts/with-secret-service.sh cargo test --all-targets

@@ -1,0 +1,632 @@
+//! `ksec apply` and `ksec diff` against a real kube-apiserver (1.20.2) with
+//! RBAC and etcd, started by the project's own `scripts/kube-up.sh`.
+//!
+//! `scripts/test.sh` starts one control plane for the run and passes its
+//! kubeconfig in `KSEC_TEST_KUBECONFIG`; without it, this file starts its
+//! own (needs `scripts/kube-build.sh` once) and stops it at exit. Each test
+//! works in namespaces of its own.
+
+mod common;
+
+use common::{Key, ksec_with};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static STARTED: OnceLock<PathBuf> = OnceLock::new();
+static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+extern "C" fn stop_cluster() {
+    if let Some(dir) = STARTED.get() {
+        let _ = Command::new(repo().join("scripts/kube-down.sh"))
+            .arg(dir)
+            .status();
+    }
+}
+
+/// The kubeconfig of the test control plane (started once per test binary).
+fn kubeconfig() -> &'static Path {
+    KUBECONFIG.get_or_init(|| {
+        if let Ok(path) = std::env::var("KSEC_TEST_KUBECONFIG") {
+            return PathBuf::from(path);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ksec-kube-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let out = Command::new(repo().join("scripts/kube-up.sh"))
+            .arg(&dir)
+            .output()
+            .expect("scripts/kube-up.sh runs");
+        assert!(
+            out.status.success(),
+            "scripts/kube-up.sh failed (run scripts/kube-build.sh once first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        STARTED.set(dir.clone()).expect("set once");
+        // SAFETY: registering a plain extern "C" fn with no captured state.
+        unsafe { libc::atexit(stop_cluster) };
+        dir.join("kubeconfig")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .arg("--context")
+        .arg(context)
+        .args(args)
+        .output()
+        .expect("kubectl runs (it is required for these tests)")
+}
+
+fn kubectl_ok(context: &str, args: &[&str]) -> String {
+    let out = kubectl(context, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kubectl_apply_stdin(context: &str, manifest: &str) {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["--context", context, "apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+/// Objects of a kind in a namespace: name -> object.
+fn objects(ns: &str, kind: &str) -> serde_json::Map<String, Value> {
+    let out = kubectl_ok("admin", &["get", kind, "-n", ns, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["metadata"]["name"] != "kube-root-ca.crt")
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                o.clone(),
+            )
+        })
+        .collect()
+}
+
+/// A project with one environment `test` (context `context`) and the given
+/// namespaces, each with a ConfigMap `cfg` and a Secret `db`.
+struct Project {
+    dir: tempfile::TempDir,
+    key: Key,
+}
+
+impl Project {
+    fn new(context: &str, namespaces: &[&str]) -> Project {
+        Project::with_config_maps(context, namespaces, "")
+    }
+
+    /// `extra` is YAML for more `configMaps` entries (indented for the list).
+    fn with_config_maps(context: &str, namespaces: &[&str], extra: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new(dir.path(), "key");
+        let name = unique("p");
+        let mut yaml = format!(
+            "version: 1\nproject: {name}\nrecipients:\n  me: {}\nenvironments:\n  test:\n    context: {context}\nnamespaces:\n",
+            key.recipient
+        );
+        for ns in namespaces {
+            yaml.push_str(&format!(
+                "  {ns}:\n    recipients: [me]\n    configMaps:\n      - name: cfg\n        envFiles: [app.env]\n{extra}    secrets:\n      - name: db\n        sources: [db.enc.env]\n"
+            ));
+            let folder = dir.path().join("namespaces").join(ns);
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("app.env"), "LOG_LEVEL=info\n").unwrap();
+            std::fs::write(
+                folder.join("db.env"),
+                format!("PASSWORD={}\n", common::CANARY),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("ksec.yaml"), yaml).unwrap();
+        let project = Project { dir, key };
+        for ns in namespaces {
+            let folder = project.dir.path().join("namespaces").join(ns);
+            project
+                .ksec(&[
+                    "encrypt",
+                    folder.join("db.env").to_str().unwrap(),
+                    "--output",
+                    folder.join("db.enc.env").to_str().unwrap(),
+                ])
+                .assert()
+                .success();
+            std::fs::remove_file(folder.join("db.env")).unwrap();
+        }
+        project
+    }
+
+    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = ksec_with(self.dir.path(), &self.key);
+        cmd.env("KUBECONFIG", kubeconfig())
+            .arg("--project")
+            .arg(self.dir.path())
+            .args(args);
+        cmd
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.dir.path().join(rel), text).unwrap();
+    }
+}
+
+fn create_namespaces(names: &[&str]) {
+    for ns in names {
+        kubectl_ok("admin", &["create", "namespace", ns]);
+    }
+}
+
+fn text(out: &std::process::Output) -> String {
+    common::all_output(out)
+}
+
+#[test]
+fn admin_apply_creates_exactly_the_rendered_objects_and_a_second_apply_writes_nothing() {
+    let ns = unique("a");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 created, 0 updated, 0 unchanged"),
+        "{}",
+        text(&out)
+    );
+
+    let rendered = project
+        .ksec(&["render", "--output", "json"])
+        .output()
+        .unwrap();
+    let rendered: Value = serde_json::from_slice(&rendered.stdout).unwrap();
+    let names: Vec<String> = rendered["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["kind"].as_str().unwrap(),
+                i["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let cms = objects(&ns, "configmaps");
+    let secrets = objects(&ns, "secrets");
+    let mut live: Vec<String> = cms
+        .keys()
+        .map(|n| format!("ConfigMap/{n}"))
+        .chain(
+            secrets
+                .keys()
+                .filter(|n| !n.starts_with("default-token"))
+                .map(|n| format!("Secret/{n}")),
+        )
+        .collect();
+    live.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(live, expected);
+    // the data is what render says
+    for item in rendered["items"].as_array().unwrap() {
+        let name = item["metadata"]["name"].as_str().unwrap();
+        let obj = if item["kind"] == "Secret" {
+            &secrets[name]
+        } else {
+            &cms[name]
+        };
+        assert_eq!(obj["data"], item["data"], "{name}");
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "ksec"
+        );
+    }
+
+    let versions = |ns: &str| -> Vec<String> {
+        let mut v: Vec<String> = objects(ns, "configmaps")
+            .values()
+            .chain(objects(ns, "secrets").values())
+            .map(|o| {
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = versions(&ns);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("0 created, 0 updated, 2 unchanged"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        versions(&ns),
+        before,
+        "a no-op apply changed a resourceVersion"
+    );
+    assert!(!text(&out).contains(common::CANARY));
+}
+
+#[test]
+fn a_user_without_rights_gets_the_table_and_nothing_is_written() {
+    let ns = unique("n");
+    create_namespaces(&[&ns]);
+    let project = Project::new("nobody", &[&ns]);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("NAMESPACE") && t.contains("VERB") && t.contains("ALLOWED"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&ns) && t.contains("secrets") && t.contains("create") && t.contains(" no"),
+        "{t}"
+    );
+    assert!(t.contains("nothing was written"), "{t}");
+    assert!(objects(&ns, "configmaps").is_empty());
+    assert!(
+        objects(&ns, "secrets")
+            .keys()
+            .all(|n| n.starts_with("default-token"))
+    );
+
+    let out = project.ksec(&["apply", "--check-access"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ALLOWED"));
+}
+
+fn grant(group: &str, ns: &str) {
+    let role = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: ksec\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps, secrets]\n  verbs: [get, list, create, patch, delete]\n- apiGroups: [apps]\n  resources: [deployments]\n  verbs: [get, patch]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: ksec\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: ksec\nsubjects:\n- kind: Group\n  name: {group}\n  apiGroup: rbac.authorization.k8s.io\n"
+    );
+    kubectl_apply_stdin("admin", &role);
+}
+
+#[test]
+fn rights_in_one_namespace_only_write_nothing_anywhere() {
+    let allowed = unique("r");
+    let denied = unique("r");
+    create_namespaces(&[&allowed, &denied]);
+    grant("team-a", &allowed);
+    let project = Project::new("alice", &[&allowed, &denied]);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(text(&out).contains(&denied));
+    assert!(
+        objects(&allowed, "configmaps").is_empty(),
+        "a write happened in {allowed}"
+    );
+    assert!(objects(&denied, "configmaps").is_empty());
+
+    // with the rights in both, alice can apply
+    grant("team-a", &denied);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(objects(&denied, "configmaps").len(), 1);
+}
+
+#[test]
+fn dry_run_persists_nothing() {
+    let ns = unique("d");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    let out = project
+        .ksec(&["apply", "--dry-run", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("dry run"), "{}", text(&out));
+    assert!(objects(&ns, "configmaps").is_empty());
+}
+
+#[test]
+fn prune_deletes_only_managed_objects_that_are_no_longer_rendered() {
+    let ns = unique("p");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let first = objects(&ns, "configmaps");
+    assert_eq!(first.len(), 1);
+    // an object ksec does not manage, and a changed value (new hash name)
+    kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "configmap",
+            "unmanaged",
+            "-n",
+            &ns,
+            "--from-literal=a=b",
+        ],
+    );
+    project.write(&format!("namespaces/{ns}/app.env"), "LOG_LEVEL=debug\n");
+
+    // without --prune the old one stays; diff shows it would go
+    project.ksec(&["apply", "--yes"]).assert().success();
+    assert_eq!(objects(&ns, "configmaps").len(), 3);
+    let out = project.ksec(&["diff"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let old = first.keys().next().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("delete {ns}/ConfigMap/{old}")));
+
+    let out = project
+        .ksec(&["apply", "--prune", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let now = objects(&ns, "configmaps");
+    assert!(
+        !now.contains_key(old),
+        "the old managed ConfigMap was not pruned"
+    );
+    assert!(
+        now.contains_key("unmanaged"),
+        "an unmanaged ConfigMap was pruned"
+    );
+    assert_eq!(now.len(), 2);
+}
+
+#[test]
+fn diff_after_drift_exits_1_and_prints_no_value() {
+    let ns = unique("f");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let out = project.ksec(&["diff"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // drift: someone edits the Secret and the ConfigMap in the cluster
+    let secret = objects(&ns, "secrets")
+        .into_iter()
+        .find(|(n, _)| n.starts_with("db-"))
+        .unwrap()
+        .0;
+    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
+    kubectl_ok(
+        "admin",
+        &[
+            "patch",
+            "secret",
+            &secret,
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            "{\"stringData\":{\"PASSWORD\":\"drifted-value-xyz\"}}",
+        ],
+    );
+    kubectl_ok(
+        "admin",
+        &[
+            "patch",
+            "configmap",
+            &cm,
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            "{\"data\":{\"LOG_LEVEL\":\"trace\"}}",
+        ],
+    );
+    let out = project.ksec(&["diff"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(&format!("update {ns}/Secret/{secret}")), "{t}");
+    assert!(t.contains("~ data.PASSWORD (changed: "), "{t}");
+    assert!(
+        t.contains("-trace") && t.contains("+info"),
+        "ConfigMap values are diffed: {t}"
+    );
+    for value in [common::CANARY, "drifted-value-xyz"] {
+        assert!(!t.contains(value), "a secret value was printed: {t}");
+    }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert!(
+        !t.contains(&b64.encode(common::CANARY)) && !t.contains(&b64.encode("drifted-value-xyz"))
+    );
+}
+
+#[test]
+fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
+    let ns = unique("c");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
+    let other = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
+    );
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args([
+            "--context",
+            "admin",
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "helm",
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(other.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("conflict") && t.contains("helm") && t.contains("LOG_LEVEL"),
+        "{t}"
+    );
+
+    let out = project
+        .ksec(&["apply", "--yes", "--force-conflicts"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(objects(&ns, "configmaps")[&cm]["data"]["LOG_LEVEL"], "info");
+}
+
+#[test]
+fn a_mount_merges_into_a_deployment_created_by_kubectl() {
+    let ns = unique("m");
+    create_namespaces(&[&ns]);
+    let project = Project::with_config_maps(
+        "admin",
+        &[&ns],
+        "      - name: nginx\n        files: [nginx.conf]\n        mount: {workload: Deployment/web, container: web, path: /etc/nginx}\n",
+    );
+    project.write(
+        &format!("namespaces/{ns}/nginx.conf"),
+        "server { listen 80; }\n",
+    );
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n"
+    );
+    kubectl_apply_stdin("admin", &deployment);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let get = || -> Value {
+        serde_json::from_str(&kubectl_ok(
+            "admin",
+            &["get", "deployment", "web", "-n", &ns, "-o", "json"],
+        ))
+        .unwrap()
+    };
+    let d = get();
+    assert_eq!(d["spec"]["replicas"], 2, "other fields untouched");
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1.25");
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/nginx");
+    let volume = &d["spec"]["template"]["spec"]["volumes"][0];
+    let first_name = volume["configMap"]["name"].as_str().unwrap().to_string();
+    assert!(first_name.starts_with("nginx-"), "{volume}");
+
+    project.write(
+        &format!("namespaces/{ns}/nginx.conf"),
+        "server { listen 8080; }\n",
+    );
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let d = get();
+    let second_name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        first_name, second_name,
+        "the pod template points at the new content"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.25"
+    );
+}
+
+#[test]
+fn an_unreachable_api_server_is_a_clear_error() {
+    let ns = unique("u");
+    let project = Project::new("admin", &[&ns]);
+    // a kubeconfig whose server is a closed port
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text_cfg = std::fs::read_to_string(kubeconfig()).unwrap();
+    let dead = project.dir.path().join("dead-kubeconfig");
+    let server_line = text_cfg
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &dead,
+        text_cfg.replace(
+            &server_line,
+            &format!("    server: https://127.0.0.1:{port}"),
+        ),
+    )
+    .unwrap();
+    let out = project
+        .ksec(&["apply", "--yes"])
+        .env("KUBECONFIG", &dead)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(9), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("cannot reach") || t.contains("unavailable") || t.contains(&port.to_string()),
+        "{t}"
+    );
+    assert!(
+        t.contains("nothing was written") || t.contains("check that the cluster"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_namespace_that_does_not_exist_is_named() {
+    let ns = unique("x");
+    let project = Project::new("admin", &[&ns]);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains(&ns));
+}
