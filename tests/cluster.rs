@@ -630,3 +630,69 @@ fn a_namespace_that_does_not_exist_is_named() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains(&ns));
 }
+
+#[test]
+fn a_protected_environment_needs_yes_without_a_terminal_and_asks_on_one() {
+    let ns = unique("q");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    let yaml = std::fs::read_to_string(project.dir.path().join("ksec.yaml")).unwrap();
+    project.write(
+        "ksec.yaml",
+        &yaml.replace(
+            "    context: admin\n",
+            "    context: admin\n    protected: true\n",
+        ),
+    );
+
+    // no terminal, no --yes: refused with the named exit code, nothing written
+    let out = project.ksec(&["apply"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert!(objects(&ns, "configmaps").is_empty());
+
+    // on a terminal (util-linux `script` gives a pty): answering "n" writes nothing
+    let ksec_bin = assert_cmd::cargo::cargo_bin("ksec");
+    let run_on_tty = |answer: &str| {
+        let cmd = format!(
+            "{} --project {} apply",
+            ksec_bin.display(),
+            project.dir.path().display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("KUBECONFIG", kubeconfig())
+            .env("KSEC_AGE_KEY_FILE", &project.key.file)
+            .env("HOME", project.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs");
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // give ksec time to render, review access and reach the prompt
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        stdin.write_all(answer.as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = run_on_tty("n");
+    assert!(text(&out).contains("protected"), "{}", text(&out));
+    assert!(
+        objects(&ns, "configmaps").is_empty(),
+        "answering no wrote something"
+    );
+    let out = run_on_tty("y");
+    assert!(
+        text(&out).contains("apply these changes?"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(objects(&ns, "configmaps").len(), 1, "{}", text(&out));
+
+    // --yes needs no terminal
+    project.write(&format!("namespaces/{ns}/app.env"), "LOG_LEVEL=warn\n");
+    project.ksec(&["apply", "--yes"]).assert().success();
+    assert_eq!(objects(&ns, "configmaps").len(), 2);
+}

@@ -304,12 +304,14 @@ impl Cluster {
         })
     }
 
-    /// Server-side apply each manifest; returns per-object errors.
+    /// Server-side apply each manifest; returns per-object results.
+    /// `done` is called as each request finishes (for a progress bar).
     pub fn apply(
         &self,
         manifests: &[&Manifest],
         dry_run: bool,
         force: bool,
+        done: &(dyn Fn() + Sync),
     ) -> Vec<(String, Result<()>)> {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if force {
@@ -334,6 +336,7 @@ impl Cluster {
                             .await
                             .map(|_| ())
                             .map_err(|e| api_error(&format!("apply {id}"), &e));
+                        done();
                         (id, result)
                     }
                 })
@@ -343,11 +346,12 @@ impl Cluster {
         })
     }
 
-    /// Delete objects (prune).
+    /// Delete objects (prune); `done` as for `apply`.
     pub fn delete(
         &self,
-        objects: &[(String, String, String)],
+        objects: &[ObjectKey],
         dry_run: bool,
+        done: &(dyn Fn() + Sync),
     ) -> Vec<(String, Result<()>)> {
         let params = DeleteParams {
             dry_run,
@@ -365,6 +369,7 @@ impl Cluster {
                             .await
                             .map(|_| ())
                             .map_err(|e| api_error(&format!("delete {id}"), &e));
+                        done();
                         (id, result)
                     }
                 })

@@ -167,9 +167,11 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         confirm(&rendered, &to_write, &to_delete)?;
     }
 
+    let bar = progress(to_write.len() + to_delete.len());
+    let tick = || bar.inc(1);
     let mut failures = Vec::new();
     let mut written = Vec::new();
-    for (id, result) in cluster.apply(&to_write, args.dry_run, args.force_conflicts) {
+    for (id, result) in cluster.apply(&to_write, args.dry_run, args.force_conflicts, &tick) {
         match result {
             Ok(()) => written.push(id),
             Err(e) => failures.push((id, e)),
@@ -177,13 +179,14 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     }
     let mut pruned = Vec::new();
     if failures.is_empty() {
-        for (id, result) in cluster.delete(&to_delete, args.dry_run) {
+        for (id, result) in cluster.delete(&to_delete, args.dry_run, &tick) {
             match result {
                 Ok(()) => pruned.push(id),
                 Err(e) => failures.push((id, e)),
             }
         }
     }
+    bar.finish_and_clear();
     summary(&args, &changes, &written, &pruned);
     if let Some((_, first)) = failures.first() {
         let mut err = Error::new(
@@ -210,6 +213,20 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         })));
     }
     Ok(())
+}
+
+/// A progress bar on a terminal; hidden otherwise (CI logs stay clean).
+fn progress(len: usize) -> indicatif::ProgressBar {
+    if len == 0 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} objects written")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result<()> {
