@@ -696,3 +696,90 @@ fn a_protected_environment_needs_yes_without_a_terminal_and_asks_on_one() {
     project.ksec(&["apply", "--yes"]).assert().success();
     assert_eq!(objects(&ns, "configmaps").len(), 2);
 }
+
+#[test]
+fn an_api_server_stopped_mid_run_gives_a_clear_error() {
+    // A control plane of this test's own, since it gets killed.
+    let dir = tempfile::tempdir().unwrap();
+    let up = Command::new(repo().join("scripts/kube-up.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    struct Down<'a>(&'a Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(repo().join("scripts/kube-down.sh"))
+                .arg(self.0)
+                .status();
+        }
+    }
+    let _down = Down(dir.path());
+    let config = dir.path().join("kubeconfig");
+    let kc = |args: &[&str]| {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&config)
+            .args(["--context", "admin"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ns = unique("k");
+    assert!(kc(&["create", "namespace", &ns]).status.success());
+
+    // many objects, so that the writes take a while
+    let extra: String = (0..300)
+        .map(|i| format!("      - name: c{i}\n        literals: {{N: \"{i}\"}}\n"))
+        .collect();
+    let project = Project::with_config_maps("admin", &[&ns], &extra);
+    let apply = std::process::Command::new(assert_cmd::cargo::cargo_bin("ksec"))
+        .args(["--project"])
+        .arg(project.dir.path())
+        .args(["apply", "--yes"])
+        .env("KUBECONFIG", &config)
+        .env("KSEC_AGE_KEY_FILE", &project.key.file)
+        .env("HOME", project.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // once the first write has landed, kill the API server
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = kc(&["get", "configmaps", "-n", &ns, "-o", "name"]);
+        if String::from_utf8_lossy(&out.stdout).contains("configmap/c") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no write happened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(dir.path().join("kube-apiserver.pid")).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = apply.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(
+        !out.status.success(),
+        "apply succeeded although the server died: {t}"
+    );
+    assert!(out.status.code() != Some(70), "{t}");
+    assert!(
+        t.contains("writes failed") || t.contains("cannot reach"),
+        "{t}"
+    );
+    assert!(
+        t.contains("applied:") || t.contains("nothing was written"),
+        "{t}"
+    );
+    assert!(!t.contains(common::CANARY));
+}

@@ -77,6 +77,14 @@ fn api_error(what: &str, err: &kube::Error) -> Error {
     }
 }
 
+/// The error of a write skipped because the server had stopped answering.
+fn not_attempted(context: &str) -> Error {
+    Error::new(
+        Code::Unavailable,
+        format!("not attempted: the cluster of context {context} stopped answering"),
+    )
+}
+
 /// Transient failures worth another try.
 fn retryable(err: &kube::Error) -> bool {
     match err {
@@ -313,6 +321,10 @@ impl Cluster {
         force: bool,
         done: &(dyn Fn() + Sync),
     ) -> Vec<(String, Result<()>)> {
+        // Once the server stops answering, later writes are not attempted
+        // (each would only wait through its retries).
+        let down = std::sync::atomic::AtomicBool::new(false);
+        let down = &down;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if force {
             params = params.force();
@@ -331,11 +343,20 @@ impl Cluster {
                     let params = params.clone();
                     async move {
                         let id = format!("{}/{}/{}", m.namespace, m.kind, m.name);
+                        if down.load(std::sync::atomic::Ordering::Relaxed) {
+                            done();
+                            return (id, Err(not_attempted(&self.context)));
+                        }
                         let patch = Patch::Apply(&m.body);
                         let result = with_retries(|| api.patch(&m.name, &params, &patch))
                             .await
                             .map(|_| ())
-                            .map_err(|e| api_error(&format!("apply {id}"), &e));
+                            .map_err(|e| {
+                                if !matches!(e, kube::Error::Api(_)) {
+                                    down.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                api_error(&format!("apply {id}"), &e)
+                            });
                         done();
                         (id, result)
                     }

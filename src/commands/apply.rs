@@ -197,17 +197,18 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
                 to_write.len() + to_delete.len()
             ),
         );
-        for (id, e) in &failures {
+        const SHOWN: usize = 10;
+        for (id, e) in failures.iter().take(SHOWN) {
             err = err.detail(format!("{id}: {}", e.message));
         }
-        err = err.detail(format!(
-            "applied: {}",
-            if written.is_empty() {
-                "nothing".into()
-            } else {
-                written.join(", ")
-            }
-        ));
+        if failures.len() > SHOWN {
+            err = err.detail(format!("… and {} more", failures.len() - SHOWN));
+        }
+        err = err.detail(match written.len() {
+            0 => "applied: nothing".to_string(),
+            n if n <= SHOWN => format!("applied: {}", written.join(", ")),
+            n => format!("applied: {n} objects"),
+        });
         return Err(err.hint(first.hint.clone().unwrap_or_else(|| {
             "fix the cause and run ksec apply again; it only writes what still differs".into()
         })));
