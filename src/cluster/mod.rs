@@ -28,6 +28,14 @@ use std::time::Duration;
 /// (namespace, kind, name)
 pub type ObjectKey = (String, String, String);
 
+/// What the cluster holds: live objects by key, and the keys of the
+/// ConfigMaps and Secrets labelled as this project's (and environment's).
+#[derive(Default)]
+pub struct Live {
+    pub objects: BTreeMap<ObjectKey, Value>,
+    pub managed: Vec<ObjectKey>,
+}
+
 /// ksec's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "ksec";
 const CONCURRENCY: usize = 8;
@@ -228,87 +236,112 @@ impl Cluster {
     pub fn missing_namespaces(&self, names: &[String]) -> Result<Vec<String>> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         self.runtime.block_on(async {
+            let answers: Vec<(String, std::result::Result<bool, kube::Error>)> =
+                stream::iter(names.iter().cloned())
+                    .map(|name| {
+                        let api = api.clone();
+                        async move {
+                            let found = with_retries(|| api.get_opt(&name)).await;
+                            (name, found.map(|o| o.is_some()))
+                        }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
             let mut missing = Vec::new();
-            for name in names {
-                match with_retries(|| api.get_opt(name)).await {
-                    Ok(None) => missing.push(name.clone()),
-                    Ok(Some(_)) => {}
+            for (name, answer) in answers {
+                match answer {
+                    Ok(false) => missing.push(name),
+                    Ok(true) => {}
                     Err(kube::Error::Api(s)) if s.code == 403 => {}
                     Err(e) => return Err(unreachable(&self.context, e)),
                 }
             }
+            missing.sort();
             Ok(missing)
         })
     }
 
-    /// Live objects of the rendered kinds, by (namespace, kind, name).
-    pub fn live(
+    /// The live state a diff or apply needs, in few requests: one LIST per
+    /// namespace and kind of the objects labelled as this project's (which
+    /// also finds what is no longer rendered), and one GET per workload that
+    /// a mount or rollout patches.
+    pub fn state(
         &self,
         manifests: &[Manifest],
-    ) -> Result<BTreeMap<(String, String, String), Value>> {
-        self.runtime.block_on(async {
-            let wanted: Vec<&Manifest> = manifests.iter().collect();
-            let results: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(wanted)
-                .map(|m| {
-                    let api: Api<DynamicObject> = Api::namespaced_with(
-                        self.client.clone(),
-                        &m.namespace,
-                        &api_resource(&m.kind),
-                    );
-                    async move {
-                        let what = format!("get {}/{}/{}", m.namespace, m.kind, m.name);
-                        let found = with_retries(|| api.get_opt(&m.name))
-                            .await
-                            .map_err(|e| api_error(&what, &e))?;
-                        Ok(found.map(|obj| {
-                            let value = serde_json::to_value(obj).unwrap_or(Value::Null);
-                            ((m.namespace.clone(), m.kind.clone(), m.name.clone()), value)
-                        }))
-                    }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
-            let mut live = BTreeMap::new();
-            for r in results {
-                if let Some((k, v)) = r? {
-                    live.insert(k, v);
-                }
-            }
-            Ok(live)
-        })
-    }
-
-    /// Objects this project manages in the namespaces (by label).
-    pub fn managed(
-        &self,
         namespaces: &[String],
         project: &str,
         environment: Option<&str>,
-    ) -> Result<Vec<(String, String, String)>> {
-        let mut selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
-        if let Some(env) = environment {
-            selector.push_str(&format!(",{ENVIRONMENT_LABEL}={env}"));
-        }
+    ) -> Result<Live> {
+        let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
         self.runtime.block_on(async {
-            let mut out = Vec::new();
-            for ns in namespaces {
-                for kind in ["ConfigMap", "Secret"] {
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(self.client.clone(), ns, &api_resource(kind));
-                    let lp = ListParams::default().labels(&selector);
+            let lists: Vec<Result<Vec<(ObjectKey, Value)>>> = stream::iter(
+                namespaces
+                    .iter()
+                    .flat_map(|ns| ["ConfigMap", "Secret"].map(|kind| (ns.clone(), kind))),
+            )
+            .map(|(ns, kind)| {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), &ns, &api_resource(kind));
+                let lp = ListParams::default().labels(&selector);
+                async move {
                     let what = format!("list {ns}/{kind}");
-                    let list = with_retries(|| api.list_metadata(&lp))
+                    let list = with_retries(|| api.list(&lp))
                         .await
                         .map_err(|e| api_error(&what, &e))?;
-                    for item in list.items {
-                        if let Some(name) = item.metadata.name {
-                            out.push((ns.clone(), kind.to_string(), name));
-                        }
+                    Ok(list
+                        .items
+                        .into_iter()
+                        .filter_map(|obj| {
+                            let name = obj.metadata.name.clone()?;
+                            let value = serde_json::to_value(obj).ok()?;
+                            Some(((ns.clone(), kind.to_string(), name), value))
+                        })
+                        .collect())
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+            let mut live = Live::default();
+            for list in lists {
+                for (key, value) in list? {
+                    let env = value["metadata"]["labels"][ENVIRONMENT_LABEL].as_str();
+                    if environment.is_none_or(|e| env == Some(e)) {
+                        live.managed.push(key.clone());
                     }
+                    live.objects.insert(key, value);
                 }
             }
-            Ok(out)
+            let workloads: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(
+                manifests
+                    .iter()
+                    .filter(|m| !matches!(m.kind.as_str(), "ConfigMap" | "Secret")),
+            )
+            .map(|m| {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), &m.namespace, &api_resource(&m.kind));
+                async move {
+                    let what = format!("get {}/{}/{}", m.namespace, m.kind, m.name);
+                    let found = with_retries(|| api.get_opt(&m.name))
+                        .await
+                        .map_err(|e| api_error(&what, &e))?;
+                    Ok(found.and_then(|obj| {
+                        let value = serde_json::to_value(obj).ok()?;
+                        Some(((m.namespace.clone(), m.kind.clone(), m.name.clone()), value))
+                    }))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+            for w in workloads {
+                if let Some((key, value)) = w? {
+                    live.objects.insert(key, value);
+                }
+            }
+            live.managed.sort();
+            Ok(live)
         })
     }
 

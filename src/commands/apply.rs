@@ -38,21 +38,22 @@ fn changes<'a>(
     project: &Project,
     rendered: &'a Rendered,
 ) -> Result<Changes<'a>> {
-    let live = cluster.live(&rendered.manifests)?;
+    let live = cluster.state(
+        &rendered.manifests,
+        &rendered.namespaces,
+        &project.name,
+        rendered.environment.as_deref(),
+    )?;
     let objects: Vec<(&Manifest, Change)> = rendered
         .manifests
         .iter()
         .map(|m| {
             let key = (m.namespace.clone(), m.kind.clone(), m.name.clone());
-            (m, plan::compare(m, live.get(&key)))
+            (m, plan::compare(m, live.objects.get(&key)))
         })
         .collect();
-    let managed = cluster.managed(
-        &rendered.namespaces,
-        &project.name,
-        rendered.environment.as_deref(),
-    )?;
-    let orphans = managed
+    let orphans = live
+        .managed
         .into_iter()
         .filter(|(ns, kind, name)| {
             !rendered
