@@ -182,9 +182,9 @@ impl Cluster {
     }
 
     /// Ask the server, in parallel, whether each need is allowed.
-    pub fn review(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+    async fn review_async(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        self.runtime.block_on(async {
+        async {
             let results: Vec<std::result::Result<Verdict, kube::Error>> =
                 stream::iter(needs.iter().cloned())
                     .map(|need| {
@@ -228,14 +228,15 @@ impl Cluster {
             }
             verdicts.sort_by(|a, b| a.need.cmp(&b.need));
             Ok(verdicts)
-        })
+        }
+        .await
     }
 
     /// Namespaces that do not exist. A namespace the user may not read is
     /// assumed to exist (the writes will tell).
-    pub fn missing_namespaces(&self, names: &[String]) -> Result<Vec<String>> {
+    async fn missing_namespaces_async(&self, names: &[String]) -> Result<Vec<String>> {
         let api: Api<Namespace> = Api::all(self.client.clone());
-        self.runtime.block_on(async {
+        async {
             let answers: Vec<(String, std::result::Result<bool, kube::Error>)> =
                 stream::iter(names.iter().cloned())
                     .map(|name| {
@@ -259,14 +260,15 @@ impl Cluster {
             }
             missing.sort();
             Ok(missing)
-        })
+        }
+        .await
     }
 
     /// The live state a diff or apply needs, in few requests: one LIST per
     /// namespace and kind of the objects labelled as this project's (which
     /// also finds what is no longer rendered), and one GET per workload that
     /// a mount or rollout patches.
-    pub fn state(
+    async fn state_async(
         &self,
         manifests: &[Manifest],
         namespaces: &[String],
@@ -274,7 +276,7 @@ impl Cluster {
         environment: Option<&str>,
     ) -> Result<Live> {
         let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
-        self.runtime.block_on(async {
+        async {
             let lists: Vec<Result<Vec<(ObjectKey, Value)>>> = stream::iter(
                 namespaces
                     .iter()
@@ -342,6 +344,44 @@ impl Cluster {
             }
             live.managed.sort();
             Ok(live)
+        }
+        .await
+    }
+
+    /// Ask the server, in parallel, whether each need is allowed.
+    pub fn review(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+        self.runtime.block_on(self.review_async(needs))
+    }
+
+    /// The live state (see `state_async`).
+    pub fn state(
+        &self,
+        manifests: &[Manifest],
+        namespaces: &[String],
+        project: &str,
+        environment: Option<&str>,
+    ) -> Result<Live> {
+        self.runtime
+            .block_on(self.state_async(manifests, namespaces, project, environment))
+    }
+
+    /// The pre-flight reads at once: access reviews, missing namespaces and
+    /// the live state. All are reads; the caller writes nothing before it
+    /// has looked at every answer.
+    pub fn preflight(
+        &self,
+        needs: &[Need],
+        manifests: &[Manifest],
+        namespaces: &[String],
+        project: &str,
+        environment: Option<&str>,
+    ) -> (Result<Vec<Verdict>>, Result<Vec<String>>, Result<Live>) {
+        self.runtime.block_on(async {
+            futures::join!(
+                self.review_async(needs),
+                self.missing_namespaces_async(namespaces),
+                self.state_async(manifests, namespaces, project, environment),
+            )
         })
     }
 

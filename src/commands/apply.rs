@@ -33,17 +33,8 @@ fn context_for(project: &Project, rendered: &Rendered, flag: Option<&str>) -> Op
     })
 }
 
-fn changes<'a>(
-    cluster: &Cluster,
-    project: &Project,
-    rendered: &'a Rendered,
-) -> Result<Changes<'a>> {
-    let live = cluster.state(
-        &rendered.manifests,
-        &rendered.namespaces,
-        &project.name,
-        rendered.environment.as_deref(),
-    )?;
+/// Compare what was rendered with what the cluster holds.
+fn changes<'a>(live: crate::cluster::Live, rendered: &'a Rendered) -> Changes<'a> {
     let objects: Vec<(&Manifest, Change)> = rendered
         .manifests
         .iter()
@@ -62,7 +53,7 @@ fn changes<'a>(
                 .any(|m| &m.namespace == ns && &m.kind == kind && &m.name == name)
         })
         .collect();
-    Ok(Changes { objects, orphans })
+    Changes { objects, orphans }
 }
 
 fn access_table(verdicts: &[Verdict]) -> String {
@@ -111,7 +102,16 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     let cluster = Cluster::connect(context.as_deref())?;
 
     let needs = plan::access_plan(&rendered.manifests, &rendered.namespaces, args.prune);
-    let verdicts = cluster.review(&needs)?;
+    // The reads of the pre-flight run together; nothing is written before
+    // every answer has been looked at.
+    let (verdicts, missing, live) = cluster.preflight(
+        &needs,
+        &rendered.manifests,
+        &rendered.namespaces,
+        &project.name,
+        rendered.environment.as_deref(),
+    );
+    let verdicts = verdicts?;
     let denied = verdicts.iter().filter(|v| !v.allowed).count();
     if args.check_access {
         print!("{}", access_table(&verdicts));
@@ -134,7 +134,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
 
-    let missing = cluster.missing_namespaces(&rendered.namespaces)?;
+    let missing = missing?;
     if !missing.is_empty() {
         return Err(Error::not_found(format!(
             "namespace{} {} do{} not exist in context {}; nothing was written",
@@ -146,7 +146,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("create the namespace first (a platform team onboards it), or check the context"));
     }
 
-    let changes = changes(&cluster, &project, &rendered)?;
+    let changes = changes(live?, &rendered);
     let to_write: Vec<&Manifest> = changes
         .objects
         .iter()
@@ -315,7 +315,13 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let rendered = rendered(&project, args.env.as_deref(), &args.namespaces, ctx)?;
     let context = context_for(&project, &rendered, args.context.as_deref());
     let cluster = Cluster::connect(context.as_deref())?;
-    let changes = changes(&cluster, &project, &rendered)?;
+    let live = cluster.state(
+        &rendered.manifests,
+        &rendered.namespaces,
+        &project.name,
+        rendered.environment.as_deref(),
+    )?;
+    let changes = changes(live, &rendered);
     let mut differs = false;
     let mut out = String::new();
     for (m, change) in &changes.objects {
