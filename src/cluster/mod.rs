@@ -348,11 +348,6 @@ impl Cluster {
         .await
     }
 
-    /// Ask the server, in parallel, whether each need is allowed.
-    pub fn review(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
-        self.runtime.block_on(self.review_async(needs))
-    }
-
     /// The live state (see `state_async`).
     pub fn state(
         &self,
