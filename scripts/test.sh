@@ -14,5 +14,7 @@ kube_dir=$(mktemp -d)
 trap 'scripts/kube-down.sh "$kube_dir" >/dev/null 2>&1 || true; rm -rf "$kube_dir"' EXIT
 scripts/kube-up.sh "$kube_dir" >/dev/null
 export KSEC_TEST_KUBECONFIG=$kube_dir/kubeconfig
+# the tests run under a private HOME (with-secret-service.sh): keep the cached apiserver
+export KSEC_KUBE_CACHE=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}
 
 KSEC_TEST_SECRET_SERVICE=1 scripts/with-secret-service.sh cargo test --all-targets

@@ -783,3 +783,26 @@ fn an_api_server_stopped_mid_run_gives_a_clear_error() {
     );
     assert!(!t.contains(common::CANARY));
 }
+
+#[test]
+fn apply_summarises_per_namespace_as_json() {
+    let ns = unique("j");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    let out = project
+        .ksec(&["apply", "--yes", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["dryRun"], false);
+    assert_eq!(summary["namespaces"][&ns]["created"], 2);
+    assert_eq!(summary["namespaces"][&ns]["unchanged"], 0);
+    let again = project
+        .ksec(&["apply", "--yes", "--output", "json"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["namespaces"][&ns]["unchanged"], 2);
+    assert_eq!(summary["namespaces"][&ns]["created"], 0);
+}
