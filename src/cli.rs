@@ -234,8 +234,9 @@ pub struct SetArgs {
     pub value: Option<String>,
 }
 
+/// Which environment and namespaces a command works on.
 #[derive(Debug, Args)]
-pub struct RenderArgs {
+pub struct TargetArgs {
     /// The environment (required when the project has several)
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
@@ -243,6 +244,12 @@ pub struct RenderArgs {
     /// Only this namespace (repeatable)
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Write one file per namespace into DIR (mode 0600) instead of stdout
     #[arg(long, value_name = "DIR")]
@@ -261,13 +268,8 @@ pub enum ManifestFormat {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The environment (required when the project has several)
-    #[arg(long, value_name = "ENV")]
-    pub env: Option<String>,
-
-    /// Only this namespace (repeatable)
-    #[arg(short = 'n', long = "namespace", value_name = "NS")]
-    pub namespaces: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Kubeconfig context (default: the environment's, else the current one)
     #[arg(long, value_name = "CONTEXT")]
@@ -276,13 +278,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The environment (required when the project has several)
-    #[arg(long, value_name = "ENV")]
-    pub env: Option<String>,
-
-    /// Only this namespace (repeatable)
-    #[arg(short = 'n', long = "namespace", value_name = "NS")]
-    pub namespaces: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Kubeconfig context (default: the environment's, else the current one)
     #[arg(long, value_name = "CONTEXT")]

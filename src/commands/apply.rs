@@ -97,7 +97,12 @@ fn access_table(verdicts: &[Verdict]) -> String {
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
     // Render, decrypt and validate everything before any request.
-    let rendered = rendered(&project, args.env.as_deref(), &args.namespaces, ctx)?;
+    let rendered = rendered(
+        &project,
+        args.target.env.as_deref(),
+        &args.target.namespaces,
+        ctx,
+    )?;
     let context = context_for(&project, &rendered, args.context.as_deref());
     let cluster = Cluster::connect(context.as_deref())?;
 
@@ -312,7 +317,12 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
 /// same, 1 when something differs. Secret values never appear.
 pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = rendered(&project, args.env.as_deref(), &args.namespaces, ctx)?;
+    let rendered = rendered(
+        &project,
+        args.target.env.as_deref(),
+        &args.target.namespaces,
+        ctx,
+    )?;
     let context = context_for(&project, &rendered, args.context.as_deref());
     let cluster = Cluster::connect(context.as_deref())?;
     let live = cluster.state(

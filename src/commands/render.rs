@@ -18,7 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = rendered(&project, args.env.as_deref(), &args.namespaces, ctx)?;
+    let rendered = rendered(
+        &project,
+        args.target.env.as_deref(),
+        &args.target.namespaces,
+        ctx,
+    )?;
     output(&args, &rendered.manifests)
 }
 
