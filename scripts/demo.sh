@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-scripts/setup.sh
+KSEC_SETUP_SKIP_KUBE=1 scripts/setup.sh
 cargo build --quiet
 ksec="$PWD/target/debug/ksec"
 export KSEC_AGE_KEY_FILE="$PWD/examples/demo/demo-key.txt"   # a demo key: protects nothing
