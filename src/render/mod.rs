@@ -261,11 +261,23 @@ impl DataBuilder<'_> {
             .insert(key.to_string(), (value, origin.to_string()));
     }
 
-    fn size(&self) -> usize {
-        self.values
+    /// A problem located at the object's line in ksec.yaml.
+    fn object_problem(&mut self, message: String) {
+        let at = self.ksec_line.clone();
+        self.problem(&at, message);
+    }
+
+    fn check_size(&mut self) {
+        let size: usize = self
+            .values
             .iter()
             .map(|(k, (v, _))| k.len() + v.len())
-            .sum()
+            .sum();
+        if size > MAX_OBJECT_BYTES {
+            self.object_problem(format!(
+                "the data is {size} bytes; Kubernetes stores at most {MAX_OBJECT_BYTES} per object"
+            ));
+        }
     }
 }
 
@@ -432,8 +444,7 @@ fn config_map(
         for f in env_files {
             let path = ns.path.join(f);
             let Some(bytes) = inputs.plain.get(&path) else {
-                let at = data.ksec_line.clone();
-                data.problem(&at, format!("env file {} does not exist", display(&path)));
+                data.object_problem(format!("env file {} does not exist", display(&path)));
                 continue;
             };
             match envfile::parse(bytes) {
@@ -459,8 +470,7 @@ fn config_map(
         for f in files {
             let (key, path) = file_entry(ns, f);
             let Some(bytes) = inputs.plain.get(&path) else {
-                let at = data.ksec_line.clone();
-                data.problem(&at, format!("file {} does not exist", display(&path)));
+                data.object_problem(format!("file {} does not exist", display(&path)));
                 continue;
             };
             let origin = display(&path);
@@ -487,16 +497,7 @@ fn config_map(
             }
         }
     }
-    if data.size() > MAX_OBJECT_BYTES {
-        let at = data.ksec_line.clone();
-        let size = data.size();
-        data.problem(
-            &at,
-            format!(
-                "the data is {size} bytes; Kubernetes stores at most {MAX_OBJECT_BYTES} per object"
-            ),
-        );
-    }
+    data.check_size();
     let values = std::mem::take(&mut data.values);
     if problems.len() > before {
         return None;
@@ -644,30 +645,18 @@ fn secret_object(
     }
     for key in *required {
         if !data.values.contains_key(*key) {
-            let at = data.ksec_line.clone();
-            data.problem(&at, format!("a {kind} secret needs the key {key}"));
+            data.object_problem(format!("a {kind} secret needs the key {key}"));
         }
     }
     if kind == "kubernetes.io/basic-auth"
         && !data.values.contains_key("username")
         && !data.values.contains_key("password")
     {
-        let at = data.ksec_line.clone();
-        data.problem(
-            &at,
-            format!("a {kind} secret needs the key username or password"),
-        );
+        data.object_problem(format!(
+            "a {kind} secret needs the key username or password"
+        ));
     }
-    if data.size() > MAX_OBJECT_BYTES {
-        let at = data.ksec_line.clone();
-        let size = data.size();
-        data.problem(
-            &at,
-            format!(
-                "the data is {size} bytes; Kubernetes stores at most {MAX_OBJECT_BYTES} per object"
-            ),
-        );
-    }
+    data.check_size();
     let values = std::mem::take(&mut data.values);
     if problems.len() > before {
         return None;
@@ -719,11 +708,7 @@ fn build_docker_config(data: &mut DataBuilder) {
                 .insert(".dockerconfigjson".into(), (json.as_bytes().to_vec(), at));
         }
         _ => {
-            let at = data.ksec_line.clone();
-            data.problem(
-                &at,
-                "a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson, or the keys registry, username and password".into(),
-            );
+            data.object_problem("a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson, or the keys registry, username and password".into());
         }
     }
 }
