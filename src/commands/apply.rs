@@ -35,6 +35,11 @@ fn context_for(project: &Project, rendered: &Rendered, flag: Option<&str>) -> Op
 
 /// Compare what was rendered with what the cluster holds.
 fn changes<'a>(live: crate::cluster::Live, rendered: &'a Rendered) -> Changes<'a> {
+    let rendered_keys: std::collections::BTreeSet<Key> = rendered
+        .manifests
+        .iter()
+        .map(|m| (m.namespace.clone(), m.kind.clone(), m.name.clone()))
+        .collect();
     let objects: Vec<(&Manifest, Change)> = rendered
         .manifests
         .iter()
@@ -46,12 +51,7 @@ fn changes<'a>(live: crate::cluster::Live, rendered: &'a Rendered) -> Changes<'a
     let orphans = live
         .managed
         .into_iter()
-        .filter(|(ns, kind, name)| {
-            !rendered
-                .manifests
-                .iter()
-                .any(|m| &m.namespace == ns && &m.kind == kind && &m.name == name)
-        })
+        .filter(|key| !rendered_keys.contains(key))
         .collect();
     Changes { objects, orphans }
 }

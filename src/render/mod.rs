@@ -77,6 +77,17 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem with an object, located at its entry in ksec.yaml.
+    fn at_object(ns: &Namespace, kind: &str, spec: &ObjectSpec, message: String) -> Problem {
+        Problem {
+            location: format!("ksec.yaml:{}", spec.line),
+            object: format!("{}/{kind}/{}", ns.name, spec.name),
+            message,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.location, self.object, self.message)
@@ -153,14 +164,15 @@ fn check_paths(ns: &Namespace, spec: &ObjectSpec, kind: &str, problems: &mut Vec
     for path in source_paths(spec) {
         if !stays_inside(path) {
             ok = false;
-            problems.push(Problem {
-                location: format!("ksec.yaml:{}", spec.line),
-                object: format!("{}/{kind}/{}", ns.name, spec.name),
-                message: format!(
+            problems.push(Problem::at_object(
+                ns,
+                kind,
+                spec,
+                format!(
                     "the source path {path} leaves the namespace folder {} (absolute paths and '..' are refused)",
                     display(&ns.path)
                 ),
-            });
+            ));
         }
     }
     ok
@@ -392,7 +404,8 @@ fn final_name(
     project: &Project,
     spec: &ObjectSpec,
     suffix: impl FnOnce() -> String,
-    object: &str,
+    ns: &Namespace,
+    kind: &str,
     problems: &mut Vec<Problem>,
 ) -> String {
     let name = if spec.hash_suffix.unwrap_or(project.defaults.hash_suffix) {
@@ -401,13 +414,12 @@ fn final_name(
         spec.name.clone()
     };
     if !is_dns_subdomain(&name) {
-        problems.push(Problem {
-            location: format!("ksec.yaml:{}", spec.line),
-            object: object.to_string(),
-            message: format!(
-                "the name {name} is not a valid DNS-1123 subdomain (at most 253 characters)"
-            ),
-        });
+        problems.push(Problem::at_object(
+            ns,
+            kind,
+            spec,
+            format!("the name {name} is not a valid DNS-1123 subdomain (at most 253 characters)"),
+        ));
     }
     name
 }
@@ -518,7 +530,8 @@ fn config_map(
         project,
         spec,
         || hash::config_map_suffix(&text, &binary),
-        &object,
+        ns,
+        "ConfigMap",
         problems,
     );
     let mut body = object_head("ConfigMap", project, selection, ns, spec, &name);
@@ -588,10 +601,11 @@ fn secret_object(
     let before = problems.len();
     let ksec_line = format!("ksec.yaml:{}", spec.line);
     let Some((_, required)) = SECRET_TYPES.iter().find(|(t, _)| *t == kind) else {
-        problems.push(Problem {
-            location: ksec_line,
-            object,
-            message: format!(
+        problems.push(Problem::at_object(
+            ns,
+            "Secret",
+            spec,
+            format!(
                 "unknown secret type {kind} (known: {})",
                 SECRET_TYPES
                     .iter()
@@ -599,7 +613,7 @@ fn secret_object(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        });
+        ));
         return None;
     };
     let mut data = DataBuilder {
@@ -669,7 +683,8 @@ fn secret_object(
         project,
         spec,
         || hash::secret_suffix(&kind, &encoded),
-        &object,
+        ns,
+        "Secret",
         problems,
     );
     let mut body = object_head("Secret", project, selection, ns, spec, &name);
@@ -823,14 +838,13 @@ fn wire(
     workloads: &mut BTreeMap<(String, String, String), Workload>,
     problems: &mut Vec<Problem>,
 ) {
-    let object = format!("{}/{kind}/{}", ns.name, spec.name);
-    let at = format!("ksec.yaml:{}", spec.line);
     let bad_ref = |what: &str, text: &str, problems: &mut Vec<Problem>| {
-        problems.push(Problem {
-            location: at.clone(),
-            object: object.clone(),
-            message: format!("{what} {text:?} is not KIND/NAME with KIND one of Deployment, StatefulSet, DaemonSet"),
-        });
+        problems.push(Problem::at_object(
+            ns,
+            kind,
+            spec,
+            format!("{what} {text:?} is not KIND/NAME with KIND one of Deployment, StatefulSet, DaemonSet"),
+        ));
     };
     if let Some(MountSpec {
         workload,
@@ -843,11 +857,12 @@ fn wire(
             None => bad_ref("mount.workload", workload, problems),
             Some((wkind, wname)) => {
                 let Some(container) = container else {
-                    problems.push(Problem {
-                        location: at.clone(),
-                        object: object.clone(),
-                        message: "mount.container is required: name the container to mount into (mounting into every container needs the live workload and is not supported yet)".into(),
-                    });
+                    problems.push(Problem::at_object(
+                        ns,
+                        kind,
+                        spec,
+                        "mount.container is required: name the container to mount into (mounting into every container needs the live workload and is not supported yet)".into(),
+                    ));
                     return;
                 };
                 let volume = volume_name(kind, &spec.name);
