@@ -290,8 +290,14 @@ pub struct ApplyArgs {
     pub dry_run: bool,
 
     /// Delete objects this project manages that are no longer rendered
+    /// (a namespace too, when the whole project is applied: after you
+    /// confirm its name on a terminal, or name it with --delete-namespace)
     #[arg(long)]
     pub prune: bool,
+
+    /// Confirm that --prune may delete this namespace and everything in it
+    #[arg(long, value_name = "NAME")]
+    pub delete_namespace: Vec<String>,
 
     /// Take over fields another field manager owns
     #[arg(long)]

@@ -4,7 +4,8 @@
 //!
 //! Data flows one way: `cli` (clap types) -> `commands` (one per
 //! subcommand) -> the domain: `project` (ksec.yaml), `crypto` (SOPS format),
-//! `keys` (identity lookup).
+//! `keys` (identity lookup), `render` (pure: sources -> manifests),
+//! `onboard` (namespace templates), `cluster` (the Kubernetes API).
 
 pub mod cli;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod crypto;
 pub mod error;
 pub mod fsutil;
 pub mod keys;
+pub mod onboard;
 pub mod project;
 pub mod render;
 

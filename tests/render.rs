@@ -67,7 +67,7 @@ fn identities(text: &str) -> Vec<String> {
             let v = yaml_value(d);
             format!(
                 "{}/{}/{}",
-                v["metadata"]["namespace"].as_str().unwrap(),
+                v["metadata"]["namespace"].as_str().unwrap_or("(cluster)"),
                 v["kind"].as_str().unwrap(),
                 v["metadata"]["name"].as_str().unwrap()
             )
@@ -187,10 +187,31 @@ fn demo_project_renders() {
     assert_eq!(
         identities(&text),
         [
+            // onboarding first, the Namespace before everything in it
+            "(cluster)/Namespace/payments",
+            "(cluster)/ClusterRole/ksec-ci:payments",
+            "payments/LimitRange/team-defaults",
+            "payments/ResourceQuota/team-quota",
+            "payments/Role/ksec-ci",
+            "payments/Role/team-owners",
+            "payments/ServiceAccount/ksec-ci",
+            "(cluster)/ClusterRoleBinding/ksec-ci:payments",
+            "payments/RoleBinding/ksec-ci",
+            "payments/RoleBinding/team-owners",
             "payments/ConfigMap/api-config-m96gdtdttc",
             "payments/Deployment/api",
             "payments/Secret/db-dc79dcgh86",
             "payments/Secret/registry-84hmmm889c",
+            "(cluster)/Namespace/storefront",
+            "(cluster)/ClusterRole/ksec-ci:storefront",
+            "storefront/LimitRange/team-defaults",
+            "storefront/NetworkPolicy/default-deny-ingress",
+            "storefront/Role/ksec-ci",
+            "storefront/Role/team-owners",
+            "storefront/ServiceAccount/ksec-ci",
+            "(cluster)/ClusterRoleBinding/ksec-ci:storefront",
+            "storefront/RoleBinding/ksec-ci",
+            "storefront/RoleBinding/team-owners",
             "storefront/ConfigMap/nginx-kgf52h55km",
             "storefront/Deployment/web",
             "storefront/Secret/api-keys-cmdf94b5kb",

@@ -20,7 +20,7 @@ use kube::api::{
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use plan::Need;
+use plan::{Need, Reads};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -122,7 +122,7 @@ where
 }
 
 fn api_resource(kind: &str) -> ApiResource {
-    // every kind ksec writes is at version v1 of its group
+    // every kind ksec reads or writes is at version v1 of its group
     let (group, resource) = plan::resource_of(kind);
     ApiResource {
         group: group.into(),
@@ -193,10 +193,12 @@ impl Cluster {
                             let review = SelfSubjectAccessReview {
                                 spec: SelfSubjectAccessReviewSpec {
                                     resource_attributes: Some(ResourceAttributes {
-                                        namespace: Some(need.namespace.clone()),
+                                        namespace: (!need.namespace.is_empty())
+                                            .then(|| need.namespace.clone()),
                                         group: Some(need.group.clone()),
                                         resource: Some(need.resource.clone()),
                                         verb: Some(need.verb.clone()),
+                                        name: (!need.name.is_empty()).then(|| need.name.clone()),
                                         ..ResourceAttributes::default()
                                     }),
                                     ..SelfSubjectAccessReviewSpec::default()
@@ -264,47 +266,53 @@ impl Cluster {
         .await
     }
 
-    /// The live state a diff or apply needs, in few requests: one LIST per
-    /// namespace and kind of the objects labelled as this project's (which
-    /// also finds what is no longer rendered), and one GET per workload that
-    /// a mount or rollout patches.
+    /// The live state a diff or apply needs, in few requests: the LISTs
+    /// (of objects labelled as this project's, which also finds what is no
+    /// longer rendered) and GETs that `reads` names. With `blind_cluster`,
+    /// a cluster-wide LIST the user may not make is skipped (diff shows
+    /// what it can see); otherwise it is an error.
     async fn state_async(
         &self,
-        manifests: &[Manifest],
-        namespaces: &[String],
+        reads: &Reads,
         project: &str,
         environment: Option<&str>,
+        blind_cluster: bool,
     ) -> Result<Live> {
         let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
         async {
-            let lists: Vec<Result<Vec<(ObjectKey, Value)>>> = stream::iter(
-                namespaces
-                    .iter()
-                    .flat_map(|ns| ["ConfigMap", "Secret"].map(|kind| (ns.clone(), kind))),
-            )
-            .map(|(ns, kind)| {
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(self.client.clone(), &ns, &api_resource(kind));
-                let lp = ListParams::default().labels(&selector);
-                async move {
-                    let what = format!("list {ns}/{kind}");
-                    let list = with_retries(|| api.list(&lp))
-                        .await
-                        .map_err(|e| api_error(&what, &e))?;
-                    Ok(list
-                        .items
-                        .into_iter()
-                        .filter_map(|obj| {
-                            let name = obj.metadata.name.clone()?;
-                            let value = serde_json::to_value(obj).ok()?;
-                            Some(((ns.clone(), kind.to_string(), name), value))
-                        })
-                        .collect())
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+            let lists: Vec<Result<Vec<(ObjectKey, Value)>>> = stream::iter(reads.lists.iter())
+                .map(|(ns, kind)| {
+                    let api = self.api(ns, kind);
+                    let lp = ListParams::default().labels(&selector);
+                    async move {
+                        let what = if ns.is_empty() {
+                            format!("list {kind} (cluster-wide)")
+                        } else {
+                            format!("list {ns}/{kind}")
+                        };
+                        let list = match with_retries(|| api.list(&lp)).await {
+                            Ok(list) => list,
+                            Err(kube::Error::Api(s))
+                                if s.code == 403 && ns.is_empty() && blind_cluster =>
+                            {
+                                return Ok(Vec::new());
+                            }
+                            Err(e) => return Err(api_error(&what, &e)),
+                        };
+                        Ok(list
+                            .items
+                            .into_iter()
+                            .filter_map(|obj| {
+                                let name = obj.metadata.name.clone()?;
+                                let value = serde_json::to_value(obj).ok()?;
+                                Some(((ns.clone(), kind.to_string(), name), value))
+                            })
+                            .collect())
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
             let mut live = Live::default();
             for list in lists {
                 for (key, value) in list? {
@@ -315,30 +323,26 @@ impl Cluster {
                     live.objects.insert(key, value);
                 }
             }
-            let workloads: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(
-                manifests
-                    .iter()
-                    .filter(|m| !matches!(m.kind.as_str(), "ConfigMap" | "Secret")),
-            )
-            .map(|m| {
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(self.client.clone(), &m.namespace, &api_resource(&m.kind));
-                async move {
-                    let what = format!("get {}/{}/{}", m.namespace, m.kind, m.name);
-                    let found = with_retries(|| api.get_opt(&m.name))
-                        .await
-                        .map_err(|e| api_error(&what, &e))?;
-                    Ok(found.and_then(|obj| {
-                        let value = serde_json::to_value(obj).ok()?;
-                        Some(((m.namespace.clone(), m.kind.clone(), m.name.clone()), value))
-                    }))
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-            for w in workloads {
-                if let Some((key, value)) = w? {
+            let gets: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(reads.gets.iter())
+                .map(|key| {
+                    let (ns, kind, name) = key;
+                    let api = self.api(ns, kind);
+                    async move {
+                        let what = format!("get {}", plan::id(key));
+                        let found = with_retries(|| api.get_opt(name))
+                            .await
+                            .map_err(|e| api_error(&what, &e))?;
+                        Ok(found.and_then(|obj| {
+                            let value = serde_json::to_value(obj).ok()?;
+                            Some((key.clone(), value))
+                        }))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for g in gets {
+                if let Some((key, value)) = g? {
                     live.objects.insert(key, value);
                 }
             }
@@ -348,34 +352,42 @@ impl Cluster {
         .await
     }
 
-    /// The live state (see `state_async`).
-    pub fn state(
-        &self,
-        manifests: &[Manifest],
-        namespaces: &[String],
-        project: &str,
-        environment: Option<&str>,
-    ) -> Result<Live> {
-        self.runtime
-            .block_on(self.state_async(manifests, namespaces, project, environment))
+    /// An API handle for a kind, in `ns` or cluster-wide when it is empty.
+    fn api(&self, ns: &str, kind: &str) -> Api<DynamicObject> {
+        if ns.is_empty() {
+            Api::all_with(self.client.clone(), &api_resource(kind))
+        } else {
+            Api::namespaced_with(self.client.clone(), ns, &api_resource(kind))
+        }
     }
 
-    /// The pre-flight reads at once: access reviews, missing namespaces and
-    /// the live state. All are reads; the caller writes nothing before it
-    /// has looked at every answer.
+    /// The live state (see `state_async`), for `ksec diff`.
+    pub fn state(&self, reads: &Reads, project: &str, environment: Option<&str>) -> Result<Live> {
+        self.runtime
+            .block_on(self.state_async(reads, project, environment, true))
+    }
+
+    /// Whether each need is allowed (see `review_async`).
+    pub fn review(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+        self.runtime.block_on(self.review_async(needs))
+    }
+
+    /// The pre-flight reads at once: access reviews of the reads, missing
+    /// namespaces and the live state. All are reads; the caller writes
+    /// nothing before it has looked at every answer.
     pub fn preflight(
         &self,
         needs: &[Need],
-        manifests: &[Manifest],
-        namespaces: &[String],
+        reads: &Reads,
+        must_exist: &[String],
         project: &str,
         environment: Option<&str>,
     ) -> (Result<Vec<Verdict>>, Result<Vec<String>>, Result<Live>) {
         self.runtime.block_on(async {
             futures::join!(
                 self.review_async(needs),
-                self.missing_namespaces_async(namespaces),
-                self.state_async(manifests, namespaces, project, environment),
+                self.missing_namespaces_async(must_exist),
+                self.state_async(reads, project, environment, false),
             )
         })
     }
@@ -403,14 +415,11 @@ impl Cluster {
         self.runtime.block_on(async {
             stream::iter(manifests.iter().copied())
                 .map(|m| {
-                    let api: Api<DynamicObject> = Api::namespaced_with(
-                        self.client.clone(),
-                        &m.namespace,
-                        &api_resource(&m.kind),
-                    );
+                    let key = plan::key_of(m);
+                    let api = self.api(&key.0, &key.1);
                     let params = params.clone();
                     async move {
-                        let id = format!("{}/{}/{}", m.namespace, m.kind, m.name);
+                        let id = plan::id(&key);
                         if down.load(std::sync::atomic::Ordering::Relaxed) {
                             done();
                             return (id, Err(not_attempted(&self.context)));
@@ -446,18 +455,29 @@ impl Cluster {
             dry_run,
             ..DeleteParams::default()
         };
+        let down = std::sync::atomic::AtomicBool::new(false);
+        let down = &down;
         self.runtime.block_on(async {
             stream::iter(objects.iter())
-                .map(|(ns, kind, name)| {
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(self.client.clone(), ns, &api_resource(kind));
+                .map(|key| {
+                    let (ns, kind, name) = key;
+                    let api = self.api(ns, kind);
                     let params = params.clone();
                     async move {
-                        let id = format!("{ns}/{kind}/{name}");
+                        let id = plan::id(key);
+                        if down.load(std::sync::atomic::Ordering::Relaxed) {
+                            done();
+                            return (id, Err(not_attempted(&self.context)));
+                        }
                         let result = with_retries(|| api.delete(name, &params))
                             .await
                             .map(|_| ())
-                            .map_err(|e| api_error(&format!("delete {id}"), &e));
+                            .map_err(|e| {
+                                if !matches!(e, kube::Error::Api(_)) {
+                                    down.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                api_error(&format!("delete {id}"), &e)
+                            });
                         done();
                         (id, result)
                     }

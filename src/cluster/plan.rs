@@ -2,61 +2,168 @@
 //! objects differ from live ones. Secret values never leave this module in
 //! clear: a changed Secret key is reported with short digests only.
 
+use super::ObjectKey;
 use crate::render::Manifest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One permission to prove with a SelfSubjectAccessReview.
+/// One permission to prove with a SelfSubjectAccessReview. `namespace` is
+/// empty for cluster-scoped resources; `name` is set for cluster-scoped
+/// objects (so rules limited to `resourceNames` count).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Need {
     pub namespace: String,
     pub group: String,
     pub resource: String,
     pub verb: String,
+    pub name: String,
 }
 
-/// The API group and plural resource of a kind ksec writes.
+/// The API group and plural resource of a kind ksec reads or writes.
 pub fn resource_of(kind: &str) -> (&'static str, &'static str) {
     match kind {
         "ConfigMap" => ("", "configmaps"),
         "Secret" => ("", "secrets"),
+        "Namespace" => ("", "namespaces"),
+        "ResourceQuota" => ("", "resourcequotas"),
+        "LimitRange" => ("", "limitranges"),
+        "ServiceAccount" => ("", "serviceaccounts"),
         "Deployment" => ("apps", "deployments"),
         "StatefulSet" => ("apps", "statefulsets"),
         "DaemonSet" => ("apps", "daemonsets"),
+        "Role" => (RBAC, "roles"),
+        "RoleBinding" => (RBAC, "rolebindings"),
+        "ClusterRole" => (RBAC, "clusterroles"),
+        "ClusterRoleBinding" => (RBAC, "clusterrolebindings"),
+        "NetworkPolicy" => ("networking.k8s.io", "networkpolicies"),
         _ => ("", "unknown"),
     }
 }
 
-/// Every (namespace, group, resource, verb) the run needs: `list` to diff,
-/// `create` and `patch` for server-side apply of ConfigMaps and Secrets,
-/// `get` and `patch` on workloads for mounts and rollouts, `delete` to prune.
-pub fn access_plan(manifests: &[Manifest], namespaces: &[String], prune: bool) -> Vec<Need> {
-    let mut needs = BTreeSet::new();
-    let mut add = |ns: &str, kind: &str, verbs: &[&str]| {
-        let (group, resource) = resource_of(kind);
-        for verb in verbs {
-            needs.insert(Need {
-                namespace: ns.to_string(),
-                group: group.into(),
-                resource: resource.into(),
-                verb: (*verb).into(),
-            });
-        }
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Namespaced kinds an onboarded namespace holds, listed to compare and prune.
+pub const ONBOARDING_NAMESPACED: &[&str] = &[
+    "ResourceQuota",
+    "LimitRange",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+];
+
+/// Cluster-scoped kinds onboarding writes, listed to prune.
+pub const ONBOARDING_CLUSTER: &[&str] = &["Namespace", "ClusterRole", "ClusterRoleBinding"];
+
+/// An object's key: cluster-scoped objects have an empty namespace.
+pub fn key_of(m: &Manifest) -> ObjectKey {
+    let ns = if crate::onboard::is_cluster_scoped(&m.kind) {
+        String::new()
+    } else {
+        m.namespace.clone()
     };
+    (ns, m.kind.clone(), m.name.clone())
+}
+
+/// How messages name an object: `ns/Kind/name`, or `Kind/name`.
+pub fn id(key: &ObjectKey) -> String {
+    let (ns, kind, name) = key;
+    if ns.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{ns}/{kind}/{name}")
+    }
+}
+
+/// The reads a diff or apply makes: LISTs (of ksec's labelled objects, in
+/// a namespace or cluster-wide when it is empty) and GETs of single objects.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub lists: Vec<(String, String)>,
+    pub gets: Vec<ObjectKey>,
+}
+
+/// What to read: ConfigMaps and Secrets of every namespace, the onboarding
+/// kinds of onboarded ones, each workload and cluster-scoped object by
+/// name; with `cluster_wide`, ksec's cluster-scoped objects (to prune).
+pub fn reads(
+    manifests: &[Manifest],
+    namespaces: &[String],
+    onboarded: &[String],
+    cluster_wide: bool,
+) -> Reads {
+    let mut lists = Vec::new();
     for ns in namespaces {
         for kind in ["ConfigMap", "Secret"] {
-            let mut verbs = vec!["list", "create", "patch"];
-            if prune {
-                verbs.push("delete");
+            lists.push((ns.clone(), kind.to_string()));
+        }
+        if onboarded.contains(ns) {
+            for kind in ONBOARDING_NAMESPACED {
+                lists.push((ns.clone(), kind.to_string()));
             }
-            add(ns, kind, &verbs);
         }
     }
-    for m in manifests {
-        if !matches!(m.kind.as_str(), "ConfigMap" | "Secret") {
-            add(&m.namespace, &m.kind, &["get", "patch"]);
+    if cluster_wide {
+        for kind in ONBOARDING_CLUSTER {
+            lists.push((String::new(), kind.to_string()));
         }
+    }
+    let gets = manifests
+        .iter()
+        .map(key_of)
+        .filter(|(ns, kind, _)| !lists.iter().any(|(n, k)| n == ns && k == kind))
+        .collect();
+    Reads { lists, gets }
+}
+
+fn need(ns: &str, kind: &str, verb: &str, name: &str) -> Need {
+    let (group, resource) = resource_of(kind);
+    Need {
+        namespace: ns.to_string(),
+        group: group.into(),
+        resource: resource.into(),
+        verb: verb.into(),
+        name: if ns.is_empty() {
+            name.into()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// The permissions the reads need.
+pub fn read_needs(reads: &Reads) -> Vec<Need> {
+    let mut needs = BTreeSet::new();
+    for (ns, kind) in &reads.lists {
+        needs.insert(need(ns, kind, "list", ""));
+    }
+    for (ns, kind, name) in &reads.gets {
+        needs.insert(need(ns, kind, "get", name));
+    }
+    needs.into_iter().collect()
+}
+
+/// The permissions the writes need: `create` and `patch` to create with
+/// server-side apply, `patch` to change, `delete` to prune. Unchanged
+/// objects need nothing.
+pub fn write_needs(changes: &[(&Manifest, Change)], deletes: &[ObjectKey]) -> Vec<Need> {
+    let mut needs = BTreeSet::new();
+    for (m, change) in changes {
+        let (ns, kind, name) = key_of(m);
+        match change {
+            Change::Create => {
+                needs.insert(need(&ns, &kind, "create", &name));
+                needs.insert(need(&ns, &kind, "patch", &name));
+            }
+            Change::Update(_) => {
+                needs.insert(need(&ns, &kind, "patch", &name));
+            }
+            Change::Unchanged | Change::Delete => {}
+        }
+    }
+    for (ns, kind, name) in deletes {
+        needs.insert(need(ns, kind, "delete", name));
     }
     needs.into_iter().collect()
 }
@@ -144,6 +251,13 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
     let Some(live) = live else {
         return Change::Create;
     };
+    if crate::onboard::is_onboarding_kind(&want.kind) {
+        return if contains(live, &want.body) {
+            Change::Unchanged
+        } else {
+            Change::Update(changed_fields(live, &want.body, ""))
+        };
+    }
     if !matches!(want.kind.as_str(), "ConfigMap" | "Secret") {
         return if contains(live, &want.body) {
             Change::Unchanged
@@ -178,6 +292,30 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
     }
 }
 
+/// The top-level paths (`~ spec.hard`) where `live` lacks what `want` has.
+fn changed_fields(live: &Value, want: &Value, prefix: &str) -> Vec<String> {
+    match (live, want) {
+        (Value::Object(l), Value::Object(w)) => w
+            .iter()
+            .flat_map(|(k, wv)| {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match l.get(k) {
+                    Some(lv) if contains(lv, wv) => Vec::new(),
+                    Some(lv) if path.matches('.').count() < 2 && lv.is_object() => {
+                        changed_fields(lv, wv, &path)
+                    }
+                    _ => vec![format!("~ {path}")],
+                }
+            })
+            .collect(),
+        _ => vec![format!("~ {prefix}")],
+    }
+}
+
 /// Whether `live` already holds every field of `want` (lists of objects
 /// matched by `name`): a partial workload that is already applied.
 pub fn contains(live: &Value, want: &Value) -> bool {
@@ -208,19 +346,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn plan_covers_diff_apply_prune_and_workloads() {
-        let ms = vec![manifest("Deployment", json!({}))];
-        let plan = access_plan(&ms, &["ns".into()], true);
-        let verbs: Vec<String> = plan
+    fn rows(needs: &[Need]) -> Vec<String> {
+        needs
             .iter()
-            .map(|n| format!("{}/{}:{}", n.group, n.resource, n.verb))
-            .collect();
-        assert!(verbs.contains(&"/secrets:delete".to_string()));
-        assert!(verbs.contains(&"/configmaps:create".to_string()));
-        assert!(verbs.contains(&"apps/deployments:patch".to_string()));
-        let plan = access_plan(&[], &["ns".into()], false);
-        assert!(!plan.iter().any(|n| n.verb == "delete"));
+            .map(|n| {
+                format!(
+                    "{}:{}/{}/{}:{}",
+                    n.namespace, n.group, n.resource, n.name, n.verb
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_list_config_and_onboarding_kinds_and_get_the_rest_by_name() {
+        let ms = vec![
+            manifest("Deployment", json!({})),
+            Manifest {
+                namespace: "team".into(),
+                kind: "Namespace".into(),
+                name: "team".into(),
+                body: json!({}),
+            },
+        ];
+        let namespaces = ["ns".to_string(), "team".to_string()];
+        let reads = reads(&ms, &namespaces, &["team".into()], false);
+        assert!(reads.lists.contains(&("ns".into(), "Secret".into())));
+        assert!(!reads.lists.contains(&("ns".into(), "Role".into())));
+        assert!(reads.lists.contains(&("team".into(), "Role".into())));
+        assert_eq!(
+            reads.gets,
+            vec![
+                ("ns".into(), "Deployment".into(), "x".into()),
+                ("".into(), "Namespace".into(), "team".into())
+            ]
+        );
+        let needs = rows(&read_needs(&reads));
+        assert!(
+            needs.contains(&":/namespaces/team:get".to_string()),
+            "{needs:?}"
+        );
+        assert!(
+            needs.contains(&"ns:apps/deployments/:get".to_string()),
+            "{needs:?}"
+        );
+        assert!(needs.contains(&"team:rbac.authorization.k8s.io/rolebindings/:list".to_string()));
+        assert!(
+            !needs
+                .iter()
+                .any(|n| n.ends_with(":create") || n.ends_with(":patch"))
+        );
+
+        // pruning the whole project lists ksec's cluster-scoped objects instead
+        let wide = super::reads(&ms, &namespaces, &["team".into()], true);
+        assert!(wide.lists.contains(&("".into(), "Namespace".into())));
+        assert_eq!(
+            wide.gets,
+            vec![("ns".into(), "Deployment".into(), "x".into())]
+        );
+    }
+
+    #[test]
+    fn writes_need_rights_only_for_what_changes() {
+        let cm = manifest("ConfigMap", json!({}));
+        let same = manifest("Secret", json!({}));
+        let ns = Manifest {
+            namespace: "team".into(),
+            kind: "Namespace".into(),
+            name: "team".into(),
+            body: json!({}),
+        };
+        let changes = vec![
+            (&cm, Change::Update(vec![])),
+            (&same, Change::Unchanged),
+            (&ns, Change::Create),
+        ];
+        let deletes = vec![("ns".to_string(), "Secret".to_string(), "old".to_string())];
+        let needs = rows(&write_needs(&changes, &deletes));
+        assert_eq!(
+            needs,
+            vec![
+                ":/namespaces/team:create",
+                ":/namespaces/team:patch",
+                "ns:/configmaps/:patch",
+                "ns:/secrets/:delete",
+            ]
+        );
+        assert!(write_needs(&[(&same, Change::Unchanged)], &[]).is_empty());
+    }
+
+    #[test]
+    fn an_onboarding_object_is_unchanged_when_live_holds_its_fields() {
+        let want = manifest(
+            "ResourceQuota",
+            json!({"metadata": {"labels": {"a": "b"}}, "spec": {"hard": {"cpu": "4", "pods": "20"}}}),
+        );
+        let live = json!({"metadata": {"labels": {"a": "b"}, "uid": "u"}, "spec": {"hard": {"cpu": "4", "pods": "20"}}, "status": {}});
+        assert_eq!(compare(&want, Some(&live)), Change::Unchanged);
+        let live = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"hard": {"cpu": "2", "pods": "20"}}});
+        assert_eq!(
+            compare(&want, Some(&live)),
+            Change::Update(vec!["~ spec.hard.cpu".into()])
+        );
     }
 
     #[test]

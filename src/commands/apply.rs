@@ -33,20 +33,41 @@ fn context_for(project: &Project, rendered: &Rendered, flag: Option<&str>) -> Op
     })
 }
 
+/// The selected namespaces that ksec onboards (it writes the Namespace).
+fn onboarded(project: &Project, rendered: &Rendered) -> Vec<String> {
+    rendered
+        .namespaces
+        .iter()
+        .filter(|ns| project.namespaces.get(*ns).is_some_and(|n| n.onboarded()))
+        .cloned()
+        .collect()
+}
+
+/// What to read from the cluster. ksec's cluster-scoped objects are listed
+/// (to find those no longer rendered) only when the whole project is in
+/// scope and `cluster_wide` asks for it.
+fn reads_for(
+    project: &Project,
+    rendered: &Rendered,
+    selected: &[String],
+    cluster_wide: bool,
+) -> plan::Reads {
+    plan::reads(
+        &rendered.manifests,
+        &rendered.namespaces,
+        &onboarded(project, rendered),
+        cluster_wide && selected.is_empty(),
+    )
+}
+
 /// Compare what was rendered with what the cluster holds.
 fn changes<'a>(live: crate::cluster::Live, rendered: &'a Rendered) -> Changes<'a> {
-    let rendered_keys: std::collections::BTreeSet<Key> = rendered
-        .manifests
-        .iter()
-        .map(|m| (m.namespace.clone(), m.kind.clone(), m.name.clone()))
-        .collect();
+    let rendered_keys: std::collections::BTreeSet<Key> =
+        rendered.manifests.iter().map(plan::key_of).collect();
     let objects: Vec<(&Manifest, Change)> = rendered
         .manifests
         .iter()
-        .map(|m| {
-            let key = (m.namespace.clone(), m.kind.clone(), m.name.clone());
-            (m, plan::compare(m, live.objects.get(&key)))
-        })
+        .map(|m| (m, plan::compare(m, live.objects.get(&plan::key_of(m)))))
         .collect();
     let orphans = live
         .managed
@@ -65,13 +86,20 @@ fn access_table(verdicts: &[Verdict]) -> String {
         "REASON".to_string(),
     ]];
     for v in verdicts {
-        let resource = if v.need.group.is_empty() {
+        let mut resource = if v.need.group.is_empty() {
             v.need.resource.clone()
         } else {
             format!("{}.{}", v.need.resource, v.need.group)
         };
+        if !v.need.name.is_empty() {
+            resource = format!("{resource}/{}", v.need.name);
+        }
         rows.push([
-            v.need.namespace.clone(),
+            if v.need.namespace.is_empty() {
+                "(cluster)".to_string()
+            } else {
+                v.need.namespace.clone()
+            },
             resource,
             v.need.verb.clone(),
             if v.allowed { "yes" } else { "no" }.into(),
@@ -106,17 +134,67 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     let context = context_for(&project, &rendered, args.context.as_deref());
     let cluster = Cluster::connect(context.as_deref())?;
 
-    let needs = plan::access_plan(&rendered.manifests, &rendered.namespaces, args.prune);
     // The reads of the pre-flight run together; nothing is written before
     // every answer has been looked at.
+    let reads = reads_for(&project, &rendered, &args.target.namespaces, args.prune);
+    let onboarded = onboarded(&project, &rendered);
+    let must_exist: Vec<String> = rendered
+        .namespaces
+        .iter()
+        .filter(|ns| !onboarded.contains(ns))
+        .cloned()
+        .collect();
     let (verdicts, missing, live) = cluster.preflight(
-        &needs,
-        &rendered.manifests,
-        &rendered.namespaces,
+        &plan::read_needs(&reads),
+        &reads,
+        &must_exist,
         &project.name,
         rendered.environment.as_deref(),
     );
-    let verdicts = verdicts?;
+    let mut verdicts = verdicts?;
+    if verdicts.iter().all(|v| v.allowed) {
+        let missing = missing?;
+        if !missing.is_empty() {
+            return Err(Error::not_found(format!(
+                "namespace{} {} do{} not exist in context {}; nothing was written",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
+                if missing.len() == 1 { "es" } else { "" },
+                cluster.context
+            ))
+            .hint("create the namespace first (`ksec namespace add` onboards it), or check the context"));
+        }
+    }
+    let changes = if verdicts.iter().all(|v| v.allowed) {
+        Some(changes(live?, &rendered))
+    } else {
+        None
+    };
+    let to_write: Vec<&Manifest> = changes
+        .iter()
+        .flat_map(|c| c.objects.iter())
+        .filter(|(_, c)| !matches!(c, Change::Unchanged))
+        .map(|(m, _)| *m)
+        .collect();
+    let to_delete: Vec<Key> = match &changes {
+        Some(c) if args.prune => c.orphans.clone(),
+        _ => Vec::new(),
+    };
+    // Writes need rights only for what changes; when the live state cannot
+    // be read, the table shows what creating everything would need.
+    let write_needs = match &changes {
+        Some(c) => plan::write_needs(&c.objects, &to_delete),
+        None => {
+            let all: Vec<(&Manifest, Change)> = rendered
+                .manifests
+                .iter()
+                .map(|m| (m, Change::Create))
+                .collect();
+            plan::write_needs(&all, &[])
+        }
+    };
+    verdicts.extend(cluster.review(&write_needs)?);
+    verdicts.sort_by(|a, b| a.need.cmp(&b.need));
     let denied = verdicts.iter().filter(|v| !v.allowed).count();
     if args.check_access {
         print!("{}", access_table(&verdicts));
@@ -138,31 +216,10 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         )
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
-
-    let missing = missing?;
-    if !missing.is_empty() {
-        return Err(Error::not_found(format!(
-            "namespace{} {} do{} not exist in context {}; nothing was written",
-            if missing.len() == 1 { "" } else { "s" },
-            missing.join(", "),
-            if missing.len() == 1 { "es" } else { "" },
-            cluster.context
-        ))
-        .hint("create the namespace first (a platform team onboards it), or check the context"));
+    let changes = changes.expect("all reads are allowed");
+    if !args.dry_run {
+        confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
     }
-
-    let changes = changes(live?, &rendered);
-    let to_write: Vec<&Manifest> = changes
-        .objects
-        .iter()
-        .filter(|(_, c)| !matches!(c, Change::Unchanged))
-        .map(|(m, _)| *m)
-        .collect();
-    let to_delete: Vec<Key> = if args.prune {
-        changes.orphans.clone()
-    } else {
-        Vec::new()
-    };
 
     let protected = rendered
         .environment
@@ -177,10 +234,30 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     let tick = || bar.inc(1);
     let mut failures = Vec::new();
     let mut written = Vec::new();
-    for (id, result) in cluster.apply(&to_write, args.dry_run, args.force_conflicts, &tick) {
-        match result {
-            Ok(()) => written.push(id),
-            Err(e) => failures.push((id, e)),
+    // Namespaces first: what goes into a new namespace needs it to exist.
+    let (namespaces, rest): (Vec<&Manifest>, Vec<&Manifest>) =
+        to_write.iter().partition(|m| m.kind == "Namespace");
+    let created: Vec<&str> = namespaces.iter().map(|m| m.name.as_str()).collect();
+    let mut second = Vec::new();
+    for m in rest {
+        let cluster_scoped = crate::onboard::is_cluster_scoped(&m.kind);
+        if args.dry_run && !cluster_scoped && created.contains(&m.namespace.as_str()) {
+            // the server cannot dry-run into a namespace that does not exist yet
+            tick();
+            written.push(plan::id(&plan::key_of(m)));
+        } else {
+            second.push(m);
+        }
+    }
+    for phase in [namespaces, second] {
+        if !failures.is_empty() {
+            break;
+        }
+        for (id, result) in cluster.apply(&phase, args.dry_run, args.force_conflicts, &tick) {
+            match result {
+                Ok(()) => written.push(id),
+                Err(e) => failures.push((id, e)),
+            }
         }
     }
     let mut pruned = Vec::new();
@@ -222,6 +299,54 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
+/// Deleting a namespace deletes everything in it: each one --prune would
+/// delete must be named with --delete-namespace, or typed on a terminal.
+fn confirm_namespace_deletes(deletes: &[Key], confirmed: &[String]) -> Result<()> {
+    let pending: Vec<&str> = deletes
+        .iter()
+        .filter(|(_, kind, name)| kind == "Namespace" && !confirmed.contains(name))
+        .map(|(_, _, name)| name.as_str())
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !terminal {
+        return Err(Error::new(
+            Code::NeedsConfirmation,
+            format!(
+                "--prune would delete namespace {} and everything in it; nothing was written",
+                pending.join(", ")
+            ),
+        )
+        .hint(format!(
+            "if that is intended, run again with {}",
+            pending
+                .iter()
+                .map(|n| format!("--delete-namespace {n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    for name in pending {
+        eprintln!(
+            "--prune would delete namespace {name} and everything in it (it is no longer in ksec.yaml)."
+        );
+        let typed: String = dialoguer::Input::new()
+            .with_prompt(format!("type {name} to delete it"))
+            .allow_empty(true)
+            .interact_text()
+            .unwrap_or_default();
+        if typed.trim() != name {
+            return Err(Error::new(
+                Code::NeedsConfirmation,
+                format!("deleting namespace {name} was not confirmed; nothing was written"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A progress bar on a terminal; hidden otherwise (CI logs stay clean).
 fn progress(len: usize) -> indicatif::ProgressBar {
     if len == 0 || !std::io::stderr().is_terminal() {
@@ -247,10 +372,10 @@ fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result
     }
     eprintln!("environment {env} is protected. About to:");
     for m in writes {
-        eprintln!("  apply  {}/{}/{}", m.namespace, m.kind, m.name);
+        eprintln!("  apply  {}", plan::id(&plan::key_of(m)));
     }
-    for (ns, kind, name) in deletes {
-        eprintln!("  delete {ns}/{kind}/{name}");
+    for key in deletes {
+        eprintln!("  delete {}", plan::id(key));
     }
     let yes = dialoguer::Confirm::new()
         .with_prompt("apply these changes?")
@@ -277,7 +402,7 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
     }
     let mut per_ns: BTreeMap<String, Counts> = BTreeMap::new();
     for (m, change) in &changes.objects {
-        let id = format!("{}/{}/{}", m.namespace, m.kind, m.name);
+        let id = plan::id(&plan::key_of(m));
         let c = per_ns.entry(m.namespace.clone()).or_default();
         match change {
             Change::Create if written.contains(&id) => c.created += 1,
@@ -287,7 +412,12 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
         }
     }
     for id in pruned {
-        let ns = id.split('/').next().unwrap_or_default().to_string();
+        let parts: Vec<&str> = id.split('/').collect();
+        let ns = match parts.as_slice() {
+            [ns, _, _] => ns.to_string(),
+            ["Namespace", name] => name.to_string(),
+            _ => "(cluster)".to_string(),
+        };
         per_ns.entry(ns).or_default().pruned += 1;
     }
     match args.output {
@@ -325,17 +455,13 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     )?;
     let context = context_for(&project, &rendered, args.context.as_deref());
     let cluster = Cluster::connect(context.as_deref())?;
-    let live = cluster.state(
-        &rendered.manifests,
-        &rendered.namespaces,
-        &project.name,
-        rendered.environment.as_deref(),
-    )?;
+    let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
+    let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     let changes = changes(live, &rendered);
     let mut differs = false;
     let mut out = String::new();
     for (m, change) in &changes.objects {
-        let id = format!("{}/{}/{}", m.namespace, m.kind, m.name);
+        let id = plan::id(&plan::key_of(m));
         match change {
             Change::Unchanged => {}
             Change::Create => {
@@ -352,9 +478,9 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
             Change::Delete => {}
         }
     }
-    for (ns, kind, name) in &changes.orphans {
+    for key in &changes.orphans {
         differs = true;
-        out.push_str(&format!("delete {ns}/{kind}/{name} (with --prune)\n"));
+        out.push_str(&format!("delete {} (with --prune)\n", plan::id(key)));
     }
     super::write_stdout(out.as_bytes())?;
     if differs {

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod init;
 pub mod keygen;
+pub mod namespace;
 pub mod render;
 pub mod set;
 

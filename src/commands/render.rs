@@ -173,6 +173,9 @@ fn load(
             .unwrap_or_default()
     };
     let mut inputs = Inputs::default();
+    if selection.namespaces.iter().any(|ns| ns.onboarded()) {
+        inputs.templates = super::namespace::load_templates(project)?;
+    }
     let mut problems = Vec::new();
     let mut encrypted = Vec::new();
     for item in needed {

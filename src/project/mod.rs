@@ -3,6 +3,7 @@
 //! once into this model. Every schema problem is reported together, each
 //! with its line.
 
+pub mod edit;
 pub mod scaffold;
 mod schema;
 
@@ -51,12 +52,87 @@ pub struct Namespace {
     pub environments: Vec<String>,
     /// Recipient names (groups expanded), without the environments' CI.
     pub recipients: Vec<String>,
+    /// Groups that own the namespace. A namespace with owners is onboarded:
+    /// ksec renders and applies the Namespace itself, its quota, limits,
+    /// RBAC and CI ServiceAccount from `templates/`.
     pub owners: Vec<String>,
+    /// The `ksec.dev/team` label of the Namespace (default: its name).
+    pub team: String,
+    /// Pod Security Standard enforced in it: privileged, baseline, restricted.
+    pub pod_security: String,
     pub quota: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub default_deny: bool,
+    /// Labels and annotations of the Namespace object.
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub config_maps: Vec<ObjectSpec>,
     pub secrets: Vec<ObjectSpec>,
+}
+
+impl Namespace {
+    /// Whether ksec manages the namespace itself (it has owners).
+    pub fn onboarded(&self) -> bool {
+        !self.owners.is_empty()
+    }
+}
+
+/// A LimitRange's container defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub default: BTreeMap<String, String>,
+    pub default_request: BTreeMap<String, String>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let map = |cpu: &str, memory: &str| {
+            BTreeMap::from([("cpu".into(), cpu.into()), ("memory".into(), memory.into())])
+        };
+        Limits {
+            default: map("500m", "512Mi"),
+            default_request: map("100m", "128Mi"),
+        }
+    }
+}
+
+/// Namespaces Kubernetes itself owns: never onboarded by ksec.
+pub const RESERVED_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Pod Security Standard levels.
+pub const POD_SECURITY_LEVELS: &[&str] = &["privileged", "baseline", "restricted"];
+
+/// Why `name` cannot be a new team namespace, if it cannot.
+pub fn reserved_namespace(name: &str) -> Option<String> {
+    if RESERVED_NAMESPACES.contains(&name) || name.starts_with("kube-") {
+        Some(format!(
+            "{name} is reserved by Kubernetes ({} and every kube-* name)",
+            RESERVED_NAMESPACES.join(", ")
+        ))
+    } else {
+        None
+    }
+}
+
+/// A Kubernetes resource quantity: `2`, `0.5`, `500m`, `8Gi`, `1G`, `1e3`.
+pub fn is_quantity(s: &str) -> bool {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$",
+        )
+        .expect("valid regex")
+    });
+    RE.is_match(s)
+}
+
+/// A label value: at most 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends.
+pub fn is_label_value(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_none_or(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
 }
 
 /// A ConfigMap or Secret as declared (rendering interprets it).
@@ -410,6 +486,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
             );
         }
         let recipients_of_ns = expand(&ns.recipients, &format!("{field}.recipients"), problems);
+        let onboarding = onboarding(&nsname, &field, &ns, problems);
         let config_maps = ns
             .config_maps
             .into_iter()
@@ -431,8 +508,12 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
                 name: nsname,
                 environments: ns_envs,
                 recipients: recipients_of_ns,
-                owners: ns.owners,
-                quota: ns.quota.into_iter().collect(),
+                owners: onboarding.owners,
+                team: onboarding.team,
+                pod_security: onboarding.pod_security,
+                quota: onboarding.quota,
+                limits: onboarding.limits,
+                default_deny: onboarding.default_deny,
                 labels: ns.labels.into_iter().collect(),
                 annotations: ns.annotations.into_iter().collect(),
                 config_maps,
@@ -453,6 +534,166 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
         },
         environments,
         namespaces,
+    }
+}
+
+/// The onboarding fields of a namespace, validated.
+struct Onboarding {
+    owners: Vec<String>,
+    team: String,
+    pod_security: String,
+    quota: BTreeMap<String, String>,
+    limits: Limits,
+    default_deny: bool,
+}
+
+fn quantities(
+    map: &Map<Spanned<String>>,
+    field: &str,
+    problems: &mut Problems,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in map {
+        if !is_quantity(&value.value) {
+            problems.at(
+                value,
+                format!(
+                    "{field}.{key}: {:?} is not a Kubernetes quantity (like 2, 500m, 8Gi or 1G)",
+                    value.value
+                ),
+            );
+        }
+        out.insert(key.clone(), value.value.clone());
+    }
+    out
+}
+
+fn onboarding(
+    name: &str,
+    field: &str,
+    ns: &schema::Namespace,
+    problems: &mut Problems,
+) -> Onboarding {
+    let mut owners: Vec<String> = Vec::new();
+    for owner in &ns.owners {
+        if owner.value.trim().is_empty() {
+            problems.at(owner, format!("{field}.owners: a group name is empty"));
+        } else if !owners.contains(&owner.value) {
+            owners.push(owner.value.clone());
+        }
+    }
+    let team = match &ns.team {
+        Some(team) => {
+            if !is_label_value(&team.value) {
+                problems.at(team, format!("{field}.team: {:?} is not a valid label value (at most 63 letters, digits, '-', '_', '.')", team.value));
+            }
+            team.value.clone()
+        }
+        None => name.to_string(),
+    };
+    let pod_security = match &ns.pod_security {
+        Some(level) => {
+            if !POD_SECURITY_LEVELS.contains(&level.value.as_str()) {
+                problems.at(
+                    level,
+                    format!(
+                        "{field}.podSecurity: {} is not a Pod Security level ({})",
+                        level.value,
+                        POD_SECURITY_LEVELS.join(", ")
+                    ),
+                );
+            }
+            level.value.clone()
+        }
+        None => "baseline".to_string(),
+    };
+    let quota = quantities(&ns.quota, &format!("{field}.quota"), problems);
+    let limits = match &ns.limits {
+        Some(l) => {
+            let defaults = Limits::default();
+            let mut default = quantities(&l.default, &format!("{field}.limits.default"), problems);
+            if default.is_empty() {
+                default = defaults.default;
+            }
+            let mut default_request = quantities(
+                &l.default_request,
+                &format!("{field}.limits.defaultRequest"),
+                problems,
+            );
+            if default_request.is_empty() {
+                default_request = defaults.default_request;
+            }
+            Limits {
+                default,
+                default_request,
+            }
+        }
+        None => Limits::default(),
+    };
+    let default_deny = match &ns.network_policy {
+        Some(p) if p.value == "default-deny" => true,
+        Some(p) if p.value == "none" => false,
+        Some(p) => {
+            problems.at(
+                p,
+                format!(
+                    "{field}.networkPolicy: {} is not known (default-deny or none)",
+                    p.value
+                ),
+            );
+            false
+        }
+        None => false,
+    };
+    if owners.is_empty() {
+        let set: Vec<(&str, Option<usize>)> = vec![
+            (
+                "team",
+                ns.team.as_ref().map(|s| s.referenced.line() as usize),
+            ),
+            (
+                "podSecurity",
+                ns.pod_security
+                    .as_ref()
+                    .map(|s| s.referenced.line() as usize),
+            ),
+            (
+                "quota",
+                ns.quota
+                    .values()
+                    .next()
+                    .map(|s| s.referenced.line() as usize),
+            ),
+            (
+                "networkPolicy",
+                ns.network_policy
+                    .as_ref()
+                    .map(|s| s.referenced.line() as usize),
+            ),
+        ];
+        for (what, line) in set {
+            if let Some(line) = line {
+                problems.0.push((line, format!("{field}.{what}: only an onboarded namespace (one with owners) gets it; add owners or remove {what}")));
+            }
+        }
+    } else if let Some(why) = reserved_namespace(name) {
+        let line = ns
+            .owners
+            .first()
+            .map(|o| o.referenced.line() as usize)
+            .unwrap_or(0);
+        problems.0.push((
+            line,
+            format!("{field}.owners: {why}; ksec onboards only team namespaces"),
+        ));
+    }
+    Onboarding {
+        owners,
+        team,
+        pod_security,
+        quota,
+        limits,
+        default_deny,
     }
 }
 

@@ -59,10 +59,19 @@ pub struct Namespace {
     pub environments: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub recipients: Vec<Spanned<String>>,
+    /// Groups that own the namespace; with any, ksec onboards it.
     #[serde(default)]
-    pub owners: Vec<String>,
+    pub owners: Vec<Spanned<String>>,
     #[serde(default)]
-    pub quota: Map<String>,
+    pub team: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pod_security: Option<Spanned<String>>,
+    #[serde(default)]
+    pub quota: Map<Spanned<String>>,
+    #[serde(default)]
+    pub limits: Option<Limits>,
+    #[serde(default)]
+    pub network_policy: Option<Spanned<String>>,
     #[serde(default)]
     pub labels: Map<String>,
     #[serde(default)]
@@ -71,6 +80,16 @@ pub struct Namespace {
     pub config_maps: Vec<ConfigMap>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+}
+
+/// A LimitRange's container defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Limits {
+    #[serde(default)]
+    pub default: Map<Spanned<String>>,
+    #[serde(default)]
+    pub default_request: Map<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

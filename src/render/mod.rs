@@ -56,6 +56,8 @@ pub struct Inputs {
     pub plain: BTreeMap<PathBuf, Vec<u8>>,
     /// Decrypted secret sources: top-level keys and their values, in order.
     pub secrets: BTreeMap<PathBuf, Vec<(String, SecretString)>>,
+    /// Onboarding templates (the built-in ones unless the project has its own).
+    pub templates: crate::onboard::Templates,
 }
 
 /// One rendered object.
@@ -303,6 +305,12 @@ pub fn render(
     let mut manifests = Vec::new();
     let mut workloads: BTreeMap<(String, String, String), Workload> = BTreeMap::new();
     for ns in &selection.namespaces {
+        if ns.onboarded() {
+            match crate::onboard::manifests(project, selection.environment, ns, &inputs.templates) {
+                Ok(mut objects) => manifests.append(&mut objects),
+                Err(mut more) => problems.append(&mut more),
+            }
+        }
         for cm in &ns.config_maps {
             if let Some((manifest, hashed)) =
                 config_map(project, selection, ns, cm, inputs, &mut problems)
@@ -347,9 +355,26 @@ pub fn render(
             name,
         });
     }
-    manifests
-        .sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
+    manifests.sort_by(|a, b| {
+        (&a.namespace, kind_order(&a.kind), &a.kind, &a.name).cmp(&(
+            &b.namespace,
+            kind_order(&b.kind),
+            &b.kind,
+            &b.name,
+        ))
+    });
     Ok(manifests)
+}
+
+/// Within a namespace: the Namespace first, then what onboarding writes
+/// (bindings after roles), then ConfigMaps, Secrets and workloads by kind.
+pub fn kind_order(kind: &str) -> u8 {
+    match kind {
+        "Namespace" => 0,
+        "RoleBinding" | "ClusterRoleBinding" => 2,
+        k if crate::onboard::is_onboarding_kind(k) => 1,
+        _ => 3,
+    }
 }
 
 fn metadata(
