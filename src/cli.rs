@@ -143,6 +143,88 @@ pub enum Command {
     /// Example:
     ///   ksec unset namespaces/payments/db.enc.yaml OLD_TOKEN
     Unset(UnsetArgs),
+
+    /// Onboard, list or remove team namespaces
+    ///
+    /// `add` writes the namespace into ksec.yaml (comments and order kept)
+    /// with a starter ConfigMap source and a starter secret source already
+    /// encrypted to its recipients. From then on `ksec render` includes the
+    /// Namespace, quota, limits and RBAC from templates/, and `ksec apply`
+    /// creates them, the Namespace first.
+    ///
+    /// Example:
+    ///   ksec namespace add search --owner-group search-devs --recipient search-team --quota cpu=4,memory=8Gi,pods=20
+    #[command(subcommand)]
+    Namespace(NamespaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCommand {
+    /// Add a team namespace to the project
+    ///
+    /// On a terminal, with no --owner-group, it asks for the owner group, a
+    /// quota and the recipients. Without a terminal, --owner-group and
+    /// --recipient are required.
+    ///
+    /// Example:
+    ///   ksec namespace add search --owner-group search-devs --recipient search-team --env prod
+    Add(NamespaceAddArgs),
+
+    /// List the project's namespaces
+    List(NamespaceListArgs),
+
+    /// Remove a namespace from the project
+    ///
+    /// Its sources stay unless --delete-sources. The cluster namespace is
+    /// deleted only by `ksec apply --prune`, after a confirmation that names it.
+    Remove(NamespaceRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NamespaceAddArgs {
+    /// The namespace: a DNS-1123 label, at most 63 characters
+    pub name: String,
+
+    /// A group that owns the namespace (gets the team-owners Role); repeatable
+    #[arg(long, value_name = "GROUP")]
+    pub owner_group: Vec<String>,
+
+    /// A recipient or group name from ksec.yaml who may decrypt its secrets; repeatable
+    #[arg(long, short = 'r', value_name = "NAME")]
+    pub recipient: Vec<String>,
+
+    /// Hard limits of its ResourceQuota, like cpu=4,memory=8Gi,pods=20
+    #[arg(long, value_name = "NAME=QUANTITY,…")]
+    pub quota: Option<String>,
+
+    /// An environment it exists in (default: all); repeatable
+    #[arg(long, value_name = "ENV")]
+    pub env: Vec<String>,
+
+    /// Pod Security level enforced in it (default: baseline)
+    #[arg(long, value_name = "LEVEL", value_parser = ["privileged", "baseline", "restricted"])]
+    pub pod_security: Option<String>,
+
+    /// Add a default-deny ingress NetworkPolicy
+    #[arg(long)]
+    pub default_deny: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NamespaceListArgs {
+    /// Print `text` (a table) or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct NamespaceRemoveArgs {
+    /// The namespace
+    pub name: String,
+
+    /// Also delete its source folder (encrypted and plain sources)
+    #[arg(long)]
+    pub delete_sources: bool,
 }
 
 #[derive(Debug, Args)]

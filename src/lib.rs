@@ -52,6 +52,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Render(args) => commands::render::run(args, &ctx),
         Command::Diff(args) => commands::apply::diff(args, &ctx),
         Command::Apply(args) => commands::apply::apply(args, &ctx),
+        Command::Namespace(cmd) => commands::namespace::run(cmd, &ctx),
     };
     match result {
         Ok(()) => 0,

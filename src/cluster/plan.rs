@@ -252,10 +252,16 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
         return Change::Create;
     };
     if crate::onboard::is_onboarding_kind(&want.kind) {
-        return if contains(live, &want.body) {
+        // items of a LIST carry no apiVersion and kind
+        let mut fields = want.body.clone();
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("apiVersion");
+            map.remove("kind");
+        }
+        return if contains(live, &fields) {
             Change::Unchanged
         } else {
-            Change::Update(changed_fields(live, &want.body, ""))
+            Change::Update(changed_fields(live, &fields, ""))
         };
     }
     if !matches!(want.kind.as_str(), "ConfigMap" | "Secret") {
