@@ -41,4 +41,10 @@ echo "== ksec decrypt namespaces/storefront/api-keys.enc.env (another team's rec
 
 echo "== the db Secret's name after the change (its content hash moved)"
 "$ksec" render -n payments | grep -E '^  name: db-'
+echo "== ksec namespace add search: onboard a new team namespace"
+"$ksec" namespace add search --owner-group search-devs --recipient payments-team \
+  --quota cpu=2,memory=4Gi,pods=10
+"$ksec" namespace list
+echo "== what ksec apply would create for it, the Namespace first"
+"$ksec" render -n search | grep -E '^kind: '
 echo "demo: ok"

@@ -106,20 +106,7 @@ fn access_table(verdicts: &[Verdict]) -> String {
             v.reason.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    super::table(&rows)
 }
 
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {

@@ -394,10 +394,11 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
         }
     );
     eprintln!(
-        "created {} and {} (encrypted to {} recipients)",
+        "created {} and {} (encrypted to {} recipient{})",
         rel(&config),
         rel(&secret),
-        keys.len()
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" }
     );
     eprintln!(
         "next: `ksec edit {}`, review with `ksec render -n {}`, then `ksec apply`",
@@ -467,27 +468,9 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
                     ns.secrets.len().to_string(),
                 ]);
             }
-            super::write_stdout(table(&rows).as_bytes())
+            super::write_stdout(super::table(&rows).as_bytes())
         }
     }
-}
-
-/// Rows as columns padded to their widest cell.
-pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn remove(args: NamespaceRemoveArgs, ctx: &Context) -> Result<()> {
