@@ -34,6 +34,8 @@ pub type ObjectKey = (String, String, String);
 pub struct Live {
     pub objects: BTreeMap<ObjectKey, Value>,
     pub managed: Vec<ObjectKey>,
+    /// Cluster-scoped kinds the user may not list (so not pruned).
+    pub unseen: Vec<String>,
 }
 
 /// ksec's field manager for server-side apply.
@@ -268,54 +270,57 @@ impl Cluster {
 
     /// The live state a diff or apply needs, in few requests: the LISTs
     /// (of objects labelled as this project's, which also finds what is no
-    /// longer rendered) and GETs that `reads` names. With `blind_cluster`,
-    /// a cluster-wide LIST the user may not make is skipped (diff shows
-    /// what it can see); otherwise it is an error.
+    /// longer rendered) and GETs that `reads` names. A cluster-wide LIST
+    /// the user may not make is skipped and named in `unseen`: a team
+    /// with rights in its namespaces only can still prune those.
     async fn state_async(
         &self,
         reads: &Reads,
         project: &str,
         environment: Option<&str>,
-        blind_cluster: bool,
     ) -> Result<Live> {
         let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
         async {
-            let lists: Vec<Result<Vec<(ObjectKey, Value)>>> = stream::iter(reads.lists.iter())
-                .map(|(ns, kind)| {
-                    let api = self.api(ns, kind);
-                    let lp = ListParams::default().labels(&selector);
-                    async move {
-                        let what = if ns.is_empty() {
-                            format!("list {kind} (cluster-wide)")
-                        } else {
-                            format!("list {ns}/{kind}")
-                        };
-                        let list = match with_retries(|| api.list(&lp)).await {
-                            Ok(list) => list,
-                            Err(kube::Error::Api(s))
-                                if s.code == 403 && ns.is_empty() && blind_cluster =>
-                            {
-                                return Ok(Vec::new());
-                            }
-                            Err(e) => return Err(api_error(&what, &e)),
-                        };
-                        Ok(list
-                            .items
-                            .into_iter()
-                            .filter_map(|obj| {
-                                let name = obj.metadata.name.clone()?;
-                                let value = serde_json::to_value(obj).ok()?;
-                                Some(((ns.clone(), kind.to_string(), name), value))
-                            })
-                            .collect())
-                    }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+            let lists: Vec<Result<Option<Vec<(ObjectKey, Value)>>>> =
+                stream::iter(reads.lists.iter())
+                    .map(|(ns, kind)| {
+                        let api = self.api(ns, kind);
+                        let lp = ListParams::default().labels(&selector);
+                        async move {
+                            let what = if ns.is_empty() {
+                                format!("list {kind} (cluster-wide)")
+                            } else {
+                                format!("list {ns}/{kind}")
+                            };
+                            let list = match with_retries(|| api.list(&lp)).await {
+                                Ok(list) => list,
+                                Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
+                                    return Ok(None);
+                                }
+                                Err(e) => return Err(api_error(&what, &e)),
+                            };
+                            Ok(Some(
+                                list.items
+                                    .into_iter()
+                                    .filter_map(|obj| {
+                                        let name = obj.metadata.name.clone()?;
+                                        let value = serde_json::to_value(obj).ok()?;
+                                        Some(((ns.clone(), kind.to_string(), name), value))
+                                    })
+                                    .collect(),
+                            ))
+                        }
+                    })
+                    .buffered(CONCURRENCY) // in order: matched with reads.lists below
+                    .collect()
+                    .await;
             let mut live = Live::default();
-            for list in lists {
-                for (key, value) in list? {
+            for (list, (_, kind)) in lists.into_iter().zip(&reads.lists) {
+                let Some(list) = list? else {
+                    live.unseen.push(kind.clone());
+                    continue;
+                };
+                for (key, value) in list {
                     let env = value["metadata"]["labels"][ENVIRONMENT_LABEL].as_str();
                     if environment.is_none_or(|e| env == Some(e)) {
                         live.managed.push(key.clone());
@@ -364,7 +369,7 @@ impl Cluster {
     /// The live state (see `state_async`), for `ksec diff`.
     pub fn state(&self, reads: &Reads, project: &str, environment: Option<&str>) -> Result<Live> {
         self.runtime
-            .block_on(self.state_async(reads, project, environment, true))
+            .block_on(self.state_async(reads, project, environment))
     }
 
     /// Whether each need is allowed (see `review_async`).
@@ -387,7 +392,7 @@ impl Cluster {
             futures::join!(
                 self.review_async(needs),
                 self.missing_namespaces_async(must_exist),
-                self.state_async(reads, project, environment, false),
+                self.state_async(reads, project, environment),
             )
         })
     }

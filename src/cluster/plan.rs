@@ -132,10 +132,11 @@ fn need(ns: &str, kind: &str, verb: &str, name: &str) -> Need {
     }
 }
 
-/// The permissions the reads need.
+/// The permissions the reads need. Cluster-wide LISTs are left out: without
+/// them ksec cannot prune cluster-scoped objects, but everything else works.
 pub fn read_needs(reads: &Reads) -> Vec<Need> {
     let mut needs = BTreeSet::new();
-    for (ns, kind) in &reads.lists {
+    for (ns, kind) in reads.lists.iter().filter(|(ns, _)| !ns.is_empty()) {
         needs.insert(need(ns, kind, "list", ""));
     }
     for (ns, kind, name) in &reads.gets {

@@ -153,7 +153,11 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         }
     }
     let changes = if verdicts.iter().all(|v| v.allowed) {
-        Some(changes(live?, &rendered))
+        let live = live?;
+        if args.prune {
+            warn_unseen(&project, &live.unseen);
+        }
+        Some(changes(live, &rendered))
     } else {
         None
     };
@@ -284,6 +288,17 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         })));
     }
     Ok(())
+}
+
+/// Cluster-scoped kinds the user may not list hide the namespaces taken
+/// out of an onboarding project: say so.
+fn warn_unseen(project: &Project, unseen: &[String]) {
+    if !unseen.is_empty() && project.namespaces.values().any(|ns| ns.onboarded()) {
+        eprintln!(
+            "note: you may not list {} cluster-wide, so ksec cannot see (nor prune) namespaces taken out of ksec.yaml",
+            unseen.join(", ")
+        );
+    }
 }
 
 /// Deleting a namespace deletes everything in it: each one --prune would
@@ -444,6 +459,7 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let cluster = Cluster::connect(context.as_deref())?;
     let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
+    warn_unseen(&project, &live.unseen);
     let changes = changes(live, &rendered);
     let mut differs = false;
     let mut out = String::new();
