@@ -38,6 +38,9 @@ pub struct Live {
     pub unseen: Vec<String>,
 }
 
+/// The objects of one LIST, by key.
+type Listed = Vec<(ObjectKey, Value)>;
+
 /// ksec's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "ksec";
 const CONCURRENCY: usize = 8;
@@ -281,39 +284,38 @@ impl Cluster {
     ) -> Result<Live> {
         let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
         async {
-            let lists: Vec<Result<Option<Vec<(ObjectKey, Value)>>>> =
-                stream::iter(reads.lists.iter())
-                    .map(|(ns, kind)| {
-                        let api = self.api(ns, kind);
-                        let lp = ListParams::default().labels(&selector);
-                        async move {
-                            let what = if ns.is_empty() {
-                                format!("list {kind} (cluster-wide)")
-                            } else {
-                                format!("list {ns}/{kind}")
-                            };
-                            let list = match with_retries(|| api.list(&lp)).await {
-                                Ok(list) => list,
-                                Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
-                                    return Ok(None);
-                                }
-                                Err(e) => return Err(api_error(&what, &e)),
-                            };
-                            Ok(Some(
-                                list.items
-                                    .into_iter()
-                                    .filter_map(|obj| {
-                                        let name = obj.metadata.name.clone()?;
-                                        let value = serde_json::to_value(obj).ok()?;
-                                        Some(((ns.clone(), kind.to_string(), name), value))
-                                    })
-                                    .collect(),
-                            ))
-                        }
-                    })
-                    .buffered(CONCURRENCY) // in order: matched with reads.lists below
-                    .collect()
-                    .await;
+            let lists: Vec<Result<Option<Listed>>> = stream::iter(reads.lists.iter())
+                .map(|(ns, kind)| {
+                    let api = self.api(ns, kind);
+                    let lp = ListParams::default().labels(&selector);
+                    async move {
+                        let what = if ns.is_empty() {
+                            format!("list {kind} (cluster-wide)")
+                        } else {
+                            format!("list {ns}/{kind}")
+                        };
+                        let list = match with_retries(|| api.list(&lp)).await {
+                            Ok(list) => list,
+                            Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
+                                return Ok(None);
+                            }
+                            Err(e) => return Err(api_error(&what, &e)),
+                        };
+                        Ok(Some(
+                            list.items
+                                .into_iter()
+                                .filter_map(|obj| {
+                                    let name = obj.metadata.name.clone()?;
+                                    let value = serde_json::to_value(obj).ok()?;
+                                    Some(((ns.clone(), kind.to_string(), name), value))
+                                })
+                                .collect(),
+                        ))
+                    }
+                })
+                .buffered(CONCURRENCY) // in order: matched with reads.lists below
+                .collect()
+                .await;
             let mut live = Live::default();
             for (list, (_, kind)) in lists.into_iter().zip(&reads.lists) {
                 let Some(list) = list? else {
