@@ -228,7 +228,12 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // Namespaces first: what goes into a new namespace needs it to exist.
     let (namespaces, rest): (Vec<&Manifest>, Vec<&Manifest>) =
         to_write.iter().partition(|m| m.kind == "Namespace");
-    let created: Vec<&str> = namespaces.iter().map(|m| m.name.as_str()).collect();
+    let created: Vec<&str> = changes
+        .objects
+        .iter()
+        .filter(|(m, c)| m.kind == "Namespace" && *c == Change::Create)
+        .map(|(m, _)| m.name.as_str())
+        .collect();
     let mut second = Vec::new();
     for m in rest {
         let cluster_scoped = crate::onboard::is_cluster_scoped(&m.kind);

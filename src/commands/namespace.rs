@@ -268,9 +268,24 @@ fn prompt_error(e: dialoguer::Error) -> Error {
     )
 }
 
-/// A flow sequence of scalars, each quoted as YAML needs.
+/// A flow sequence of scalars. An item that is not a plain word (a group
+/// like `cn=devs,ou=groups` has commas) is double-quoted, JSON escapes
+/// being valid YAML ones.
 fn flow_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| scalar_string(i, 0)).collect();
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let plain = !i.is_empty()
+                && i.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && scalar_string(i, 0) == *i;
+            if plain {
+                i.clone()
+            } else {
+                serde_json::Value::String(i.clone()).to_string()
+            }
+        })
+        .collect();
     format!("[{}]", quoted.join(", "))
 }
 
@@ -336,7 +351,7 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
                 "{} exists already; nothing was written",
                 path.display()
             ))
-            .hint("move it away, or add the namespace to ksec.yaml by hand"));
+            .hint("move the old sources away (`ksec namespace remove --delete-sources` deletes them), or add the namespace to ksec.yaml by hand"));
         }
     }
     let plain = format!(

@@ -71,10 +71,17 @@ pub fn add_namespace(text: &str, name: &str, body: &str) -> Result<String, EditE
                     e.line + 1
                 )));
             }
-            let at = (ns.line + 1..ns.end)
+            let mut at = (ns.line + 1..ns.end)
                 .rev()
                 .find(|&i| doc.lines[i].is_data() && doc.lines[i].indent > 0)
                 .map_or(ns.line + 1, |i| i + 1);
+            // comments indented under the last entry belong to it
+            while at < ns.end
+                && doc.lines[at].kind == Kind::Comment
+                && doc.lines[at].indent > children.indent
+            {
+                at += 1;
+            }
             (at, children.indent, children.step)
         }
     };

@@ -234,6 +234,7 @@ impl Project {
         if problems.0.is_empty() {
             Ok(project)
         } else {
+            problems.0.sort_by_key(|(line, _)| *line);
             let count = problems.0.len();
             let mut err = Error::invalid(format!(
                 "{file} has {count} problem{}",
