@@ -378,7 +378,7 @@ pub struct ApplyArgs {
     pub prune: bool,
 
     /// Confirm that --prune may delete this namespace and everything in it
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "prune")]
     pub delete_namespace: Vec<String>,
 
     /// Take over fields another field manager owns

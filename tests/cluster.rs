@@ -1,128 +1,19 @@
 //! `ksec apply` and `ksec diff` against a real kube-apiserver (1.20.2) with
 //! RBAC and etcd, started by the project's own `scripts/kube-up.sh`.
 //!
-//! `scripts/test.sh` starts one control plane for the run and passes its
-//! kubeconfig in `KSEC_TEST_KUBECONFIG`; without it, this file starts its
-//! own (needs `scripts/kube-build.sh` once) and stops it at exit. Each test
-//! works in namespaces of its own.
+//! The control plane and the `kubectl` helpers are in `common/kube.rs`
+//! (shared with `onboard_cluster.rs`). Each test works in namespaces of its
+//! own.
 
 mod common;
 
+use common::kube::{
+    create_namespaces, kubeconfig, kubectl_apply_stdin, kubectl_ok, objects, repo, text, unique,
+};
 use common::{Key, ksec_with};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static STARTED: OnceLock<PathBuf> = OnceLock::new();
-static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-extern "C" fn stop_cluster() {
-    if let Some(dir) = STARTED.get() {
-        let _ = Command::new(repo().join("scripts/kube-down.sh"))
-            .arg(dir)
-            .status();
-    }
-}
-
-/// The kubeconfig of the test control plane (started once per test binary).
-fn kubeconfig() -> &'static Path {
-    KUBECONFIG.get_or_init(|| {
-        if let Ok(path) = std::env::var("KSEC_TEST_KUBECONFIG") {
-            return PathBuf::from(path);
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("ksec-kube-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        let out = Command::new(repo().join("scripts/kube-up.sh"))
-            .arg(&dir)
-            .output()
-            .expect("scripts/kube-up.sh runs");
-        assert!(
-            out.status.success(),
-            "scripts/kube-up.sh failed (run scripts/kube-build.sh once first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        STARTED.set(dir.clone()).expect("set once");
-        // SAFETY: registering a plain extern "C" fn with no captured state.
-        unsafe { libc::atexit(stop_cluster) };
-        dir.join("kubeconfig")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .arg("--context")
-        .arg(context)
-        .args(args)
-        .output()
-        .expect("kubectl runs (it is required for these tests)")
-}
-
-fn kubectl_ok(context: &str, args: &[&str]) -> String {
-    let out = kubectl(context, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn kubectl_apply_stdin(context: &str, manifest: &str) {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["--context", context, "apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "kubectl apply failed");
-}
-
-/// Objects of a kind in a namespace: name -> object.
-fn objects(ns: &str, kind: &str) -> serde_json::Map<String, Value> {
-    let out = kubectl_ok("admin", &["get", kind, "-n", ns, "-o", "json"]);
-    let list: Value = serde_json::from_str(&out).unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["metadata"]["name"] != "kube-root-ca.crt")
-        .map(|o| {
-            (
-                o["metadata"]["name"].as_str().unwrap().to_string(),
-                o.clone(),
-            )
-        })
-        .collect()
-}
 
 /// A project with one environment `test` (context `context`) and the given
 /// namespaces, each with a ConfigMap `cfg` and a Secret `db`.
@@ -188,16 +79,6 @@ impl Project {
     fn write(&self, rel: &str, text: &str) {
         std::fs::write(self.dir.path().join(rel), text).unwrap();
     }
-}
-
-fn create_namespaces(names: &[&str]) {
-    for ns in names {
-        kubectl_ok("admin", &["create", "namespace", ns]);
-    }
-}
-
-fn text(out: &std::process::Output) -> String {
-    common::all_output(out)
 }
 
 #[test]

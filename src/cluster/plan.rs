@@ -109,10 +109,12 @@ pub fn reads(
             lists.push((String::new(), kind.to_string()));
         }
     }
+    // Cluster-scoped objects are read by name even when listed: a user may
+    // `get` them (rules with resourceNames) without being allowed to list.
     let gets = manifests
         .iter()
         .map(key_of)
-        .filter(|(ns, kind, _)| !lists.iter().any(|(n, k)| n == ns && k == kind))
+        .filter(|(ns, kind, _)| ns.is_empty() || !lists.iter().any(|(n, k)| n == ns && k == kind))
         .collect();
     Reads { lists, gets }
 }
@@ -259,7 +261,13 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
             map.remove("apiVersion");
             map.remove("kind");
         }
-        return if contains(live, &fields) {
+        let same = fields.as_object().is_some_and(|w| {
+            w.iter().all(|(k, wv)| {
+                live.get(k)
+                    .is_some_and(|lv| holds(lv, wv, Leaves::for_field(k)))
+            })
+        });
+        return if same {
             Change::Unchanged
         } else {
             Change::Update(changed_fields(live, &fields, ""))
@@ -311,7 +319,7 @@ fn changed_fields(live: &Value, want: &Value, prefix: &str) -> Vec<String> {
                     format!("{prefix}.{k}")
                 };
                 match l.get(k) {
-                    Some(lv) if contains(lv, wv) => Vec::new(),
+                    Some(lv) if holds(lv, wv, Leaves::for_field(&path)) => Vec::new(),
                     Some(lv) if path.matches('.').count() < 2 && lv.is_object() => {
                         changed_fields(lv, wv, &path)
                     }
@@ -326,15 +334,45 @@ fn changed_fields(live: &Value, want: &Value, prefix: &str) -> Vec<String> {
 /// Whether `live` already holds every field of `want` (lists of objects
 /// matched by `name`): a partial workload that is already applied.
 pub fn contains(live: &Value, want: &Value) -> bool {
+    holds(live, want, Leaves::Exact)
+}
+
+/// How two strings compare in `holds`.
+#[derive(Clone, Copy)]
+enum Leaves {
+    Exact,
+    /// Two quantities are the same by value: the server stores `0.5` as
+    /// `500m` and `8192Mi` as `8Gi` (quota and limits).
+    Quantities,
+}
+
+impl Leaves {
+    /// Metadata (labels, annotations) compares exactly, the rest of an
+    /// onboarding object by quantity.
+    fn for_field(path: &str) -> Leaves {
+        if path == "metadata" || path.starts_with("metadata.") {
+            Leaves::Exact
+        } else {
+            Leaves::Quantities
+        }
+    }
+}
+
+fn holds(live: &Value, want: &Value, leaves: Leaves) -> bool {
     match (live, want) {
         (Value::Object(l), Value::Object(w)) => w
             .iter()
-            .all(|(k, wv)| l.get(k).is_some_and(|lv| contains(lv, wv))),
+            .all(|(k, wv)| l.get(k).is_some_and(|lv| holds(lv, wv, leaves))),
         (Value::Array(l), Value::Array(w)) => w.iter().all(|wi| {
             let name = wi.get("name");
             l.iter()
-                .any(|li| (name.is_none() || li.get("name") == name) && contains(li, wi))
+                .any(|li| (name.is_none() || li.get("name") == name) && holds(li, wi, leaves))
         }),
+        (Value::String(l), Value::String(w)) if matches!(leaves, Leaves::Quantities) => {
+            l == w
+                || crate::project::quantity_nanos(l)
+                    .is_some_and(|n| Some(n) == crate::project::quantity_nanos(w))
+        }
         (l, w) => l == w,
     }
 }
@@ -404,13 +442,10 @@ mod tests {
                 .any(|n| n.ends_with(":create") || n.ends_with(":patch"))
         );
 
-        // pruning the whole project lists ksec's cluster-scoped objects instead
+        // pruning the whole project lists ksec's cluster-scoped objects too
         let wide = super::reads(&ms, &namespaces, &["team".into()], true);
         assert!(wide.lists.contains(&("".into(), "Namespace".into())));
-        assert_eq!(
-            wide.gets,
-            vec![("ns".into(), "Deployment".into(), "x".into())]
-        );
+        assert_eq!(wide.gets, reads.gets);
     }
 
     #[test]
@@ -450,6 +485,9 @@ mod tests {
         );
         let live = json!({"metadata": {"labels": {"a": "b"}, "uid": "u"}, "spec": {"hard": {"cpu": "4", "pods": "20"}}, "status": {}});
         assert_eq!(compare(&want, Some(&live)), Change::Unchanged);
+        // the server's canonical form of the same quantities is no change
+        let canonical = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"hard": {"cpu": "4000m", "pods": "2e1"}}});
+        assert_eq!(compare(&want, Some(&canonical)), Change::Unchanged);
         let live = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"hard": {"cpu": "2", "pods": "20"}}});
         assert_eq!(
             compare(&want, Some(&live)),

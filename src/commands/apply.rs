@@ -208,6 +208,23 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
     let changes = changes.expect("all reads are allowed");
+    for name in &args.delete_namespace {
+        if !to_delete
+            .iter()
+            .any(|(_, k, n)| k == "Namespace" && n == name)
+        {
+            return Err(Error::usage(format!(
+                "--delete-namespace {name}: --prune would not delete it; nothing was written"
+            ))
+            .hint(if project.namespaces.contains_key(name) {
+                format!("{name} is still in ksec.yaml (`ksec namespace remove {name}` takes it out)")
+            } else if args.target.namespaces.is_empty() {
+                format!("the cluster has no namespace {name} labelled as this project's, or you may not list namespaces")
+            } else {
+                "namespaces are pruned only when the whole project is applied (no -n)".to_string()
+            }));
+        }
+    }
     if !args.dry_run {
         confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
     }

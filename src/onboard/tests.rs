@@ -244,3 +244,16 @@ fn quantities_follow_kubernetes() {
         assert!(!crate::project::is_quantity(bad), "{bad}");
     }
 }
+
+#[test]
+fn quantities_compare_by_value() {
+    use crate::project::quantity_nanos as q;
+    assert_eq!(q("0.5"), q("500m"));
+    assert_eq!(q("8192Mi"), q("8Gi"));
+    assert_eq!(q("1e3"), q("1k"));
+    assert_eq!(q("20"), Some(20_000_000_000));
+    assert_eq!(q("1n"), Some(1));
+    assert_eq!(q("0.1n"), Some(1), "rounded up");
+    assert_ne!(q("1Ki"), q("1k"));
+    assert_eq!(q("8GB"), None);
+}

@@ -126,6 +126,53 @@ pub fn is_quantity(s: &str) -> bool {
     RE.is_match(s)
 }
 
+/// The value of a quantity in billionths (`500m` is 500_000_000, `1Ki`
+/// is 1_024_000_000_000), rounded up as Kubernetes does; `None` if it is no
+/// quantity or too large to compare.
+pub fn quantity_nanos(s: &str) -> Option<i128> {
+    if !is_quantity(s) {
+        return None;
+    }
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let negative = number.starts_with('-');
+    let number = number.trim_start_matches(['+', '-']);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
+    // value = digits * 10^exp10 * 2^exp2
+    let mut exp10: i32 = 9 - fraction.len() as i32;
+    let mut exp2: u32 = 0;
+    match suffix {
+        "" => {}
+        "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => {
+            exp2 = 10
+                * (1 + ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+                    .iter()
+                    .position(|x| *x == suffix)? as u32)
+        }
+        "n" => exp10 -= 9,
+        "u" => exp10 -= 6,
+        "m" => exp10 -= 3,
+        "k" => exp10 += 3,
+        "M" => exp10 += 6,
+        "G" => exp10 += 9,
+        "T" => exp10 += 12,
+        "P" => exp10 += 15,
+        "E" => exp10 += 18,
+        e => exp10 += e[1..].parse::<i32>().ok()?,
+    }
+    let mut value = digits.checked_mul(2i128.checked_pow(exp2)?)?;
+    if exp10 >= 0 {
+        value = value.checked_mul(10i128.checked_pow(exp10 as u32)?)?;
+    } else {
+        let divisor = 10i128.checked_pow(exp10.unsigned_abs())?;
+        value = (value + divisor - 1) / divisor;
+    }
+    Some(if negative { -value } else { value })
+}
+
 /// A label value: at most 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends.
 pub fn is_label_value(s: &str) -> bool {
     s.len() <= 63

@@ -1,6 +1,9 @@
 //! Shared helpers for the black-box tests: a ksec command with a clean
-//! environment, fresh keys, and the real `sops` and `age` binaries.
+//! environment, fresh keys, and the real `sops` and `age` binaries; `kube`
+//! holds the test control plane and `kubectl` against it.
 #![allow(dead_code)]
+
+pub mod kube;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,141 @@
+//! The test control plane: a real kube-apiserver (1.20.2) with RBAC and
+//! etcd, started by the project's own `scripts/kube-up.sh`, and `kubectl`
+//! against it as one of its users.
+//!
+//! `scripts/test.sh` starts one control plane for the run and passes its
+//! kubeconfig in `KSEC_TEST_KUBECONFIG`; without it, the first test binary
+//! that asks starts its own (needs `scripts/kube-build.sh` once) and stops it
+//! at exit. Tests share the cluster, so each works in namespaces of its own
+//! (see `unique`).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static STARTED: OnceLock<PathBuf> = OnceLock::new();
+static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+extern "C" fn stop_cluster() {
+    if let Some(dir) = STARTED.get() {
+        let _ = Command::new(repo().join("scripts/kube-down.sh"))
+            .arg(dir)
+            .status();
+    }
+}
+
+/// The kubeconfig of the test control plane (started once per test binary).
+pub fn kubeconfig() -> &'static Path {
+    KUBECONFIG.get_or_init(|| {
+        if let Ok(path) = std::env::var("KSEC_TEST_KUBECONFIG") {
+            return PathBuf::from(path);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ksec-kube-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let out = Command::new(repo().join("scripts/kube-up.sh"))
+            .arg(&dir)
+            .output()
+            .expect("scripts/kube-up.sh runs");
+        assert!(
+            out.status.success(),
+            "scripts/kube-up.sh failed (run scripts/kube-build.sh once first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        STARTED.set(dir.clone()).expect("set once");
+        // SAFETY: registering a plain extern "C" fn with no captured state.
+        unsafe { libc::atexit(stop_cluster) };
+        dir.join("kubeconfig")
+    })
+}
+
+/// A name no other test (of this or another test binary) uses: a DNS-1123
+/// label when `prefix` is one.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `kubectl` against the test cluster as `context` (admin, alice, bob, nobody).
+pub fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .arg("--context")
+        .arg(context)
+        .args(args)
+        .output()
+        .expect("kubectl runs (it is required for these tests)")
+}
+
+/// `kubectl` that must succeed; its stdout.
+pub fn kubectl_ok(context: &str, args: &[&str]) -> String {
+    let out = kubectl(context, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `kubectl apply -f -` of `manifest` as `context`.
+pub fn kubectl_apply_stdin(context: &str, manifest: &str) {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["--context", context, "apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+/// Objects of a kind in a namespace: name -> object.
+pub fn objects(ns: &str, kind: &str) -> serde_json::Map<String, Value> {
+    let out = kubectl_ok("admin", &["get", kind, "-n", ns, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["metadata"]["name"] != "kube-root-ca.crt")
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                o.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Creates the namespaces as admin.
+pub fn create_namespaces(names: &[&str]) {
+    for ns in names {
+        kubectl_ok("admin", &["create", "namespace", ns]);
+    }
+}
+
+/// stdout and stderr of a command, for messages and canary checks.
+pub fn text(out: &std::process::Output) -> String {
+    super::all_output(out)
+}
