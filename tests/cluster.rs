@@ -8,7 +8,8 @@
 mod common;
 
 use common::kube::{
-    create_namespaces, kubeconfig, kubectl_apply_stdin, kubectl_ok, objects, repo, text, unique,
+    create_namespaces, kubeconfig, kubectl_apply_stdin, kubectl_ok, kubectl_stdin, objects, repo,
+    text, unique,
 };
 use common::{Key, ksec_with};
 use serde_json::Value;
@@ -363,12 +364,9 @@ fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
     let other = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
     );
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args([
-            "--context",
-            "admin",
+    kubectl_stdin(
+        "admin",
+        &[
             "apply",
             "--server-side",
             "--force-conflicts",
@@ -376,18 +374,9 @@ fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
             "helm",
             "-f",
             "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(other.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+        ],
+        &other,
+    );
 
     let out = project.ksec(&["apply", "--yes"]).output().unwrap();
     assert!(!out.status.success());

@@ -244,12 +244,7 @@ fn plan(args: &NamespaceAddArgs, project: &Project) -> Result<Plan> {
             return Err(
                 Error::usage(format!("--env {env}: unknown environment")).hint(format!(
                     "environments in ksec.yaml: {}",
-                    project
-                        .environments
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    project.environment_names()
                 )),
             );
         }

@@ -92,24 +92,21 @@ fn problems_error(problems: Vec<(Code, Problem)>) -> Error {
 
 /// `--env`, or the only environment, or none when the project has none.
 pub fn select_environment(project: &Project, flag: Option<&str>) -> Result<Option<String>> {
-    let names = || {
-        project
-            .environments
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     match flag {
         Some(e) if project.environments.contains_key(e) => Ok(Some(e.to_string())),
-        Some(e) => Err(Error::usage(format!("unknown environment {e}"))
-            .hint(format!("environments in ksec.yaml: {}", names()))),
+        Some(e) => Err(
+            Error::usage(format!("unknown environment {e}")).hint(format!(
+                "environments in ksec.yaml: {}",
+                project.environment_names()
+            )),
+        ),
         None => match project.environments.len() {
             0 => Ok(None),
             1 => Ok(project.environments.keys().next().cloned()),
             _ => Err(
-                Error::usage("the project has several environments; choose one with --env")
-                    .hint(format!("environments in ksec.yaml: {}", names())),
+                Error::usage("the project has several environments; choose one with --env").hint(
+                    format!("environments in ksec.yaml: {}", project.environment_names()),
+                ),
             ),
         },
     }

@@ -294,6 +294,15 @@ impl Project {
         }
     }
 
+    /// The environments' names, for messages: `prod, staging`.
+    pub fn environment_names(&self) -> String {
+        self.environments
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn file(&self) -> PathBuf {
         self.root.join(FILE_NAME)
     }

@@ -92,10 +92,16 @@ pub fn kubectl_ok(context: &str, args: &[&str]) -> String {
 
 /// `kubectl apply -f -` of `manifest` as `context`.
 pub fn kubectl_apply_stdin(context: &str, manifest: &str) {
+    kubectl_stdin(context, &["apply", "-f", "-"], manifest);
+}
+
+/// `kubectl ARGS` as `context` with `input` on stdin; must succeed.
+pub fn kubectl_stdin(context: &str, args: &[&str], input: &str) {
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig())
-        .args(["--context", context, "apply", "-f", "-"])
+        .args(["--context", context])
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -105,9 +111,9 @@ pub fn kubectl_apply_stdin(context: &str, manifest: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(manifest.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+    assert!(child.wait().unwrap().success(), "kubectl {args:?} failed");
 }
 
 /// Objects of a kind in a namespace: name -> object.
