@@ -17,6 +17,8 @@ Exit codes:
    8  needs-confirmation: a protected environment needs --yes
    9  unavailable: the cluster or the OS keyring cannot be reached
   10  io: reading or writing a file failed
+  11  check-failed: `ksec check` found problems
+  12  conflict: `ksec git merge` left conflicts (the file stays encrypted)
   70  unexpected: a bug in ksec (please report it)
  130  interrupted: Ctrl-C";
 
@@ -156,6 +158,184 @@ pub enum Command {
     ///   ksec namespace add search --owner-group search-devs --recipient search-team --quota cpu=4,memory=8Gi,pods=20
     #[command(subcommand)]
     Namespace(NamespaceCommand),
+
+    /// The guard: plaintext secrets in git, mis-keyed or broken encrypted files
+    ///
+    /// Looks at the files git tracks (or, with --staged, what is about to be
+    /// committed) and lists every problem with its file, line and rule, never
+    /// the value. Exit 11 when there is any.
+    ///
+    /// Example:
+    ///   ksec check --staged
+    Check(CheckArgs),
+
+    /// Git hooks: `ksec hook install` runs `ksec check --staged` before each commit
+    #[command(subcommand)]
+    Hook(HookCommand),
+
+    /// Who can decrypt what, across the repository
+    ///
+    /// Example:
+    ///   ksec recipients add age1... --name carol --group payments-team
+    ///   ksec recipients remove bob --dry-run
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+
+    /// Make every encrypted file's recipients match ksec.yaml
+    ///
+    /// A file that lacks recipients gets its data key wrapped for them (values
+    /// unchanged); a file with recipients it should not have gets a new data
+    /// key and every value re-encrypted. Safe to interrupt and rerun.
+    ///
+    /// Example:
+    ///   ksec rekey --dry-run
+    Rekey(RekeyArgs),
+
+    /// Git integration: per-key diff and merge of encrypted files
+    #[command(subcommand)]
+    Git(GitCommand),
+
+    /// Print shell completions
+    ///
+    /// Example:
+    ///   ksec completions bash > /etc/bash_completion.d/ksec
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff)
+    ///
+    /// Example:
+    ///   ksec man > /usr/local/share/man/man1/ksec.1
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Look at the git index only (what is about to be committed)
+    #[arg(long)]
+    pub staged: bool,
+
+    /// Print `text` or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write a git pre-commit hook that runs `ksec check --staged`
+    ///
+    /// Refuses to replace a pre-commit hook that ksec did not write, unless --force.
+    Install(HookInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    /// Replace an existing pre-commit hook that ksec did not write
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Who can read which namespace
+    List(RecipientsListArgs),
+
+    /// Add a recipient and re-wrap the data keys of the files it may now read
+    ///
+    /// Values are unchanged: the diff of each file is its `sops:` block only.
+    Add(RecipientsAddArgs),
+
+    /// Remove a recipient everywhere; rotate the data keys it knew
+    ///
+    /// Every file it could read gets a new data key and re-encrypted values,
+    /// then ksec lists the secrets it could read, to rotate at their source.
+    Remove(RecipientsRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientsListArgs {
+    /// Print `text` (a table) or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["group", "namespaces", "all"])))]
+pub struct RecipientsAddArgs {
+    /// The public key: `age1…` or an SSH public key
+    pub key: String,
+
+    /// Its name in ksec.yaml
+    #[arg(long)]
+    pub name: String,
+
+    /// Add it to this group
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// Add it to these namespaces' recipients
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Add it to every namespace
+    #[arg(long)]
+    pub all: bool,
+
+    /// List what would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientsRemoveArgs {
+    /// The recipient's name in ksec.yaml
+    pub name: String,
+
+    /// List what would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// List what would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GitCommand {
+    /// Configure this repository's diff and merge drivers for encrypted files
+    Setup,
+
+    /// Print an encrypted file for `git diff`: decrypted when an identity can, else keys with value digests
+    Textconv(TextconvArgs),
+
+    /// Three-way merge of an encrypted file, per key (git's merge driver: %O %A %B %P)
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TextconvArgs {
+    /// The file git passes
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The common ancestor (%O)
+    pub base: PathBuf,
+    /// Ours (%A); the result is written here
+    pub ours: PathBuf,
+    /// Theirs (%B)
+    pub theirs: PathBuf,
+    /// The path in the repository (%P)
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,10 @@ pub enum Code {
     Unavailable,
     /// 10: reading or writing a file failed.
     Io,
+    /// 11: `ksec check` found problems.
+    CheckFailed,
+    /// 12: a merge has conflicts (the git merge driver).
+    Conflict,
     /// 70: a bug in ksec.
     Unexpected,
     /// 130: interrupted by Ctrl-C.
@@ -46,6 +50,8 @@ impl Code {
             Code::NeedsConfirmation => 8,
             Code::Unavailable => 9,
             Code::Io => 10,
+            Code::CheckFailed => 11,
+            Code::Conflict => 12,
             Code::Unexpected => 70,
             Code::Interrupted => 130,
         }
@@ -63,6 +69,8 @@ impl Code {
             Code::NeedsConfirmation => "needs-confirmation",
             Code::Unavailable => "unavailable",
             Code::Io => "io",
+            Code::CheckFailed => "check-failed",
+            Code::Conflict => "conflict",
             Code::Unexpected => "unexpected",
             Code::Interrupted => "interrupted",
         }

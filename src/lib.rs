@@ -53,6 +53,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Diff(args) => commands::apply::diff(args, &ctx),
         Command::Apply(args) => commands::apply::apply(args, &ctx),
         Command::Namespace(cmd) => commands::namespace::run(cmd, &ctx),
+        Command::Check(args) => commands::check::run(args, &ctx),
+        Command::Hook(cmd) => commands::check::hook(cmd, &ctx),
+        Command::Recipients(cmd) => commands::recipients::run(cmd, &ctx),
+        Command::Rekey(args) => commands::recipients::rekey(args, &ctx),
+        Command::Git(cmd) => commands::git::run(cmd, &ctx),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man => commands::completions::man(),
     };
     match result {
         Ok(()) => 0,

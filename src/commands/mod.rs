@@ -3,12 +3,16 @@
 //! user-facing ones that name the file (never a value).
 
 pub mod apply;
+pub mod check;
+pub mod completions;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod git;
 pub mod init;
 pub mod keygen;
 pub mod namespace;
+pub mod recipients;
 pub mod render;
 pub mod set;
 
