@@ -201,11 +201,19 @@ pub enum Command {
     ///   ksec completions bash > /etc/bash_completion.d/ksec
     Completions(CompletionsArgs),
 
-    /// Print the man page (roff)
+    /// Print the man page (roff), or write one per command
     ///
     /// Example:
     ///   ksec man > /usr/local/share/man/man1/ksec.1
-    Man,
+    ///   ksec man --out /usr/local/share/man/man1    # ksec.1, ksec-apply.1, …
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ksec.1 and a page per subcommand (ksec-namespace-add.1, …) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -374,7 +382,7 @@ pub struct NamespaceAddArgs {
     pub recipient: Vec<String>,
 
     /// Hard limits of its ResourceQuota, like cpu=4,memory=8Gi,pods=20
-    #[arg(long, value_name = "NAME=QUANTITY,…")]
+    #[arg(long, value_name = "NAME=QUANTITY,...")]
     pub quota: Option<String>,
 
     /// An environment it exists in (default: all); repeatable

@@ -59,7 +59,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Rekey(args) => commands::recipients::rekey(args, &ctx),
         Command::Git(cmd) => commands::git::run(cmd, &ctx),
         Command::Completions(args) => commands::completions::completions(args),
-        Command::Man => commands::completions::man(),
+        Command::Man(args) => commands::completions::man(args),
     };
     match result {
         Ok(()) => 0,
