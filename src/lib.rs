@@ -13,6 +13,7 @@ pub mod commands;
 pub mod crypto;
 pub mod error;
 pub mod fsutil;
+pub mod guard;
 pub mod keys;
 pub mod onboard;
 pub mod project;

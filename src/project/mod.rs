@@ -27,6 +27,21 @@ pub struct Project {
     pub defaults: Defaults,
     pub environments: BTreeMap<String, Environment>,
     pub namespaces: BTreeMap<String, Namespace>,
+    /// `check.allow`: findings of `ksec check` the project accepts.
+    pub check_allow: Vec<Allow>,
+}
+
+/// A `check.allow` entry: findings of `rule` in files matching `path` are
+/// accepted, for `reason`, and counted in `ksec check`'s output.
+#[derive(Debug, Clone)]
+pub struct Allow {
+    /// Relative to the project root; `*` (within a folder), `**` and `?`.
+    pub path: String,
+    /// A rule id of `ksec check`.
+    pub rule: String,
+    pub reason: String,
+    /// Its line in ksec.yaml, for the warning when it matches nothing.
+    pub line: usize,
 }
 
 #[derive(Debug, Default)]
@@ -269,29 +284,28 @@ impl Project {
 
     pub fn parse(root: &Path, text: &str) -> Result<Project> {
         let file = path_label(root);
-        let raw: schema::File =
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-                let located = crate::crypto::yaml::located_error(&e, false);
-                let at = located.line.map(|l| format!(":{l}")).unwrap_or_default();
-                Error::invalid(format!("{file}{at}: {}", located.message))
-                    .hint("fix ksec.yaml; the README documents every field")
-            })?;
-        let mut problems = Problems::default();
-        let project = validate(root, raw, &mut problems);
-        if problems.0.is_empty() {
-            Ok(project)
-        } else {
-            problems.0.sort_by_key(|(line, _)| *line);
-            let count = problems.0.len();
+        let hint = "fix ksec.yaml; the README documents every field";
+        let raw = parse_raw(text).map_err(|p| {
+            let at = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+            Error::invalid(format!("{file}{at}: {}", p.message)).hint(hint)
+        })?;
+        validate_all(root, raw).map_err(|problems| {
+            let count = problems.len();
             let mut err = Error::invalid(format!(
                 "{file} has {count} problem{}",
                 if count == 1 { "" } else { "s" }
             ));
-            for (line, message) in problems.0 {
-                err = err.detail(format!("{file}:{line}: {message}"));
+            for p in problems {
+                err = err.detail(format!("{file}:{}: {}", p.line.unwrap_or(0), p.message));
             }
-            Err(err.hint("fix ksec.yaml; the README documents every field"))
-        }
+            err.hint(hint)
+        })
+    }
+
+    /// Like `parse`, but every problem comes back as data, for `ksec check`.
+    pub fn parse_located(root: &Path, text: &str) -> std::result::Result<Project, Vec<Problem>> {
+        let raw = parse_raw(text).map_err(|p| vec![p])?;
+        validate_all(root, raw)
     }
 
     /// The environments' names, for messages: `prod, staging`.
@@ -362,6 +376,40 @@ fn path_label(root: &Path) -> String {
             .to_string(),
         Err(_) => file.display().to_string(),
     }
+}
+
+/// One problem in ksec.yaml: its line (when known) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+fn parse_raw(text: &str) -> std::result::Result<schema::File, Problem> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+        let located = crate::crypto::yaml::located_error(&e, false);
+        Problem {
+            line: located.line,
+            message: located.message,
+        }
+    })
+}
+
+fn validate_all(root: &Path, raw: schema::File) -> std::result::Result<Project, Vec<Problem>> {
+    let mut problems = Problems::default();
+    let project = validate(root, raw, &mut problems);
+    if problems.0.is_empty() {
+        return Ok(project);
+    }
+    problems.0.sort_by_key(|(line, _)| *line);
+    Err(problems
+        .0
+        .into_iter()
+        .map(|(line, message)| Problem {
+            line: (line > 0).then_some(line),
+            message,
+        })
+        .collect())
 }
 
 fn yaml_options() -> serde_saphyr::Options {
@@ -579,6 +627,13 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
         );
     }
 
+    let check_allow = raw
+        .check
+        .allow
+        .iter()
+        .map(|a| check_allow(a, problems))
+        .collect();
+
     Project {
         root: root.to_path_buf(),
         name,
@@ -591,6 +646,46 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
         },
         environments,
         namespaces,
+        check_allow,
+    }
+}
+
+fn check_allow(a: &schema::Allow, problems: &mut Problems) -> Allow {
+    let path = a.path.value.trim();
+    if !crate::render::stays_inside(path) {
+        problems.at(
+            &a.path,
+            format!(
+                "check.allow.path: {path:?} must be a path inside the project (relative, no '..')"
+            ),
+        );
+    }
+    match crate::guard::Rule::from_id(&a.rule.value) {
+        Some(crate::guard::Rule::KsecYaml) => problems.at(
+            &a.rule,
+            "check.allow.rule: ksec-yaml cannot be allowed; fix ksec.yaml instead".into(),
+        ),
+        Some(_) => {}
+        None => problems.at(
+            &a.rule,
+            format!(
+                "check.allow.rule: {} is not a rule of ksec check (one of {})",
+                a.rule.value,
+                crate::guard::Rule::allowable_ids().join(", ")
+            ),
+        ),
+    }
+    if a.reason.value.trim().is_empty() {
+        problems.at(
+            &a.reason,
+            "check.allow.reason: say why this finding is fine (a demo key, a test fixture)".into(),
+        );
+    }
+    Allow {
+        path: path.to_string(),
+        rule: a.rule.value.clone(),
+        reason: a.reason.value.trim().to_string(),
+        line: a.path.referenced.line() as usize,
     }
 }
 

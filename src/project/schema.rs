@@ -26,6 +26,29 @@ pub struct File {
     pub environments: Map<Environment>,
     #[serde(default)]
     pub namespaces: Map<Namespace>,
+    /// Settings of `ksec check`.
+    #[serde(default)]
+    pub check: Check,
+}
+
+/// `check:`: findings of `ksec check` that the project accepts, each with
+/// its reason (a demo key, a test fixture).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Check {
+    #[serde(default)]
+    pub allow: Vec<Allow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Allow {
+    /// A path relative to the project root; `*`, `**` and `?` are globs.
+    pub path: Spanned<String>,
+    /// A rule id of `ksec check` (`age-identity`, `private-key`, …).
+    pub rule: Spanned<String>,
+    /// Why the finding is fine: required, so an allowance is never silent.
+    pub reason: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

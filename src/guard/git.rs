@@ -1,0 +1,307 @@
+//! The files `ksec check` looks at, from git: those it tracks (contents
+//! from the working tree), or those staged for the next commit (contents
+//! from the index only, never the working tree). Paths are relative to the
+//! project root with `/` separators; a project in a subfolder of a larger
+//! repository sees only its own files.
+
+use crate::error::{Error, Result};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The git repository holding a project.
+pub struct Repo {
+    /// The project root (git commands run here).
+    pub root: PathBuf,
+    /// The project root relative to the repository's top (`""` at the top,
+    /// else `sub/dir/`).
+    pub prefix: String,
+}
+
+/// Where a file's contents are.
+pub enum Content {
+    /// The working tree (tracked mode).
+    WorkTree(PathBuf),
+    /// Read from the index (staged mode).
+    Blob(Vec<u8>),
+}
+
+/// A file to check.
+pub struct File {
+    /// Relative to the project root, `/`-separated.
+    pub path: String,
+    pub content: Content,
+}
+
+/// One entry of the index: a regular file's blob.
+struct Entry {
+    path: String,
+    oid: String,
+}
+
+impl Repo {
+    /// The repository holding `root`; an error if there is none.
+    pub fn open(root: &Path) -> Result<Repo> {
+        let out = git(root)
+            .args(["rev-parse", "--show-prefix"])
+            .output()
+            .map_err(|e| git_missing(&e))?;
+        if !out.status.success() {
+            return Err(with_stderr(
+                Error::invalid(format!("{} is not in a git repository", root.display())),
+                &out.stderr,
+            )
+            .hint(
+                "ksec check and ksec hook work on the files git tracks; run `git init` in the project first",
+            ));
+        }
+        Ok(Repo {
+            root: root.to_path_buf(),
+            prefix: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
+        let out = git(&self.root)
+            .args(args)
+            .output()
+            .map_err(|e| git_missing(&e))?;
+        if !out.status.success() {
+            return Err(with_stderr(
+                Error::new(
+                    crate::error::Code::Io,
+                    format!("`git {}` failed in {}", args.join(" "), self.root.display()),
+                ),
+                &out.stderr,
+            )
+            .hint("check that the repository is not damaged (`git status`)"));
+        }
+        Ok(out.stdout)
+    }
+
+    /// Every file git tracks under the project root, read from the working
+    /// tree (files deleted there are skipped).
+    pub fn tracked(&self) -> Result<Vec<File>> {
+        let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+        Ok(self
+            .index_entries(&out)
+            .into_iter()
+            .map(|e| File {
+                content: Content::WorkTree(self.root.join(&e.path)),
+                path: e.path,
+            })
+            .collect())
+    }
+
+    /// The files staged for the next commit (added, copied, modified,
+    /// renamed), with their contents from the index. With `whole_index`,
+    /// every file in the index instead.
+    pub fn staged(&self, whole_index: bool) -> Result<Vec<File>> {
+        let entries = if whole_index {
+            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+            self.index_entries(&out)
+        } else {
+            let out = self.run(&[
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+                "--diff-filter=ACMR",
+                "--relative",
+            ])?;
+            diff_entries(&out)
+        };
+        let blobs = self.read_blobs(entries.iter().map(|e| e.oid.as_str()))?;
+        Ok(entries
+            .into_iter()
+            .zip(blobs)
+            .map(|(e, bytes)| File {
+                path: e.path,
+                content: Content::Blob(bytes),
+            })
+            .collect())
+    }
+
+    /// A file's contents in the index, if it is there.
+    pub fn index_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let out = self.run(&["ls-files", "-z", "--full-name", "-s", "--", path])?;
+        let entries = self.index_entries(&out);
+        match entries.into_iter().find(|e| e.path == path) {
+            Some(e) => Ok(self.read_blobs(std::iter::once(e.oid.as_str()))?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// Regular files (not symlinks or submodules) from `ls-files -s -z
+    /// --full-name` output, relative to the project root, each once.
+    fn index_entries(&self, out: &[u8]) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let record = String::from_utf8_lossy(record);
+            // <mode> SP <oid> SP <stage> TAB <path>
+            let Some((meta, path)) = record.split_once('\t') else {
+                continue;
+            };
+            let mut fields = meta.split(' ');
+            let (Some(mode), Some(oid)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !is_regular(mode) {
+                continue;
+            }
+            let Some(rel) = path.strip_prefix(self.prefix.as_str()) else {
+                continue;
+            };
+            // a conflicted file has several stages: check it once
+            if entries.last().is_some_and(|e| e.path == rel) {
+                continue;
+            }
+            entries.push(Entry {
+                path: rel.to_string(),
+                oid: oid.to_string(),
+            });
+        }
+        entries
+    }
+
+    /// Blob contents, in the order of `oids`, through one `git cat-file`.
+    fn read_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>> {
+        let input: String = oids.map(|o| format!("{o}\n")).collect();
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut child = git(&self.root)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| git_missing(&e))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        // write in a thread: git answers while we feed it
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut blobs = Vec::new();
+        let mut header = String::new();
+        let failed = |why: &str| {
+            Error::new(
+                crate::error::Code::Io,
+                format!("cannot read the git index: {why}"),
+            )
+            .hint("check that the repository is not damaged (`git status`)")
+        };
+        loop {
+            header.clear();
+            let n = reader
+                .read_line(&mut header)
+                .map_err(|e| failed(&e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            // <oid> SP blob SP <size> LF <contents> LF
+            let size: usize = header
+                .trim_end()
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| failed(&format!("unexpected answer {:?}", header.trim_end())))?;
+            let mut bytes = vec![0; size + 1];
+            reader
+                .read_exact(&mut bytes)
+                .map_err(|e| failed(&e.to_string()))?;
+            bytes.pop();
+            blobs.push(bytes);
+        }
+        let _ = writer.join();
+        let status = child.wait().map_err(|e| failed(&e.to_string()))?;
+        if !status.success() {
+            return Err(failed("git cat-file failed"));
+        }
+        Ok(blobs)
+    }
+
+    /// The pre-commit hook's path (`core.hooksPath` respected).
+    pub fn hook_path(&self) -> Result<PathBuf> {
+        let out = self.run(&[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "hooks/pre-commit",
+        ])?;
+        Ok(PathBuf::from(String::from_utf8_lossy(&out).trim()))
+    }
+}
+
+/// `git` run in `dir`, as git would understand itself where ksec was
+/// started. A hook can have `GIT_DIR` in its environment (git sets it in a
+/// linked worktree); git then takes the working directory for the top of
+/// the working tree, unless `GIT_WORK_TREE` says otherwise. Since the
+/// commands run in the project root, which may be a folder below the top,
+/// say so explicitly, and make relative paths absolute. (`GIT_INDEX_FILE`,
+/// set for every hook, is read from the top of the working tree wherever
+/// git runs: it needs nothing.)
+fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir);
+    let absolute = |value: std::ffi::OsString| crate::project::absolute(Path::new(&value));
+    let set = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
+    if let Some(git_dir) = set("GIT_DIR") {
+        cmd.env("GIT_DIR", absolute(git_dir));
+        let work_tree = match set("GIT_WORK_TREE") {
+            Some(tree) => absolute(tree),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        cmd.env("GIT_WORK_TREE", work_tree);
+    } else if let Some(tree) = set("GIT_WORK_TREE") {
+        cmd.env("GIT_WORK_TREE", absolute(tree));
+    }
+    cmd
+}
+
+/// `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0` records.
+fn diff_entries(out: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut fields = out.split(|b| *b == 0);
+    while let Some(meta) = fields.next() {
+        if meta.is_empty() {
+            continue;
+        }
+        let Some(path) = fields.next() else { break };
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        if parts.len() < 5 || !is_regular(parts[1]) {
+            continue;
+        }
+        entries.push(Entry {
+            path: String::from_utf8_lossy(path).into_owned(),
+            oid: parts[3].to_string(),
+        });
+    }
+    entries
+}
+
+/// A regular file (not a symlink `120000` or a submodule `160000`).
+fn is_regular(mode: &str) -> bool {
+    mode == "100644" || mode == "100755"
+}
+
+/// The error with git's own first line of complaint, if it said one.
+fn with_stderr(err: Error, stderr: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(stderr);
+    match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => err.detail(format!("git: {line}")),
+        None => err,
+    }
+}
+
+fn git_missing(err: &std::io::Error) -> Error {
+    Error::new(
+        crate::error::Code::Unavailable,
+        format!("cannot run git: {err}"),
+    )
+    .hint("install git and make sure it is on PATH")
+}

@@ -1,0 +1,598 @@
+//! The guard behind `ksec check`: among the files git tracks or stages it
+//! finds plaintext secrets (Secret manifests, unencrypted secret sources,
+//! private keys, age identities, cloud keys), encrypted files whose
+//! recipients differ from ksec.yaml, SOPS files that do not parse or whose
+//! MAC does not verify, and problems of ksec.yaml itself.
+//!
+//! A finding names the file, the line and the rule, never the value: the
+//! guard reads secrets to recognise them and must not leak them doing so.
+//! Files are checked in parallel; binary files are skipped.
+
+pub mod git;
+mod manifest;
+mod patterns;
+
+use crate::crypto::sops::{EncryptedFile, Format, SopsError};
+use crate::crypto::wrap::Identity;
+use crate::project::{Allow, Namespace, Problem, Project};
+use regex::Regex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The rules of `ksec check`, each with a stable id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// A Kubernetes Secret manifest with values under `data`/`stringData`.
+    SecretManifest,
+    /// A secret source (or `*.enc.*` file) that is not a SOPS file.
+    UnencryptedSource,
+    /// A `-----BEGIN … PRIVATE KEY-----` block.
+    PrivateKey,
+    /// An age identity (`AGE-SECRET-KEY-1…`).
+    AgeIdentity,
+    /// An AWS, GCP or Azure credential.
+    CloudKey,
+    /// An encrypted file whose recipients differ from ksec.yaml.
+    Recipients,
+    /// A file that should be SOPS but does not parse as SOPS.
+    SopsInvalid,
+    /// An encrypted file whose values or MAC do not verify.
+    Integrity,
+    /// ksec.yaml does not parse or validate.
+    KsecYaml,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 9] = [
+        Rule::SecretManifest,
+        Rule::UnencryptedSource,
+        Rule::PrivateKey,
+        Rule::AgeIdentity,
+        Rule::CloudKey,
+        Rule::Recipients,
+        Rule::SopsInvalid,
+        Rule::Integrity,
+        Rule::KsecYaml,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::SecretManifest => "secret-manifest",
+            Rule::UnencryptedSource => "unencrypted-source",
+            Rule::PrivateKey => "private-key",
+            Rule::AgeIdentity => "age-identity",
+            Rule::CloudKey => "cloud-key",
+            Rule::Recipients => "recipients",
+            Rule::SopsInvalid => "sops-invalid",
+            Rule::Integrity => "integrity",
+            Rule::KsecYaml => "ksec-yaml",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// The ids `check.allow` accepts (every rule but `ksec-yaml`).
+    pub fn allowable_ids() -> Vec<&'static str> {
+        Rule::ALL
+            .into_iter()
+            .filter(|r| *r != Rule::KsecYaml)
+            .map(Rule::id)
+            .collect()
+    }
+}
+
+/// One problem: where, which rule, and what — never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Relative to the project root, `/`-separated.
+    pub file: String,
+    pub line: Option<usize>,
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Findings not allowed by `check.allow`, by file and line.
+    pub problems: Vec<Finding>,
+    /// How many findings `check.allow` accepted.
+    pub allowed: usize,
+    /// Text files looked at.
+    pub files: usize,
+    /// Encrypted files whose values and MAC were verified.
+    pub verified: usize,
+    /// Encrypted files whose MAC could not be checked (no identity opens them).
+    pub unverified: usize,
+    /// `check.allow` entries that matched nothing, and files that could not
+    /// be read: worth saying, not failures.
+    pub warnings: Vec<String>,
+}
+
+/// What the check needs besides the files.
+pub struct Inputs<'a> {
+    /// The project, or ksec.yaml's problems when it is invalid (then the
+    /// rules that need the project — recipients, secret sources, allowances
+    /// — do not run).
+    pub project: std::result::Result<&'a Project, &'a [Problem]>,
+    /// Identities to verify MACs with; none means MACs are not checked.
+    pub identities: &'a [Identity],
+    /// Warn about `check.allow` entries that matched nothing (not with
+    /// `--staged`, which sees only some files).
+    pub warn_unused_allows: bool,
+}
+
+/// Check the files.
+pub fn check(files: &[git::File], inputs: &Inputs) -> Report {
+    let project = inputs.project.ok();
+    let sources = project.map(secret_sources).unwrap_or_default();
+    let ctx = FileContext {
+        project,
+        sources: &sources,
+        identities: inputs.identities,
+    };
+
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .clamp(1, files.len().max(1));
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        mine.push(check_file(file, &ctx));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a check thread panicked"))
+            .collect()
+    });
+
+    let mut report = Report::default();
+    let mut findings = Vec::new();
+    for outcome in outcomes {
+        report.files += usize::from(outcome.text);
+        report.verified += usize::from(outcome.verified);
+        report.unverified += usize::from(outcome.unverified);
+        report.warnings.extend(outcome.warning);
+        findings.extend(outcome.findings);
+    }
+    if let Err(problems) = inputs.project {
+        findings.extend(problems.iter().map(|p| Finding {
+            file: crate::project::FILE_NAME.to_string(),
+            line: p.line,
+            rule: Rule::KsecYaml,
+            // a parser's message may quote the text; never a secret in it
+            message: if patterns::scan(&p.message).is_empty() {
+                p.message.clone()
+            } else {
+                "a problem whose message would quote a secret (see the other findings on this line)"
+                    .into()
+            },
+        }));
+    }
+
+    let allows: &[Allow] = project.map_or(&[], |p| p.check_allow.as_slice());
+    let globs: Vec<Regex> = allows.iter().map(|a| glob(&a.path)).collect();
+    let mut used = vec![false; allows.len()];
+    for finding in findings {
+        let allowed_by = allows.iter().zip(&globs).position(|(a, g)| {
+            finding.rule != Rule::KsecYaml
+                && a.rule == finding.rule.id()
+                && g.is_match(&finding.file)
+        });
+        match allowed_by {
+            Some(i) => {
+                used[i] = true;
+                report.allowed += 1;
+            }
+            None => report.problems.push(finding),
+        }
+    }
+    if inputs.warn_unused_allows {
+        for (allow, used) in allows.iter().zip(used) {
+            if !used {
+                report.warnings.push(format!(
+                    "{}:{}: check.allow entry (path {}, rule {}) matches nothing; remove it",
+                    crate::project::FILE_NAME,
+                    allow.line,
+                    allow.path,
+                    allow.rule
+                ));
+            }
+        }
+    }
+    report
+        .problems
+        .sort_by(|a, b| (&a.file, a.line, a.rule).cmp(&(&b.file, b.line, b.rule)));
+    report.warnings.sort();
+    report
+}
+
+/// What the per-file check needs.
+struct FileContext<'a> {
+    project: Option<&'a Project>,
+    /// Secret source path -> the Secret that names it (`payments/db`).
+    sources: &'a BTreeMap<String, String>,
+    identities: &'a [Identity],
+}
+
+#[derive(Default)]
+struct Outcome {
+    findings: Vec<Finding>,
+    text: bool,
+    verified: bool,
+    unverified: bool,
+    warning: Option<String>,
+}
+
+fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
+    let mut outcome = Outcome::default();
+    let owned;
+    let bytes: &[u8] = match &file.content {
+        git::Content::Blob(bytes) => bytes,
+        git::Content::WorkTree(path) => match read_work_tree(path) {
+            Ok(Some(bytes)) => {
+                owned = bytes;
+                &owned
+            }
+            Ok(None) => return outcome,
+            Err(e) => {
+                outcome.warning = Some(format!("cannot read {}: {e}; not checked", file.path));
+                return outcome;
+            }
+        },
+    };
+    if is_binary(bytes) {
+        return outcome;
+    }
+    outcome.text = true;
+    let text = String::from_utf8_lossy(bytes);
+    let finding = |line: Option<usize>, rule: Rule, message: String| Finding {
+        file: file.path.clone(),
+        line,
+        rule,
+        message,
+    };
+
+    for hit in patterns::scan(&text) {
+        outcome
+            .findings
+            .push(finding(Some(hit.line), hit.rule, hit.what));
+    }
+    let ext = Path::new(&file.path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    if matches!(ext, "yaml" | "yml" | "json") {
+        for hit in manifest::scan(&text) {
+            outcome
+                .findings
+                .push(finding(Some(hit.line), Rule::SecretManifest, hit.what));
+        }
+    }
+
+    let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+    let source_of = ctx.sources.get(&file.path);
+    let expected = source_of.is_some() || name.contains(".enc.");
+    let format = Format::from_path(Path::new(&file.path));
+    if !expected && !looks_sops(&text, ext, name, format) {
+        return outcome;
+    }
+    let parsed = match EncryptedFile::parse(&text, format) {
+        Ok(parsed) => parsed,
+        Err(SopsError::NotEncrypted) => {
+            if expected {
+                let message = match source_of {
+                    Some(secret) => format!(
+                        "secret source of {secret} is not encrypted (no sops metadata); encrypt it: ksec encrypt --in-place {}",
+                        file.path
+                    ),
+                    None => format!(
+                        "named *.enc.* but not encrypted (no sops metadata); encrypt it: ksec encrypt --in-place {}",
+                        file.path
+                    ),
+                };
+                outcome
+                    .findings
+                    .push(finding(None, Rule::UnencryptedSource, message));
+            }
+            return outcome;
+        }
+        Err(err) => {
+            let (line, message) = match err {
+                SopsError::Syntax { line, message } => {
+                    (line, format!("does not parse as SOPS: {message}"))
+                }
+                SopsError::BadMetadata(why) => (None, format!("damaged sops metadata: {why}")),
+                SopsError::Unsupported(why) => (None, why),
+                other => (None, format!("not a valid SOPS file ({other:?})")),
+            };
+            outcome
+                .findings
+                .push(finding(line, Rule::SopsInvalid, message));
+            return outcome;
+        }
+    };
+
+    if let Some(project) = ctx.project
+        && let Some(ns) = project.namespace_for(&project.root.join(&file.path))
+        && let Some(message) = recipients_mismatch(project, ns, &parsed.recipients())
+    {
+        outcome
+            .findings
+            .push(finding(None, Rule::Recipients, message));
+    }
+
+    if ctx.identities.is_empty() {
+        outcome.unverified = true;
+        return outcome;
+    }
+    match parsed.open_to_read(ctx.identities) {
+        Ok(_) => outcome.verified = true,
+        Err(
+            SopsError::NoMatchingIdentity { .. }
+            | SopsError::NoAgeRecipients
+            | SopsError::Unsupported(_),
+        ) => outcome.unverified = true,
+        Err(err) => {
+            let message = match err {
+                SopsError::ValueIntegrity { path } => {
+                    format!("the value of key {path} was changed or moved (tampered or damaged)")
+                }
+                SopsError::ValueMalformed { path } => {
+                    format!("key {path} does not hold a SOPS-encrypted value (tampered or damaged)")
+                }
+                SopsError::MacUnreadable => {
+                    "the MAC or lastmodified was changed (tampered or damaged)".into()
+                }
+                SopsError::MacMismatch => {
+                    "the values do not match the MAC: a key was added, removed or reordered (tampered or damaged)".into()
+                }
+                SopsError::BadMetadata(why) => format!("damaged sops metadata: {why}"),
+                other => format!("does not verify ({other:?})"),
+            };
+            outcome
+                .findings
+                .push(finding(None, Rule::Integrity, message));
+        }
+    }
+    outcome
+}
+
+/// The file's bytes, or `None` when it is gone or not a regular file (a
+/// tracked file deleted or replaced by a symlink in the working tree).
+fn read_work_tree(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => std::fs::read(path).map(Some),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Binary as git decides: a NUL byte in the first 8000 bytes.
+fn is_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8000)].contains(&0)
+}
+
+/// Whether a file that is not named as encrypted still carries sops
+/// metadata (an encrypted file under any name).
+fn looks_sops(text: &str, ext: &str, name: &str, format: Format) -> bool {
+    match format {
+        Format::Dotenv => text.lines().any(|l| l.starts_with("sops_mac=")),
+        Format::Yaml if ext == "json" => text.contains("\"sops\"") && text.contains("\"mac\""),
+        Format::Yaml => {
+            matches!(ext, "yaml" | "yml")
+                && !name.is_empty()
+                && (text.starts_with("sops:") || text.contains("\nsops:"))
+                && text.contains("mac:")
+        }
+    }
+}
+
+/// Every secret source (base and overrides) of the project, by its path
+/// relative to the project root, with the Secret that names it.
+fn secret_sources(project: &Project) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for ns in project.namespaces.values() {
+        for secret in &ns.secrets {
+            let overrides = secret.overrides.values().flat_map(|o| o.sources.iter());
+            for source in secret.sources.iter().chain(overrides) {
+                out.entry(normalize(&ns.path.join(source)))
+                    .or_insert_with(|| format!("{}/{}", ns.name, secret.name));
+            }
+        }
+    }
+    out
+}
+
+/// A relative path as git writes it: `/`-separated, no `.` parts.
+fn normalize(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// How a file's recipients differ from the namespace's in ksec.yaml:
+/// missing and extra recipients, by their ksec.yaml names (a key ksec.yaml
+/// does not know by a short prefix). `None` when they agree.
+fn recipients_mismatch(project: &Project, ns: &Namespace, actual: &[String]) -> Option<String> {
+    let expected = project.namespace_recipients(ns);
+    let expected_ids: BTreeSet<String> = expected.iter().map(|(_, k)| key_id(k)).collect();
+    // the file's keys in file order, each once
+    let mut actual_ids: Vec<String> = Vec::new();
+    for id in actual.iter().map(|k| key_id(k)) {
+        if !actual_ids.contains(&id) {
+            actual_ids.push(id);
+        }
+    }
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|(_, key)| !actual_ids.contains(&key_id(key)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let extra: Vec<String> = actual_ids
+        .iter()
+        .filter(|key| !expected_ids.contains(*key))
+        .map(|key| {
+            project
+                .recipients
+                .iter()
+                .find(|(_, k)| key_id(k) == *key)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| format!("{} (not in ksec.yaml)", short_key(key)))
+        })
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("extra {}", extra.join(", ")));
+    }
+    Some(format!(
+        "recipients differ from ksec.yaml for namespace {}: {}; run `ksec rekey`",
+        ns.name,
+        parts.join("; ")
+    ))
+}
+
+/// A public key as compared: an SSH key without its comment.
+fn key_id(key: &str) -> String {
+    let key = key.trim();
+    if key.starts_with("age1") {
+        key.to_string()
+    } else {
+        key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The start of a public key, enough to recognise it.
+fn short_key(key: &str) -> String {
+    let key = key.trim();
+    let cut = if key.starts_with("age1") {
+        12
+    } else {
+        // `ssh-ed25519 AAAAC3Nz…` names its type, then a prefix
+        key.find(' ').map_or(12, |space| space + 13)
+    };
+    match key.char_indices().nth(cut) {
+        Some((at, _)) => format!("{}…", &key[..at]),
+        None => key.to_string(),
+    }
+}
+
+/// A `check.allow` path as a regex: `*` within a folder, `**` across
+/// folders, `?` one character.
+fn glob(pattern: &str) -> Regex {
+    let pattern = pattern.trim_start_matches("./");
+    let mut re = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                if chars.peek() == Some(&'/') {
+                    chars.next();
+                    re.push_str("(?:.*/)?");
+                } else {
+                    re.push_str(".*");
+                }
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    re.push('$');
+    Regex::new(&re).expect("an escaped glob is a valid regex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_round_trip() {
+        for rule in Rule::ALL {
+            assert_eq!(Rule::from_id(rule.id()), Some(rule));
+        }
+        assert!(!Rule::allowable_ids().contains(&"ksec-yaml"));
+    }
+
+    #[test]
+    fn globs() {
+        let m = |p: &str, f: &str| glob(p).is_match(f);
+        assert!(m("demo-key.txt", "demo-key.txt"));
+        assert!(!m("demo-key.txt", "x/demo-key.txt"));
+        assert!(m("./keys/*.txt", "keys/a.txt"));
+        assert!(!m("keys/*.txt", "keys/sub/a.txt"));
+        assert!(m("keys/**/*.txt", "keys/a.txt"));
+        assert!(m("keys/**/*.txt", "keys/sub/deep/a.txt"));
+        assert!(m("tests/**", "tests/a/b"));
+        assert!(m("a?.pem", "ab.pem"));
+        assert!(!m("a.pem", "aXpem"), "a dot is literal");
+    }
+
+    #[test]
+    fn short_keys_and_ids() {
+        assert_eq!(
+            short_key("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
+            "age1ql3z7hjy…"
+        );
+        assert_eq!(
+            short_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW alice@laptop"),
+            "ssh-ed25519 AAAAC3NzaC1l…"
+        );
+        assert_eq!(
+            key_id("ssh-ed25519 AAAAC3Nz alice@laptop"),
+            key_id("ssh-ed25519 AAAAC3Nz bob")
+        );
+    }
+
+    #[test]
+    fn a_ksec_yaml_message_never_quotes_a_secret() {
+        let key = crate::keys::generate();
+        let problems = [Problem {
+            line: Some(2),
+            message: format!("invalid type: string {:?}, expected a map", &*key.secret),
+        }];
+        let report = check(
+            &[],
+            &Inputs {
+                project: Err(&problems),
+                identities: &[],
+                warn_unused_allows: true,
+            },
+        );
+        assert_eq!(report.problems.len(), 1);
+        assert_eq!(report.problems[0].rule, Rule::KsecYaml);
+        assert_eq!(report.problems[0].line, Some(2));
+        assert!(!report.problems[0].message.contains("AGE-SECRET-KEY"));
+    }
+
+    #[test]
+    fn binary_files() {
+        assert!(is_binary(b"PK\x03\x04\0\0"));
+        assert!(!is_binary(b"text\n"));
+    }
+}
