@@ -409,6 +409,202 @@ impl Opened {
     }
 }
 
+/// Metadata keys of master-key types other than age; a file whose data key
+/// is also held by one of these cannot have that key rotated by ksec.
+const OTHER_MASTER_KEYS: &[&str] = &["pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
+
+impl EncryptedFile {
+    /// The other master-key types (`pgp`, `kms`, …) that also hold this
+    /// file's data key.
+    pub fn other_key_types(&self) -> Vec<String> {
+        OTHER_MASTER_KEYS
+            .iter()
+            .filter(|k| match tree::get(&self.metadata, k) {
+                Some(Value::Seq(entries)) => !entries.is_empty(),
+                Some(Value::Null) | None => false,
+                Some(_) => true,
+            })
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    /// Wrap `key`, this file's data key, for more recipients: one age stanza
+    /// each, after the existing ones. The values, `mac`, `lastmodified` and
+    /// the existing stanzas stay exactly as they are.
+    pub fn add_recipients(
+        &mut self,
+        key: &DataKey,
+        recipients: &[(String, &Recipient)],
+    ) -> Result<(), SopsError> {
+        let mut age = match tree::get(&self.metadata, "age") {
+            Some(Value::Seq(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        for (text, recipient) in recipients {
+            age.push(age_stanza(key, text, recipient)?);
+        }
+        self.set_metadata("age", Value::Seq(age));
+        Ok(())
+    }
+
+    /// The file as text after a change to its metadata only: `original` (the
+    /// text it was parsed from) with just its metadata rewritten, so every
+    /// byte of the body, comments included, stays. Falls back to [`emit`]
+    /// when the metadata is not one block at the end of the file.
+    ///
+    /// [`emit`]: EncryptedFile::emit
+    pub fn emit_metadata_change(&self, original: &str) -> Result<String, SopsError> {
+        match self.format {
+            Format::Yaml => {
+                let Some(at) = yaml_metadata_start(original) else {
+                    return self.emit();
+                };
+                let meta = Value::Map(vec![Item::Pair(
+                    "sops".into(),
+                    Value::Map(self.metadata.clone()),
+                )]);
+                Ok(format!("{}{}", &original[..at], yaml::emit(&meta)))
+            }
+            Format::Dotenv => {
+                let Some(at) = dotenv_metadata_start(original) else {
+                    return self.emit();
+                };
+                let mut flat = Vec::new();
+                flatten(&Value::Map(self.metadata.clone()), "sops", &mut flat);
+                flat.sort_by(|a, b| a.0.cmp(&b.0));
+                let items = flat
+                    .into_iter()
+                    .map(|(k, v)| Item::Pair(k, Value::Leaf(Leaf::str(v))))
+                    .collect();
+                let meta = dotenv::emit(&Value::Map(items)).map_err(SopsError::Emit)?;
+                Ok(format!("{}{meta}", &original[..at]))
+            }
+        }
+    }
+
+    /// The key paths of the encrypted values (`DB_PASSWORD`, `db.password`,
+    /// `hosts[0]`), in document order. Names only: nothing is decrypted.
+    pub fn encrypted_keys(&self) -> Result<Vec<String>, SopsError> {
+        fn walk(
+            value: &Value,
+            path: &mut Vec<String>,
+            shown: &str,
+            rules: &Rules,
+            out: &mut Vec<String>,
+        ) {
+            match value {
+                Value::Null => {}
+                Value::Leaf(leaf) => {
+                    if rules.should_encrypt(path)
+                        && !leaf.expose().is_empty()
+                        && !out.iter().any(|o| o == shown)
+                    {
+                        out.push(shown.to_string());
+                    }
+                }
+                Value::Seq(values) => {
+                    for (i, v) in values.iter().enumerate() {
+                        if is_comment_item(v) {
+                            continue;
+                        }
+                        walk(v, path, &format!("{shown}[{i}]"), rules, out);
+                    }
+                }
+                Value::Map(items) => {
+                    for item in items {
+                        if let Item::Pair(key, v) = item {
+                            path.push(key.clone());
+                            let name = if shown.is_empty() {
+                                key.clone()
+                            } else {
+                                format!("{shown}.{key}")
+                            };
+                            walk(v, path, &name, rules, out);
+                            path.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let rules = Rules::from_metadata(&self.metadata)?;
+        let mut out = Vec::new();
+        walk(&self.body, &mut Vec::new(), "", &rules, &mut out);
+        Ok(out)
+    }
+}
+
+impl Opened {
+    /// Rotate the data key: a new one, every value re-encrypted under it with
+    /// fresh IVs, a new MAC and `lastmodified`, and the key wrapped for
+    /// exactly `recipients` (the old stanzas are dropped). Refused when other
+    /// master-key types (pgp, kms, …) hold the old key, since ksec cannot
+    /// re-wrap for those.
+    pub fn rotate(
+        mut self,
+        recipients: &[(String, &Recipient)],
+    ) -> Result<EncryptedFile, SopsError> {
+        let others = self.file.other_key_types();
+        if !others.is_empty() {
+            return Err(SopsError::Unsupported(format!(
+                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
+                others.join(", ")
+            )));
+        }
+        if recipients.is_empty() {
+            return Err(SopsError::NoAgeRecipients);
+        }
+        let key = DataKey::generate();
+        let mut age = Vec::with_capacity(recipients.len());
+        for (text, recipient) in recipients {
+            age.push(age_stanza(&key, text, recipient)?);
+        }
+        self.file.set_metadata("age", Value::Seq(age));
+        self.cipher = ValueCipher::new(key);
+        self.seal()
+    }
+}
+
+fn age_stanza(key: &DataKey, text: &str, recipient: &Recipient) -> Result<Value, SopsError> {
+    let enc = wrap::wrap(key, recipient).map_err(SopsError::Emit)?;
+    Ok(Value::Map(vec![
+        Item::Pair("recipient".into(), Value::Leaf(Leaf::str(text.to_string()))),
+        Item::Pair("enc".into(), Value::Leaf(Leaf::str(enc))),
+    ]))
+}
+
+/// Where the `sops:` block starts when it is the last top-level key.
+fn yaml_metadata_start(text: &str) -> Option<usize> {
+    let at = if text.starts_with("sops:") {
+        0
+    } else {
+        text.find("\nsops:")? + 1
+    };
+    let mut lines = text[at..].lines();
+    let first = lines.next()?;
+    if first.trim_end() != "sops:" {
+        return None;
+    }
+    lines
+        .all(|l| l.is_empty() || l.starts_with(' '))
+        .then_some(at)
+}
+
+/// Where the `sops_…` lines start when nothing else follows them.
+fn dotenv_metadata_start(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        let is_meta = line.starts_with("sops_");
+        match (start, is_meta) {
+            (None, true) => start = Some(offset),
+            (Some(_), false) if !line.trim().is_empty() => return None,
+            _ => {}
+        }
+        offset += line.len();
+    }
+    start
+}
+
 /// Encrypt plaintext for the recipients, as a new SOPS file.
 pub fn encrypt_new(
     plain: Value,
@@ -811,6 +1007,150 @@ mod tests {
         let file = EncryptedFile::parse(text, Format::Dotenv).unwrap();
         assert_eq!(file.recipients(), vec!["R0".to_string(), "R1".to_string()]);
         assert_eq!(file.emit().unwrap(), text);
+    }
+
+    fn person() -> (Identity, String, Recipient) {
+        let identity = age::x25519::Identity::generate();
+        let public = identity.to_public();
+        (
+            Box::new(identity),
+            public.to_string(),
+            Recipient::X25519(public),
+        )
+    }
+
+    fn encrypted(text: &str, format: Format, to: &[(&String, &Recipient)]) -> String {
+        let plain = parse_plain(text, format).unwrap();
+        let recipients: Vec<(String, Recipient)> = to
+            .iter()
+            .map(|(t, _)| (t.to_string(), Recipient::parse(t).unwrap()))
+            .collect();
+        encrypt_new(plain, format, &recipients)
+            .unwrap()
+            .emit()
+            .unwrap()
+    }
+
+    fn plaintext(text: &str, format: Format, identity: &Identity) -> Result<String, SopsError> {
+        let opened =
+            EncryptedFile::parse(text, format)?.open_to_read(std::slice::from_ref(identity))?;
+        emit_plain(&opened.plain, format)
+    }
+
+    #[test]
+    fn add_recipients_appends_a_stanza_and_keeps_every_other_byte() {
+        let (a_id, a, a_r) = person();
+        let (b_id, b, b_r) = person();
+        for (plain, format) in [
+            (
+                "db:\n    password: hunter2\n    port: 5432\nlist:\n    - x\n",
+                Format::Yaml,
+            ),
+            ("TOKEN=abc\nMODE=live\n", Format::Dotenv),
+        ] {
+            // a comment ksec would not write: kept, as it is outside the MAC
+            let mut original = encrypted(plain, format, &[(&a, &a_r)]);
+            original.insert_str(0, "# keep me\n");
+            assert_eq!(
+                plaintext(&original, format, &b_id),
+                Err(SopsError::NoMatchingIdentity {
+                    recipients: vec![a.clone()]
+                })
+            );
+            let opened = EncryptedFile::parse(&original, format)
+                .unwrap()
+                .open_to_read(std::slice::from_ref(&a_id))
+                .unwrap();
+            let key = opened.cipher.key().clone();
+            let mut file = opened.file;
+            file.add_recipients(&key, &[(b.clone(), &b_r)]).unwrap();
+            let text = file.emit_metadata_change(&original).unwrap();
+            // the old text is the new one without the added lines
+            let new_lines: Vec<&str> = text.lines().collect();
+            let old_lines: Vec<&str> = original.lines().collect();
+            let mut i = 0;
+            let mut added = Vec::new();
+            for line in &new_lines {
+                if i < old_lines.len() && *line == old_lines[i] {
+                    i += 1;
+                } else {
+                    added.push(*line);
+                }
+            }
+            assert_eq!(i, old_lines.len(), "{format:?}: a line changed");
+            assert!(added.iter().any(|l| l.contains(&b)), "{added:?}");
+            assert!(added.iter().all(|l| !l.contains("ENC[")), "{added:?}");
+            let before = plaintext(&original, format, &a_id).unwrap();
+            assert!(before.ends_with(plain));
+            assert_eq!(plaintext(&text, format, &b_id).unwrap(), before);
+            assert_eq!(plaintext(&text, format, &a_id).unwrap(), before);
+        }
+    }
+
+    #[test]
+    fn rotate_changes_the_data_key_and_every_value() {
+        let (a_id, a, a_r) = person();
+        let (b_id, b, b_r) = person();
+        let plain = "db:\n    password: hunter2\n    port: 5432\nflag: true\nempty: \"\"\n";
+        let original = encrypted(plain, Format::Yaml, &[(&a, &a_r), (&b, &b_r)]);
+        let file = EncryptedFile::parse(&original, Format::Yaml).unwrap();
+        let old_key = file.data_key(std::slice::from_ref(&a_id)).unwrap();
+        let rotated = file
+            .open_to_read(std::slice::from_ref(&a_id))
+            .unwrap()
+            .rotate(&[(a.clone(), &a_r)])
+            .unwrap();
+        assert_eq!(rotated.recipients(), vec![a.clone()]);
+        let text = rotated.emit().unwrap();
+        assert_eq!(plaintext(&text, Format::Yaml, &a_id).unwrap(), plain);
+        assert!(matches!(
+            plaintext(&text, Format::Yaml, &b_id),
+            Err(SopsError::NoMatchingIdentity { .. })
+        ));
+        let new_key = rotated.data_key(std::slice::from_ref(&a_id)).unwrap();
+        assert_ne!(old_key.bytes(), new_key.bytes());
+        for line in original.lines().filter(|l| l.contains("ENC[")) {
+            assert!(!text.contains(line.trim()), "kept {line}");
+        }
+    }
+
+    #[test]
+    fn rotate_refuses_a_file_whose_key_other_master_keys_hold() {
+        let (a_id, a, a_r) = person();
+        let mut file = EncryptedFile::parse(
+            &encrypted("k: v\n", Format::Yaml, &[(&a, &a_r)]),
+            Format::Yaml,
+        )
+        .unwrap();
+        file.set_metadata(
+            "pgp",
+            Value::Seq(vec![Value::Map(vec![Item::Pair(
+                "fp".into(),
+                Value::Leaf(Leaf::str("ABC")),
+            )])]),
+        );
+        // the MAC does not cover metadata other than lastmodified
+        let opened = file.open_to_read(std::slice::from_ref(&a_id)).unwrap();
+        assert_eq!(opened.file.other_key_types(), vec!["pgp".to_string()]);
+        assert!(matches!(
+            opened.rotate(&[(a.clone(), &a_r)]),
+            Err(SopsError::Unsupported(why)) if why.contains("pgp")
+        ));
+    }
+
+    #[test]
+    fn encrypted_keys_are_named_without_decrypting() {
+        let (_, a, a_r) = person();
+        let text = encrypted(
+            "DB_PASSWORD: x\ndb:\n    user: u\n    hosts:\n        - h1\n        - h2\nnote_unencrypted: hi\nempty: \"\"\n",
+            Format::Yaml,
+            &[(&a, &a_r)],
+        );
+        let file = EncryptedFile::parse(&text, Format::Yaml).unwrap();
+        assert_eq!(
+            file.encrypted_keys().unwrap(),
+            ["DB_PASSWORD", "db.user", "db.hosts[0]", "db.hosts[1]"]
+        );
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! re-emits YAML and never touches the file system; callers read, edit,
 //! validate and write.
 //!
+//! The same surgery adds and removes recipients: an entry of `recipients:`,
+//! and a name in the lists of `groups:`, `namespaces.<ns>.recipients` and
+//! `environments.<env>.recipients` (flow `[a, b]` or block `- a`); only the
+//! lines that hold the name change.
+//!
 //! The reading of the file is deliberately shallow. A line at column 0 that is
 //! neither blank nor a comment starts a top-level key (block-scalar content is
 //! always indented, so it cannot pass for one). The entries of `namespaces:`
@@ -697,6 +702,667 @@ fn strip_comment(text: &str) -> &str {
     text
 }
 
+// ------------------------------------------------------------ recipients
+//
+// The recipient edits: the top-level `recipients:` mapping (name -> key) and
+// the lists of names under `groups.<g>`, `namespaces.<ns>.recipients` and
+// `environments.<env>.recipients`. Lists may be flow (`[a, b]`, on the key's
+// line) or block (`- a` lines, indented or at the key's column). As above,
+// every line that is not edited is kept byte for byte.
+
+/// `text` with `name: key` appended as the last entry of the top-level
+/// `recipients:` mapping. `recipients: {}` becomes block form (keeping a
+/// trailing comment); a file without `recipients:` gets the key appended.
+///
+/// Fails if the name is already there, or if `recipients:` is written in flow
+/// style or is not a mapping.
+pub fn add_recipient(text: &str, name: &str, key: &str) -> Result<String, EditError> {
+    check_entry_name(name, "recipient")?;
+    let mut doc = Doc::parse(text);
+    let value = crate::crypto::yaml::scalar_string(key.trim(), 0);
+    let Some(node) = find_top(&doc.lines, "recipients") else {
+        let mut out = text.to_owned();
+        if !text.is_empty() && !text.ends_with('\n') {
+            out.push_str(doc.eol);
+        }
+        if doc.lines.last().is_some_and(|l| l.kind != Kind::Blank) {
+            out.push_str(doc.eol);
+        }
+        let pad = " ".repeat(DEFAULT_STEP);
+        out.push_str(&format!(
+            "recipients:{eol}{pad}{}: {value}{eol}",
+            yaml_key(name),
+            eol = doc.eol
+        ));
+        return Ok(out);
+    };
+    let tail = &doc.lines[node.line].text[node.colon..];
+    let (props, shape, comment) = parse_value(tail);
+    let (at, indent) = match shape {
+        Value::Flow => return Err(flow_mapping_error(&node, "recipients")),
+        Value::Other => return Err(not_a_mapping(&node, "recipients")),
+        Value::Empty => {
+            let line =
+                rewrite_key_line(&doc.lines[node.line].text, node.colon, &props, "", &comment);
+            doc.lines[node.line].text = Cow::Owned(line);
+            (node.line + 1, DEFAULT_STEP)
+        }
+        Value::Block => {
+            let kids = child_nodes(&doc.lines, &node)?;
+            if let Some(e) = kids.entries.iter().find(|e| e.name == name) {
+                return Err(EditError(format!(
+                    "ksec.yaml already has a recipient `{name}` (line {}); choose another name",
+                    e.line + 1
+                )));
+            }
+            (insertion_point(&doc.lines, &node, kids.indent), kids.indent)
+        }
+    };
+    let line = format!("{}{}: {value}", " ".repeat(indent), yaml_key(name));
+    doc.insert(at, vec![line]);
+    Ok(doc.render())
+}
+
+/// `text` with `name` appended to the list of group `group` (under the
+/// top-level `groups:`). Fails if there is no such group.
+pub fn add_to_group(text: &str, group: &str, name: &str) -> Result<String, EditError> {
+    check_entry_name(name, "recipient")?;
+    let doc = Doc::parse(text);
+    let Some(groups) = find_top(&doc.lines, "groups") else {
+        return Err(EditError(format!(
+            "ksec.yaml has no top-level `groups:`, so there is no group `{group}`"
+        )));
+    };
+    let (_, shape, _) = parse_value(&doc.lines[groups.line].text[groups.colon..]);
+    match shape {
+        Value::Block => {}
+        Value::Flow => return Err(flow_mapping_error(&groups, "groups")),
+        _ => {
+            return Err(EditError(format!(
+                "ksec.yaml has no group `{group}`: `groups:` (line {}) is empty",
+                groups.line + 1
+            )));
+        }
+    }
+    let kids = child_nodes(&doc.lines, &groups)?;
+    let Some(node) = kids.entries.into_iter().find(|e| e.name == group) else {
+        return Err(EditError(format!(
+            "ksec.yaml has no group `{group}` under `groups:`"
+        )));
+    };
+    list_add(doc, &node, &format!("groups.{group}"), name)
+}
+
+/// `text` with `name` appended to the `recipients:` list of namespace
+/// `namespace`; a namespace without that key gets `recipients: [name]` as its
+/// first field (`ns: {}` becomes block form).
+pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<String, EditError> {
+    check_entry_name(name, "recipient")?;
+    let mut doc = Doc::parse(text);
+    let Some(namespaces) = find_top(&doc.lines, "namespaces") else {
+        return Err(EditError(format!(
+            "ksec.yaml has no top-level `namespaces:`, so there is no namespace `{namespace}`"
+        )));
+    };
+    let (_, shape, _) = parse_value(&doc.lines[namespaces.line].text[namespaces.colon..]);
+    match shape {
+        Value::Block => {}
+        Value::Flow => return Err(flow_mapping_error(&namespaces, "namespaces")),
+        _ => {
+            return Err(EditError(format!(
+                "ksec.yaml has no namespace `{namespace}`: `namespaces:` (line {}) is empty",
+                namespaces.line + 1
+            )));
+        }
+    }
+    let kids = child_nodes(&doc.lines, &namespaces)?;
+    let step = kids.step;
+    let Some(ns) = kids.entries.into_iter().find(|e| e.name == namespace) else {
+        return Err(EditError(format!(
+            "ksec.yaml has no namespace `{namespace}` under `namespaces:`"
+        )));
+    };
+    let field = format!("namespaces.{namespace}");
+    let (props, shape, comment) = parse_value(&doc.lines[ns.line].text[ns.colon..]);
+    let new_field =
+        |indent: usize| format!("{}recipients: [{}]", " ".repeat(indent), yaml_key(name));
+    match shape {
+        Value::Flow => Err(flow_mapping_error(&ns, &field)),
+        Value::Other => Err(not_a_mapping(&ns, &field)),
+        Value::Empty => {
+            let line = rewrite_key_line(&doc.lines[ns.line].text, ns.colon, &props, "", &comment);
+            doc.lines[ns.line].text = Cow::Owned(line);
+            doc.insert(ns.line + 1, vec![new_field(ns.indent + step)]);
+            Ok(doc.render())
+        }
+        Value::Block => {
+            let fields = child_nodes(&doc.lines, &ns)?;
+            if let Some(list) = fields.entries.into_iter().find(|e| e.name == "recipients") {
+                return list_add(doc, &list, &format!("{field}.recipients"), name);
+            }
+            let indent = if fields.indent > ns.indent {
+                fields.indent
+            } else {
+                ns.indent + step
+            };
+            doc.insert(ns.line + 1, vec![new_field(indent)]);
+            Ok(doc.render())
+        }
+    }
+}
+
+/// `text` without recipient `name`: its entry under `recipients:` (leaving
+/// `recipients: {}` if it was the only one) and every mention of it in the
+/// lists of `groups:`, `namespaces.<ns>.recipients` and
+/// `environments.<env>.recipients`. Returns the new text and the lists it was
+/// taken out of, like `groups.payments-team` (the entry itself not included).
+pub fn remove_recipient(text: &str, name: &str) -> Result<(String, Vec<String>), EditError> {
+    check_entry_name(name, "recipient")?;
+    let mut doc = Doc::parse(text);
+    let Some(node) = find_top(&doc.lines, "recipients") else {
+        return Err(EditError(format!(
+            "ksec.yaml has no top-level `recipients:`, so there is no recipient `{name}`"
+        )));
+    };
+    let (props, shape, comment) = parse_value(&doc.lines[node.line].text[node.colon..]);
+    match shape {
+        Value::Block => {}
+        Value::Flow => return Err(flow_mapping_error(&node, "recipients")),
+        Value::Other => return Err(not_a_mapping(&node, "recipients")),
+        Value::Empty => {
+            return Err(EditError(format!(
+                "ksec.yaml has no recipient `{name}`: `recipients:` (line {}) is empty",
+                node.line + 1
+            )));
+        }
+    }
+    let kids = child_nodes(&doc.lines, &node)?;
+    let Some(entry) = kids.entries.iter().find(|e| e.name == name) else {
+        return Err(EditError(format!(
+            "ksec.yaml has no recipient `{name}` under `recipients:`"
+        )));
+    };
+    let last = (entry.line..entry.end)
+        .rev()
+        .find(|&i| doc.lines[i].is_data())
+        .unwrap_or(entry.line);
+    if kids.entries.len() == 1 {
+        let line = rewrite_key_line(
+            &doc.lines[node.line].text,
+            node.colon,
+            &props,
+            " {}",
+            &comment,
+        );
+        doc.lines[node.line].text = Cow::Owned(line);
+    }
+    doc.remove(entry.line, last + 1);
+    let mut text = doc.render();
+
+    // Every list that names it, one edit at a time (line numbers move).
+    let mut places = Vec::new();
+    let lists = |text: &str| -> Result<Vec<(String, Node)>, EditError> {
+        let doc = Doc::parse(text);
+        let mut out = Vec::new();
+        for top in ["groups", "namespaces", "environments"] {
+            let Some(parent) = find_top(&doc.lines, top) else {
+                continue;
+            };
+            if parse_value(&doc.lines[parent.line].text[parent.colon..]).1 != Value::Block {
+                continue;
+            }
+            for child in child_nodes(&doc.lines, &parent)?.entries {
+                if top == "groups" {
+                    out.push((format!("groups.{}", child.name), child));
+                    continue;
+                }
+                let (_, shape, _) = parse_value(&doc.lines[child.line].text[child.colon..]);
+                if shape != Value::Block {
+                    continue;
+                }
+                if let Some(list) = child_nodes(&doc.lines, &child)?
+                    .entries
+                    .into_iter()
+                    .find(|e| e.name == "recipients")
+                {
+                    out.push((format!("{top}.{}.recipients", child.name), list));
+                }
+            }
+        }
+        Ok(out)
+    };
+    loop {
+        let mut changed = false;
+        for (field, node) in lists(&text)? {
+            let doc = Doc::parse(&text);
+            if let Some(new) = list_remove(doc, &node, &field, name)? {
+                if !places.contains(&field) {
+                    places.push(field);
+                }
+                text = new;
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            return Ok((text, places));
+        }
+    }
+}
+
+fn check_entry_name(name: &str, what: &str) -> Result<(), EditError> {
+    if name.is_empty() {
+        return Err(EditError(format!("the {what} name is empty")));
+    }
+    if name.chars().any(|c| c.is_control()) || name.trim() != name {
+        return Err(EditError(format!(
+            "the {what} name {name:?} contains spaces or control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn flow_mapping_error(node: &Node, field: &str) -> EditError {
+    EditError(format!(
+        "`{field}` in ksec.yaml (line {}) is written in flow style (`{{…}}`), which ksec cannot \
+         edit without losing its layout; rewrite it in block style, one `name: …` per line \
+         below it, and try again",
+        node.line + 1
+    ))
+}
+
+fn not_a_mapping(node: &Node, field: &str) -> EditError {
+    EditError(format!(
+        "`{field}` in ksec.yaml (line {}) is not a mapping; it should be a block mapping \
+         (one `name: …` per line below it) or `{{}}`",
+        node.line + 1
+    ))
+}
+
+/// A key of a block mapping and the lines that belong to it.
+struct Node {
+    name: String,
+    /// Index of the key line.
+    line: usize,
+    /// Column of the key.
+    indent: usize,
+    /// Byte offset in the line just past the key's `:`.
+    colon: usize,
+    /// Index of the first line after its value: the next key at its column or
+    /// less deep, or the end of its parent.
+    end: usize,
+}
+
+struct NodeChildren {
+    entries: Vec<Node>,
+    /// Column of the children's keys (the parent's column when there are none).
+    indent: usize,
+    /// How much deeper than its key a child's own body is (default 2).
+    step: usize,
+}
+
+/// The top-level key `key`.
+fn find_top(lines: &[Line], key: &str) -> Option<Node> {
+    let top = |l: &Line| l.kind == Kind::Content && l.indent == 0;
+    let line = lines
+        .iter()
+        .position(|l| top(l) && parse_key(&l.text).is_some_and(|(k, _)| k == key))?;
+    let (name, colon) = parse_key(&lines[line].text)?;
+    let end = (line + 1..lines.len())
+        .find(|&i| top(&lines[i]) && !is_sequence_item(&lines[i].text))
+        .unwrap_or(lines.len());
+    Some(Node {
+        name,
+        line,
+        indent: 0,
+        colon,
+        end,
+    })
+}
+
+/// The keys of the block mapping below `parent`.
+fn child_nodes(lines: &[Line], parent: &Node) -> Result<NodeChildren, EditError> {
+    let block = parent.line + 1..parent.end;
+    let Some(first) = block.clone().find(|&i| lines[i].kind == Kind::Content) else {
+        return Ok(NodeChildren {
+            entries: Vec::new(),
+            indent: parent.indent,
+            step: DEFAULT_STEP,
+        });
+    };
+    let indent = lines[first].indent;
+    if indent <= parent.indent || is_sequence_item(&lines[first].text[indent..]) {
+        return Err(EditError(format!(
+            "`{}` in ksec.yaml (line {}) is not a mapping of names",
+            parent.name,
+            parent.line + 1
+        )));
+    }
+    let starts: Vec<usize> = block
+        .clone()
+        .filter(|&i| lines[i].kind == Kind::Content && lines[i].indent == indent)
+        .filter(|&i| !is_sequence_item(&lines[i].text[indent..]))
+        .collect();
+    let mut entries = Vec::new();
+    for (n, &i) in starts.iter().enumerate() {
+        let Some((name, colon)) = parse_key(&lines[i].text[indent..]) else {
+            continue;
+        };
+        let end = starts.get(n + 1).copied().unwrap_or(parent.end);
+        entries.push(Node {
+            name,
+            line: i,
+            indent,
+            colon: indent + colon,
+            end,
+        });
+    }
+    let step = (first + 1..parent.end)
+        .find(|&i| lines[i].is_data())
+        .map(|i| lines[i].indent)
+        .filter(|&nested| nested > indent)
+        .map_or(DEFAULT_STEP, |nested| nested - indent);
+    Ok(NodeChildren {
+        entries,
+        indent,
+        step,
+    })
+}
+
+/// Where a new child of `node` goes: after its last line of data, and after
+/// the comments indented under that last child.
+fn insertion_point(lines: &[Line], node: &Node, child_indent: usize) -> usize {
+    let mut at = (node.line + 1..node.end)
+        .rev()
+        .find(|&i| lines[i].is_data() && lines[i].indent > node.indent)
+        .map_or(node.line + 1, |i| i + 1);
+    while at < node.end && lines[at].kind == Kind::Comment && lines[at].indent > child_indent {
+        at += 1;
+    }
+    at
+}
+
+/// A key line with a new value: `key:` + ` props` + `value` + comment.
+fn rewrite_key_line(text: &str, colon: usize, props: &str, value: &str, comment: &str) -> String {
+    let mut out = text[..colon].to_owned();
+    if !props.is_empty() {
+        out.push(' ');
+        out.push_str(props);
+    }
+    out.push_str(value);
+    out.push_str(comment);
+    out
+}
+
+/// A list of names, as written.
+enum List {
+    /// `[a, b]` on the key's line: byte offsets of `[` and `]`, and each
+    /// item's span and value.
+    Flow {
+        open: usize,
+        close: usize,
+        items: Vec<(usize, usize, String)>,
+    },
+    /// `- a` lines below the key: each item's line and value.
+    Block { items: Vec<(usize, String)> },
+    /// No value (`key:` with nothing below, `~`, `null`): the comment after it.
+    Null { comment: String },
+}
+
+fn list_error(node: &Node, field: &str, why: &str) -> EditError {
+    EditError(format!(
+        "`{field}` in ksec.yaml (line {}) {why}; write it as a list of names, `[a, b]` on one \
+         line or one `- name` per line, and try again",
+        node.line + 1
+    ))
+}
+
+fn parse_list(lines: &[Line], node: &Node, field: &str) -> Result<List, EditError> {
+    let text: &str = &lines[node.line].text;
+    let tail = &text[node.colon..];
+    let code = strip_comment(tail);
+    let value = code.trim();
+    let comment = if value.is_empty() {
+        tail.to_owned()
+    } else {
+        tail[code.trim_end().len()..].to_owned()
+    };
+    if value.is_empty() {
+        let mut items = Vec::new();
+        for (i, l) in lines.iter().enumerate().take(node.end).skip(node.line + 1) {
+            if l.kind == Kind::Scalar {
+                return Err(list_error(node, field, "holds a block scalar"));
+            }
+            if l.kind != Kind::Content {
+                continue;
+            }
+            let rest = &l.text[l.indent..];
+            if !is_sequence_item(rest) || l.indent < node.indent {
+                return Err(list_error(node, field, "is not a list of names"));
+            }
+            let item = strip_comment(&rest[1..]).trim();
+            match plain_or_quoted(item) {
+                Some((v, n)) if n == item.len() => items.push((i, v)),
+                _ => {
+                    return Err(list_error(
+                        node,
+                        field,
+                        "has an item that is not a plain name",
+                    ));
+                }
+            }
+        }
+        return Ok(if items.is_empty() {
+            List::Null { comment }
+        } else {
+            List::Block { items }
+        });
+    }
+    if matches!(value, "~" | "null" | "Null" | "NULL") {
+        return Ok(List::Null { comment });
+    }
+    let Some(start) = value
+        .strip_prefix('[')
+        .map(|_| node.colon + (tail.len() - tail.trim_start().len()))
+    else {
+        return Err(list_error(node, field, "is not a list"));
+    };
+    let open = start;
+    let mut pos = open + 1;
+    let mut items = Vec::new();
+    let bytes = text.as_bytes();
+    let skip_ws = |mut p: usize| {
+        while p < bytes.len() && (bytes[p] == b' ' || bytes[p] == b'\t') {
+            p += 1;
+        }
+        p
+    };
+    loop {
+        pos = skip_ws(pos);
+        if pos >= bytes.len() {
+            return Err(list_error(
+                node,
+                field,
+                "is a flow list that goes on over several lines",
+            ));
+        }
+        if bytes[pos] == b']' && items.is_empty() {
+            break;
+        }
+        let rest = &text[pos..];
+        let (v, n) = if rest.starts_with(['"', '\'']) {
+            plain_or_quoted(rest)
+                .ok_or_else(|| list_error(node, field, "has an unreadable item"))?
+        } else {
+            let n = rest.find([',', ']', '#', '[', '{']).unwrap_or(rest.len());
+            let v = rest[..n].trim_end();
+            if v.is_empty() {
+                return Err(list_error(node, field, "has an empty or nested item"));
+            }
+            (v.to_owned(), v.len())
+        };
+        items.push((pos, pos + n, v));
+        pos = skip_ws(pos + n);
+        match bytes.get(pos) {
+            Some(b',') => pos += 1,
+            Some(b']') => break,
+            None => {
+                return Err(list_error(
+                    node,
+                    field,
+                    "is a flow list that goes on over several lines",
+                ));
+            }
+            _ => {
+                return Err(list_error(
+                    node,
+                    field,
+                    "has an item that is not a plain name",
+                ));
+            }
+        }
+    }
+    let close = pos;
+    let after = &text[close + 1..];
+    let t = after.trim_start_matches([' ', '\t']);
+    if !(t.is_empty() || (t.starts_with('#') && t.len() < after.len())) {
+        return Err(list_error(node, field, "has text after its `]`"));
+    }
+    Ok(List::Flow { open, close, items })
+}
+
+/// A double- or single-quoted scalar at the start of `s`, or else a plain
+/// one (all of `s`): its value and length in bytes.
+fn plain_or_quoted(s: &str) -> Option<(String, usize)> {
+    if let Some(inner) = s.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = inner.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((value, i + 2)),
+                '\\' => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    't' => value.push('\t'),
+                    other => value.push(other),
+                },
+                c => value.push(c),
+            }
+        }
+        return None;
+    }
+    if let Some(inner) = s.strip_prefix('\'') {
+        let mut value = String::new();
+        let mut chars = inner.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '\'' {
+                value.push(c);
+            } else if chars.next_if(|&(_, n)| n == '\'').is_some() {
+                value.push('\'');
+            } else {
+                return Some((value, i + 2));
+            }
+        }
+        return None;
+    }
+    if s.is_empty()
+        || s.starts_with(['[', '{', '&', '*', '!', '|', '>', '-', '?', '@', '`'])
+        || s.contains(": ")
+        || s.contains(',')
+    {
+        return None;
+    }
+    Some((s.to_owned(), s.len()))
+}
+
+/// `doc` with `name` appended to the list at `node`.
+fn list_add(mut doc: Doc, node: &Node, field: &str, name: &str) -> Result<String, EditError> {
+    let item = yaml_key(name);
+    match parse_list(&doc.lines, node, field)? {
+        List::Flow { open, close, items } => {
+            let text = &doc.lines[node.line].text;
+            let line = match items.last() {
+                Some(&(_, end, _)) => format!("{}, {item}{}", &text[..end], &text[end..]),
+                None => format!("{}[{item}]{}", &text[..open], &text[close + 1..]),
+            };
+            doc.lines[node.line].text = Cow::Owned(line);
+        }
+        List::Block { items } => {
+            let (last, _) = *items.last().expect("a block list has items");
+            let l = &doc.lines[last];
+            let pad = &l.text[..l.indent];
+            let new = format!("{pad}- {item}");
+            doc.insert(last + 1, vec![new]);
+        }
+        List::Null { comment } => {
+            let text = &doc.lines[node.line].text;
+            let line = format!("{} [{item}]{comment}", &text[..node.colon]);
+            doc.lines[node.line].text = Cow::Owned(line);
+            // `key: ~` keeps nothing after the value but the comment
+        }
+    }
+    Ok(doc.render())
+}
+
+/// `doc` with every `name` taken out of the list at `node`, or `None` when
+/// the list does not name it. An emptied list is written `[]`.
+fn list_remove(
+    mut doc: Doc,
+    node: &Node,
+    field: &str,
+    name: &str,
+) -> Result<Option<String>, EditError> {
+    match parse_list(&doc.lines, node, field)? {
+        List::Flow { open, close, items } => {
+            if !items.iter().any(|(_, _, v)| v == name) {
+                return Ok(None);
+            }
+            let text = &doc.lines[node.line].text;
+            let line = if items.iter().all(|(_, _, v)| v == name) {
+                format!("{}[]{}", &text[..open], &text[close + 1..])
+            } else {
+                // Each kept item with the separator that was written before
+                // it, the first one with nothing before it.
+                let mut out = text[..items[0].0].to_owned();
+                let mut first = true;
+                for (i, (start, end, v)) in items.iter().enumerate() {
+                    if v == name {
+                        continue;
+                    }
+                    if !first {
+                        out.push_str(&text[items[i - 1].1..*start]);
+                    }
+                    first = false;
+                    out.push_str(&text[*start..*end]);
+                }
+                out.push_str(&text[items[items.len() - 1].1..]);
+                out
+            };
+            doc.lines[node.line].text = Cow::Owned(line);
+        }
+        List::Block { items } => {
+            let gone: Vec<usize> = items
+                .iter()
+                .filter(|(_, v)| v == name)
+                .map(|(i, _)| *i)
+                .collect();
+            if gone.is_empty() {
+                return Ok(None);
+            }
+            if gone.len() == items.len() {
+                let text = &doc.lines[node.line].text;
+                let tail = &text[node.colon..];
+                let line = format!("{} []{tail}", &text[..node.colon]);
+                doc.lines[node.line].text = Cow::Owned(line);
+            }
+            for i in gone.into_iter().rev() {
+                doc.remove(i, i + 1);
+            }
+        }
+        List::Null { .. } => return Ok(None),
+    }
+    Ok(Some(doc.render()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1256,7 +1922,10 @@ version: 1
     fn the_demo_project_round_trips() {
         let text = include_str!("../../examples/demo/ksec.yaml");
         let out = add_namespace(text, "search", BODY).unwrap();
-        assert!(out.starts_with(text.trim_end()));
+        // the entry goes after the last namespace, before any later top-level key
+        let at = out.find("\n  search:\n").unwrap();
+        assert!(out[at..].find("\n  storefront:\n").is_none());
+        assert!(at > out.find("\n  storefront:\n").unwrap());
         let v = parse(&out);
         assert_eq!(names(&v), ["payments", "storefront", "search"]);
         assert_eq!(v["namespaces"]["search"], web());
@@ -1303,5 +1972,260 @@ version: 1
             prop_assert_eq!(remove_namespace(&two, &other).unwrap(), one.clone());
             prop_assert_eq!(remove_namespace(&one, &name).unwrap(), text);
         }
+    }
+}
+
+#[cfg(test)]
+mod recipient_tests {
+    use super::*;
+    use serde_json::{Value as Json, json};
+
+    fn parse(text: &str) -> Json {
+        serde_saphyr::from_str::<Json>(text)
+            .unwrap_or_else(|e| panic!("result does not parse: {e}\n---\n{text}"))
+    }
+
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+    /// Every list style ksec.yaml may use, with comments around them.
+    const TEAM: &str = "\
+# the team's project
+version: 1
+
+recipients:   # people and CI
+  # Alice leads
+  alice: age1alice   # laptop
+  bob: age1bob
+  ci-prod: age1ci
+# Named groups.
+groups:
+  payments-team: [alice, bob]   # grows
+  search-team:
+    - bob
+  solo:
+  - alice
+  empty: []
+
+environments:
+  prod:
+    context: prod
+    recipients: [ci-prod, bob]
+
+namespaces:
+  payments:
+    recipients: [payments-team]
+    owners: [payments-devs]
+  search:
+    recipients:
+      - search-team
+      - bob   # temporary
+  bare:
+    owners: [x]
+  empty-ns: {}   # nothing yet
+";
+
+    #[test]
+    fn add_recipient_goes_after_the_last_entry_keeping_comments() {
+        let out = add_recipient(TEAM, "carol", KEY).unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace(
+                "  ci-prod: age1ci\n",
+                &format!("  ci-prod: age1ci\n  carol: {KEY}\n")
+            )
+        );
+        assert_eq!(parse(&out)["recipients"]["carol"], KEY);
+    }
+
+    #[test]
+    fn add_recipient_to_an_empty_or_missing_mapping() {
+        let starter = "version: 1\nrecipients: {}  # none yet\n#  alice: age1...\n\ngroups: {}\n";
+        let out = add_recipient(starter, "carol", KEY).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "version: 1\nrecipients:  # none yet\n  carol: {KEY}\n#  alice: age1...\n\ngroups: {{}}\n"
+            )
+        );
+        assert_eq!(parse(&out)["recipients"], json!({"carol": KEY}));
+
+        let out = add_recipient("version: 1\n", "carol", KEY).unwrap();
+        assert_eq!(out, format!("version: 1\n\nrecipients:\n  carol: {KEY}\n"));
+
+        let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW carol@laptop";
+        let out = add_recipient("recipients:\n    a: age1a\n", "carol", ssh).unwrap();
+        assert_eq!(
+            out,
+            format!("recipients:\n    a: age1a\n    carol: {ssh}\n")
+        );
+        assert_eq!(parse(&out)["recipients"]["carol"], ssh);
+    }
+
+    #[test]
+    fn add_recipient_refuses_an_existing_name_or_a_flow_mapping() {
+        assert!(
+            add_recipient(TEAM, "bob", KEY)
+                .unwrap_err()
+                .0
+                .contains("already has a recipient `bob` (line 7)")
+        );
+        assert!(
+            add_recipient("recipients: {a: age1a}\n", "carol", KEY)
+                .unwrap_err()
+                .0
+                .contains("flow style")
+        );
+    }
+
+    #[test]
+    fn add_to_group_in_every_list_style() {
+        let out = add_to_group(TEAM, "payments-team", "carol").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace("[alice, bob]   # grows", "[alice, bob, carol]   # grows")
+        );
+        let out = add_to_group(TEAM, "search-team", "carol").unwrap();
+        assert_eq!(out, TEAM.replace("    - bob\n", "    - bob\n    - carol\n"));
+        let out = add_to_group(TEAM, "solo", "carol").unwrap();
+        assert_eq!(out, TEAM.replace("  - alice\n", "  - alice\n  - carol\n"));
+        assert_eq!(parse(&out)["groups"]["solo"], json!(["alice", "carol"]));
+        let out = add_to_group(TEAM, "empty", "carol").unwrap();
+        assert_eq!(out, TEAM.replace("empty: []", "empty: [carol]"));
+        assert_eq!(
+            add_to_group(TEAM, "nope", "carol").unwrap_err().0,
+            "ksec.yaml has no group `nope` under `groups:`"
+        );
+    }
+
+    #[test]
+    fn add_to_namespace_appends_or_creates_the_list() {
+        let out = add_to_namespace(TEAM, "payments", "carol").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace("[payments-team]", "[payments-team, carol]")
+        );
+        let out = add_to_namespace(TEAM, "search", "carol").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace(
+                "      - bob   # temporary\n",
+                "      - bob   # temporary\n      - carol\n"
+            )
+        );
+        let out = add_to_namespace(TEAM, "bare", "carol").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace("  bare:\n", "  bare:\n    recipients: [carol]\n")
+        );
+        assert_eq!(
+            parse(&out)["namespaces"]["bare"],
+            json!({"recipients": ["carol"], "owners": ["x"]})
+        );
+        let out = add_to_namespace(TEAM, "empty-ns", "carol").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace(
+                "  empty-ns: {}   # nothing yet\n",
+                "  empty-ns:   # nothing yet\n    recipients: [carol]\n"
+            )
+        );
+        assert!(
+            add_to_namespace(TEAM, "nope", "carol")
+                .unwrap_err()
+                .0
+                .contains("no namespace `nope`")
+        );
+    }
+
+    #[test]
+    fn remove_recipient_takes_it_out_of_every_list() {
+        let (out, places) = remove_recipient(TEAM, "bob").unwrap();
+        assert_eq!(
+            places,
+            [
+                "groups.payments-team",
+                "groups.search-team",
+                "namespaces.search.recipients",
+                "environments.prod.recipients"
+            ]
+        );
+        let expected = TEAM
+            .replace("  bob: age1bob\n", "")
+            .replace("[alice, bob]   # grows", "[alice]   # grows")
+            .replace("  search-team:\n    - bob\n", "  search-team: []\n")
+            .replace("[ci-prod, bob]", "[ci-prod]")
+            .replace("      - bob   # temporary\n", "");
+        assert_eq!(out, expected);
+        let v = parse(&out);
+        assert_eq!(v["groups"]["search-team"], json!([]));
+        assert_eq!(
+            v["namespaces"]["search"]["recipients"],
+            json!(["search-team"])
+        );
+        assert!(!out.contains("bob"));
+    }
+
+    #[test]
+    fn remove_the_only_recipient_leaves_an_empty_mapping() {
+        let text = "recipients:  # c\n  bob: age1bob\ngroups:\n  g: [bob]\n  h:\n  - bob\n";
+        let (out, _) = remove_recipient(text, "bob").unwrap();
+        assert_eq!(out, "recipients: {}  # c\ngroups:\n  g: []\n  h: []\n");
+        assert_eq!(parse(&out)["groups"], json!({"g": [], "h": []}));
+    }
+
+    #[test]
+    fn remove_keeps_separators_and_quotes_of_the_others() {
+        let text = "recipients:\n  a: age1a\n  b: age1b\n  c: age1c\ngroups:\n  g: [ a , \"b\", 'c' ]\n  h: [b, a]\n  i: [a, b]\n";
+        let (out, _) = remove_recipient(text, "b").unwrap();
+        assert_eq!(
+            out,
+            "recipients:\n  a: age1a\n  c: age1c\ngroups:\n  g: [ a, 'c' ]\n  h: [a]\n  i: [a]\n"
+        );
+    }
+
+    #[test]
+    fn remove_refuses_unknown_names_and_unreadable_lists() {
+        assert_eq!(
+            remove_recipient(TEAM, "dave").unwrap_err().0,
+            "ksec.yaml has no recipient `dave` under `recipients:`"
+        );
+        let text = "recipients:\n  bob: age1bob\ngroups:\n  g: [bob,\n     a]\n";
+        assert!(
+            remove_recipient(text, "bob")
+                .unwrap_err()
+                .0
+                .contains("flow list that goes on over several lines")
+        );
+    }
+
+    #[test]
+    fn add_then_remove_gives_back_the_original() {
+        let one = add_recipient(TEAM, "carol", KEY).unwrap();
+        let two = add_to_group(&one, "payments-team", "carol").unwrap();
+        let three = add_to_namespace(&two, "search", "carol").unwrap();
+        let four = add_to_group(&three, "solo", "carol").unwrap();
+        let (back, places) = remove_recipient(&four, "carol").unwrap();
+        assert_eq!(back, TEAM);
+        assert_eq!(
+            places,
+            [
+                "groups.payments-team",
+                "groups.solo",
+                "namespaces.search.recipients"
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let text = "recipients:\r\n  a: age1a\r\ngroups:\r\n  g:\r\n  - a\r\n";
+        let out = add_recipient(text, "b", "age1b").unwrap();
+        let out = add_to_group(&out, "g", "b").unwrap();
+        assert_eq!(
+            out,
+            "recipients:\r\n  a: age1a\r\n  b: age1b\r\ngroups:\r\n  g:\r\n  - a\r\n  - b\r\n"
+        );
+        let (back, _) = remove_recipient(&out, "b").unwrap();
+        assert_eq!(back, text);
     }
 }
