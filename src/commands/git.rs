@@ -1,9 +1,513 @@
 //! `ksec git setup|textconv|merge`: per-key diff and merge of encrypted files.
+//!
+//! - `setup` writes the repository's local git config for the `ksec` diff
+//!   and merge drivers and the `.gitattributes` lines that select them.
+//! - `textconv` is the diff driver. With an identity that opens the file it
+//!   prints the decrypted plaintext: the user configured this view of their
+//!   own repository, so it is, with `decrypt` and `edit`, one of the places
+//!   where ksec shows values. Without one it prints the structure with a
+//!   short digest of each value's ciphertext. It never fails a diff.
+//! - `merge` is the merge driver: a three-way merge per key of the decrypted
+//!   documents, sealed again under the checked-out side's data key so that
+//!   unchanged values keep their ciphertext. It never writes plaintext: on a
+//!   conflict the file stays encrypted and holds our side of each
+//!   conflicting key; when a side cannot be decrypted it is left untouched.
 
-use super::Context;
-use crate::cli::GitCommand;
-use crate::error::{Error, Result};
+use super::{Context, read_text, sops_error, write_stdout};
+use crate::cli::{GitCommand, MergeArgs};
+use crate::crypto::cipher::{ValueCipher, is_encrypted};
+use crate::crypto::merge;
+use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError, emit_plain, parse_plain};
+use crate::crypto::tree::{Item, Leaf, Value};
+use crate::error::{Code, Error, Result};
+use crate::project::scaffold::GITATTRIBUTES;
+use crate::{fsutil, keys, project};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-pub fn run(_cmd: GitCommand, _ctx: &Context) -> Result<()> {
-    Err(Error::invalid("ksec git is not built yet"))
+/// The local git config `ksec git setup` writes.
+const CONFIG: &[(&str, &str)] = &[
+    ("diff.ksec.textconv", "ksec git textconv"),
+    ("diff.ksec.cachetextconv", "false"),
+    ("merge.ksec.name", "ksec: per-key merge of encrypted files"),
+    ("merge.ksec.driver", "ksec git merge %O %A %B %P"),
+];
+
+pub fn run(cmd: GitCommand, ctx: &Context) -> Result<()> {
+    match cmd {
+        GitCommand::Setup => setup(ctx),
+        GitCommand::Textconv(args) => write_stdout(&textconv(&args.file, ctx)),
+        GitCommand::Merge(args) => merge_driver(&args, ctx),
+    }
+}
+
+// ---------------------------------------------------------------- setup
+
+fn setup(ctx: &Context) -> Result<()> {
+    // The project root holds .gitattributes; outside a project, the
+    // repository's top level does.
+    let project_root = match project::find_root(ctx.project_flag.as_deref()) {
+        Ok(root) => Some(root),
+        Err(e) if ctx.project_flag.is_some() => return Err(e),
+        Err(_) => None,
+    };
+    let start = match &project_root {
+        Some(root) => root.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| Error::io("read the working directory", Path::new("."), &e))?,
+    };
+    let top = git(&start, &["rev-parse", "--show-toplevel"]).map_err(|_| {
+        Error::invalid(format!("{} is not in a git repository", start.display()))
+            .hint("run `git init` (or clone the repository) first, then `ksec git setup` inside it")
+    })?;
+    let root = project_root.unwrap_or_else(|| PathBuf::from(top.trim()));
+
+    println!("git config --local (this repository only):");
+    for (key, value) in CONFIG {
+        git(&root, &["config", "--local", key, value])?;
+        println!("  {key} = {value}");
+    }
+    let attributes = root.join(".gitattributes");
+    let added = add_missing_lines(&attributes, GITATTRIBUTES)?;
+    if added.is_empty() {
+        println!(".gitattributes already selects the ksec drivers; nothing changed");
+    } else {
+        println!("{}: added", attributes.display());
+        for line in added {
+            println!("  {line}");
+        }
+    }
+    if on_path("ksec").is_none() {
+        println!(
+            "note: git runs `ksec` from PATH, and no ksec is on this shell's PATH; install it there"
+        );
+    }
+    Ok(())
+}
+
+/// Run git in `dir`; its stdout, or an error carrying its message.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .map_err(|e| {
+            Error::not_found(format!("cannot run git: {e}")).hint("install git and put it on PATH")
+        })?;
+    if !out.status.success() {
+        return Err(Error::invalid(format!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Append the non-comment lines of `text` that `path` lacks, keeping the
+/// rest of the file; returns the lines added.
+fn add_missing_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<&'a str>> {
+    let current = match std::fs::read_to_string(path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", path, &e)),
+    };
+    let missing: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let mut out = current.clone();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if let Some(header) = text.lines().next().filter(|h| h.starts_with('#'))
+        && !current.lines().any(|c| c == header)
+    {
+        out.push_str(header);
+        out.push('\n');
+    }
+    for line in &missing {
+        out.push_str(line);
+        out.push('\n');
+    }
+    fsutil::write_atomic(path, out.as_bytes(), 0o644)?;
+    Ok(missing)
+}
+
+// ------------------------------------------------------------- textconv
+
+/// What `git diff` shows for `file`. Always some text: a diff never fails.
+fn textconv(file: &Path, ctx: &Context) -> Vec<u8> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => return format!("# ksec: cannot read {}: {e}\n", file.display()).into_bytes(),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return e.into_bytes(),
+    };
+    let format = Format::from_path(file);
+    let Ok(encrypted) = EncryptedFile::parse(&text, format) else {
+        // not a SOPS file (or not one ksec can read): as it is
+        return text.into_bytes();
+    };
+    let summary = recipients_line(&encrypted);
+    let why = match keys::lookup(ctx.identity_flag.as_deref()) {
+        Err(e) => format!("your identity could not be loaded: {}", e.message),
+        Ok(lookup) if lookup.identities.is_empty() => "no age identity found".to_string(),
+        Ok(lookup) => match encrypted.clone().open_to_read(&lookup.identities) {
+            Ok(opened) => match emit_plain(&opened.plain, format) {
+                Ok(plain) => {
+                    let mut out = zeroize::Zeroizing::new(plain);
+                    out.push_str(&summary);
+                    return out.as_bytes().to_vec();
+                }
+                Err(_) => "the decrypted document cannot be written in its format".to_string(),
+            },
+            Err(e) => not_decrypted(e),
+        },
+    };
+    let shown = emit_plain(&digests(&encrypted.body), format).unwrap_or_default();
+    format!("# ksec: values not shown ({why})\n{shown}{summary}").into_bytes()
+}
+
+/// Why a file was not decrypted, without the temporary path git gave us.
+fn not_decrypted(err: SopsError) -> String {
+    match err {
+        SopsError::NoMatchingIdentity { .. } => "none of your identities can decrypt it".into(),
+        SopsError::NoAgeRecipients => "it has no age recipients".into(),
+        SopsError::ValueIntegrity { path } | SopsError::ValueMalformed { path } => {
+            format!("integrity check failed at key {path}")
+        }
+        SopsError::MacUnreadable | SopsError::MacMismatch => {
+            "integrity check failed: the values do not match the MAC".into()
+        }
+        SopsError::BadMetadata(why) => format!("damaged sops metadata: {why}"),
+        SopsError::Unsupported(why) => why,
+        _ => "it could not be decrypted".into(),
+    }
+}
+
+/// One line in place of the `sops` metadata: who can decrypt.
+fn recipients_line(file: &EncryptedFile) -> String {
+    let recipients = file.recipients();
+    if recipients.is_empty() {
+        "# sops: no age recipients\n".into()
+    } else {
+        format!("# sops: encrypted to {}\n", recipients.join(", "))
+    }
+}
+
+/// The encrypted tree with each encrypted value replaced by a short digest
+/// of its ciphertext: it changes exactly when ksec re-encrypted the value,
+/// which ksec does only when the value changed.
+fn digests(value: &Value) -> Value {
+    let digest = |enc: &str| {
+        let hash = Sha256::digest(enc.as_bytes());
+        hash[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    match value {
+        Value::Leaf(leaf) if is_encrypted(leaf.expose()) => Value::Leaf(Leaf::str(format!(
+            "<encrypted sha256:{}>",
+            digest(leaf.expose())
+        ))),
+        Value::Leaf(_) | Value::Null => value.clone(),
+        Value::Seq(values) => Value::Seq(
+            values
+                .iter()
+                .filter(|v| !matches!(v, Value::Leaf(l) if l.expose().ends_with(",type:comment]")))
+                .map(digests)
+                .collect(),
+        ),
+        Value::Map(items) => Value::Map(
+            items
+                .iter()
+                .map(|item| match item {
+                    Item::Pair(k, v) => Item::Pair(k.clone(), digests(v)),
+                    Item::Comment(text) if is_encrypted(text.expose_secret()) => Item::Comment(
+                        format!(
+                            " <encrypted comment sha256:{}>",
+                            digest(text.expose_secret())
+                        )
+                        .into(),
+                    ),
+                    Item::Comment(_) => item.clone(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- merge
+
+/// The merge base: absent (added on both sides) is `None`.
+enum Base {
+    Encrypted(EncryptedFile),
+    Plain(Value),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Ours,
+    Theirs,
+}
+
+fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
+    let name = args
+        .path
+        .as_deref()
+        .unwrap_or(&args.ours)
+        .display()
+        .to_string();
+    let ours_text = read_text(&args.ours)?;
+    let theirs_text = read_text(&args.theirs)?;
+    let base_text = match std::fs::read(&args.base) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(format!("{name} (merge base) is not UTF-8 text"))
+                .hint("resolve the conflict by hand: ksec encrypts YAML and dotenv files")
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", &args.base, &e)),
+    };
+    let format = match &args.path {
+        Some(p) => Format::from_path(p),
+        None if EncryptedFile::parse(&ours_text, Format::Dotenv).is_ok() => Format::Dotenv,
+        None => Format::Yaml,
+    };
+    let left = |e: Error| {
+        e.detail(format!(
+            "{name} was left as it is on this side; git marks it as conflicted"
+        ))
+    };
+    let label = |side: &str| PathBuf::from(format!("{name} ({side})"));
+
+    let ours = EncryptedFile::parse(&ours_text, format);
+    let theirs = EncryptedFile::parse(&theirs_text, format);
+    let (ours, theirs) = match (ours, theirs) {
+        (Ok(o), Ok(t)) => (o, t),
+        (Err(SopsError::NotEncrypted), Err(SopsError::NotEncrypted)) => {
+            // Not encrypted on either side: an ordinary line merge.
+            return merge_text(args, &name);
+        }
+        (Err(e), _) => return Err(left(sops_error(&label("this side"), e))),
+        (_, Err(e)) => return Err(left(sops_error(&label("their side"), e))),
+    };
+    let base = if base_text.trim().is_empty() {
+        None
+    } else {
+        match EncryptedFile::parse(&base_text, format) {
+            Ok(file) => Some(Base::Encrypted(file)),
+            // committed in plaintext once: those are the base values
+            Err(SopsError::NotEncrypted) => Some(Base::Plain(
+                parse_plain(&base_text, format)
+                    .map_err(|e| left(sops_error(&label("merge base"), e)))?,
+            )),
+            Err(e) => return Err(left(sops_error(&label("merge base"), e))),
+        }
+    };
+
+    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    if lookup.identities.is_empty() {
+        let mut e = Error::new(
+            Code::Decrypt,
+            format!("cannot merge {name}: no age identity found to decrypt it"),
+        )
+        .detail("looked in, in this order:");
+        for line in &lookup.report {
+            e = e.detail(format!("  {line}"));
+        }
+        return Err(left(e).hint(
+            "set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`",
+        ));
+    }
+    let open = |file: EncryptedFile, side: &str| -> Result<Opened> {
+        file.open(&lookup.identities)
+            .map_err(|e| left(sops_error(&label(side), e)))
+    };
+    let recipients = |file: &EncryptedFile| {
+        let mut r = file.recipients();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let (ours_recipients, theirs_recipients) = (recipients(&ours), recipients(&theirs));
+    let base_recipients = match &base {
+        Some(Base::Encrypted(file)) => Some(recipients(file)),
+        _ => None,
+    };
+    let ours = open(ours, "this side")?;
+    let theirs = open(theirs, "their side")?;
+    let base_plain = match base {
+        None => Value::Map(Vec::new()),
+        Some(Base::Plain(plain)) => plain,
+        Some(Base::Encrypted(file)) => {
+            file.open_to_read(&lookup.identities)
+                .map_err(|e| left(sops_error(&label("merge base"), e)))?
+                .plain
+        }
+    };
+
+    // The file keeps its recipients and data key, unless only their side
+    // changed who can decrypt it (a rekey, a recipient removed): then theirs.
+    let (container, recipients_conflict) = if ours_recipients == theirs_recipients
+        || base_recipients.as_ref() == Some(&theirs_recipients)
+    {
+        (Side::Ours, false)
+    } else if base_recipients.as_ref() == Some(&ours_recipients) {
+        (Side::Theirs, false)
+    } else {
+        (Side::Ours, true)
+    };
+
+    let merged = merge::merge(&base_plain, &ours.plain, &theirs.plain);
+    let (mut keep, other, keep_text) = match container {
+        Side::Ours => (ours, theirs, &ours_text),
+        Side::Theirs => (theirs, ours, &theirs_text),
+    };
+    if merge::same(&merged.value, &keep.plain) {
+        if container == Side::Theirs {
+            fsutil::write_atomic(&args.ours, keep_text.as_bytes(), 0o644)?;
+        }
+    } else {
+        if format == Format::Yaml {
+            super::warn_dropped_comments_in(&name, keep_text);
+        }
+        // Same data key on both sides (the usual case): values taken from
+        // the other side keep their exact ciphertext too.
+        if keep.cipher.key().bytes() == other.cipher.key().bytes() {
+            stash_ivs(&mut keep.cipher, &other.file.body, &mut Vec::new());
+        }
+        keep.plain = merged.value;
+        let sealed = keep.seal().map_err(|e| sops_error(Path::new(&name), e))?;
+        let text = sealed.emit().map_err(|e| sops_error(Path::new(&name), e))?;
+        fsutil::write_atomic(&args.ours, text.as_bytes(), 0o644)?;
+    }
+
+    if merged.conflicts.is_empty() && !recipients_conflict {
+        return Ok(());
+    }
+    Err(conflict_error(
+        &name,
+        &merged.conflicts,
+        recipients_conflict.then_some((&ours_recipients, &theirs_recipients)),
+    ))
+}
+
+fn conflict_error(
+    name: &str,
+    conflicts: &[Vec<String>],
+    recipients: Option<(&Vec<String>, &Vec<String>)>,
+) -> Error {
+    let n = conflicts.len();
+    let what = match (n, recipients.is_some()) {
+        (0, _) => "its recipients were changed differently on both sides".to_string(),
+        (1, false) => "1 key was changed differently on both sides".to_string(),
+        (n, false) => format!("{n} keys were changed differently on both sides"),
+        (n, true) => format!(
+            "{n} key{} and its recipients were changed differently on both sides",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    let mut e = Error::new(Code::Conflict, format!("merge conflict in {name}: {what}"));
+    for path in conflicts {
+        e = e.detail(format!("  {}", key_path(path)));
+    }
+    if n > 0 {
+        e = e.detail(format!(
+            "the file stays encrypted and holds this side's value of {}; the other keys are merged",
+            if n == 1 { "that key" } else { "those keys" }
+        ));
+    }
+    let mut hint = format!(
+        "`git diff :2:{name} :3:{name}` shows both sides; resolve with: ksec edit {name}, then git add {name}"
+    );
+    if let Some((ours, theirs)) = recipients {
+        e = e.detail(format!("recipients on this side: {}", ours.join(", ")));
+        e = e.detail(format!("recipients on their side: {}", theirs.join(", ")));
+        e = e.detail("the file keeps this side's recipients");
+        hint.push_str("; then `ksec rekey` makes the recipients match ksec.yaml");
+    }
+    e.hint(hint)
+}
+
+/// A key path as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
+fn key_path(path: &[String]) -> String {
+    match path {
+        [one] => one.clone(),
+        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
+    }
+}
+
+/// Teach `cipher` the IVs of the values in `body` (encrypted under the same
+/// data key), so that re-encrypting one of those values reproduces its
+/// exact ciphertext.
+fn stash_ivs(cipher: &mut ValueCipher, body: &Value, path: &mut Vec<String>) {
+    let aad = |path: &[String]| format!("{}:", path.join(":"));
+    match body {
+        Value::Leaf(leaf) if is_encrypted(leaf.expose()) => {
+            // a value that does not decrypt simply is not remembered
+            let _ = cipher.decrypt(leaf.expose(), &aad(path));
+        }
+        Value::Seq(values) => {
+            for v in values {
+                stash_ivs(cipher, v, path);
+            }
+        }
+        Value::Map(items) => {
+            for item in items {
+                match item {
+                    Item::Pair(key, value) => {
+                        path.push(key.clone());
+                        stash_ivs(cipher, value, path);
+                        path.pop();
+                    }
+                    Item::Comment(text) if is_encrypted(text.expose_secret()) => {
+                        let _ = cipher.decrypt(text.expose_secret(), &aad(path));
+                    }
+                    Item::Comment(_) => {}
+                }
+            }
+        }
+        Value::Leaf(_) | Value::Null => {}
+    }
+}
+
+/// Neither side is encrypted: git's own line merge, conflict markers and all.
+fn merge_text(args: &MergeArgs, name: &str) -> Result<()> {
+    let status = Command::new("git")
+        .arg("merge-file")
+        .args(["-L", "ours", "-L", "base", "-L", "theirs"])
+        .arg(&args.ours)
+        .arg(&args.base)
+        .arg(&args.theirs)
+        .status()
+        .map_err(|e| {
+            Error::not_found(format!("cannot run git merge-file: {e}")).hint("install git")
+        })?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(n) if n > 0 => Err(Error::new(
+            Code::Conflict,
+            format!("merge conflict in {name} (not encrypted; merged line by line)"),
+        )
+        .hint(format!("fix the conflict markers, then git add {name}"))),
+        _ => Err(Error::invalid(format!("git merge-file failed on {name}"))),
+    }
 }

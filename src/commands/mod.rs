@@ -157,17 +157,20 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 /// ksec does not keep YAML comments; say so rather than drop them silently.
 fn warn_dropped_comments(path: &Path) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
-    };
+    if let Ok(text) = std::fs::read_to_string(path) {
+        warn_dropped_comments_in(&path.display().to_string(), &text);
+    }
+}
+
+/// The warning for the encrypted YAML `text` of file `name`.
+pub fn warn_dropped_comments_in(name: &str, text: &str) {
     let count = text
         .lines()
         .filter(|l| l.trim_start().starts_with('#') || l.ends_with(",type:comment]"))
         .count();
     if count > 0 {
         eprintln!(
-            "warning: {}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",
-            path.display(),
+            "warning: {name}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",
             if count == 1 { "" } else { "s" }
         );
     }

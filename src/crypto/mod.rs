@@ -5,6 +5,7 @@
 pub mod cipher;
 pub mod dotenv;
 mod fast_yaml;
+pub mod merge;
 pub mod sops;
 pub mod tree;
 pub mod wrap;
