@@ -70,7 +70,7 @@ fn setup(ctx: &Context) -> Result<()> {
         println!("  {key} = {value}");
     }
     let attributes = root.join(".gitattributes");
-    let added = add_missing_lines(&attributes, GITATTRIBUTES)?;
+    let added = super::init::merge_lines(&attributes, GITATTRIBUTES)?;
     if added.is_empty() {
         println!(".gitattributes already selects the ksec drivers; nothing changed");
     } else {
@@ -113,39 +113,6 @@ fn on_path(name: &str) -> Option<PathBuf> {
             .map(|p| p.join(name))
             .find(|p| p.is_file())
     })
-}
-
-/// Append the non-comment lines of `text` that `path` lacks, keeping the
-/// rest of the file; returns the lines added.
-fn add_missing_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<&'a str>> {
-    let current = match std::fs::read_to_string(path) {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read", path, &e)),
-    };
-    let missing: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
-        .collect();
-    if missing.is_empty() {
-        return Ok(missing);
-    }
-    let mut out = current.clone();
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    if let Some(header) = text.lines().next().filter(|h| h.starts_with('#'))
-        && !current.lines().any(|c| c == header)
-    {
-        out.push_str(header);
-        out.push('\n');
-    }
-    for line in &missing {
-        out.push_str(line);
-        out.push('\n');
-    }
-    fsutil::write_atomic(path, out.as_bytes(), 0o644)?;
-    Ok(missing)
 }
 
 // ------------------------------------------------------------- textconv

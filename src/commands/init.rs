@@ -56,7 +56,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
         (".gitignore", scaffold::GITIGNORE),
         (".gitattributes", scaffold::GITATTRIBUTES),
     ] {
-        if merge_lines(&dir.join(file), text)? {
+        if !merge_lines(&dir.join(file), text)?.is_empty() {
             created.push(file.to_string());
         }
     }
@@ -99,8 +99,10 @@ fn existing(dir: &Path, refresh: bool) -> Result<()> {
     Ok(())
 }
 
-/// Append the lines of `text` that `path` lacks. Returns whether it wrote.
-fn merge_lines(path: &Path, text: &str) -> Result<bool> {
+/// Append the lines of `text` that `path` lacks (all of `text` to a new
+/// file; else its header comment, unless present, and the missing lines),
+/// keeping the rest. Returns the lines added.
+pub fn merge_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<&'a str>> {
     let current = match std::fs::read_to_string(path) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -111,7 +113,7 @@ fn merge_lines(path: &Path, text: &str) -> Result<bool> {
         .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
         .collect();
     if missing.is_empty() {
-        return Ok(false);
+        return Ok(missing);
     }
     let mut out = current.clone();
     if !out.is_empty() && !out.ends_with('\n') {
@@ -120,13 +122,17 @@ fn merge_lines(path: &Path, text: &str) -> Result<bool> {
     if current.is_empty() {
         out.push_str(text);
     } else {
-        out.push_str(text.lines().next().unwrap_or(""));
-        out.push('\n');
-        for l in missing {
+        if let Some(header) = text.lines().next().filter(|h| h.starts_with('#'))
+            && !current.lines().any(|c| c == header)
+        {
+            out.push_str(header);
+            out.push('\n');
+        }
+        for l in &missing {
             out.push_str(l);
             out.push('\n');
         }
     }
     fsutil::write_atomic(path, out.as_bytes(), 0o644)?;
-    Ok(true)
+    Ok(missing)
 }
