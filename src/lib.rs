@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod guard;
 pub mod keys;
 pub mod onboard;
+pub mod parallel;
 pub mod project;
 pub mod render;
 

@@ -21,8 +21,6 @@ use crate::keys;
 use crate::project::{Project, edit, scaffold};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn run(cmd: RecipientsCommand, ctx: &Context) -> Result<()> {
     match cmd {
@@ -232,7 +230,7 @@ fn scan(project: &Project) -> Result<Vec<Source>> {
     }
     paths.sort();
     paths.dedup();
-    let found = parallel(&paths, |path| -> Result<Option<Source>> {
+    let found = crate::parallel::map(&paths, |path| -> Result<Option<Source>> {
         let Some(ns) = project.namespace_for(path) else {
             return Ok(None);
         };
@@ -339,38 +337,6 @@ fn rel(project: &Project, path: &Path) -> String {
         .to_string()
 }
 
-/// Run `f` over `items` on all cores; results in the items' order.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(items.len())
-        .max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let r = f(&items[i]);
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every item was processed")
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- doing it
 
 /// One file's planned change.
@@ -451,7 +417,7 @@ fn execute(
     identities: &[Identity],
     recipients: &BTreeMap<String, Recipient>,
 ) -> Vec<Result<Done>> {
-    parallel(jobs, |job| execute_one(job, identities, recipients))
+    crate::parallel::map(jobs, |job| execute_one(job, identities, recipients))
 }
 
 fn execute_one(

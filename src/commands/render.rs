@@ -12,9 +12,7 @@ use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Problem, Selection, emit};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
@@ -189,30 +187,13 @@ fn load(
     if encrypted.is_empty() {
         return Ok((inputs, problems));
     }
+    // problems come out in path order
+    encrypted.sort();
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
-    let results: Mutex<Vec<(PathBuf, Decrypted)>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(encrypted.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = encrypted.get(i) else { break };
-                    let result = decrypt_source(&project.root, path, &lookup);
-                    results
-                        .lock()
-                        .expect("no worker panics while holding the lock")
-                        .push((path.clone(), result));
-                }
-            });
-        }
+    let results = crate::parallel::map(&encrypted, |path| {
+        decrypt_source(&project.root, path, &lookup)
     });
-    let mut results = results.into_inner().expect("workers are done");
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, result) in results {
+    for (path, result) in encrypted.into_iter().zip(results) {
         match result {
             Ok(pairs) => {
                 inputs.secrets.insert(path, pairs);

@@ -18,7 +18,6 @@ use crate::project::{Allow, Namespace, Problem, Project};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The rules of `ksec check`, each with a stable id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,29 +134,7 @@ pub fn check(files: &[git::File], inputs: &Inputs) -> Report {
         identities: inputs.identities,
     };
 
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .clamp(1, files.len().max(1));
-    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        mine.push(check_file(file, &ctx));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a check thread panicked"))
-            .collect()
-    });
+    let outcomes = crate::parallel::map(files, |file| check_file(file, &ctx));
 
     let mut report = Report::default();
     let mut findings = Vec::new();
