@@ -489,12 +489,7 @@ fn remove(args: NamespaceRemoveArgs, ctx: &Context) -> Result<()> {
         return Err(
             Error::not_found(format!("namespace {} is not in ksec.yaml", args.name)).hint(format!(
                 "namespaces in ksec.yaml: {}",
-                project
-                    .namespaces
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                project.namespace_names()
             )),
         );
     };

@@ -128,15 +128,8 @@ pub fn select_namespaces<'a>(
     let mut out = Vec::new();
     for name in wanted {
         let ns = project.namespaces.get(name).ok_or_else(|| {
-            Error::not_found(format!("no namespace {name} in ksec.yaml")).hint(format!(
-                "namespaces: {}",
-                project
-                    .namespaces
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            Error::not_found(format!("no namespace {name} in ksec.yaml"))
+                .hint(format!("namespaces: {}", project.namespace_names()))
         })?;
         if !in_env(ns) {
             return Err(Error::usage(format!(

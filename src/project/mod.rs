@@ -308,6 +308,15 @@ impl Project {
         validate_all(root, raw)
     }
 
+    /// The namespaces' names, for messages: `payments, storefront`.
+    pub fn namespace_names(&self) -> String {
+        self.namespaces
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The environments' names, for messages: `prod, staging`.
     pub fn environment_names(&self) -> String {
         self.environments
