@@ -843,39 +843,78 @@ fn add(args: RecipientsAddArgs, ctx: &Context) -> Result<()> {
         .filter(|s| !jobs.iter().any(|j| j.source.path == s.path))
         .count();
 
-    let plan: Vec<(String, Action)> = jobs
-        .iter()
-        .map(|j| (j.source.rel.clone(), j.action.clone()))
-        .collect();
-    if args.dry_run {
-        let mut out = format!(
-            "would add {} ({}) to ksec.yaml: {}\n",
+    let change = ProjectChange {
+        project: &project,
+        new_text: &new_text,
+        updated: &updated,
+        headline: format!(
+            "{} ({}) to ksec.yaml: {}",
             args.name,
             short_key(&key),
             places.join(", ")
-        );
-        out.push_str(&report(&plan, &names, true, unchanged, 0));
-        out.push_str("dry run: nothing was changed\n");
-        return super::write_stdout(out.as_bytes());
-    }
-    let ids = if jobs.is_empty() {
-        Vec::new()
-    } else {
-        identities(ctx, &jobs)?
+        ),
+        removed: None,
+        out_of_sync,
     };
-    write_project(&project, &new_text, &updated)?;
-    super::write_stdout(
-        format!(
-            "added {} ({}) to ksec.yaml: {}\n",
-            args.name,
-            short_key(&key),
-            places.join(", ")
-        )
-        .as_bytes(),
-    )?;
-    let result = finish(jobs, &ids, &names, unchanged, None);
-    note_out_of_sync(out_of_sync);
-    result
+    change.run(
+        ("would add", "added"),
+        jobs,
+        &names,
+        unchanged,
+        args.dry_run,
+        ctx,
+    )
+}
+
+/// An edit of ksec.yaml and the files it changes, for add and remove.
+struct ProjectChange<'a> {
+    project: &'a Project,
+    new_text: &'a str,
+    updated: &'a Project,
+    /// `NAME (age1…) to ksec.yaml: recipients, groups.team`
+    headline: String,
+    /// The recipient removed: its readable secrets are listed.
+    removed: Option<&'a str>,
+    /// Other files that do not match ksec.yaml (a note points to rekey).
+    out_of_sync: usize,
+}
+
+impl ProjectChange<'_> {
+    /// With `dry_run` print the plan; else write ksec.yaml (and
+    /// .sops.yaml), then the files. `verbs` are (planned, done).
+    fn run(
+        &self,
+        verbs: (&str, &str),
+        jobs: Vec<Job>,
+        names: &Names,
+        unchanged: usize,
+        dry_run: bool,
+        ctx: &Context,
+    ) -> Result<()> {
+        if dry_run {
+            let plan: Vec<(String, Action)> = jobs
+                .iter()
+                .map(|j| (j.source.rel.clone(), j.action.clone()))
+                .collect();
+            let mut out = format!("{} {}\n", verbs.0, self.headline);
+            out.push_str(&report(&plan, names, true, unchanged, 0));
+            if let Some(who) = self.removed {
+                out.push_str(&exposure(&exposed(&jobs, names), Some(who), true));
+            }
+            out.push_str("dry run: nothing was changed\n");
+            return super::write_stdout(out.as_bytes());
+        }
+        let ids = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            identities(ctx, &jobs)?
+        };
+        write_project(self.project, self.new_text, self.updated)?;
+        super::write_stdout(format!("{} {}\n", verbs.1, self.headline).as_bytes())?;
+        let result = finish(jobs, &ids, names, unchanged, self.removed);
+        note_out_of_sync(self.out_of_sync);
+        result
+    }
 }
 
 fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
@@ -992,38 +1031,26 @@ fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
     let mut places = vec!["recipients".to_string()];
     places.extend(lists);
 
-    if args.dry_run {
-        let plan: Vec<(String, Action)> = jobs
-            .iter()
-            .map(|j| (j.source.rel.clone(), j.action.clone()))
-            .collect();
-        let mut out = format!(
-            "would remove {name} ({}) from ksec.yaml: {}\n",
+    let change = ProjectChange {
+        project: &project,
+        new_text: &new_text,
+        updated: &updated,
+        headline: format!(
+            "{name} ({}) from ksec.yaml: {}",
             short_key(&key),
             places.join(", ")
-        );
-        out.push_str(&report(&plan, &names, true, unchanged, 0));
-        out.push_str(&exposure(&exposed(&jobs, &names), Some(name), true));
-        out.push_str("dry run: nothing was changed\n");
-        return super::write_stdout(out.as_bytes());
-    }
-    let ids = if jobs.is_empty() {
-        Vec::new()
-    } else {
-        identities(ctx, &jobs)?
+        ),
+        removed: Some(name),
+        out_of_sync,
     };
-    write_project(&project, &new_text, &updated)?;
-    super::write_stdout(
-        format!(
-            "removed {name} ({}) from ksec.yaml: {}\n",
-            short_key(&key),
-            places.join(", ")
-        )
-        .as_bytes(),
-    )?;
-    let result = finish(jobs, &ids, &names, unchanged, Some(name));
-    note_out_of_sync(out_of_sync);
-    result
+    change.run(
+        ("would remove", "removed"),
+        jobs,
+        &names,
+        unchanged,
+        args.dry_run,
+        ctx,
+    )
 }
 
 // ---------------------------------------------------------------- rekey
