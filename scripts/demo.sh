@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: build ksec, render the shipped demo project
-# (examples/demo), then in a scratch copy round-trip a secret: decrypt, change one
-# value with `ksec set`, show that git sees a one-value change, read it back with
-# sops, and render again (the Secret's hash name changes).
+# (examples/demo), then in a scratch git copy run the guard (`ksec check`),
+# round-trip a secret: decrypt, change one value with `ksec set`, show that git
+# sees a one-value change, read it back with sops, render again (the Secret's
+# hash name changes), and onboard a new team namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
@@ -21,6 +22,9 @@ trap 'rm -rf "$work"' EXIT
 cp -r examples/demo "$work/demo"
 cd "$work/demo"
 git init -q . && git add -A && git -c user.name=demo -c user.email=demo@example.invalid commit -qm demo
+
+echo "== ksec check: no plaintext secret in git, every file keyed as ksec.yaml says (the demo key is allowed explicitly)"
+"$ksec" check
 
 secret=namespaces/payments/db.enc.yaml
 echo "== ksec decrypt $secret (demo values)"
