@@ -9,7 +9,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{CANARY, Key, all_output, ksec, ksec_with, run_ok, sops};
+use common::{CANARY, Key, all_output, code, ksec, ksec_with, run_ok, sops, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -127,18 +127,6 @@ impl World {
         let out = cmd.arg("--output").arg(&out_path).output().unwrap();
         assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
 }
 
 /// None of `secrets` (nor a recognisable piece of one) was printed.

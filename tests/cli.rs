@@ -3,23 +3,13 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, ksec, ksec_with, project, run_ok, sops};
+use common::{
+    CANARY, Key, all_output, code, ksec, ksec_with, project, run_ok, sops, stderr, stdout,
+};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 // ---------------------------------------------------------------- helpers
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
 
 /// Write `plain` to `dir/name`, encrypt it to `key` into `dir/enc_name`.
 fn encrypted(dir: &Path, key: &Key, name: &str, plain: &str, enc_name: &str) -> PathBuf {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, ksec_with, run_ok, sops};
+use common::{CANARY, Key, all_output, ksec_with, run_ok, sops, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -114,10 +114,6 @@ impl Fixture {
             }
         }
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn changed_lines(old: &str, new: &str) -> Vec<usize> {

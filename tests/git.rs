@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, ksec, ksec_with, run_ok, sops};
+use common::{CANARY, Key, all_output, ksec, ksec_with, run_ok, sops, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -14,18 +14,9 @@ const APP_PLAIN: &str = "API_TOKEN: canary-7f3a9c1e-do-not-print\nDB_USER: admin
 const ENV: &str = "namespaces/payments/api.enc.env";
 const ENV_PLAIN: &str = "API_KEY=canary-7f3a9c1e-do-not-print\nMODE=live\nREGION=eu\nTIMEOUT=30\n";
 
-/// Variables that would let a command pick up a key or config it was not given.
-const CLEAN_VARS: &[&str] = &[
-    "KSEC_AGE_KEY",
-    "KSEC_AGE_KEY_FILE",
-    "SOPS_AGE_KEY",
-    "SOPS_AGE_KEY_FILE",
-    "SOPS_AGE_RECIPIENTS",
-    "XDG_CONFIG_HOME",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-];
+/// Git's variables that would point a command at another repository
+/// (besides `common::KEY_VARS`, the key sources).
+const GIT_VARS: &[&str] = &["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
 
 /// A git repository holding a ksec project (`ksec init`, `ksec git setup`)
 /// with one encrypted YAML file and one encrypted dotenv file, committed on
@@ -88,7 +79,7 @@ impl Repo {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut cmd = std::process::Command::new("git");
-        for var in CLEAN_VARS {
+        for var in common::KEY_VARS.iter().chain(GIT_VARS) {
             cmd.env_remove(var);
         }
         cmd.current_dir(&self.root)
@@ -198,10 +189,6 @@ impl Repo {
         walk(&self.root, needle, &mut found);
         found
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The line of an encrypted file that starts with `prefix` (a key).

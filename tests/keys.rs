@@ -4,16 +4,7 @@
 
 mod common;
 
-use common::{CANARY, all_output, ksec, run_ok};
-use std::process::Output;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{CANARY, all_output, ksec, run_ok, stderr, stdout};
 
 #[test]
 fn keygen_out_writes_an_age_identity_file() {

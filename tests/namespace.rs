@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Key, ksec, ksec_with, run_ok, sops};
+use common::{Key, code, ksec, ksec_with, run_ok, sops, stderr, stdout};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -17,18 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- helpers
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
 
 /// A ksec.yaml with comments everywhere: above and after keys, inside
 /// `namespaces:`, and after it at column 0.

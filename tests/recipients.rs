@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, ksec, ksec_with, run_ok, sops};
+use common::{CANARY, Key, all_output, ksec, ksec_with, run_ok, sops, stderr, stdout};
 use ksec::crypto::cipher::ValueCipher;
 use ksec::crypto::sops::{EncryptedFile, Format, SopsError, encrypt_new, parse_plain};
 use ksec::crypto::wrap::Recipient;
@@ -17,14 +17,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- helpers
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// `age1qyqszqgp…q8s7kw`, as ksec shortens keys in tables.
 fn short(key: &str) -> String {

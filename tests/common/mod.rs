@@ -32,7 +32,7 @@ impl Key {
 }
 
 /// Environment variables that would let a test pick up a key it was not given.
-const KEY_VARS: &[&str] = &[
+pub const KEY_VARS: &[&str] = &[
     "KSEC_AGE_KEY",
     "KSEC_AGE_KEY_FILE",
     "SOPS_AGE_KEY",
@@ -133,4 +133,19 @@ pub fn project(dir: &Path, keys: &[&Key]) {
     yaml.push_str("]\n");
     std::fs::create_dir_all(dir.join("namespaces/payments")).unwrap();
     std::fs::write(dir.join("ksec.yaml"), yaml).unwrap();
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A command's exit code (`None` when killed by a signal).
+pub fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
 }
