@@ -5,7 +5,7 @@
 
 use super::Context;
 use super::render::{Rendered, rendered};
-use crate::cli::{ApplyArgs, DiffArgs, OutputFormat};
+use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change};
 use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
@@ -21,6 +21,20 @@ use crate::cluster::ObjectKey as Key;
 struct Changes<'a> {
     objects: Vec<(&'a Manifest, Change)>,
     orphans: Vec<Key>,
+}
+
+/// Load the project, render the target, and connect to its cluster (the
+/// environment's context, unless `--context`).
+fn prepare(
+    target: &TargetArgs,
+    context_flag: Option<&str>,
+    ctx: &Context,
+) -> Result<(Project, Rendered, Cluster)> {
+    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let rendered = rendered(&project, target.env.as_deref(), &target.namespaces, ctx)?;
+    let context = context_for(&project, &rendered, context_flag);
+    let cluster = Cluster::connect(context.as_deref())?;
+    Ok((project, rendered, cluster))
 }
 
 fn context_for(project: &Project, rendered: &Rendered, flag: Option<&str>) -> Option<String> {
@@ -110,16 +124,8 @@ fn access_table(verdicts: &[Verdict]) -> String {
 }
 
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
     // Render, decrypt and validate everything before any request.
-    let rendered = rendered(
-        &project,
-        args.target.env.as_deref(),
-        &args.target.namespaces,
-        ctx,
-    )?;
-    let context = context_for(&project, &rendered, args.context.as_deref());
-    let cluster = Cluster::connect(context.as_deref())?;
+    let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
 
     // The reads of the pre-flight run together; nothing is written before
     // every answer has been looked at.
@@ -470,15 +476,7 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
 /// `ksec diff`: rendered vs live, per object and per key. Exit 0 when the
 /// same, 1 when something differs. Secret values never appear.
 pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = rendered(
-        &project,
-        args.target.env.as_deref(),
-        &args.target.namespaces,
-        ctx,
-    )?;
-    let context = context_for(&project, &rendered, args.context.as_deref());
-    let cluster = Cluster::connect(context.as_deref())?;
+    let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
     let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     warn_unseen(&project, &live.unseen);
