@@ -23,6 +23,7 @@ use kube::{Client, Config};
 use plan::{Need, Reads};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// (namespace, kind, name)
@@ -408,9 +409,8 @@ impl Cluster {
         force: bool,
         done: &(dyn Fn() + Sync),
     ) -> Vec<(String, Result<()>)> {
-        // Once the server stops answering, later writes are not attempted
-        // (each would only wait through its retries).
-        let down = std::sync::atomic::AtomicBool::new(false);
+        // once the server stops answering, later writes are not attempted
+        let down = AtomicBool::new(false);
         let down = &down;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if force {
@@ -426,29 +426,45 @@ impl Cluster {
                     let api = self.api(&key.0, &key.1);
                     let params = params.clone();
                     async move {
-                        let id = plan::id(&key);
-                        if down.load(std::sync::atomic::Ordering::Relaxed) {
-                            done();
-                            return (id, Err(not_attempted(&self.context)));
-                        }
                         let patch = Patch::Apply(&m.body);
-                        let result = with_retries(|| api.patch(&m.name, &params, &patch))
+                        let request = async {
+                            with_retries(|| api.patch(&m.name, &params, &patch))
+                                .await
+                                .map(|_| ())
+                        };
+                        self.write(plan::id(&key), "apply", request, down, done)
                             .await
-                            .map(|_| ())
-                            .map_err(|e| {
-                                if !matches!(e, kube::Error::Api(_)) {
-                                    down.store(true, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                api_error(&format!("apply {id}"), &e)
-                            });
-                        done();
-                        (id, result)
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await
         })
+    }
+
+    /// One write, unless the server already stopped answering (`down`):
+    /// then it is not attempted (it would only wait through its retries).
+    /// A transport failure marks the server down for the writes after it.
+    async fn write(
+        &self,
+        id: String,
+        verb: &str,
+        request: impl std::future::Future<Output = std::result::Result<(), kube::Error>>,
+        down: &AtomicBool,
+        done: &(dyn Fn() + Sync),
+    ) -> (String, Result<()>) {
+        if down.load(Ordering::Relaxed) {
+            done();
+            return (id, Err(not_attempted(&self.context)));
+        }
+        let result = request.await.map_err(|e| {
+            if !matches!(e, kube::Error::Api(_)) {
+                down.store(true, Ordering::Relaxed);
+            }
+            api_error(&format!("{verb} {id}"), &e)
+        });
+        done();
+        (id, result)
     }
 
     /// Delete objects (prune); `done` as for `apply`.
@@ -462,7 +478,7 @@ impl Cluster {
             dry_run,
             ..DeleteParams::default()
         };
-        let down = std::sync::atomic::AtomicBool::new(false);
+        let down = AtomicBool::new(false);
         let down = &down;
         self.runtime.block_on(async {
             stream::iter(objects.iter())
@@ -471,22 +487,10 @@ impl Cluster {
                     let api = self.api(ns, kind);
                     let params = params.clone();
                     async move {
-                        let id = plan::id(key);
-                        if down.load(std::sync::atomic::Ordering::Relaxed) {
-                            done();
-                            return (id, Err(not_attempted(&self.context)));
-                        }
-                        let result = with_retries(|| api.delete(name, &params))
+                        let request =
+                            async { with_retries(|| api.delete(name, &params)).await.map(|_| ()) };
+                        self.write(plan::id(key), "delete", request, down, done)
                             .await
-                            .map(|_| ())
-                            .map_err(|e| {
-                                if !matches!(e, kube::Error::Api(_)) {
-                                    down.store(true, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                api_error(&format!("delete {id}"), &e)
-                            });
-                        done();
-                        (id, result)
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
