@@ -4,8 +4,9 @@
 
 use super::ObjectKey;
 use crate::render::Manifest;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One permission to prove with a SelfSubjectAccessReview. `namespace` is
@@ -180,10 +181,30 @@ pub enum Change {
     Delete,
 }
 
-/// A short digest of a secret value: enough to see that it changed.
+/// A short digest of a secret value: enough to see that it changed, and
+/// that two values of one run are equal. Keyed with this run's random key
+/// (never written anywhere), so that someone holding only the output cannot
+/// test guesses against it; digests of two runs are not comparable.
 pub fn digest(value: &str) -> String {
-    let d = Sha256::digest(value.as_bytes());
+    keyed_digest(run_key(), value)
+}
+
+/// The first 4 bytes of HMAC-SHA256(key, value), in hex.
+pub fn keyed_digest(key: &[u8], value: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(value.as_bytes());
+    let d = mac.finalize().into_bytes();
     d.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// This process's digest key: 32 random bytes from the OS.
+fn run_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        key
+    })
 }
 
 fn map_of<'a>(v: &'a Value, field: &str) -> BTreeMap<&'a str, &'a Value> {
@@ -510,6 +531,38 @@ mod tests {
         assert!(text.contains("~ data.a (changed: "), "{text}");
         assert!(text.contains("- data.gone (removed)"), "{text}");
         assert!(!text.contains("bmV3") && !text.contains("b2xk"), "{text}");
+    }
+
+    #[test]
+    fn secret_digests_are_keyed_so_a_log_reader_cannot_test_guesses() {
+        let pin = "4821";
+        // the old digest: an unkeyed sha256 prefix, reversible by trying all PINs
+        let unkeyed = |v: &str| -> String {
+            use sha2::Digest;
+            Sha256::digest(v.as_bytes())
+                .iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let shown = digest(pin);
+        assert_eq!(shown.len(), 8);
+        assert_eq!(
+            shown,
+            digest(pin),
+            "equal values compare equal within a run"
+        );
+        assert_ne!(shown, digest("4822"));
+        assert_ne!(shown, unkeyed(pin));
+        assert_ne!(keyed_digest(b"key one", pin), keyed_digest(b"key two", pin));
+        // brute force without the key: no function of the value alone
+        // (unkeyed, or keyed with a guessable key) finds the PIN
+        let found = (0..10_000).map(|n| format!("{n:04}")).find(|guess| {
+            unkeyed(guess) == shown
+                || keyed_digest(b"", guess) == shown
+                || keyed_digest(guess.as_bytes(), guess) == shown
+        });
+        assert_eq!(found, None);
     }
 
     #[test]
