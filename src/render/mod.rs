@@ -26,6 +26,9 @@ pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const PROJECT_LABEL: &str = "ksec.dev/project";
 pub const ENVIRONMENT_LABEL: &str = "ksec.dev/environment";
+/// The name before the hash suffix: live objects with the same one that
+/// are no longer rendered are older versions of this object.
+pub const NAME_ANNOTATION: &str = "ksec.dev/name";
 
 /// Secret types ksec knows, with the keys each requires (any one of them
 /// for basic-auth).
@@ -393,6 +396,9 @@ fn metadata(
     }
     let mut annotations: BTreeMap<String, String> = project.defaults.annotations.clone();
     annotations.extend(spec.annotations.clone());
+    if spec.hash_suffix.unwrap_or(project.defaults.hash_suffix) {
+        annotations.insert(NAME_ANNOTATION.into(), spec.name.clone());
+    }
     let mut meta = Map::new();
     meta.insert("name".into(), json!(name));
     meta.insert("namespace".into(), json!(ns.name));

@@ -373,7 +373,11 @@ fn labels_and_annotations_merge_project_defaults_object_values_and_ksec_labels()
     );
     assert_eq!(
         annotations(cm),
-        map(&[("note", "hello"), ("owner", "payments")])
+        map(&[
+            ("ksec.dev/name", "cfg"),
+            ("note", "hello"),
+            ("owner", "payments")
+        ])
     );
 
     let secret = get(&manifests, "Secret", "db");
@@ -387,7 +391,10 @@ fn labels_and_annotations_merge_project_defaults_object_values_and_ksec_labels()
             ("tier", "backend"),
         ])
     );
-    assert_eq!(annotations(secret), map(&[("owner", "platform")]));
+    assert_eq!(
+        annotations(secret),
+        map(&[("ksec.dev/name", "db"), ("owner", "platform")])
+    );
 }
 
 #[test]
@@ -411,7 +418,8 @@ namespaces:
             ("ksec.dev/project", "shop"),
         ])
     );
-    assert_eq!(cm.body["metadata"].get("annotations"), None, "{}", cm.body);
+    // only ksec's own base name of the hash-named object
+    assert_eq!(annotations(cm), map(&[("ksec.dev/name", "cfg")]));
 }
 
 #[test]
