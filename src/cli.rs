@@ -119,9 +119,11 @@ pub enum Command {
 
     /// Show how the cluster differs from the rendered manifests
     ///
-    /// Per object (create, update, delete with --prune) and per key (added,
-    /// removed, changed). ConfigMap values as a line diff; Secret values
-    /// never, only short digests. Exits 0 when nothing differs, 1 when
+    /// Per object (create, update, delete) and per key (added, removed,
+    /// changed). ConfigMap values as a line diff; Secret values never, only
+    /// digests keyed for this run. A new version of a hash-named object is
+    /// shown against the one it replaces; the superseded versions apply
+    /// keeps are no difference. Exits 0 when nothing differs, 1 when
     /// something does, 2 or more on error, like diff(1).
     ///
     /// Example:
@@ -544,6 +546,12 @@ pub struct DiffArgs {
     /// Kubeconfig context (default: the environment's, else the current one)
     #[arg(long, value_name = "CONTEXT")]
     pub context: Option<String>,
+
+    /// Also show what `ksec apply --prune` would delete: objects this
+    /// project manages that are no longer rendered (without it they are
+    /// only counted on stderr, and are no difference)
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]

@@ -254,7 +254,8 @@ fn prune_deletes_only_managed_objects_that_are_no_longer_rendered() {
     project.ksec(&["apply", "--yes"]).assert().success();
     let first = objects(&ns, "configmaps");
     assert_eq!(first.len(), 1);
-    // an object ksec does not manage, and a changed value (new hash name)
+    // an object ksec does not manage, and one that leaves the project
+    // (renamed; a changed value would only make a kept older version)
     kubectl_ok(
         "admin",
         &[
@@ -266,12 +267,16 @@ fn prune_deletes_only_managed_objects_that_are_no_longer_rendered() {
             "--from-literal=a=b",
         ],
     );
-    project.write(&format!("namespaces/{ns}/app.env"), "LOG_LEVEL=debug\n");
+    let yaml = std::fs::read_to_string(project.dir.path().join("ksec.yaml")).unwrap();
+    project.write(
+        "ksec.yaml",
+        &yaml.replace("- name: cfg\n", "- name: cfg2\n"),
+    );
 
-    // without --prune the old one stays; diff shows it would go
+    // without --prune the old one stays; diff --prune shows it would go
     project.ksec(&["apply", "--yes"]).assert().success();
     assert_eq!(objects(&ns, "configmaps").len(), 3);
-    let out = project.ksec(&["diff"]).output().unwrap();
+    let out = project.ksec(&["diff", "--prune"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let old = first.keys().next().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("delete {ns}/ConfigMap/{old}")));

@@ -7,6 +7,7 @@
 //! verb, and the server's message (which names fields, not values).
 
 pub mod plan;
+pub mod versions;
 
 use crate::error::{Code, Error, Result};
 use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};

@@ -7,6 +7,7 @@ use super::Context;
 use super::render::{Rendered, rendered};
 use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change};
+use crate::cluster::versions::{self, Origin, Provenance};
 use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
 use crate::project::Project;
@@ -17,10 +18,17 @@ use std::io::IsTerminal;
 use crate::cluster::ObjectKey as Key;
 
 /// The rendered objects with their change against the cluster, plus the
-/// managed objects no longer rendered.
+/// managed objects no longer rendered: superseded versions of hash-named
+/// objects (kept, or expired beyond `defaults.keepVersions`) and objects
+/// that left the project (orphans, deleted only with `--prune`).
 struct Changes<'a> {
     objects: Vec<(&'a Manifest, Change)>,
     orphans: Vec<Key>,
+    expired: Vec<Key>,
+    /// A new version -> the live version it replaces, and the change.
+    replaces: BTreeMap<Key, (Key, Change)>,
+    /// Orphans and expired versions applied from elsewhere.
+    judged: BTreeMap<Key, Provenance>,
 }
 
 /// Load the project, render the target, and connect to its cluster (the
@@ -75,20 +83,115 @@ fn reads_for(
 }
 
 /// Compare what was rendered with what the cluster holds.
-fn changes<'a>(live: crate::cluster::Live, rendered: &'a Rendered) -> Changes<'a> {
-    let rendered_keys: std::collections::BTreeSet<Key> =
-        rendered.manifests.iter().map(plan::key_of).collect();
+fn changes<'a>(
+    live: crate::cluster::Live,
+    rendered: &'a Rendered,
+    project: &Project,
+    origin: &Origin,
+) -> Changes<'a> {
     let objects: Vec<(&Manifest, Change)> = rendered
         .manifests
         .iter()
         .map(|m| (m, plan::compare(m, live.objects.get(&plan::key_of(m)))))
         .collect();
-    let orphans = live
-        .managed
-        .into_iter()
-        .filter(|key| !rendered_keys.contains(key))
+    let sorted = versions::sort_out(
+        &live.objects,
+        &live.managed,
+        &rendered.manifests,
+        project.defaults.keep_versions,
+    );
+    let replaces = sorted
+        .replaces
+        .iter()
+        .filter_map(|(new, old)| {
+            let m = rendered
+                .manifests
+                .iter()
+                .find(|m| plan::key_of(m) == *new)?;
+            let change = plan::compare(m, Some(live.objects.get(old)?));
+            Some((new.clone(), (old.clone(), change)))
+        })
         .collect();
-    Changes { objects, orphans }
+    let judged = sorted
+        .orphans
+        .iter()
+        .chain(&sorted.expired)
+        .filter_map(|key| Some((key.clone(), origin.judge(live.objects.get(key))?)))
+        .collect();
+    Changes {
+        objects,
+        orphans: sorted.orphans,
+        expired: sorted.expired,
+        replaces,
+        judged,
+    }
+}
+
+/// What apply deletes: orphans with `--prune`, expired versions always;
+/// never an object last applied from another checkout.
+fn deletions(changes: &Changes, prune: bool) -> (Vec<Key>, Vec<Key>) {
+    let own = |keys: &[Key]| -> Vec<Key> {
+        keys.iter()
+            .filter(|k| !matches!(changes.judged.get(*k), Some(Provenance::Foreign(_))))
+            .cloned()
+            .collect()
+    };
+    let pruned = if prune {
+        own(&changes.orphans)
+    } else {
+        Vec::new()
+    };
+    (pruned, own(&changes.expired))
+}
+
+/// Say which deletions involve objects applied from elsewhere: those of
+/// another checkout are left alone, those of a commit this checkout does
+/// not contain are deleted (a rollback does that on purpose).
+fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
+    for (key, provenance) in &changes.judged {
+        if !prune && changes.orphans.contains(key) {
+            continue;
+        }
+        let id = plan::id(key);
+        match provenance {
+            Provenance::Foreign(from) => eprintln!(
+                "warning: not deleting {id}: it was last applied from another checkout of project (`{from}`); delete it from there, or with kubectl if nothing uses it"
+            ),
+            Provenance::OtherRevision(rev) => eprintln!(
+                "warning: {verb} {id}, last applied from commit {rev}, which this checkout does not contain"
+            ),
+        }
+    }
+}
+
+/// Deleting expired versions needs `delete`; without it they are kept
+/// (a note says so) rather than blocking the apply.
+fn allowed_cleanup(
+    cluster: &Cluster,
+    cleanup: Vec<Key>,
+    already: &[plan::Need],
+) -> Result<Vec<Key>> {
+    let needs: Vec<plan::Need> = plan::write_needs(&[], &cleanup)
+        .into_iter()
+        .filter(|n| !already.contains(n))
+        .collect();
+    let denied: Vec<String> = cluster
+        .review(&needs)?
+        .into_iter()
+        .filter(|v| !v.allowed)
+        .map(|v| format!("{} in {}", v.need.resource, v.need.namespace))
+        .collect();
+    if denied.is_empty() {
+        return Ok(cleanup);
+    }
+    eprintln!(
+        "note: you may not delete {}, so {} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
+        denied.join(", "),
+        cleanup.len(),
+        if cleanup.len() == 1 { "" } else { "s" },
+        if cleanup.len() == 1 { "s" } else { "" },
+    );
+    Ok(Vec::new())
 }
 
 fn access_table(verdicts: &[Verdict]) -> String {
@@ -126,6 +229,7 @@ fn access_table(verdicts: &[Verdict]) -> String {
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // Render, decrypt and validate everything before any request.
     let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
+    let origin = Origin::of(&project.root);
 
     // The reads of the pre-flight run together; nothing is written before
     // every answer has been looked at.
@@ -148,14 +252,11 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     if verdicts.iter().all(|v| v.allowed) {
         let missing = missing?;
         if !missing.is_empty() {
-            return Err(Error::not_found(format!(
-                "namespace{} {} do{} not exist in context {}; nothing was written",
-                if missing.len() == 1 { "" } else { "s" },
-                missing.join(", "),
-                if missing.len() == 1 { "es" } else { "" },
-                cluster.context
-            ))
-            .hint("create the namespace first (`ksec namespace add` onboards it), or check the context"));
+            return Err(versions::missing_namespaces_error(
+                &missing,
+                &cluster.context,
+                "apply",
+            ));
         }
     }
     let changes = if verdicts.iter().all(|v| v.allowed) {
@@ -163,7 +264,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         if args.prune {
             warn_unseen(&project, &live.unseen);
         }
-        Some(changes(live, &rendered))
+        Some(changes(live, &rendered, &project, &origin))
     } else {
         None
     };
@@ -173,9 +274,9 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .filter(|(_, c)| !matches!(c, Change::Unchanged))
         .map(|(m, _)| *m)
         .collect();
-    let to_delete: Vec<Key> = match &changes {
-        Some(c) if args.prune => c.orphans.clone(),
-        _ => Vec::new(),
+    let (mut to_delete, cleanup) = match &changes {
+        Some(c) => deletions(c, args.prune),
+        None => (Vec::new(), Vec::new()),
     };
     // Writes need rights only for what changes; when the live state cannot
     // be read, the table shows what creating everything would need.
@@ -191,6 +292,9 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         }
     };
     verdicts.extend(cluster.review(&write_needs)?);
+    if !cleanup.is_empty() && !args.check_access {
+        to_delete.extend(allowed_cleanup(&cluster, cleanup, &write_needs)?);
+    }
     verdicts.sort_by(|a, b| a.need.cmp(&b.need));
     let denied = verdicts.iter().filter(|v| !v.allowed).count();
     if args.check_access {
@@ -214,6 +318,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
     let changes = changes.expect("all reads are allowed");
+    warn_provenance(&changes, args.prune, "deleting");
     for name in &args.delete_namespace {
         if !to_delete
             .iter()
@@ -244,6 +349,13 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         confirm(&rendered, &to_write, &to_delete)?;
     }
 
+    // Written objects record where they came from; unchanged ones are not
+    // written again for that.
+    let stamped: Vec<Manifest> = to_write
+        .iter()
+        .map(|m| versions::stamped(m, &origin))
+        .collect();
+    let to_write: Vec<&Manifest> = stamped.iter().collect();
     let bar = progress(to_write.len() + to_delete.len());
     let tick = || bar.inc(1);
     let mut failures = Vec::new();
@@ -477,10 +589,27 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
 /// same, 1 when something differs. Secret values never appear.
 pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
+    let origin = Origin::of(&project.root);
+    // the same refusal as apply's: a namespace ksec does not onboard must exist
+    let onboarded = onboarded(&project, &rendered);
+    let must_exist: Vec<String> = rendered
+        .namespaces
+        .iter()
+        .filter(|ns| !onboarded.contains(ns))
+        .cloned()
+        .collect();
+    let missing = cluster.missing_namespaces(&must_exist)?;
+    if !missing.is_empty() {
+        return Err(versions::missing_namespaces_error(
+            &missing,
+            &cluster.context,
+            "diff",
+        ));
+    }
     let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     warn_unseen(&project, &live.unseen);
-    let changes = changes(live, &rendered);
+    let changes = changes(live, &rendered, &project, &origin);
     let mut differs = false;
     let mut out = String::new();
     for (m, change) in &changes.objects {
@@ -489,7 +618,18 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
             Change::Unchanged => {}
             Change::Create => {
                 differs = true;
-                out.push_str(&format!("create {id}\n"));
+                match changes.replaces.get(&plan::key_of(m)) {
+                    // a new version: what changes from the one it replaces
+                    Some((old, before)) => {
+                        out.push_str(&format!("create {id} (replaces {})\n", old.2));
+                        if let Change::Update(lines) = before {
+                            for l in lines {
+                                out.push_str(&format!("  {l}\n"));
+                            }
+                        }
+                    }
+                    None => out.push_str(&format!("create {id}\n")),
+                }
             }
             Change::Update(lines) => {
                 differs = true;
@@ -501,10 +641,7 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
             Change::Delete => {}
         }
     }
-    for key in &changes.orphans {
-        differs = true;
-        out.push_str(&format!("delete {} (with --prune)\n", plan::id(key)));
-    }
+    out.push_str(&deletes_text(&changes, args.prune, &mut differs));
     super::write_stdout(out.as_bytes())?;
     if differs {
         Err(Error::new(
@@ -516,4 +653,35 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
         eprintln!("no differences");
         Ok(())
     }
+}
+
+/// The deletes apply (with `--prune` when `prune`) would make. Orphans
+/// without `prune`, and objects of another checkout, are named on stderr
+/// but are no drift: apply leaves them.
+fn deletes_text(changes: &Changes, prune: bool, differs: &mut bool) -> String {
+    let mut out = String::new();
+    warn_provenance(changes, prune, "would delete");
+    let (pruned, expired) = deletions(changes, prune);
+    for key in &expired {
+        *differs = true;
+        out.push_str(&format!(
+            "delete {} (superseded version beyond defaults.keepVersions)\n",
+            plan::id(key)
+        ));
+    }
+    for key in &pruned {
+        *differs = true;
+        out.push_str(&format!("delete {} (--prune)\n", plan::id(key)));
+    }
+    if !prune && !changes.orphans.is_empty() {
+        let n = changes.orphans.len();
+        eprintln!(
+            "note: {n} object{} of this project {} no longer rendered; `ksec diff --prune` lists {}, `ksec apply --prune` deletes {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "them" },
+        );
+    }
+    out
 }

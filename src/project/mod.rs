@@ -49,7 +49,15 @@ pub struct Defaults {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub hash_suffix: bool,
+    /// Superseded versions of a hash-named object that apply keeps (the
+    /// newest ones); older ones are deleted.
+    pub keep_versions: usize,
 }
+
+/// `defaults.keepVersions` when ksec.yaml does not set it.
+pub const KEEP_VERSIONS: usize = 2;
+/// The most `defaults.keepVersions` may be.
+pub const MAX_KEEP_VERSIONS: u32 = 100;
 
 #[derive(Debug)]
 pub struct Environment {
@@ -652,6 +660,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
             labels: raw.defaults.labels.into_iter().collect(),
             annotations: raw.defaults.annotations.into_iter().collect(),
             hash_suffix: raw.defaults.hash_suffix.unwrap_or(true),
+            keep_versions: keep_versions(raw.defaults.keep_versions.as_ref(), problems),
         },
         environments,
         namespaces,
@@ -983,6 +992,24 @@ pub fn sanitize_label(name: &str) -> String {
     out.truncate(63);
     let out = out.trim_matches('-').to_string();
     if out.is_empty() { "ksec".into() } else { out }
+}
+
+/// `defaults.keepVersions`: at most `MAX_KEEP_VERSIONS`, else the default.
+fn keep_versions(raw: Option<&Spanned<u32>>, problems: &mut Problems) -> usize {
+    match raw {
+        None => KEEP_VERSIONS,
+        Some(n) if n.value <= MAX_KEEP_VERSIONS => n.value as usize,
+        Some(n) => {
+            problems.at(
+                n,
+                format!(
+                    "defaults.keepVersions: {} is more than {MAX_KEEP_VERSIONS}; keep fewer superseded versions (0 deletes them at once)",
+                    n.value
+                ),
+            );
+            KEEP_VERSIONS
+        }
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub struct Defaults {
     pub annotations: Map<String>,
     #[serde(default)]
     pub hash_suffix: Option<bool>,
+    /// How many superseded hash-named versions of an object apply keeps.
+    #[serde(default)]
+    pub keep_versions: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
