@@ -434,3 +434,83 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `git ARGS` in `dir`, which must succeed.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn clones_of_one_repository_prune_each_other_with_a_warning_about_unknown_commits() {
+    let ns = unique("v");
+    create_namespaces(&[&ns]);
+    let origin = Project::new(&unique("p"), "admin", &ns, "", "");
+    git(origin.dir.path(), &["init", "-q"]);
+    git(origin.dir.path(), &["add", "ksec.yaml", "namespaces"]);
+    git(origin.dir.path(), &["commit", "-q", "-m", "one"]);
+    let clones = tempfile::tempdir().unwrap();
+    let (ahead, behind) = (clones.path().join("ahead"), clones.path().join("behind"));
+    for clone in [&ahead, &behind] {
+        let from = origin.dir.path().to_str().unwrap();
+        git(
+            clones.path(),
+            &["clone", "-q", from, clone.to_str().unwrap()],
+        );
+    }
+    let ksec = |dir: &Path, args: &[&str]| {
+        ksec_with(dir, &origin.key)
+            .env("KUBECONFIG", kubeconfig())
+            .arg("--project")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // one clone moves on: a new ConfigMap, committed and applied
+    let yaml = std::fs::read_to_string(ahead.join("ksec.yaml")).unwrap();
+    let extra = "      - name: extra\n        literals: {A: '1'}\n";
+    std::fs::write(
+        ahead.join("ksec.yaml"),
+        yaml.replacen("    secrets:\n", &format!("{extra}    secrets:\n"), 1),
+    )
+    .unwrap();
+    git(&ahead, &["commit", "-q", "-am", "two"]);
+    let out = ksec(&ahead, &["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let extra = named(&ns, "configmaps", "extra-");
+    assert_eq!(extra.len(), 1);
+
+    // the clone behind prunes it (the same checkout: a rollback), but says
+    // it came from a commit this clone does not contain
+    let out = ksec(&behind, &["apply", "--prune", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains(&format!(
+            "{ns}/ConfigMap/{}, last applied from commit",
+            extra[0]
+        )) && t.contains("which this checkout does not contain"),
+        "{t}"
+    );
+    assert!(named(&ns, "configmaps", "extra-").is_empty());
+    // what it applied itself goes without a word
+    let out = ksec(&ahead, &["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(ahead.join("ksec.yaml"), &yaml).unwrap();
+    git(&ahead, &["commit", "-q", "-am", "three"]);
+    let out = ksec(&ahead, &["apply", "--prune", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+    assert!(named(&ns, "configmaps", "extra-").is_empty());
+}
