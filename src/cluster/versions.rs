@@ -140,13 +140,15 @@ pub fn sort_out(
 
 /// Where this apply comes from: the checkout (its git remote, else its
 /// directory on this host) and the commit, when the project is in git.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Origin {
     pub checkout: String,
     pub revision: Option<String>,
     /// The project's git work tree, to ask whether a commit is in its
     /// history.
     git: Option<std::path::PathBuf>,
+    /// Answers of `contains`, by commit.
+    known: std::cell::RefCell<BTreeMap<String, bool>>,
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
@@ -211,6 +213,7 @@ impl Origin {
                 .as_ref()
                 .and_then(|_| git(&root, &["rev-parse", "--verify", "-q", "HEAD"])),
             git: top.map(|_| root),
+            known: Default::default(),
         }
     }
 
@@ -220,6 +223,7 @@ impl Origin {
             checkout: checkout.into(),
             revision: revision.map(str::to_string),
             git: None,
+            known: Default::default(),
         }
     }
 
@@ -228,10 +232,16 @@ impl Origin {
         if self.revision.as_deref() == Some(revision) {
             return true;
         }
-        let Some(dir) = &self.git else {
+        // the annotation is read from the cluster: only a commit id reaches git
+        let commit_id =
+            matches!(revision.len(), 40 | 64) && revision.bytes().all(|b| b.is_ascii_hexdigit());
+        let Some(dir) = self.git.as_ref().filter(|_| commit_id) else {
             return false;
         };
-        Command::new("git")
+        if let Some(known) = self.known.borrow().get(revision) {
+            return *known;
+        }
+        let known = Command::new("git")
             .arg("-C")
             .arg(dir)
             .args(["merge-base", "--is-ancestor", revision, "HEAD"])
@@ -239,7 +249,9 @@ impl Origin {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
-            .is_ok_and(|s| s.success())
+            .is_ok_and(|s| s.success());
+        self.known.borrow_mut().insert(revision.to_string(), known);
+        known
     }
 
     /// Why deleting `object` deserves a word, if it does: `Foreign` when it

@@ -154,11 +154,14 @@ fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
         }
         let id = plan::id(key);
         match provenance {
+            // annotations read from the cluster: control characters escaped
             Provenance::Foreign(from) => eprintln!(
-                "warning: not deleting {id}: it was last applied from another checkout of project (`{from}`); delete it from there, or with kubectl if nothing uses it"
+                "warning: not deleting {id}: it was last applied from another checkout of this project (`{}`); delete it from there, or with kubectl if nothing uses it",
+                from.escape_debug()
             ),
             Provenance::OtherRevision(rev) => eprintln!(
-                "warning: {verb} {id}, last applied from commit {rev}, which this checkout does not contain"
+                "warning: {verb} {id}, last applied from commit {}, which this checkout does not contain",
+                rev.escape_debug()
             ),
         }
     }
