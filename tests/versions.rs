@@ -232,10 +232,11 @@ fn keep_versions_is_validated() {
     );
 }
 
-/// A Role in `ns` for `group` that may do everything apply does but delete.
+/// A Role in `ns` for `group` that may do everything apply does but delete
+/// ConfigMaps.
 fn grant_without_delete(group: &str, ns: &str) {
     let role = format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: ksec\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps, secrets]\n  verbs: [get, list, create, patch]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: ksec\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: ksec\nsubjects:\n- kind: Group\n  name: {group}\n  apiGroup: rbac.authorization.k8s.io\n"
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: ksec\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps, secrets]\n  verbs: [get, list, create, patch]\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [delete]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: ksec\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: ksec\nsubjects:\n- kind: Group\n  name: {group}\n  apiGroup: rbac.authorization.k8s.io\n"
     );
     kubectl_apply_stdin("admin", &role);
 }
@@ -254,14 +255,31 @@ fn without_the_delete_right_old_versions_stay_and_the_apply_goes_on() {
     );
     project.apply_ok();
     project.set_log_level("debug");
+    let db = project
+        .dir
+        .path()
+        .join("namespaces")
+        .join(&ns)
+        .join("db.enc.env");
+    project
+        .ksec(&[
+            "set",
+            db.to_str().unwrap(),
+            "PASSWORD",
+            "another-canary-5e1",
+        ])
+        .assert()
+        .success();
     let out = project.run(&["apply", "--yes"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
-        t.contains("you may not delete configmaps in") && t.contains("superseded version"),
+        t.contains(&format!("you may not delete configmaps in {ns}, so 1 superseded version beyond defaults.keepVersions stays")),
         "{t}"
     );
     assert_eq!(named(&ns, "configmaps", "cfg-").len(), 2);
+    // what may be deleted still is
+    assert_eq!(named(&ns, "secrets", "db-").len(), 1);
 }
 
 #[test]

@@ -167,8 +167,8 @@ fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
     }
 }
 
-/// Deleting expired versions needs `delete`; without it they are kept
-/// (a note says so) rather than blocking the apply.
+/// Deleting expired versions needs `delete`; those the user may not
+/// delete are kept (a note says so) rather than blocking the apply.
 fn allowed_cleanup(
     cluster: &Cluster,
     cleanup: Vec<Key>,
@@ -178,23 +178,31 @@ fn allowed_cleanup(
         .into_iter()
         .filter(|n| !already.contains(n))
         .collect();
-    let denied: Vec<String> = cluster
+    let denied: Vec<plan::Need> = cluster
         .review(&needs)?
         .into_iter()
         .filter(|v| !v.allowed)
-        .map(|v| format!("{} in {}", v.need.resource, v.need.namespace))
+        .map(|v| v.need)
         .collect();
     if denied.is_empty() {
         return Ok(cleanup);
     }
+    let (kept, allowed): (Vec<Key>, Vec<Key>) = cleanup.into_iter().partition(|key| {
+        let need = &plan::write_needs(&[], std::slice::from_ref(key))[0];
+        denied.contains(need)
+    });
+    let n = kept.len();
     eprintln!(
-        "note: you may not delete {}, so {} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
-        denied.join(", "),
-        cleanup.len(),
-        if cleanup.len() == 1 { "" } else { "s" },
-        if cleanup.len() == 1 { "s" } else { "" },
+        "note: you may not delete {}, so {n} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
+        denied
+            .iter()
+            .map(|d| format!("{} in {}", d.resource, d.namespace))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "s" } else { "" },
     );
-    Ok(Vec::new())
+    Ok(allowed)
 }
 
 fn access_table(verdicts: &[Verdict]) -> String {
