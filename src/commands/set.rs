@@ -10,11 +10,20 @@ use std::io::{IsTerminal, Read};
 
 pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
-    let mut opened = super::open(&args.file, ctx)?;
     let value = match args.value.clone() {
         Some(v) => zeroize::Zeroizing::new(v),
-        None => read_value(&args.key)?,
+        None => {
+            // Fail before the user types a secret into a prompt for nothing.
+            if std::io::stdin().is_terminal() {
+                super::open_to_read(&args.file, ctx)?;
+            }
+            read_value(&args.key)?
+        }
     };
+    // Read, change and write back under one lock: a concurrent writer
+    // waits, and then sees this change.
+    let _lock = crate::lock::lock(&args.file)?;
+    let mut opened = super::open(&args.file, ctx)?;
     check_key(&path, opened.file.format, &args.key)?;
     let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
     let new = Leaf::str(value.as_str());
@@ -32,6 +41,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
 
 pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
+    let _lock = crate::lock::lock(&args.file)?;
     let mut opened = super::open(&args.file, ctx)?;
     let (last, parents) = path
         .split_last()
