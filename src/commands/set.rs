@@ -20,6 +20,19 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
             read_value(&args.key)?
         }
     };
+    if value.is_empty() && !args.allow_empty {
+        let from = if args.value.is_some() {
+            "the VALUE argument"
+        } else {
+            "the input"
+        };
+        return Err(Error::invalid(format!(
+            "{}: refusing to set {} to an empty value ({from} is empty); the file was not changed",
+            args.file.display(),
+            args.key
+        ))
+        .hint("pass --allow-empty to store an empty value"));
+    }
     // Read, change and write back under one lock: a concurrent writer
     // waits, and then sees this change.
     let _lock = crate::lock::lock(&args.file)?;

@@ -1,0 +1,100 @@
+//! `ksec set` reading its value: empty input is refused unless asked for
+//! (`--allow-empty`); one trailing newline is dropped, as before.
+
+mod common;
+
+use common::{CANARY, Key, code, ksec_with, run_ok, sops, stderr};
+use std::path::PathBuf;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: Key,
+    file: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new(dir.path(), "key");
+        let src = dir.path().join("s.yaml");
+        std::fs::write(&src, format!("API_TOKEN: {CANARY}\n")).unwrap();
+        let file = dir.path().join("s.enc.yaml");
+        common::ksec(dir.path())
+            .arg("encrypt")
+            .arg(&src)
+            .args(["-r", &key.recipient, "--output"])
+            .arg(&file)
+            .assert()
+            .success();
+        Fixture { dir, key, file }
+    }
+
+    /// `ksec set FILE KEY [args…]` with `input` on stdin.
+    fn set(&self, args: &[&str], input: &str) -> std::process::Output {
+        ksec_with(self.dir.path(), &self.key)
+            .arg("set")
+            .arg(&self.file)
+            .args(args)
+            .write_stdin(input)
+            .output()
+            .unwrap()
+    }
+
+    /// One value, as the real sops prints it.
+    fn value(&self, key: &str) -> String {
+        run_ok(
+            sops(Some(&self.key))
+                .args(["-d", "--extract", &format!("[\"{key}\"]")])
+                .arg(&self.file),
+        )
+    }
+}
+
+#[test]
+fn set_with_empty_input_is_refused_and_changes_nothing() {
+    let fx = Fixture::new();
+    let before = std::fs::read(&fx.file).unwrap();
+    // nothing, only the newline a `echo` would give, and an empty argument
+    for (args, input) in [
+        (&["DB_PASSWORD"][..], ""),
+        (&["DB_PASSWORD"][..], "\n"),
+        (&["DB_PASSWORD", ""][..], ""),
+    ] {
+        let out = fx.set(args, input);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(6), "{args:?} {input:?}: {err}");
+        assert!(
+            err.contains("refusing to set DB_PASSWORD to an empty value"),
+            "{err}"
+        );
+        assert!(err.contains(&fx.file.display().to_string()), "{err}");
+        assert!(err.contains("hint: pass --allow-empty"), "{err}");
+        assert!(!common::all_output(&out).contains(CANARY));
+        assert_eq!(std::fs::read(&fx.file).unwrap(), before, "the file changed");
+    }
+}
+
+#[test]
+fn set_with_allow_empty_stores_an_empty_value() {
+    let fx = Fixture::new();
+    let out = fx.set(&["DB_PASSWORD", "--allow-empty"], "");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(fx.value("DB_PASSWORD"), "");
+    assert_eq!(fx.value("API_TOKEN"), CANARY);
+}
+
+#[test]
+fn set_from_stdin_still_drops_one_trailing_newline() {
+    let fx = Fixture::new();
+    for (input, stored) in [
+        ("s3cret\n", "s3cret"),
+        ("s3cret\r\n", "s3cret"),
+        ("s3cret", "s3cret"),
+        ("line one\nline two\n", "line one\nline two"),
+        ("ends in a blank line\n\n", "ends in a blank line\n"),
+    ] {
+        let out = fx.set(&["VALUE"], input);
+        assert_eq!(code(&out), Some(0), "{input:?}: {}", stderr(&out));
+        assert_eq!(fx.value("VALUE"), stored, "{input:?}");
+    }
+}
