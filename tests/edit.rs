@@ -417,3 +417,56 @@ fn ctrl_c_just_before_the_editor_exits_is_never_missed() {
         &missed[..missed.len().min(5)]
     );
 }
+
+/// `ksec edit` as a std command in a process group of its own (so a test
+/// can signal the group, as a terminal does), with TMPDIR and
+/// XDG_RUNTIME_DIR as given.
+fn edit_command(
+    fx: &Fixture,
+    editor: &Path,
+    tmpdir: &Path,
+    xdg: Option<&Path>,
+) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ksec"));
+    for var in common::KEY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("VISUAL")
+        .env("EDITOR", editor)
+        .env("TMPDIR", tmpdir)
+        .env_remove("XDG_RUNTIME_DIR")
+        .arg("edit")
+        .arg(&fx.file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    if let Some(xdg) = xdg {
+        cmd.env("XDG_RUNTIME_DIR", xdg);
+    }
+    cmd
+}
+
+/// A real Ctrl-C signals the terminal's whole foreground process group:
+/// ksec and the editor. The editor dies of it (exit status by signal), and
+/// ksec still exits 130 ("interrupted"), not as if the editor had failed.
+#[test]
+fn ctrl_c_to_ksec_and_the_editor_exits_130() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/admin/root/' \"$1\"\nkill -INT 0\nsleep 5\nexit 0\n"),
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = edit_command(&fx, &editor, &fx.tmp, None).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted: nothing was written"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}

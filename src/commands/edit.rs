@@ -38,7 +38,9 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
     crate::fsutil::write_new(&plain_path, original.as_bytes(), 0o600)?;
 
     loop {
-        run_editor(&plain_path)?;
+        let ran = run_editor(&plain_path);
+        // A Ctrl-C reaches the editor too, which then fails: the signal
+        // decides, not the editor's exit status.
         if signals.pending() {
             drop(dir);
             return Err(
@@ -46,6 +48,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
                     .hint(format!("{} is unchanged", args.file.display())),
             );
         }
+        ran?;
         let edited = zeroize::Zeroizing::new(
             std::fs::read_to_string(&plain_path)
                 .map_err(|e| Error::io("read back", &plain_path, &e))?,
