@@ -12,11 +12,21 @@ const PLAIN: &str = "API_TOKEN: canary-7f3a9c1e-do-not-print\nDB_USER: admin\nDB
 
 /// A temporary directory with an encrypted file, a key, a private TMPDIR
 /// for ksec (so leftovers can be detected), and a place for editor scripts.
+/// TMPDIR is on /dev/shm (RAM-backed, so ksec uses it), else in `dir`.
 struct Fixture {
     dir: tempfile::TempDir,
     key: Key,
     file: PathBuf,
     tmp: PathBuf,
+    _ram: Option<tempfile::TempDir>,
+}
+
+/// A fresh directory on /dev/shm, when it exists.
+fn ram_dir() -> Option<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("ksec-test-")
+        .tempdir_in("/dev/shm")
+        .ok()
 }
 
 impl Fixture {
@@ -35,13 +45,21 @@ impl Fixture {
             .assert()
             .success();
         std::fs::remove_file(&src).unwrap();
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).unwrap();
+        let ram = ram_dir();
+        let tmp = match &ram {
+            Some(ram) => ram.path().to_path_buf(),
+            None => {
+                let tmp = dir.path().join("tmp");
+                std::fs::create_dir(&tmp).unwrap();
+                tmp
+            }
+        };
         Fixture {
             dir,
             key,
             file,
             tmp,
+            _ram: ram,
         }
     }
 
@@ -63,6 +81,7 @@ impl Fixture {
         ksec_with(self.dir.path(), &self.key)
             .env("EDITOR", editor)
             .env("TMPDIR", &self.tmp)
+            .env_remove("XDG_RUNTIME_DIR")
             .arg("edit")
             .arg(&self.file)
             .write_stdin("")
@@ -305,6 +324,7 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
         .env("KSEC_AGE_KEY_FILE", &fx.key.file)
         .env("EDITOR", &editor)
         .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
         .env("TERM", "xterm")
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
         .env_remove("VISUAL")
@@ -451,6 +471,20 @@ fn edit_command(
     cmd
 }
 
+/// Wait (bounded) for the editor script to create `path`.
+fn wait_for(path: &Path) {
+    for _ in 0..600 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!(
+        "{} never appeared: the editor did not start",
+        path.display()
+    );
+}
+
 /// A real Ctrl-C signals the terminal's whole foreground process group:
 /// ksec and the editor. The editor dies of it (exit status by signal), and
 /// ksec still exits 130 ("interrupted"), not as if the editor had failed.
@@ -469,4 +503,104 @@ fn ctrl_c_to_ksec_and_the_editor_exits_130() {
     assert!(!all_output(&out).contains(CANARY));
     assert_eq!(std::fs::read(&fx.file).unwrap(), before);
     fx.assert_plaintext_gone();
+}
+
+/// SIGKILL gives ksec no chance to clean up: its private directory stays,
+/// with the plaintext. The next `ksec edit` sees that the process named in
+/// the directory's name is gone, and removes it.
+#[test]
+fn a_killed_edit_leaves_a_directory_the_next_edit_removes() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor("slow.sh", &format!("{RECORD}touch @DIR@/ready\nsleep 60\n"));
+    let mut child = edit_command(&fx, &editor, &fx.tmp, None).spawn().unwrap();
+    wait_for(&fx.path("ready"));
+    let group = format!("-{}", child.id());
+    run_ok(std::process::Command::new("kill").args(["-KILL", "--", &group]));
+    child.wait().unwrap();
+
+    let left = PathBuf::from(std::fs::read_to_string(fx.path("path")).unwrap().trim());
+    let left_dir = left.parent().unwrap().to_path_buf();
+    assert!(
+        std::fs::read_to_string(&left).unwrap().contains(CANARY),
+        "the killed edit should have left its plaintext (this test needs it)"
+    );
+    let name = left_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("ksec-edit-{}-", child.id())),
+        "the directory is not named after its ksec: {name}"
+    );
+
+    let noop = fx.editor("noop.sh", "exit 0\n");
+    let out = fx.edit(&noop);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!left_dir.exists(), "{} is still there", left_dir.display());
+    assert!(err.contains("removed"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    let rest: Vec<_> = std::fs::read_dir(&fx.tmp).unwrap().collect();
+    assert!(rest.is_empty(), "left in TMPDIR: {rest:?}");
+}
+
+/// A live ksec's directory, and another user's kind of name, are kept.
+#[test]
+fn the_cleanup_keeps_directories_of_live_processes() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    // pid 1 is always alive, and this test's own pid too
+    let live = fx
+        .tmp
+        .join(format!("ksec-edit-{}-abcdef", std::process::id()));
+    let unnamed = fx.tmp.join("ksec-edit-abcdef");
+    std::fs::create_dir(&live).unwrap();
+    std::fs::create_dir(&unnamed).unwrap();
+    let noop = fx.editor("noop.sh", "exit 0\n");
+    let out = fx.edit(&noop);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(live.exists());
+    assert!(unnamed.exists());
+}
+
+fn is_tmpfs(dir: &str) -> bool {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", dir])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "tmpfs"
+}
+
+/// Plaintext on a RAM-backed file system never reaches a disk: with TMPDIR
+/// on a disk, the edit happens in /dev/shm, or in XDG_RUNTIME_DIR when
+/// that is RAM-backed.
+#[test]
+fn the_plaintext_is_kept_on_ram_backed_storage() {
+    assert!(
+        is_tmpfs("/dev/shm"),
+        "this test needs /dev/shm to be a tmpfs, as on every Linux with glibc"
+    );
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let disk = fx.path("disk-tmp");
+    std::fs::create_dir(&disk).unwrap();
+    assert!(!is_tmpfs(disk.to_str().unwrap()), "the fixture is on tmpfs");
+    let editor = fx.editor("editor.sh", RECORD);
+    let recorded = || PathBuf::from(std::fs::read_to_string(fx.path("path")).unwrap().trim());
+
+    let out = edit_command(&fx, &editor, &disk, None).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        recorded().starts_with("/dev/shm"),
+        "not on /dev/shm: {}",
+        recorded().display()
+    );
+
+    let runtime = ram_dir().unwrap();
+    let out = edit_command(&fx, &editor, &disk, Some(runtime.path()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        recorded().starts_with(runtime.path()),
+        "not in XDG_RUNTIME_DIR: {}",
+        recorded().display()
+    );
+    assert_eq!(std::fs::read_dir(&disk).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(runtime.path()).unwrap().count(), 0);
 }
