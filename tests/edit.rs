@@ -604,3 +604,78 @@ fn the_plaintext_is_kept_on_ram_backed_storage() {
     assert_eq!(std::fs::read_dir(&disk).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(runtime.path()).unwrap().count(), 0);
 }
+
+/// `ksec set` from inside the editor stands for any change made while the
+/// editor is open. Different keys: both changes are kept.
+#[test]
+fn a_change_made_while_editing_is_merged_with_the_edit() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let ksec_bin = shell_quote(env!("CARGO_BIN_EXE_ksec"));
+    let file = shell_quote(&fx.file.display().to_string());
+    let editor = fx.editor(
+        "editor.sh",
+        &format!(
+            "{RECORD}{ksec_bin} set {file} DB_HOST other.internal || exit 1\n\
+             cp {file} @DIR@/after-set\n\
+             sed -i 's/admin/root/' \"$1\"\n"
+        ),
+    );
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("merged"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert_eq!(
+        fx.decrypt(),
+        PLAIN
+            .replace("admin", "root")
+            .replace("db.internal", "other.internal")
+    );
+    // on top of the other change, only the edited value is re-encrypted
+    let (after_set, new) = (
+        std::fs::read_to_string(fx.path("after-set")).unwrap(),
+        fx.text(),
+    );
+    let changed = changed_lines(&after_set, &new);
+    let user = index_of(&after_set, "DB_USER: ENC[");
+    let allowed = [
+        user,
+        index_of(&after_set, "    lastmodified: "),
+        index_of(&after_set, "    mac: ENC["),
+    ];
+    assert!(changed.contains(&user), "\n{after_set}\n---\n{new}");
+    assert!(
+        changed.iter().all(|l| allowed.contains(l)),
+        "\n{after_set}\n---\n{new}"
+    );
+    fx.assert_plaintext_gone();
+}
+
+/// The same key changed there and in the edit: without a terminal to ask
+/// on, nothing is written and the conflict is named; the other change stays.
+#[test]
+fn a_conflicting_change_made_while_editing_is_refused() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let ksec_bin = shell_quote(env!("CARGO_BIN_EXE_ksec"));
+    let file = shell_quote(&fx.file.display().to_string());
+    let editor = fx.editor(
+        "editor.sh",
+        &format!(
+            "{RECORD}{ksec_bin} set {file} DB_USER someone-else || exit 1\n\
+             sed -i 's/admin/mine-5831/' \"$1\"\n"
+        ),
+    );
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("was changed while you were editing"), "{err}");
+    assert!(err.contains("DB_USER"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert!(
+        !err.contains("someone-else") && !err.contains("mine-5831"),
+        "{err}"
+    );
+    assert_eq!(fx.decrypt(), PLAIN.replace("admin", "someone-else"));
+    fx.assert_plaintext_gone();
+}

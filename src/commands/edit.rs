@@ -9,9 +9,17 @@
 //! The private directory is on RAM-backed storage where there is one (see
 //! `temp_base`) and carries ksec's pid in its name: a SIGKILL leaves it
 //! behind, and the next `ksec edit` removes it once that pid is gone.
+//!
+//! No lock is held while the editor is open. The file is read under its
+//! lock, and written under it again only if it is still what was read; if
+//! something else changed it meanwhile, the edit is merged with that change
+//! key by key (as the git merge driver does), and a key changed on both
+//! sides is a conflict: the editor is reopened on a terminal, otherwise
+//! nothing is written.
 
 use super::Context;
 use crate::cli::EditArgs;
+use crate::crypto::merge;
 use crate::crypto::sops::{self, Format, emit_plain, has_sops_metadata};
 use crate::error::{Code, Error, Result};
 use std::io::IsTerminal;
@@ -21,9 +29,14 @@ use std::process::Command;
 pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
     // Before any thread exists, so every thread inherits the mask.
     let signals = signals::Blocked::new();
-    let mut opened = super::open(&args.file, ctx)?;
+    // Read under the lock, so that `before` is exactly what was decrypted.
+    let (mut before, mut opened) = {
+        let _lock = crate::lock::lock(&args.file)?;
+        let before = std::fs::read(&args.file).map_err(|e| Error::io("read", &args.file, &e))?;
+        (before, super::open(&args.file, ctx)?)
+    };
     let format = opened.file.format;
-    let original = zeroize::Zeroizing::new(
+    let mut original = zeroize::Zeroizing::new(
         emit_plain(&opened.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
     );
 
@@ -57,13 +70,8 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
             eprintln!("{}: no changes", args.file.display());
             return Ok(());
         }
-        match parse_edit(&edited, format) {
-            Ok(plain) => {
-                opened.plain = plain;
-                super::save(&args.file, opened)?;
-                eprintln!("{}: saved", args.file.display());
-                return Ok(());
-            }
+        let plain = match parse_edit(&edited, format) {
+            Ok(plain) => plain,
             Err(why) => {
                 eprintln!("the edited content is invalid: {why}");
                 if !ask_reopen() {
@@ -75,8 +83,93 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
                         "run `ksec edit` again; on a terminal ksec offers to reopen the editor",
                     ));
                 }
+                continue;
             }
+        };
+        let lock = crate::lock::lock(&args.file)?;
+        let now = std::fs::read(&args.file).map_err(|e| Error::io("read", &args.file, &e))?;
+        if now == before {
+            opened.plain = plain;
+            super::save(&args.file, opened)?;
+            eprintln!("{}: saved", args.file.display());
+            return Ok(());
         }
+        // Changed while the editor was open (another ksec, a git checkout):
+        // merge per key, as the git merge driver does.
+        let theirs = super::open(&args.file, ctx)?;
+        let theirs_text = zeroize::Zeroizing::new(
+            emit_plain(&theirs.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
+        );
+        let base_plain = parse_edit(&original, format).map_err(|why| {
+            Error::new(
+                Code::Unexpected,
+                format!(
+                    "cannot re-read the content first decrypted from {}: {why}",
+                    args.file.display()
+                ),
+            )
+        })?;
+        let theirs_plain = parse_edit(&theirs_text, format).map_err(|why| {
+            Error::new(
+                Code::Unexpected,
+                format!(
+                    "cannot re-read the current content of {}: {why}",
+                    args.file.display()
+                ),
+            )
+        })?;
+        let merged = merge::merge(&base_plain, &plain, &theirs_plain);
+        if merged.conflicts.is_empty() {
+            let mut theirs = theirs;
+            theirs.plain = merged.value;
+            super::save(&args.file, theirs)?;
+            eprintln!(
+                "{}: saved (it was changed while you were editing; your changes were merged with that change key by key)",
+                args.file.display()
+            );
+            return Ok(());
+        }
+        drop(lock);
+        let keys: Vec<String> = merged.conflicts.iter().map(|p| key_path(p)).collect();
+        eprintln!(
+            "{} was changed while you were editing, at the same key{} you changed: {}",
+            args.file.display(),
+            if keys.len() == 1 { "" } else { "s" },
+            keys.join(", ")
+        );
+        if !ask_reopen() {
+            let mut e = Error::new(
+                Code::Conflict,
+                format!(
+                    "{} was changed while you were editing; nothing was written",
+                    args.file.display()
+                ),
+            )
+            .detail("changed both there and in your edit:");
+            for k in &keys {
+                e = e.detail(format!("  {k}"));
+            }
+            return Err(e.hint(
+                "run `ksec edit` again and redo your change on the current content; on a terminal ksec offers to reopen the editor with both changes",
+            ));
+        }
+        // Start again from the current file, with the other changes merged
+        // in and your values at the conflicting keys.
+        let merged_text = zeroize::Zeroizing::new(
+            emit_plain(&merged.value, format).map_err(|e| super::sops_error(&args.file, e))?,
+        );
+        before = now;
+        opened = theirs;
+        original = theirs_text;
+        crate::fsutil::write_private(&plain_path, merged_text.as_bytes())?;
+    }
+}
+
+/// The key as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
+fn key_path(path: &[String]) -> String {
+    match path {
+        [one] => one.clone(),
+        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
     }
 }
 
