@@ -270,3 +270,96 @@ fn locking_leaves_no_file_behind() {
     assert_eq!(listing(folder), folder_before);
     assert_eq!(listing(p.dir.path()), root_before);
 }
+
+/// `recipients add` rewrites ksec.yaml, .sops.yaml and every file of the
+/// namespace: two at once must both end up in ksec.yaml and in the file,
+/// with a `set` running alongside.
+#[test]
+fn two_recipients_adds_and_a_set_at_once_all_land() {
+    let p = Project::new(&format!("SEED: {CANARY}\n"));
+    let mut want = BTreeMap::from([("SEED".to_string(), CANARY.to_string())]);
+    for round in 0..10 {
+        let (a, b) = (
+            Key::new(p.dir.path(), &format!("a{round}")),
+            Key::new(p.dir.path(), &format!("b{round}")),
+        );
+        let (name_a, name_b) = (format!("alice{round}"), format!("bob{round}"));
+        let k = format!("K{round}");
+        let value = format!("k-value-{round}");
+        let outs = std::thread::scope(|s| {
+            let add = |key: &Key, name: &str| {
+                let (recipient, name) = (key.recipient.clone(), name.to_string());
+                let p = &p;
+                s.spawn(move || {
+                    p.ksec(&[
+                        "recipients",
+                        "add",
+                        &recipient,
+                        "--name",
+                        &name,
+                        "-n",
+                        "payments",
+                    ])
+                })
+            };
+            let handles = [
+                add(&a, &name_a),
+                add(&b, &name_b),
+                s.spawn(|| p.ksec(&["set", p.file_arg(), &k, &value])),
+            ];
+            handles.map(|h| h.join().unwrap())
+        });
+        for (out, what) in outs.iter().zip(["add a", "add b", "set"]) {
+            assert_ok(out, &format!("round {round}: {what}"));
+        }
+        want.insert(k, value);
+        let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+        for (name, key) in [(&name_a, &a), (&name_b, &b)] {
+            assert!(
+                yaml.contains(name.as_str()),
+                "round {round}: {name} is missing from ksec.yaml:\n{yaml}"
+            );
+            assert_eq!(
+                p.values_by_sops(key),
+                want,
+                "round {round}: {name} cannot read everything"
+            );
+        }
+    }
+}
+
+/// Two `encrypt --in-place` of one plaintext file: the second one to get
+/// the file finds it encrypted already and says so; never both succeed.
+#[test]
+fn two_encrypt_in_place_at_once_one_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new(dir.path(), "key");
+    let file = dir.path().join("s.yaml");
+    for round in 0..ROUNDS {
+        std::fs::write(&file, format!("A: {CANARY}\nB: {round}\n")).unwrap();
+        let run = || {
+            ksec_with(dir.path(), &key)
+                .arg("encrypt")
+                .arg(&file)
+                .args(["--in-place", "-r", &key.recipient])
+                .output()
+                .unwrap()
+        };
+        let (x, y) = together(run, run);
+        let codes = [code(&x), code(&y)];
+        assert!(
+            codes.contains(&Some(0)) && codes.contains(&Some(6)),
+            "round {round}: exit codes {codes:?}: {}{}",
+            stderr(&x),
+            stderr(&y)
+        );
+        let refused = if code(&x) == Some(6) { &x } else { &y };
+        assert!(
+            stderr(refused).contains("already encrypted"),
+            "{}",
+            stderr(refused)
+        );
+        let plain = run_ok(sops(Some(&key)).arg("-d").arg(&file));
+        assert_eq!(plain, format!("A: {CANARY}\nB: {round}\n"));
+    }
+}
