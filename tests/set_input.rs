@@ -98,3 +98,80 @@ fn set_from_stdin_still_drops_one_trailing_newline() {
         assert_eq!(fx.value("VALUE"), stored, "{input:?}");
     }
 }
+
+/// Ctrl-C at the hidden prompt (on a pseudo-terminal from util-linux
+/// `script`): ksec exits 130 with the terminal's echo back on, and the
+/// file is unchanged. bash runs the commands: it goes on after a child
+/// that exited 130, but stops when a child dies of SIGINT.
+#[test]
+fn ctrl_c_at_the_hidden_prompt_exits_130_and_restores_the_echo() {
+    let (Some(script), Some(bash)) = (common::which("script"), common::which("bash")) else {
+        panic!("util-linux `script` and bash are needed");
+    };
+    let fx = Fixture::new();
+    let before = std::fs::read(&fx.file).unwrap();
+    let inner = format!(
+        "'{}' set '{}' DB_PASSWORD; echo \"rc=$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo'",
+        env!("CARGO_BIN_EXE_ksec"),
+        fx.file.display()
+    );
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("30")
+        .arg(script)
+        .args(["-qec", &inner, "/dev/null"])
+        .env("SHELL", bash)
+        .env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("TERM", "xterm")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("KSEC_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let transcript = transcript.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let seen = |what: &str| String::from_utf8_lossy(&transcript.lock().unwrap()).contains(what);
+    for _ in 0..800 {
+        if seen("value for DB_PASSWORD") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(seen("value for DB_PASSWORD"), "no prompt");
+    // half a secret typed, then Ctrl-C; keep stdin open until the end
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"half-typed\x03").unwrap();
+    stdin.flush().unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    assert!(status.success(), "{status}: {transcript}");
+    assert!(transcript.contains("rc=130"), "{transcript}");
+    assert!(transcript.contains("interrupted"), "{transcript}");
+    let echo = transcript
+        .lines()
+        .map(str::trim)
+        .find(|l| l.ends_with("echo"));
+    assert_eq!(echo, Some("echo"), "the echo is off: {transcript}");
+    assert!(!transcript.contains("half-typed"), "{transcript}");
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+}
