@@ -679,3 +679,84 @@ fn a_conflicting_change_made_while_editing_is_refused() {
     assert_eq!(fx.decrypt(), PLAIN.replace("admin", "someone-else"));
     fx.assert_plaintext_gone();
 }
+
+/// On a terminal, Ctrl-C at "reopen the editor?" (console turns the key
+/// into SIGINT) is an interruption: exit 130, not "invalid content".
+#[test]
+fn ctrl_c_at_the_reopen_question_exits_130() {
+    let Some(script) = common::which("script") else {
+        panic!("util-linux `script` is not installed");
+    };
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}echo 'broken: [' >> \"$1\"\n"),
+    );
+    let inner = format!(
+        "{} edit {}",
+        shell_quote(env!("CARGO_BIN_EXE_ksec")),
+        shell_quote(&fx.file.display().to_string())
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let mut child = std::process::Command::new("timeout")
+        .arg("30")
+        .arg(script)
+        .args(["-qec", &inner, "/dev/null"])
+        .env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("EDITOR", &editor)
+        .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TERM", "xterm")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("VISUAL")
+        .env_remove("KSEC_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let transcript = transcript.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let seen =
+        || String::from_utf8_lossy(&transcript.lock().unwrap()).contains("reopen the editor?");
+    for _ in 0..800 {
+        if seen() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(seen(), "no question");
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(130), "{transcript}");
+    assert!(
+        transcript.contains("interrupted: nothing was written"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains(CANARY), "{transcript}");
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}

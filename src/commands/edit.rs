@@ -56,10 +56,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
         // decides, not the editor's exit status.
         if signals.pending() {
             drop(dir);
-            return Err(
-                Error::new(Code::Interrupted, "interrupted: nothing was written")
-                    .hint(format!("{} is unchanged", args.file.display())),
-            );
+            return Err(interrupted(&args.file));
         }
         ran?;
         let edited = zeroize::Zeroizing::new(
@@ -74,7 +71,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
             Ok(plain) => plain,
             Err(why) => {
                 eprintln!("the edited content is invalid: {why}");
-                if !ask_reopen() {
+                if !ask_reopen(&signals, &args.file)? {
                     return Err(Error::invalid(format!(
                         "{}: the edited content is invalid ({why}); nothing was written",
                         args.file.display()
@@ -137,7 +134,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
             if keys.len() == 1 { "" } else { "s" },
             keys.join(", ")
         );
-        if !ask_reopen() {
+        if !ask_reopen(&signals, &args.file)? {
             let mut e = Error::new(
                 Code::Conflict,
                 format!(
@@ -350,15 +347,26 @@ fn parse_edit(
     Ok(plain)
 }
 
-fn ask_reopen() -> bool {
+fn interrupted(file: &Path) -> Error {
+    Error::new(Code::Interrupted, "interrupted: nothing was written")
+        .hint(format!("{} is unchanged", file.display()))
+}
+
+/// On a terminal, whether to reopen the editor; Ctrl-C at the question is
+/// an interruption, not a "no".
+fn ask_reopen(signals: &signals::Blocked, file: &Path) -> Result<bool> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return false;
+        return Ok(false);
     }
-    dialoguer::Confirm::new()
+    let answer = dialoguer::Confirm::new()
         .with_prompt("reopen the editor?")
         .default(true)
         .interact()
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if signals.pending() {
+        return Err(interrupted(file));
+    }
+    Ok(answer)
 }
 
 fn editor() -> String {
