@@ -363,3 +363,20 @@ fn two_encrypt_in_place_at_once_one_refuses() {
         assert_eq!(plain, format!("A: {CANARY}\nB: {round}\n"));
     }
 }
+
+#[test]
+fn a_bad_lock_timeout_is_a_usage_error_naming_the_variable() {
+    let p = Project::new("A: a\n");
+    let before = std::fs::read(&p.file).unwrap();
+    let out = ksec_with(p.dir.path(), &p.key)
+        .current_dir(p.dir.path())
+        .env("KSEC_LOCK_TIMEOUT", "ten")
+        .args(["set", p.file_arg(), "B", "b"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(2), "{err}");
+    assert!(err.contains("KSEC_LOCK_TIMEOUT=\"ten\""), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(std::fs::read(&p.file).unwrap(), before);
+}
