@@ -380,3 +380,46 @@ fn a_bad_lock_timeout_is_a_usage_error_naming_the_variable() {
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(std::fs::read(&p.file).unwrap(), before);
 }
+
+/// A `rekey` that removes a recipient while an editor is open: the edit is
+/// saved on top of the rekeyed file, so the removed recipient stays out
+/// (saving the file as it was opened would let them back in).
+#[test]
+fn an_edit_saved_after_a_rekey_keeps_the_new_recipients() {
+    let p = Project::new(&format!("SEED: {CANARY}\nUSER: admin\n"));
+    p.recipients(&[&p.key, &p.other]);
+    assert_ok(&p.ksec(&["rekey"]), "rekey adding other");
+    assert_eq!(p.values_by_sops(&p.other)["USER"], "admin");
+    p.recipients(&[&p.key]);
+
+    let editor = p.dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\ncd '{}' && '{}' rekey >/dev/null || exit 1\nsed -i 's/admin/root/' \"$1\"\n",
+            p.dir.path().display(),
+            env!("CARGO_BIN_EXE_ksec")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ksec_with(p.dir.path(), &p.key)
+        .current_dir(p.dir.path())
+        .env("EDITOR", &editor)
+        .args(["edit", p.file_arg()])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_ok(&out, "edit");
+    assert_eq!(p.values()["USER"], "root");
+    let by_other = sops(Some(&p.other))
+        .arg("-d")
+        .arg(&p.file)
+        .output()
+        .unwrap();
+    assert!(
+        !by_other.status.success(),
+        "the removed recipient can read the file again after the edit"
+    );
+}
