@@ -43,8 +43,9 @@ pub fn lock(path: &Path) -> Result<FileLock> {
     let timeout = timeout()?;
     let attempts = timeout.as_millis() / STEP.as_millis() + 1;
     let mut last_holder = None;
+    let open = || File::open(path).map_err(|e| Error::io("open", path, &e));
+    let mut file = open()?;
     for _ in 0..attempts {
-        let file = File::open(path).map_err(|e| Error::io("open", path, &e))?;
         match sys::try_lock(&file) {
             Ok(true) => {
                 if sys::same_file(&file, path) {
@@ -54,7 +55,7 @@ pub fn lock(path: &Path) -> Result<FileLock> {
                     });
                 }
                 // Replaced while we waited: lock the new file right away.
-                continue;
+                file = open()?;
             }
             Ok(false) => {
                 last_holder = sys::holder(&file);
