@@ -504,6 +504,9 @@ pub struct SetArgs {
     pub key: String,
     /// The value (omit it to be prompted, or to read stdin)
     pub value: Option<String>,
+    /// Store an empty value (otherwise an empty value or empty input is refused)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Which environment and namespaces a command works on.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsutil;
 pub mod guard;
 pub mod keys;
+pub mod lock;
 pub mod onboard;
 pub mod parallel;
 pub mod project;

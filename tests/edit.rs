@@ -12,11 +12,21 @@ const PLAIN: &str = "API_TOKEN: canary-7f3a9c1e-do-not-print\nDB_USER: admin\nDB
 
 /// A temporary directory with an encrypted file, a key, a private TMPDIR
 /// for ksec (so leftovers can be detected), and a place for editor scripts.
+/// TMPDIR is on /dev/shm (RAM-backed, so ksec uses it), else in `dir`.
 struct Fixture {
     dir: tempfile::TempDir,
     key: Key,
     file: PathBuf,
     tmp: PathBuf,
+    _ram: Option<tempfile::TempDir>,
+}
+
+/// A fresh directory on /dev/shm, when it exists.
+fn ram_dir() -> Option<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("ksec-test-")
+        .tempdir_in("/dev/shm")
+        .ok()
 }
 
 impl Fixture {
@@ -35,13 +45,21 @@ impl Fixture {
             .assert()
             .success();
         std::fs::remove_file(&src).unwrap();
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).unwrap();
+        let ram = ram_dir();
+        let tmp = match &ram {
+            Some(ram) => ram.path().to_path_buf(),
+            None => {
+                let tmp = dir.path().join("tmp");
+                std::fs::create_dir(&tmp).unwrap();
+                tmp
+            }
+        };
         Fixture {
             dir,
             key,
             file,
             tmp,
+            _ram: ram,
         }
     }
 
@@ -63,6 +81,7 @@ impl Fixture {
         ksec_with(self.dir.path(), &self.key)
             .env("EDITOR", editor)
             .env("TMPDIR", &self.tmp)
+            .env_remove("XDG_RUNTIME_DIR")
             .arg("edit")
             .arg(&self.file)
             .write_stdin("")
@@ -305,6 +324,7 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
         .env("KSEC_AGE_KEY_FILE", &fx.key.file)
         .env("EDITOR", &editor)
         .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
         .env("TERM", "xterm")
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
         .env_remove("VISUAL")
@@ -416,4 +436,327 @@ fn ctrl_c_just_before_the_editor_exits_is_never_missed() {
         THREADS * ROUNDS,
         &missed[..missed.len().min(5)]
     );
+}
+
+/// `ksec edit` as a std command in a process group of its own (so a test
+/// can signal the group, as a terminal does), with TMPDIR and
+/// XDG_RUNTIME_DIR as given.
+fn edit_command(
+    fx: &Fixture,
+    editor: &Path,
+    tmpdir: &Path,
+    xdg: Option<&Path>,
+) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ksec"));
+    for var in common::KEY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("VISUAL")
+        .env("EDITOR", editor)
+        .env("TMPDIR", tmpdir)
+        .env_remove("XDG_RUNTIME_DIR")
+        .arg("edit")
+        .arg(&fx.file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    if let Some(xdg) = xdg {
+        cmd.env("XDG_RUNTIME_DIR", xdg);
+    }
+    cmd
+}
+
+/// Wait (bounded) for the editor script to create `path`.
+fn wait_for(path: &Path) {
+    for _ in 0..600 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!(
+        "{} never appeared: the editor did not start",
+        path.display()
+    );
+}
+
+/// A real Ctrl-C signals the terminal's whole foreground process group:
+/// ksec and the editor. The editor dies of it (exit status by signal), and
+/// ksec still exits 130 ("interrupted"), not as if the editor had failed.
+#[test]
+fn ctrl_c_to_ksec_and_the_editor_exits_130() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}sed -i 's/admin/root/' \"$1\"\nkill -INT 0\nsleep 5\nexit 0\n"),
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let out = edit_command(&fx, &editor, &fx.tmp, None).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted: nothing was written"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
+}
+
+/// SIGKILL gives ksec no chance to clean up: its private directory stays,
+/// with the plaintext. The next `ksec edit` sees that the process named in
+/// the directory's name is gone, and removes it.
+#[test]
+fn a_killed_edit_leaves_a_directory_the_next_edit_removes() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor("slow.sh", &format!("{RECORD}touch @DIR@/ready\nsleep 60\n"));
+    let mut child = edit_command(&fx, &editor, &fx.tmp, None).spawn().unwrap();
+    wait_for(&fx.path("ready"));
+    let group = format!("-{}", child.id());
+    run_ok(std::process::Command::new("kill").args(["-KILL", "--", &group]));
+    child.wait().unwrap();
+
+    let left = PathBuf::from(std::fs::read_to_string(fx.path("path")).unwrap().trim());
+    let left_dir = left.parent().unwrap().to_path_buf();
+    assert!(
+        std::fs::read_to_string(&left).unwrap().contains(CANARY),
+        "the killed edit should have left its plaintext (this test needs it)"
+    );
+    let name = left_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("ksec-edit-{}-", child.id())),
+        "the directory is not named after its ksec: {name}"
+    );
+
+    let noop = fx.editor("noop.sh", "exit 0\n");
+    let out = fx.edit(&noop);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!left_dir.exists(), "{} is still there", left_dir.display());
+    assert!(err.contains("removed"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    let rest: Vec<_> = std::fs::read_dir(&fx.tmp).unwrap().collect();
+    assert!(rest.is_empty(), "left in TMPDIR: {rest:?}");
+}
+
+/// A live ksec's directory, and another user's kind of name, are kept.
+#[test]
+fn the_cleanup_keeps_directories_of_live_processes() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    // pid 1 is always alive, and this test's own pid too
+    let live = fx
+        .tmp
+        .join(format!("ksec-edit-{}-abcdef", std::process::id()));
+    let unnamed = fx.tmp.join("ksec-edit-abcdef");
+    std::fs::create_dir(&live).unwrap();
+    std::fs::create_dir(&unnamed).unwrap();
+    let noop = fx.editor("noop.sh", "exit 0\n");
+    let out = fx.edit(&noop);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(live.exists());
+    assert!(unnamed.exists());
+}
+
+fn is_tmpfs(dir: &str) -> bool {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", dir])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "tmpfs"
+}
+
+/// Plaintext on a RAM-backed file system never reaches a disk: with TMPDIR
+/// on a disk, the edit happens in /dev/shm, or in XDG_RUNTIME_DIR when
+/// that is RAM-backed.
+#[test]
+fn the_plaintext_is_kept_on_ram_backed_storage() {
+    assert!(
+        is_tmpfs("/dev/shm"),
+        "this test needs /dev/shm to be a tmpfs, as on every Linux with glibc"
+    );
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let disk = fx.path("disk-tmp");
+    std::fs::create_dir(&disk).unwrap();
+    assert!(!is_tmpfs(disk.to_str().unwrap()), "the fixture is on tmpfs");
+    let editor = fx.editor("editor.sh", RECORD);
+    let recorded = || PathBuf::from(std::fs::read_to_string(fx.path("path")).unwrap().trim());
+
+    let out = edit_command(&fx, &editor, &disk, None).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        recorded().starts_with("/dev/shm"),
+        "not on /dev/shm: {}",
+        recorded().display()
+    );
+
+    let runtime = ram_dir().unwrap();
+    let out = edit_command(&fx, &editor, &disk, Some(runtime.path()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        recorded().starts_with(runtime.path()),
+        "not in XDG_RUNTIME_DIR: {}",
+        recorded().display()
+    );
+    assert_eq!(std::fs::read_dir(&disk).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(runtime.path()).unwrap().count(), 0);
+}
+
+/// `ksec set` from inside the editor stands for any change made while the
+/// editor is open. Different keys: both changes are kept.
+#[test]
+fn a_change_made_while_editing_is_merged_with_the_edit() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let ksec_bin = shell_quote(env!("CARGO_BIN_EXE_ksec"));
+    let file = shell_quote(&fx.file.display().to_string());
+    let editor = fx.editor(
+        "editor.sh",
+        &format!(
+            "{RECORD}{ksec_bin} set {file} DB_HOST other.internal || exit 1\n\
+             cp {file} @DIR@/after-set\n\
+             sed -i 's/admin/root/' \"$1\"\n"
+        ),
+    );
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("merged"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert_eq!(
+        fx.decrypt(),
+        PLAIN
+            .replace("admin", "root")
+            .replace("db.internal", "other.internal")
+    );
+    // on top of the other change, only the edited value is re-encrypted
+    let (after_set, new) = (
+        std::fs::read_to_string(fx.path("after-set")).unwrap(),
+        fx.text(),
+    );
+    let changed = changed_lines(&after_set, &new);
+    let user = index_of(&after_set, "DB_USER: ENC[");
+    let allowed = [
+        user,
+        index_of(&after_set, "    lastmodified: "),
+        index_of(&after_set, "    mac: ENC["),
+    ];
+    assert!(changed.contains(&user), "\n{after_set}\n---\n{new}");
+    assert!(
+        changed.iter().all(|l| allowed.contains(l)),
+        "\n{after_set}\n---\n{new}"
+    );
+    fx.assert_plaintext_gone();
+}
+
+/// The same key changed there and in the edit: without a terminal to ask
+/// on, nothing is written and the conflict is named; the other change stays.
+#[test]
+fn a_conflicting_change_made_while_editing_is_refused() {
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let ksec_bin = shell_quote(env!("CARGO_BIN_EXE_ksec"));
+    let file = shell_quote(&fx.file.display().to_string());
+    let editor = fx.editor(
+        "editor.sh",
+        &format!(
+            "{RECORD}{ksec_bin} set {file} DB_USER someone-else || exit 1\n\
+             sed -i 's/admin/mine-5831/' \"$1\"\n"
+        ),
+    );
+    let out = fx.edit(&editor);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("was changed while you were editing"), "{err}");
+    assert!(err.contains("DB_USER"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!all_output(&out).contains(CANARY));
+    assert!(
+        !err.contains("someone-else") && !err.contains("mine-5831"),
+        "{err}"
+    );
+    assert_eq!(fx.decrypt(), PLAIN.replace("admin", "someone-else"));
+    fx.assert_plaintext_gone();
+}
+
+/// On a terminal, Ctrl-C at "reopen the editor?" (console turns the key
+/// into SIGINT) is an interruption: exit 130, not "invalid content".
+#[test]
+fn ctrl_c_at_the_reopen_question_exits_130() {
+    let Some(script) = common::which("script") else {
+        panic!("util-linux `script` is not installed");
+    };
+    let fx = Fixture::new("s.enc.yaml", PLAIN);
+    let editor = fx.editor(
+        "editor.sh",
+        &format!("{RECORD}echo 'broken: [' >> \"$1\"\n"),
+    );
+    let inner = format!(
+        "{} edit {}",
+        shell_quote(env!("CARGO_BIN_EXE_ksec")),
+        shell_quote(&fx.file.display().to_string())
+    );
+    let before = std::fs::read(&fx.file).unwrap();
+    let mut child = std::process::Command::new("timeout")
+        .arg("30")
+        .arg(script)
+        .args(["-qec", &inner, "/dev/null"])
+        .env("HOME", fx.dir.path())
+        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
+        .env("EDITOR", &editor)
+        .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TERM", "xterm")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env_remove("VISUAL")
+        .env_remove("KSEC_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let transcript = transcript.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let seen =
+        || String::from_utf8_lossy(&transcript.lock().unwrap()).contains("reopen the editor?");
+    for _ in 0..800 {
+        if seen() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(seen(), "no question");
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(130), "{transcript}");
+    assert!(
+        transcript.contains("interrupted: nothing was written"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains(CANARY), "{transcript}");
+    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
+    fx.assert_plaintext_gone();
 }

@@ -5,9 +5,21 @@
 //! pending one means "interrupted": nothing is written and the temporary
 //! directory is dropped before exit. Blocking rather than handling leaves no
 //! window in which a signal could be missed.
+//!
+//! The private directory is on RAM-backed storage where there is one (see
+//! `temp_base`) and carries ksec's pid in its name: a SIGKILL leaves it
+//! behind, and the next `ksec edit` removes it once that pid is gone.
+//!
+//! No lock is held while the editor is open. The file is read under its
+//! lock, and written under it again only if it is still what was read; if
+//! something else changed it meanwhile, the edit is merged with that change
+//! key by key (as the git merge driver does), and a key changed on both
+//! sides is a conflict: the editor is reopened on a terminal, otherwise
+//! nothing is written.
 
 use super::Context;
 use crate::cli::EditArgs;
+use crate::crypto::merge;
 use crate::crypto::sops::{self, Format, emit_plain, has_sops_metadata};
 use crate::error::{Code, Error, Result};
 use std::io::IsTerminal;
@@ -17,35 +29,36 @@ use std::process::Command;
 pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
     // Before any thread exists, so every thread inherits the mask.
     let signals = signals::Blocked::new();
-    let mut opened = super::open(&args.file, ctx)?;
+    // Read under the lock, so that `before` is exactly what was decrypted.
+    let (mut before, mut opened) = {
+        let _lock = crate::lock::lock(&args.file)?;
+        let before = std::fs::read(&args.file).map_err(|e| Error::io("read", &args.file, &e))?;
+        (before, super::open(&args.file, ctx)?)
+    };
     let format = opened.file.format;
-    let original = zeroize::Zeroizing::new(
+    let mut original = zeroize::Zeroizing::new(
         emit_plain(&opened.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
     );
 
+    remove_stale_dirs();
+    let base = temp_base();
     let dir = tempfile::Builder::new()
-        .prefix("ksec-edit-")
-        .tempdir()
-        .map_err(|e| {
-            Error::io(
-                "create a private temporary directory in",
-                &std::env::temp_dir(),
-                &e,
-            )
-        })?;
+        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&base)
+        .map_err(|e| Error::io("create a private temporary directory in", &base, &e))?;
     crate::fsutil::set_mode(dir.path(), 0o700).map_err(|e| Error::io("protect", dir.path(), &e))?;
     let plain_path = dir.path().join(edit_name(&args.file, format));
     crate::fsutil::write_new(&plain_path, original.as_bytes(), 0o600)?;
 
     loop {
-        run_editor(&plain_path)?;
+        let ran = run_editor(&plain_path);
+        // A Ctrl-C reaches the editor too, which then fails: the signal
+        // decides, not the editor's exit status.
         if signals.pending() {
             drop(dir);
-            return Err(
-                Error::new(Code::Interrupted, "interrupted: nothing was written")
-                    .hint(format!("{} is unchanged", args.file.display())),
-            );
+            return Err(interrupted(&args.file));
         }
+        ran?;
         let edited = zeroize::Zeroizing::new(
             std::fs::read_to_string(&plain_path)
                 .map_err(|e| Error::io("read back", &plain_path, &e))?,
@@ -54,16 +67,11 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
             eprintln!("{}: no changes", args.file.display());
             return Ok(());
         }
-        match parse_edit(&edited, format) {
-            Ok(plain) => {
-                opened.plain = plain;
-                super::save(&args.file, opened)?;
-                eprintln!("{}: saved", args.file.display());
-                return Ok(());
-            }
+        let plain = match parse_edit(&edited, format) {
+            Ok(plain) => plain,
             Err(why) => {
                 eprintln!("the edited content is invalid: {why}");
-                if !ask_reopen() {
+                if !ask_reopen(&signals, &args.file)? {
                     return Err(Error::invalid(format!(
                         "{}: the edited content is invalid ({why}); nothing was written",
                         args.file.display()
@@ -72,8 +80,230 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
                         "run `ksec edit` again; on a terminal ksec offers to reopen the editor",
                     ));
                 }
+                continue;
+            }
+        };
+        let lock = crate::lock::lock(&args.file)?;
+        let now = std::fs::read(&args.file).map_err(|e| Error::io("read", &args.file, &e))?;
+        if now == before {
+            opened.plain = plain;
+            super::save(&args.file, opened)?;
+            eprintln!("{}: saved", args.file.display());
+            return Ok(());
+        }
+        // Changed while the editor was open (another ksec, a git checkout):
+        // merge per key, as the git merge driver does.
+        let theirs = super::open(&args.file, ctx)?;
+        let theirs_text = zeroize::Zeroizing::new(
+            emit_plain(&theirs.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
+        );
+        let base_plain = parse_edit(&original, format).map_err(|why| {
+            Error::new(
+                Code::Unexpected,
+                format!(
+                    "cannot re-read the content first decrypted from {}: {why}",
+                    args.file.display()
+                ),
+            )
+        })?;
+        let theirs_plain = parse_edit(&theirs_text, format).map_err(|why| {
+            Error::new(
+                Code::Unexpected,
+                format!(
+                    "cannot re-read the current content of {}: {why}",
+                    args.file.display()
+                ),
+            )
+        })?;
+        let merged = merge::merge(&base_plain, &plain, &theirs_plain);
+        if merged.conflicts.is_empty() {
+            let mut theirs = theirs;
+            theirs.plain = merged.value;
+            super::save(&args.file, theirs)?;
+            eprintln!(
+                "{}: saved (it was changed while you were editing; your changes were merged with that change key by key)",
+                args.file.display()
+            );
+            return Ok(());
+        }
+        drop(lock);
+        let keys: Vec<String> = merged.conflicts.iter().map(|p| key_path(p)).collect();
+        eprintln!(
+            "{} was changed while you were editing, at the same key{} you changed: {}",
+            args.file.display(),
+            if keys.len() == 1 { "" } else { "s" },
+            keys.join(", ")
+        );
+        if !ask_reopen(&signals, &args.file)? {
+            let mut e = Error::new(
+                Code::Conflict,
+                format!(
+                    "{} was changed while you were editing; nothing was written",
+                    args.file.display()
+                ),
+            )
+            .detail("changed both there and in your edit:");
+            for k in &keys {
+                e = e.detail(format!("  {k}"));
+            }
+            return Err(e.hint(
+                "run `ksec edit` again and redo your change on the current content; on a terminal ksec offers to reopen the editor with both changes",
+            ));
+        }
+        // Start again from the current file, with the other changes merged
+        // in and your values at the conflicting keys.
+        let merged_text = zeroize::Zeroizing::new(
+            emit_plain(&merged.value, format).map_err(|e| super::sops_error(&args.file, e))?,
+        );
+        before = now;
+        opened = theirs;
+        original = theirs_text;
+        crate::fsutil::write_private(&plain_path, merged_text.as_bytes())?;
+    }
+}
+
+/// The key as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
+fn key_path(path: &[String]) -> String {
+    match path {
+        [one] => one.clone(),
+        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
+    }
+}
+
+/// Edit directories are named `ksec-edit-<pid>-<random>`, so that a later
+/// run can tell one whose ksec is gone.
+const DIR_PREFIX: &str = "ksec-edit-";
+
+/// Where the private directory goes: the first RAM-backed (tmpfs) one of
+/// `$XDG_RUNTIME_DIR`, `$TMPDIR` and `/dev/shm` that is a writable
+/// directory, else the system temporary directory. Plaintext on a RAM-backed
+/// file system never reaches a disk, and is gone at the latest on reboot,
+/// even if ksec is killed before it can remove it.
+fn temp_base() -> std::path::PathBuf {
+    candidates()
+        .into_iter()
+        .find(|dir| ram::is_ram_backed(dir) && ram::writable_dir(dir))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn candidates() -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = ["XDG_RUNTIME_DIR", "TMPDIR"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .collect();
+    dirs.push("/dev/shm".into());
+    dirs
+}
+
+/// Remove the edit directories of ksec processes that no longer exist (a
+/// SIGKILL leaves no chance to clean up), in every place an edit may have
+/// used; only directories of the current user.
+fn remove_stale_dirs() {
+    let mut places = candidates();
+    places.push(std::env::temp_dir());
+    places.sort();
+    places.dedup();
+    for place in places {
+        let Ok(entries) = std::fs::read_dir(&place) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(stale_pid) else {
+                continue;
+            };
+            let path = entry.path();
+            if ram::ours_and_dead(&path, pid) && std::fs::remove_dir_all(&path).is_ok() {
+                eprintln!(
+                    "note: removed {}, left behind by a ksec edit (pid {pid}) that was killed",
+                    path.display()
+                );
             }
         }
+    }
+}
+
+/// The pid in an edit directory's name, `ksec-edit-<pid>-<random>`.
+fn stale_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(DIR_PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse()
+        .ok()
+        .filter(|&p| p > 1 && p != std::process::id())
+}
+
+#[cfg(unix)]
+mod ram {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    fn c_path(path: &Path) -> Option<std::ffi::CString> {
+        std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn is_ram_backed(path: &Path) -> bool {
+        const TMPFS_MAGIC: u32 = 0x0102_1994;
+        const RAMFS_MAGIC: u32 = 0x8584_58f6;
+        let Some(c) = c_path(path) else { return false };
+        // SAFETY: statfs fills a zeroed local struct from a valid C string.
+        unsafe {
+            let mut buf: libc::statfs = std::mem::zeroed();
+            if libc::statfs(c.as_ptr(), &mut buf) != 0 {
+                return false;
+            }
+            #[allow(clippy::unnecessary_cast)]
+            let kind = buf.f_type as u32;
+            kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn is_ram_backed(_: &Path) -> bool {
+        false
+    }
+
+    pub fn writable_dir(path: &Path) -> bool {
+        let Some(c) = c_path(path) else { return false };
+        // SAFETY: access only reads a valid C string.
+        path.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
+    }
+
+    /// A real directory (not a link) of this user whose process is gone.
+    pub fn ours_and_dead(path: &Path, pid: u32) -> bool {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        // SAFETY: getuid cannot fail.
+        if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } {
+            return false;
+        }
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    }
+}
+
+#[cfg(not(unix))]
+mod ram {
+    use std::path::Path;
+    pub fn is_ram_backed(_: &Path) -> bool {
+        false
+    }
+    pub fn writable_dir(path: &Path) -> bool {
+        path.is_dir()
+    }
+    pub fn ours_and_dead(_: &Path, _: u32) -> bool {
+        false
     }
 }
 
@@ -117,15 +347,26 @@ fn parse_edit(
     Ok(plain)
 }
 
-fn ask_reopen() -> bool {
+fn interrupted(file: &Path) -> Error {
+    Error::new(Code::Interrupted, "interrupted: nothing was written")
+        .hint(format!("{} is unchanged", file.display()))
+}
+
+/// On a terminal, whether to reopen the editor; Ctrl-C at the question is
+/// an interruption, not a "no".
+fn ask_reopen(signals: &signals::Blocked, file: &Path) -> Result<bool> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return false;
+        return Ok(false);
     }
-    dialoguer::Confirm::new()
+    let answer = dialoguer::Confirm::new()
         .with_prompt("reopen the editor?")
         .default(true)
         .interact()
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if signals.pending() {
+        return Err(interrupted(file));
+    }
+    Ok(answer)
 }
 
 fn editor() -> String {
@@ -230,4 +471,21 @@ mod signals {
         }
     }
     pub fn unblocked_in_child(_: &mut std::process::Command) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_with_a_pid_and_a_suffix_are_stale_candidates() {
+        assert_eq!(stale_pid("ksec-edit-4242-Ab3xYz"), Some(4242));
+        assert_eq!(stale_pid("ksec-edit-Ab3xYz"), None);
+        assert_eq!(stale_pid("ksec-edit-4242-"), None);
+        assert_eq!(stale_pid("ksec-edit-+42-x"), None);
+        assert_eq!(stale_pid("ksec-edit-1-x"), None);
+        assert_eq!(stale_pid("other-4242-x"), None);
+        let me = std::process::id();
+        assert_eq!(stale_pid(&format!("ksec-edit-{me}-x")), None);
+    }
 }

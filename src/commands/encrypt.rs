@@ -10,6 +10,11 @@ use crate::project::Project;
 
 pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
     let recipients = recipients(&args, ctx)?;
+    // --in-place rewrites the file it reads: one writer at a time.
+    let _lock = args
+        .in_place
+        .then(|| crate::lock::lock(&args.file))
+        .transpose()?;
     let text = zeroize::Zeroizing::new(super::read_text(&args.file)?);
     let format = Format::from_path(&args.file);
     let plain = sops::parse_plain(&text, format).map_err(|e| super::sops_error(&args.file, e))?;

@@ -426,6 +426,9 @@ fn execute_one(
     recipients: &BTreeMap<String, Recipient>,
 ) -> Result<Done> {
     let path = &job.source.path;
+    // Held until the new text is renamed over the file, so a concurrent
+    // `ksec set` is neither lost nor overwritten.
+    let _lock = crate::lock::lock(path)?;
     let text = super::read_text(path)?;
     // errors name the file as the user knows it: relative to the project
     let shown = Path::new(&job.source.rel);
@@ -618,6 +621,15 @@ fn exposure(done: &[(String, Vec<String>, Vec<String>)], who: Option<&str>, dry:
     out
 }
 
+/// The project, read under a lock on ksec.yaml held for the whole command:
+/// two commands that change recipients run one after the other, each on
+/// the ksec.yaml the other left (the files they rewrite are locked too).
+fn locked_project(ctx: &Context) -> Result<(crate::lock::FileLock, Project)> {
+    let root = crate::project::find_root(ctx.project_flag.as_deref())?;
+    let lock = crate::lock::lock(&root.join(crate::project::FILE_NAME))?;
+    Ok((lock, Project::load(&root)?))
+}
+
 /// Write ksec.yaml, then `.sops.yaml` derived from it.
 fn write_project(project: &Project, new_text: &str, updated: &Project) -> Result<()> {
     fsutil::write_atomic(&project.file(), new_text.as_bytes(), 0o644)?;
@@ -721,7 +733,7 @@ fn check_recipient_name(project: &Project, name: &str) -> Result<()> {
 }
 
 fn add(args: RecipientsAddArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let (_lock, project) = locked_project(ctx)?;
     let key = args.key.trim().to_string();
     Recipient::parse(&key).map_err(|why| {
         Error::invalid(format!("the key for {} is {why}", args.name))
@@ -939,7 +951,7 @@ fn note_out_of_sync(count: usize) {
 // ---------------------------------------------------------------- remove
 
 fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let (_lock, project) = locked_project(ctx)?;
     let name = &args.name;
     let Some(key) = project.recipients.get(name).cloned() else {
         let mut err = Error::not_found(format!("no recipient {name} in ksec.yaml"));
@@ -1056,7 +1068,7 @@ fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
 // ---------------------------------------------------------------- rekey
 
 pub fn rekey(args: RekeyArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let (_lock, project) = locked_project(ctx)?;
     let sources = scan(&project)?;
     let names = Names::new(&[&project]);
     let mut jobs = Vec::new();

@@ -10,11 +10,33 @@ use std::io::{IsTerminal, Read};
 
 pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
-    let mut opened = super::open(&args.file, ctx)?;
     let value = match args.value.clone() {
         Some(v) => zeroize::Zeroizing::new(v),
-        None => read_value(&args.key)?,
+        None => {
+            // Fail before the user types a secret into a prompt for nothing.
+            if std::io::stdin().is_terminal() {
+                super::open_to_read(&args.file, ctx)?;
+            }
+            read_value(&args.key)?
+        }
     };
+    if value.is_empty() && !args.allow_empty {
+        let from = if args.value.is_some() {
+            "the VALUE argument"
+        } else {
+            "the input"
+        };
+        return Err(Error::invalid(format!(
+            "{}: refusing to set {} to an empty value ({from} is empty); the file was not changed",
+            args.file.display(),
+            args.key
+        ))
+        .hint("pass --allow-empty to store an empty value"));
+    }
+    // Read, change and write back under one lock: a concurrent writer
+    // waits, and then sees this change.
+    let _lock = crate::lock::lock(&args.file)?;
+    let mut opened = super::open(&args.file, ctx)?;
     check_key(&path, opened.file.format, &args.key)?;
     let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
     let new = Leaf::str(value.as_str());
@@ -32,6 +54,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
 
 pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
+    let _lock = crate::lock::lock(&args.file)?;
     let mut opened = super::open(&args.file, ctx)?;
     let (last, parents) = path
         .split_last()
@@ -163,6 +186,7 @@ fn find_map<'a>(root: &'a mut Value, path: &[String]) -> Option<&'a mut Vec<Item
 /// The new value: a hidden prompt on a terminal, else stdin.
 fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
     if std::io::stdin().is_terminal() {
+        let _interrupt = interrupt::exit_130_on_signal();
         let value = dialoguer::Password::new()
             .with_prompt(format!("value for {key}"))
             .allow_empty_password(true)
@@ -183,6 +207,70 @@ fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
         }
     }
     Ok(value)
+}
+
+/// Ctrl-C at the hidden prompt: the terminal's echo, which the prompt
+/// turned off, is restored, and ksec exits 130 ("interrupted") instead of
+/// dying of the signal with the terminal left silent.
+#[cfg(unix)]
+mod interrupt {
+    use std::sync::OnceLock;
+
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// The terminal's settings before the prompt.
+    static SAVED: OnceLock<libc::termios> = OnceLock::new();
+
+    /// Until dropped, SIGINT, SIGTERM and SIGHUP exit 130.
+    pub struct Guard;
+
+    pub fn exit_130_on_signal() -> Guard {
+        // SAFETY: tcgetattr fills a zeroed local termios; signal installs a
+        // handler that only calls async-signal-safe functions.
+        unsafe {
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut saved) == 0 {
+                let _ = SAVED.set(saved);
+            }
+            for s in SIGNALS {
+                libc::signal(
+                    s,
+                    handler as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                );
+            }
+        }
+        Guard
+    }
+
+    extern "C" fn handler(_: libc::c_int) {
+        const MESSAGE: &[u8] = b"\nerror: interrupted: nothing was written\n";
+        // SAFETY: tcsetattr, write and _exit are async-signal-safe; SAVED
+        // is only read (set before the handler was installed).
+        unsafe {
+            if let Some(saved) = SAVED.get() {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+            }
+            libc::write(libc::STDERR_FILENO, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            libc::_exit(130);
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            for s in SIGNALS {
+                // SAFETY: back to the default disposition.
+                unsafe { libc::signal(s, libc::SIG_DFL) };
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod interrupt {
+    pub struct Guard;
+    pub fn exit_130_on_signal() -> Guard {
+        Guard
+    }
 }
 
 #[cfg(test)]
