@@ -139,8 +139,11 @@ pub enum Command {
     /// changed, with field manager `ksec`. A protected environment asks
     /// first; without a terminal it needs --yes.
     ///
-    /// Waits at most 10 s to connect and 30 s for each answer of the API
-    /// server; KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
+    /// Every workload a mount or rollout names must exist (else exit 3).
+    /// Every write is first dry-run on the server, so a write the server
+    /// refuses stops the apply before anything is written; --dry-run stops
+    /// there. Waits at most 10 s to connect and 30 s for each answer;
+    /// KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
     ///
     /// Example:
     ///   KSEC_AGE_KEY="$CI_AGE_KEY" ksec apply --env prod --yes

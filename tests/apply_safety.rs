@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::kube::{kubeconfig, kubectl_ok, text, unique};
+use common::kube::{kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, text, unique};
 use common::{CANARY, Key, code, ksec_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,37 @@ impl Project {
         }
     }
 
+    /// A project with a Secret `db` (the canary) and a ConfigMap `cfg` in `ns`.
+    fn with_secret(context: &str, ns: &str, extra: &str) -> Project {
+        let p = Project::new(
+            context,
+            &format!(
+                "  {ns}:\n    recipients: [me]\n    configMaps:\n      - name: cfg\n        literals: {{LOG_LEVEL: info}}\n    secrets:\n      - name: db\n        sources: [db.enc.env]\n{extra}"
+            ),
+        );
+        p.secret(ns, "db");
+        p
+    }
+
+    /// An encrypted `NAME.enc.env` in the namespace folder, holding the canary.
+    fn secret(&self, ns: &str, name: &str) {
+        let folder = self.dir.path().join("namespaces").join(ns);
+        std::fs::create_dir_all(&folder).unwrap();
+        let plain = folder.join(format!("{name}.env"));
+        std::fs::write(&plain, format!("PASSWORD={CANARY}\n")).unwrap();
+        let out = self
+            .ksec(&[
+                "encrypt",
+                plain.to_str().unwrap(),
+                "--output",
+                folder.join(format!("{name}.enc.env")).to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        std::fs::remove_file(plain).unwrap();
+    }
+
     fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = ksec_with(self.dir.path(), &self.key);
         let kubeconfig = match &self.kubeconfig {
@@ -60,6 +91,251 @@ impl Project {
         );
         out
     }
+}
+
+fn namespace_exists(ns: &str) -> bool {
+    kubectl("admin", &["get", "namespace", ns]).status.success()
+}
+
+/// Every object of the namespace ksec could have written, by kind/name.
+fn written(ns: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["configmaps", "secrets", "deployments"] {
+        for name in objects(ns, kind).keys() {
+            if !name.starts_with("default-token") {
+                out.push(format!("{kind}/{name}"));
+            }
+        }
+    }
+    out
+}
+
+fn deployment(ns: &str, name: &str, container: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n        - name: {container}\n          image: nginx:1.27\n"
+    )
+}
+
+/// A ResourceQuota with its status filled in, as the quota controller
+/// would (the test control plane runs no controller-manager).
+fn quota(ns: &str, resource: &str, hard: u32) {
+    kubectl_apply_stdin(
+        "admin",
+        &format!(
+            "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\n  namespace: {ns}\nspec:\n  hard: {{{resource}: \"{hard}\"}}\n"
+        ),
+    );
+    let status = format!(
+        r#"{{"status": {{"hard": {{"{resource}": "{hard}"}}, "used": {{"{resource}": "0"}}}}}}"#
+    );
+    kubectl_ok(
+        "admin",
+        &[
+            "patch",
+            "resourcequota",
+            "q",
+            "-n",
+            ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ],
+    );
+}
+
+// --- 1. a missing workload: no write at all -------------------------------
+
+#[test]
+fn a_mount_into_a_missing_deployment_writes_nothing_not_even_the_namespace() {
+    let ns = unique("mw");
+    let p = Project::new(
+        "admin",
+        &format!(
+            "  {ns}:\n    recipients: [me]\n    owners: [devs]\n    configMaps:\n      - name: nginx\n        literals: {{default.conf: 'server {{}}'}}\n        mount:\n          workload: Deployment/web\n          container: nginx\n          path: /etc/nginx/conf.d\n      - name: api\n        literals: {{A: b}}\n        rollout: [StatefulSet/db]\n"
+        ),
+    );
+
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains(&format!(
+            "{ns}/Deployment/web (for mount of ConfigMap nginx-"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{ns}/StatefulSet/db (for rollout annotation")),
+        "{err}"
+    );
+    assert!(err.contains("deploy the workload first"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!namespace_exists(&ns), "the Namespace was written:\n{err}");
+
+    // diff says the same instead of planning a create of a partial Deployment
+    let out = p.run(&["diff"]);
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{ns}/Deployment/web")),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("create "), "{}", text(&out));
+
+    // once the workloads exist, the same apply goes through and mounts
+    kubectl_ok("admin", &["create", "namespace", &ns]);
+    kubectl_apply_stdin("admin", &deployment(&ns, "web", "nginx"));
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{ns}/StatefulSet/db")),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("Deployment/web"), "{}", text(&out));
+    assert!(
+        objects(&ns, "configmaps").is_empty(),
+        "a ConfigMap was written"
+    );
+
+    let sts = deployment(&ns, "db", "db")
+        .replace("kind: Deployment", "kind: StatefulSet")
+        .replace("spec:\n  selector", "spec:\n  serviceName: db\n  selector");
+    kubectl_apply_stdin("admin", &sts);
+    let out = p.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let web: Value = serde_json::from_str(&kubectl_ok(
+        "admin",
+        &["get", "deployment", "web", "-n", &ns, "-o", "json"],
+    ))
+    .unwrap();
+    let volumes = web["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("\"name\":\"nginx-"), "{volumes}");
+    let out = p.run(&["diff"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+}
+
+// --- 3. every write is dry-run by the server before the first real one ---
+
+#[test]
+fn a_write_the_server_refuses_fails_the_apply_before_any_write() {
+    let ns = unique("dr");
+    kubectl_ok("admin", &["create", "namespace", &ns]);
+    // the quota admits ConfigMaps but no Secret
+    quota(&ns, "secrets", 0);
+    let p = Project::with_secret("admin", &ns, "");
+    let before = written(&ns);
+
+    for args in [
+        &["apply", "--yes", "--dry-run"][..],
+        &["apply", "--yes"][..],
+    ] {
+        let out = p.run(args);
+        assert_eq!(code(&out), Some(6), "{args:?}: {}", text(&out));
+        let err = text(&out);
+        assert!(err.contains("nothing was written"), "{err}");
+        assert!(err.contains(&format!("{ns}/Secret/db-")), "{err}");
+        assert!(err.contains("exceeded quota"), "{err}");
+        assert!(err.contains("ResourceQuota"), "{err}");
+        assert_eq!(written(&ns), before, "{args:?} wrote something");
+    }
+}
+
+#[test]
+fn objects_of_a_namespace_being_created_are_checked_before_the_namespace_is_written() {
+    let ns = unique("nn");
+    let p = Project::with_secret("admin", &ns, "        annotations: {'not a key!': x}\n");
+    let p = {
+        // the namespace is onboarded: ksec creates it
+        let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+        std::fs::write(
+            p.dir.path().join("ksec.yaml"),
+            yaml.replace(
+                "    recipients: [me]\n",
+                "    recipients: [me]\n    owners: [devs]\n",
+            ),
+        )
+        .unwrap();
+        p
+    };
+    for args in [
+        &["apply", "--yes", "--dry-run"][..],
+        &["apply", "--yes"][..],
+    ] {
+        let out = p.run(args);
+        assert_eq!(code(&out), Some(6), "{args:?}: {}", text(&out));
+        let err = text(&out);
+        assert!(err.contains("nothing was written"), "{err}");
+        assert!(err.contains(&format!("{ns}/Secret/db-")), "{err}");
+        assert!(
+            err.contains("\"not a key!\" is not a valid annotation key"),
+            "{err}"
+        );
+        assert!(!namespace_exists(&ns), "{args:?} created the namespace");
+    }
+
+    // valid: the dry run says what the server could not see
+    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+    std::fs::write(
+        p.dir.path().join("ksec.yaml"),
+        yaml.replace("'not a key!'", "shop.example/owner"),
+    )
+    .unwrap();
+    let out = p.run(&["apply", "--yes", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = common::stderr(&out);
+    assert!(err.contains("could not be dry-run by the server"), "{err}");
+    assert!(err.contains(&ns), "{err}");
+    assert!(!namespace_exists(&ns));
+    let out = p.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(objects(&ns, "secrets").len(), 1);
+}
+
+// --- 4. a write that fails mid-apply: applied, failed, not attempted -----
+
+#[test]
+fn a_write_refused_after_the_dry_run_reports_applied_failed_and_not_attempted() {
+    let ns = unique("fr");
+    kubectl_ok("admin", &["create", "namespace", &ns]);
+    kubectl_apply_stdin("admin", &deployment(&ns, "web", "nginx"));
+    // room for one ConfigMap: each dry run alone fits, the two writes do not
+    quota(&ns, "configmaps", 1);
+    let p = Project::new(
+        "admin",
+        &format!(
+            "  {ns}:\n    recipients: [me]\n    configMaps:\n      - name: one\n        literals: {{A: b}}\n        rollout: [Deployment/web]\n      - name: two\n        literals: {{C: d}}\n"
+        ),
+    );
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(6), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains("1 of 3 writes failed, 1 applied, 1 not attempted"),
+        "{err}"
+    );
+    assert!(err.contains("exceeded quota"), "{err}");
+    let failed = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("failed: "))
+        .unwrap_or_else(|| panic!("no failed line:\n{err}"));
+    let applied = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("applied: "))
+        .unwrap_or_else(|| panic!("no applied line:\n{err}"));
+    assert!(failed.contains(&format!("{ns}/ConfigMap/")), "{err}");
+    assert!(applied.contains(&format!("{ns}/ConfigMap/")), "{err}");
+    assert!(
+        err.contains(&format!("not attempted: {ns}/Deployment/web")),
+        "{err}"
+    );
+    assert_eq!(objects(&ns, "configmaps").len(), 1);
+    let web = kubectl_ok(
+        "admin",
+        &["get", "deployment", "web", "-n", &ns, "-o", "json"],
+    );
+    assert!(!web.contains("ksec.dev/"), "the workload rolled: {web}");
 }
 
 // --- 5. cluster errors ---------------------------------------------------

@@ -8,6 +8,7 @@
 
 pub mod connect;
 pub mod plan;
+pub mod preflight;
 
 use crate::error::{Code, Error, Result};
 use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};
@@ -68,6 +69,13 @@ pub struct Verdict {
 
 fn api_error(what: &str, err: &kube::Error) -> Error {
     match err {
+        kube::Error::Api(status) if status.code == 403 && status.message.contains("exceeded quota") => {
+            Error::new(
+                Code::Invalid,
+                format!("{what}: refused by a ResourceQuota: {}", status.message),
+            )
+            .hint("raise the namespace's ResourceQuota (`kubectl describe quota`), or make fewer or smaller objects")
+        }
         kube::Error::Api(status) if status.code == 403 => Error::new(
             Code::AccessDenied,
             format!("{what}: forbidden: {}", status.message),
@@ -87,12 +95,19 @@ fn api_error(what: &str, err: &kube::Error) -> Error {
     }
 }
 
+const NOT_ATTEMPTED: &str = "not attempted: ";
+
 /// The error of a write skipped because the server had stopped answering.
 fn not_attempted(context: &str) -> Error {
     Error::new(
         Code::Unavailable,
-        format!("not attempted: the cluster of context {context} stopped answering"),
+        format!("{NOT_ATTEMPTED}the cluster of context {context} stopped answering"),
     )
+}
+
+/// Whether a write's error says it was skipped, not refused.
+pub fn is_not_attempted(err: &Error) -> bool {
+    err.message.starts_with(NOT_ATTEMPTED)
 }
 
 /// Transient failures worth another try. A request that timed out is not

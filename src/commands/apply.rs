@@ -7,6 +7,7 @@ use super::Context;
 use super::render::{Rendered, rendered};
 use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change};
+use crate::cluster::preflight;
 use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
 use crate::project::Project;
@@ -214,6 +215,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
     let changes = changes.expect("all reads are allowed");
+    refuse_missing_workloads(&rendered, &changes, &cluster)?;
     for name in &args.delete_namespace {
         if !to_delete
             .iter()
@@ -244,78 +246,145 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         confirm(&rendered, &to_write, &to_delete)?;
     }
 
-    let bar = progress(to_write.len() + to_delete.len());
-    let tick = || bar.inc(1);
-    let mut failures = Vec::new();
-    let mut written = Vec::new();
-    // Namespaces first: what goes into a new namespace needs it to exist.
-    let (namespaces, rest): (Vec<&Manifest>, Vec<&Manifest>) =
-        to_write.iter().partition(|m| m.kind == "Namespace");
+    write_all(&cluster, &args, &changes, &to_write, &to_delete)
+}
+
+/// The writes, in two stages. First every write is validated without
+/// persisting anything: a server-side dry run of each apply and delete
+/// where the object will live, and ksec's own checks for objects in a
+/// namespace this apply creates (the server refuses any request into a
+/// namespace that does not exist yet). Anything refused: no write at all.
+/// Then, unless `--dry-run`, the real writes, phase by phase (Namespaces,
+/// then the rest, then workloads, then prunes); a failed phase stops the
+/// ones after it, and the error says what was applied, what failed and
+/// what was never attempted.
+fn write_all(
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    changes: &Changes,
+    to_write: &[&Manifest],
+    to_delete: &[Key],
+) -> Result<()> {
     let created: Vec<&str> = changes
         .objects
         .iter()
         .filter(|(m, c)| m.kind == "Namespace" && *c == Change::Create)
         .map(|(m, _)| m.name.as_str())
         .collect();
-    let mut second = Vec::new();
-    for m in rest {
-        let cluster_scoped = crate::onboard::is_cluster_scoped(&m.kind);
-        if args.dry_run && !cluster_scoped && created.contains(&m.namespace.as_str()) {
-            // the server cannot dry-run into a namespace that does not exist yet
-            tick();
-            written.push(plan::id(&plan::key_of(m)));
-        } else {
-            second.push(m);
+    let (server_checked, offline) = preflight::dry_runnable(to_write, &created);
+    let mut refused: Vec<(String, Error)> = Vec::new();
+    for m in &offline {
+        let problems = preflight::offline_problems(m);
+        if !problems.is_empty() {
+            refused.push((
+                plan::id(&plan::key_of(m)),
+                Error::invalid(problems.join("; ")),
+            ));
         }
     }
-    for phase in [namespaces, second] {
-        if !failures.is_empty() {
-            break;
+    let quiet = || {};
+    for (id, result) in cluster.apply(&server_checked, true, args.force_conflicts, &quiet) {
+        if let Err(e) = result {
+            refused.push((id, e));
         }
-        for (id, result) in cluster.apply(&phase, args.dry_run, args.force_conflicts, &tick) {
+    }
+    for (id, result) in cluster.delete(to_delete, true, &quiet) {
+        if let Err(e) = result {
+            refused.push((id, e));
+        }
+    }
+    refused.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(err) = preflight::refused(refused, to_write.len() + to_delete.len()) {
+        return Err(err);
+    }
+    if args.dry_run {
+        let written: Vec<String> = to_write
+            .iter()
+            .map(|m| plan::id(&plan::key_of(m)))
+            .collect();
+        let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
+        summary(args, changes, &written, &pruned);
+        if !offline.is_empty() {
+            eprintln!(
+                "note: {} object{} in namespace{} {} (created by this apply) could not be dry-run by the server: ksec checked their names, labels, annotations, keys and Secret types; admission (quota, limit ranges, webhooks) sees them only at the real write",
+                offline.len(),
+                if offline.len() == 1 { "" } else { "s" },
+                if created.len() == 1 { "" } else { "s" },
+                created.join(", ")
+            );
+        }
+        return Ok(());
+    }
+
+    let bar = progress(to_write.len() + to_delete.len());
+    let tick = || bar.inc(1);
+    let mut report = preflight::Report::default();
+    for phase in preflight::phases(to_write) {
+        let ids = phase.iter().map(|m| plan::id(&plan::key_of(m)));
+        if !report.failed.is_empty() {
+            report.not_attempted.extend(ids);
+            continue;
+        }
+        for (id, result) in cluster.apply(&phase, false, args.force_conflicts, &tick) {
             match result {
-                Ok(()) => written.push(id),
-                Err(e) => failures.push((id, e)),
+                Ok(()) => report.applied.push(id),
+                Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
+                Err(e) => report.failed.push((id, e)),
             }
         }
     }
     let mut pruned = Vec::new();
-    if failures.is_empty() {
-        for (id, result) in cluster.delete(&to_delete, args.dry_run, &tick) {
+    if report.failed.is_empty() {
+        for (id, result) in cluster.delete(to_delete, false, &tick) {
             match result {
                 Ok(()) => pruned.push(id),
-                Err(e) => failures.push((id, e)),
+                Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
+                Err(e) => report.failed.push((id, e)),
             }
         }
+    } else {
+        report
+            .not_attempted
+            .extend(to_delete.iter().map(|k| format!("delete {}", plan::id(k))));
     }
     bar.finish_and_clear();
-    summary(&args, &changes, &written, &pruned);
-    if let Some((_, first)) = failures.first() {
-        let mut err = Error::new(
-            first.code,
-            format!(
-                "{} of {} writes failed",
-                failures.len(),
-                to_write.len() + to_delete.len()
-            ),
-        );
-        const SHOWN: usize = 10;
-        for (id, e) in failures.iter().take(SHOWN) {
-            err = err.detail(format!("{id}: {}", e.message));
-        }
-        if failures.len() > SHOWN {
-            err = err.detail(format!("… and {} more", failures.len() - SHOWN));
-        }
-        err = err.detail(match written.len() {
-            0 => "applied: nothing".to_string(),
-            n if n <= SHOWN => format!("applied: {}", written.join(", ")),
-            n => format!("applied: {n} objects"),
-        });
-        return Err(err.hint(first.hint.clone().unwrap_or_else(|| {
-            "fix the cause and run ksec apply again; it only writes what still differs".into()
-        })));
+    summary(args, changes, &report.applied, &pruned);
+    report
+        .applied
+        .extend(pruned.into_iter().map(|id| format!("delete {id}")));
+    report.applied.sort();
+    report.failed.sort_by(|a, b| a.0.cmp(&b.0));
+    report.not_attempted.sort();
+    match report.error() {
+        Some(err) => Err(err),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Render emits only ksec's fields of a workload it mounts into or rolls:
+/// each must exist, else nothing is written (see `preflight`).
+fn refuse_missing_workloads(
+    rendered: &Rendered,
+    changes: &Changes,
+    cluster: &Cluster,
+) -> Result<()> {
+    let missing: Vec<Key> = changes
+        .objects
+        .iter()
+        .filter(|(m, c)| {
+            preflight::WORKLOAD_KINDS.contains(&m.kind.as_str()) && *c == Change::Create
+        })
+        .map(|(m, _)| plan::key_of(m))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(preflight::missing_workloads_error(
+            &missing,
+            &rendered.manifests,
+            &cluster.context,
+        ))
+    }
 }
 
 /// Cluster-scoped kinds the user may not list hide the namespaces taken
@@ -481,6 +550,7 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     warn_unseen(&project, &live.unseen);
     let changes = changes(live, &rendered);
+    refuse_missing_workloads(&rendered, &changes, &cluster)?;
     let mut differs = false;
     let mut out = String::new();
     for (m, change) in &changes.objects {
