@@ -487,3 +487,113 @@ fn a_server_that_never_answers_times_out_naming_the_url() {
         text(&out)
     );
 }
+
+// --- 2. the README tour's kubectl path on an empty cluster ---------------
+
+/// Copy `from` into `to` recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_applied() {
+    // the demo as shipped, with namespaces of this test's own
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    copy_tree(&common::kube::repo().join("examples/demo"), &demo);
+    let (payments, storefront) = (unique("payments"), unique("storefront"));
+    let mut yaml = std::fs::read_to_string(demo.join("ksec.yaml")).unwrap();
+    let mut workloads = std::fs::read_to_string(demo.join("workloads.yaml")).unwrap();
+    for (old, new) in [("payments", &payments), ("storefront", &storefront)] {
+        assert!(yaml.contains(&format!("\n  {old}:\n")), "{yaml}");
+        yaml = yaml.replace(&format!("\n  {old}:\n"), &format!("\n  {new}:\n"));
+        workloads = workloads
+            .replace(&format!("name: {old}\n"), &format!("name: {new}\n"))
+            .replace(
+                &format!("namespace: {old}\n"),
+                &format!("namespace: {new}\n"),
+            );
+        std::fs::rename(
+            demo.join("namespaces").join(old),
+            demo.join("namespaces").join(new),
+        )
+        .unwrap();
+    }
+    // and a project name of its own: other runs on this cluster are not orphans
+    assert!(yaml.contains("\nproject: demo\n"), "{yaml}");
+    yaml = yaml.replace(
+        "\nproject: demo\n",
+        &format!("\nproject: {}\n", unique("demo")),
+    );
+    std::fs::write(demo.join("ksec.yaml"), yaml).unwrap();
+    std::fs::write(demo.join("workloads.yaml"), &workloads).unwrap();
+    assert!(!namespace_exists(&payments) && !namespace_exists(&storefront));
+
+    // kubectl apply -f workloads.yaml
+    kubectl_ok(
+        "admin",
+        &["apply", "-f", demo.join("workloads.yaml").to_str().unwrap()],
+    );
+    // ksec render --env staging | kubectl apply --server-side --validate=false -f -
+    let home = tempfile::tempdir().unwrap();
+    let rendered = common::ksec(home.path())
+        .env("KSEC_AGE_KEY_FILE", demo.join("demo-key.txt"))
+        .current_dir(&demo)
+        .args(["render", "--env", "staging"])
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", text(&rendered));
+    let out = {
+        use std::io::Write;
+        let mut child = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["--context", "admin", "apply", "--server-side"])
+            .args(["--validate=false", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&rendered.stdout)
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(out.status.success(), "{}", text(&out));
+
+    let web: Value = serde_json::from_str(&kubectl_ok(
+        "admin",
+        &["get", "deployment", "web", "-n", &storefront, "-o", "json"],
+    ))
+    .unwrap();
+    let volumes = web["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("\"name\":\"nginx-"), "{volumes}");
+    let api = kubectl_ok(
+        "admin",
+        &["get", "deployment", "api", "-n", &payments, "-o", "json"],
+    );
+    assert!(api.contains("ksec.dev/configmap-api-config"), "{api}");
+
+    // and ksec's own apply of the same project finds nothing left to do
+    let out = common::ksec(home.path())
+        .env("KSEC_AGE_KEY_FILE", demo.join("demo-key.txt"))
+        .env("KUBECONFIG", kubeconfig())
+        .current_dir(&demo)
+        .args(["diff", "--env", "staging", "--context", "admin"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+}
