@@ -240,6 +240,21 @@ fn a_write_the_server_refuses_fails_the_apply_before_any_write() {
         assert!(err.contains("ResourceQuota"), "{err}");
         assert_eq!(written(&ns), before, "{args:?} wrote something");
     }
+
+    // a protected environment is not asked to confirm what would be refused
+    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+    std::fs::write(
+        p.dir.path().join("ksec.yaml"),
+        yaml.replace(
+            "    context: admin\n",
+            "    context: admin\n    protected: true\n",
+        ),
+    )
+    .unwrap();
+    let out = p.run(&["apply"]);
+    assert_eq!(code(&out), Some(6), "{}", text(&out));
+    assert!(text(&out).contains("exceeded quota"), "{}", text(&out));
+    assert_eq!(written(&ns), before);
 }
 
 #[test]

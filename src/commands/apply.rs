@@ -233,38 +233,43 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
             }));
         }
     }
-    if !args.dry_run {
-        confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
+    // Every write is validated before anything is asked or written.
+    let offline = validate(&cluster, &args, &changes, &to_write, &to_delete)?;
+    if args.dry_run {
+        let written: Vec<String> = to_write
+            .iter()
+            .map(|m| plan::id(&plan::key_of(m)))
+            .collect();
+        let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
+        summary(&args, &changes, &written, &pruned);
+        note_unseen_by_server(&offline);
+        return Ok(());
     }
-
+    confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
     let protected = rendered
         .environment
         .as_ref()
         .and_then(|e| project.environments.get(e))
         .is_some_and(|e| e.protected);
-    if protected && !args.dry_run && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
+    if protected && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
         confirm(&rendered, &to_write, &to_delete)?;
     }
-
     write_all(&cluster, &args, &changes, &to_write, &to_delete)
 }
 
-/// The writes, in two stages. First every write is validated without
-/// persisting anything: a server-side dry run of each apply and delete
-/// where the object will live, and ksec's own checks for objects in a
-/// namespace this apply creates (the server refuses any request into a
-/// namespace that does not exist yet). Anything refused: no write at all.
-/// Then, unless `--dry-run`, the real writes, phase by phase (Namespaces,
-/// then the rest, then workloads, then prunes); a failed phase stops the
-/// ones after it, and the error says what was applied, what failed and
-/// what was never attempted.
-fn write_all(
+/// Validates every write without persisting anything: a server-side dry
+/// run of each apply and delete where the object will live, and ksec's
+/// own checks for the objects of a namespace this apply creates (the
+/// server refuses any request into a namespace that does not exist yet,
+/// dry run or not). Anything refused: an error, and no write at all.
+/// Returns the objects only ksec checked.
+fn validate<'a>(
     cluster: &Cluster,
     args: &ApplyArgs,
     changes: &Changes,
-    to_write: &[&Manifest],
+    to_write: &[&'a Manifest],
     to_delete: &[Key],
-) -> Result<()> {
+) -> Result<Vec<&'a Manifest>> {
     let created: Vec<&str> = changes
         .objects
         .iter()
@@ -294,28 +299,40 @@ fn write_all(
         }
     }
     refused.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(err) = preflight::refused(refused, to_write.len() + to_delete.len()) {
-        return Err(err);
+    match preflight::refused(refused, to_write.len() + to_delete.len()) {
+        Some(err) => Err(err),
+        None => Ok(offline),
     }
-    if args.dry_run {
-        let written: Vec<String> = to_write
-            .iter()
-            .map(|m| plan::id(&plan::key_of(m)))
-            .collect();
-        let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
-        summary(args, changes, &written, &pruned);
-        if !offline.is_empty() {
-            eprintln!(
-                "note: {} object{} in namespace{} {} (created by this apply) could not be dry-run by the server: ksec checked their names, labels, annotations, keys and Secret types; admission (quota, limit ranges, webhooks) sees them only at the real write",
-                offline.len(),
-                if offline.len() == 1 { "" } else { "s" },
-                if created.len() == 1 { "" } else { "s" },
-                created.join(", ")
-            );
-        }
-        return Ok(());
-    }
+}
 
+/// `--dry-run` says which objects the server did not see.
+fn note_unseen_by_server(offline: &[&Manifest]) {
+    if offline.is_empty() {
+        return;
+    }
+    let mut namespaces: Vec<&str> = offline.iter().map(|m| m.namespace.as_str()).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    eprintln!(
+        "note: {} object{} in namespace{} {} (created by this apply) could not be dry-run by the server: ksec checked their labels, annotations, keys and Secret types; admission (quota, limit ranges, webhooks) sees them only at the real write",
+        offline.len(),
+        if offline.len() == 1 { "" } else { "s" },
+        if namespaces.len() == 1 { "" } else { "s" },
+        namespaces.join(", ")
+    );
+}
+
+/// The real writes, phase by phase (Namespaces, then the rest, then
+/// workloads, then prunes); a failed phase stops the ones after it, and
+/// the error says what was applied, what failed and what was never
+/// attempted.
+fn write_all(
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    changes: &Changes,
+    to_write: &[&Manifest],
+    to_delete: &[Key],
+) -> Result<()> {
     let bar = progress(to_write.len() + to_delete.len());
     let tick = || bar.inc(1);
     let mut report = preflight::Report::default();
