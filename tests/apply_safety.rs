@@ -300,12 +300,73 @@ fn objects_of_a_namespace_being_created_are_checked_before_the_namespace_is_writ
     let out = p.run(&["apply", "--yes", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let err = common::stderr(&out);
-    assert!(err.contains("could not be dry-run by the server"), "{err}");
-    assert!(err.contains(&ns), "{err}");
+    assert!(err.contains("the server can dry-run"), "{err}");
+    assert!(err.contains(&format!("{ns}/Secret/db-")), "{err}");
     assert!(!namespace_exists(&ns));
     let out = p.run(&["apply", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(objects(&ns, "secrets").len(), 1);
+}
+
+/// A kubeconfig for a new ServiceAccount that may onboard namespaces but
+/// holds none of the rights the owners' Role grants (pods, services…), so
+/// the server refuses that Role as an escalation, and only once its
+/// namespace exists.
+fn onboarder(dir: &Path) -> PathBuf {
+    let home = unique("onb");
+    kubectl_ok("admin", &["create", "namespace", &home]);
+    kubectl_ok(
+        "admin",
+        &["create", "serviceaccount", "onboarder", "-n", &home],
+    );
+    let rw = "[get, list, create, patch]";
+    kubectl_apply_stdin(
+        "admin",
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {home}}}\nrules:\n- {{apiGroups: [''], resources: [namespaces, configmaps, secrets, resourcequotas, limitranges, serviceaccounts], verbs: {rw}}}\n- {{apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings, clusterroles, clusterrolebindings], verbs: {rw}}}\n- {{apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: {rw}}}\n- {{apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, patch]}}\n- {{apiGroups: [''], resources: [configmaps, secrets], verbs: [delete]}}\n- {{apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews], verbs: [create]}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {home}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {home}}}\nsubjects:\n- {{kind: ServiceAccount, name: onboarder, namespace: {home}}}\n"
+        ),
+    );
+    let token = kubectl_ok("admin", &["create", "token", "onboarder", "-n", &home]);
+    let view: Value = serde_json::from_str(&kubectl_ok(
+        "admin",
+        &["config", "view", "--raw", "--minify", "-o", "json"],
+    ))
+    .unwrap();
+    let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap();
+    kubeconfig_for(dir, server, token.trim())
+}
+
+#[test]
+fn objects_of_a_new_namespace_are_dry_run_there_before_any_is_written() {
+    let ns = unique("esc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Project::with_secret("ctx", &ns, "");
+    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+    std::fs::write(
+        p.dir.path().join("ksec.yaml"),
+        yaml.replace(
+            "    recipients: [me]\n",
+            "    recipients: [me]\n    owners: [devs]\n",
+        ),
+    )
+    .unwrap();
+    p.kubeconfig = Some(onboarder(dir.path()));
+
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(7), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains(&format!(
+            "failed: {ns}/Role/team-owners: (dry run once its namespace or role exists)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("applied: Namespace/{ns}\n")), "{err}");
+    assert!(err.contains(&format!("{ns}/ConfigMap/cfg-")), "{err}");
+    assert!(namespace_exists(&ns));
+    assert!(written(&ns).is_empty(), "{:?}", written(&ns));
+    let roles = kubectl_ok("admin", &["get", "roles", "-n", &ns, "-o", "name"]);
+    assert!(roles.trim().is_empty(), "{roles}");
 }
 
 // --- 4. a write that fails mid-apply: applied, failed, not attempted -----

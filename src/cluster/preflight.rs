@@ -1,7 +1,8 @@
 //! Pure decisions of an apply that never stops half-way, no I/O: which
 //! workloads are missing, in which order the writes go, what the server
-//! cannot dry-run (objects in namespaces this apply creates) and what ksec
-//! checks there itself, and the report of a failed apply.
+//! can dry-run only once earlier writes exist (objects in a namespace, or
+//! bindings to a role, this apply creates) and what ksec checks of those
+//! itself, and the report of a failed apply.
 //!
 //! Nothing here sees a secret value in clear: data is only measured and
 //! its keys named.
@@ -67,39 +68,55 @@ fn wired_by(m: &Manifest) -> Vec<String> {
     out
 }
 
-/// The order of the writes: Namespaces first (what goes into a new
-/// namespace needs it), then every other object but the workloads, then
-/// the workloads (their volumes point at the ConfigMaps and Secrets of the
-/// phase before: pods must not roll onto an object that failed to be
-/// written). An empty phase is left out.
-pub fn phases<'a>(writes: &[&'a Manifest]) -> Vec<Vec<&'a Manifest>> {
-    let rank = |m: &Manifest| {
-        if m.kind == "Namespace" {
-            0
-        } else if WORKLOAD_KINDS.contains(&m.kind.as_str()) {
-            2
-        } else {
-            1
-        }
-    };
-    (0..3)
-        .map(|r| writes.iter().copied().filter(|m| rank(m) == r).collect())
-        .filter(|p: &Vec<&Manifest>| !p.is_empty())
+/// The rank of a write: Namespaces first (what goes into a new namespace
+/// needs it), then every other object but bindings and workloads, then
+/// RoleBindings and ClusterRoleBindings (the server checks that the role
+/// they bind exists and grants no more than the writer holds), then the
+/// workloads (their volumes point at the ConfigMaps and Secrets written
+/// before: pods must not roll onto an object that failed to be written).
+pub fn rank(m: &Manifest) -> usize {
+    match m.kind.as_str() {
+        "Namespace" => 0,
+        "RoleBinding" | "ClusterRoleBinding" => 2,
+        k if WORKLOAD_KINDS.contains(&k) => 3,
+        _ => 1,
+    }
+}
+
+/// The writes by rank, each with its rank; an empty phase is left out.
+pub fn phases<'a>(writes: &[&'a Manifest]) -> Vec<(usize, Vec<&'a Manifest>)> {
+    (0..4)
+        .map(|r| (r, writes.iter().copied().filter(|m| rank(m) == r).collect()))
+        .filter(|(_, p): &(usize, Vec<&Manifest>)| !p.is_empty())
         .collect()
 }
 
-/// Splits the writes into those the server can dry-run where they will be
-/// written, and the namespaced objects of namespaces this apply creates
-/// (the server refuses any request into a namespace that does not exist,
-/// dry run or not).
-pub fn dry_runnable<'a>(
-    writes: &[&'a Manifest],
-    created_namespaces: &[&str],
-) -> (Vec<&'a Manifest>, Vec<&'a Manifest>) {
-    writes.iter().copied().partition(|m| {
-        crate::onboard::is_cluster_scoped(&m.kind)
-            || !created_namespaces.contains(&m.namespace.as_str())
-    })
+/// The rank whose writes must exist before the server can dry-run `m`, or
+/// None when it can be dry-run now. The server refuses any request into a
+/// namespace that does not exist yet (dry run or not), and refuses a
+/// binding to a role that does not exist yet (it checks the role's rules).
+/// `created` are the keys of the objects this apply creates.
+pub fn ready_after(m: &Manifest, created: &[ObjectKey]) -> Option<usize> {
+    let mut after = None;
+    if !crate::onboard::is_cluster_scoped(&m.kind)
+        && created.contains(&(String::new(), "Namespace".into(), m.namespace.clone()))
+    {
+        after = Some(0);
+    }
+    if matches!(m.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
+        let role = &m.body["roleRef"];
+        let kind = role["kind"].as_str().unwrap_or_default();
+        let name = role["name"].as_str().unwrap_or_default().to_string();
+        let ns = if kind == "Role" {
+            m.namespace.clone()
+        } else {
+            String::new()
+        };
+        if created.contains(&(ns, kind.to_string(), name)) {
+            after = Some(1);
+        }
+    }
+    after
 }
 
 /// ksec's own check of an object the server cannot dry-run: the API
@@ -338,36 +355,72 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_go_first_and_workloads_last() {
+    fn namespaces_go_first_then_roles_then_bindings_then_workloads() {
         let ns = m("a", "Namespace", "a", json!({}));
         let cm = m("a", "ConfigMap", "c", json!({}));
         let d = m("a", "Deployment", "d", json!({}));
         let role = m("a", "Role", "r", json!({}));
-        let writes = vec![&d, &cm, &ns, &role];
-        let order: Vec<Vec<&str>> = phases(&writes)
+        let rb = m("a", "RoleBinding", "r", json!({}));
+        let writes = vec![&d, &rb, &cm, &ns, &role];
+        let order: Vec<(usize, Vec<&str>)> = phases(&writes)
             .iter()
-            .map(|p| p.iter().map(|m| m.kind.as_str()).collect())
+            .map(|(r, p)| (*r, p.iter().map(|m| m.kind.as_str()).collect()))
             .collect();
         assert_eq!(
             order,
             vec![
-                vec!["Namespace"],
-                vec!["ConfigMap", "Role"],
-                vec!["Deployment"]
+                (0, vec!["Namespace"]),
+                (1, vec!["ConfigMap", "Role"]),
+                (2, vec!["RoleBinding"]),
+                (3, vec!["Deployment"])
             ]
         );
         assert_eq!(phases(&[&cm]).len(), 1);
     }
 
     #[test]
-    fn objects_of_a_namespace_being_created_cannot_be_dry_run_by_the_server() {
-        let ns = m("new", "Namespace", "new", json!({}));
+    fn what_needs_a_new_namespace_or_a_new_role_is_dry_run_once_they_exist() {
+        let key =
+            |ns: &str, kind: &str, name: &str| (ns.to_string(), kind.to_string(), name.to_string());
+        let created = vec![
+            key("", "Namespace", "new"),
+            key("old", "Role", "r"),
+            key("", "ClusterRole", "c"),
+        ];
         let cm = m("new", "ConfigMap", "c", json!({}));
+        let ns = m("new", "Namespace", "new", json!({}));
         let old = m("old", "ConfigMap", "c", json!({}));
-        let (server, offline) = dry_runnable(&[&ns, &cm, &old], &["new"]);
-        assert_eq!(server.len(), 2);
-        assert_eq!(offline.len(), 1);
-        assert_eq!(offline[0].namespace, "new");
+        let to_new_role = m(
+            "old",
+            "RoleBinding",
+            "b",
+            json!({"roleRef": {"kind": "Role", "name": "r"}}),
+        );
+        let to_old_role = m(
+            "old",
+            "RoleBinding",
+            "b",
+            json!({"roleRef": {"kind": "Role", "name": "x"}}),
+        );
+        let to_new_cluster_role = m(
+            "old",
+            "RoleBinding",
+            "b",
+            json!({"roleRef": {"kind": "ClusterRole", "name": "c"}}),
+        );
+        let in_new_ns = m(
+            "new",
+            "RoleBinding",
+            "b",
+            json!({"roleRef": {"kind": "Role", "name": "x"}}),
+        );
+        assert_eq!(ready_after(&cm, &created), Some(0));
+        assert_eq!(ready_after(&ns, &created), None);
+        assert_eq!(ready_after(&old, &created), None);
+        assert_eq!(ready_after(&to_new_role, &created), Some(1));
+        assert_eq!(ready_after(&to_old_role, &created), None);
+        assert_eq!(ready_after(&to_new_cluster_role, &created), Some(1));
+        assert_eq!(ready_after(&in_new_ns, &created), Some(0));
     }
 
     #[test]

@@ -254,15 +254,26 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     if protected && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
         confirm(&rendered, &to_write, &to_delete)?;
     }
-    write_all(&cluster, &args, &changes, &to_write, &to_delete)
+    write_all(&cluster, &args, &changes, &to_write, &to_delete, &offline)
+}
+
+/// The keys of the objects this apply creates.
+fn created_keys(changes: &Changes) -> Vec<Key> {
+    changes
+        .objects
+        .iter()
+        .filter(|(_, c)| *c == Change::Create)
+        .map(|(m, _)| plan::key_of(m))
+        .collect()
 }
 
 /// Validates every write without persisting anything: a server-side dry
 /// run of each apply and delete where the object will live, and ksec's
-/// own checks for the objects of a namespace this apply creates (the
-/// server refuses any request into a namespace that does not exist yet,
-/// dry run or not). Anything refused: an error, and no write at all.
-/// Returns the objects only ksec checked.
+/// own checks for the objects the server can dry-run only once earlier
+/// writes exist (in a namespace this apply creates: the server refuses any
+/// request into a namespace that does not exist yet, dry run or not; a
+/// binding to a role this apply creates). Anything refused: an error, and
+/// no write at all. Returns the objects only ksec checked.
 fn validate<'a>(
     cluster: &Cluster,
     args: &ApplyArgs,
@@ -270,13 +281,10 @@ fn validate<'a>(
     to_write: &[&'a Manifest],
     to_delete: &[Key],
 ) -> Result<Vec<&'a Manifest>> {
-    let created: Vec<&str> = changes
-        .objects
+    let created = created_keys(changes);
+    let (offline, server_checked): (Vec<&Manifest>, Vec<&Manifest>) = to_write
         .iter()
-        .filter(|(m, c)| m.kind == "Namespace" && *c == Change::Create)
-        .map(|(m, _)| m.name.as_str())
-        .collect();
-    let (server_checked, offline) = preflight::dry_runnable(to_write, &created);
+        .partition(|m| preflight::ready_after(m, &created).is_some());
     let mut refused: Vec<(String, Error)> = Vec::new();
     for m in &offline {
         let problems = preflight::offline_problems(m);
@@ -310,36 +318,78 @@ fn note_unseen_by_server(offline: &[&Manifest]) {
     if offline.is_empty() {
         return;
     }
-    let mut namespaces: Vec<&str> = offline.iter().map(|m| m.namespace.as_str()).collect();
-    namespaces.sort_unstable();
-    namespaces.dedup();
+    let ids: Vec<String> = offline.iter().map(|m| plan::id(&plan::key_of(m))).collect();
     eprintln!(
-        "note: {} object{} in namespace{} {} (created by this apply) could not be dry-run by the server: ksec checked their labels, annotations, keys and Secret types; admission (quota, limit ranges, webhooks) sees them only at the real write",
-        offline.len(),
-        if offline.len() == 1 { "" } else { "s" },
-        if namespaces.len() == 1 { "" } else { "s" },
-        namespaces.join(", ")
+        "note: the server can dry-run {} only once the namespace or role this apply creates for {} exists; ksec checked {} labels and annotations and, for ConfigMaps and Secrets, keys and type; the server validates {} (and admission: quota, RBAC, webhooks) just before the real write, and the apply stops there if it refuses:",
+        if ids.len() == 1 {
+            "1 object".to_string()
+        } else {
+            format!("{} objects", ids.len())
+        },
+        if ids.len() == 1 { "it" } else { "them" },
+        if ids.len() == 1 { "its" } else { "their" },
+        if ids.len() == 1 { "it" } else { "them" },
+    );
+    const SHOWN: usize = 10;
+    let more = ids.len().saturating_sub(SHOWN);
+    eprintln!(
+        "  {}{}",
+        ids[..ids.len().min(SHOWN)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
     );
 }
 
 /// The real writes, phase by phase (Namespaces, then the rest, then
 /// workloads, then prunes); a failed phase stops the ones after it, and
 /// the error says what was applied, what failed and what was never
-/// attempted.
+/// attempted. Once what they need exists (a new namespace, a new role),
+/// the objects only ksec checked (`offline`) are dry-run by the server
+/// before their phase is written.
 fn write_all(
     cluster: &Cluster,
     args: &ApplyArgs,
     changes: &Changes,
     to_write: &[&Manifest],
     to_delete: &[Key],
+    offline: &[&Manifest],
 ) -> Result<()> {
     let bar = progress(to_write.len() + to_delete.len());
     let tick = || bar.inc(1);
     let mut report = preflight::Report::default();
-    for phase in preflight::phases(to_write) {
-        let ids = phase.iter().map(|m| plan::id(&plan::key_of(m)));
+    let created = created_keys(changes);
+    let mut pending: Vec<(&Manifest, usize)> = offline
+        .iter()
+        .filter_map(|m| preflight::ready_after(m, &created).map(|r| (*m, r)))
+        .collect();
+    for (rank, phase) in preflight::phases(to_write) {
+        // What the server could not dry-run up front, now that what it
+        // needs exists: dry-run before any of it is written.
+        let ready: Vec<&Manifest> = pending
+            .iter()
+            .filter(|(_, after)| *after < rank)
+            .map(|(m, _)| *m)
+            .collect();
+        pending.retain(|(_, after)| *after >= rank);
+        if report.failed.is_empty() && !ready.is_empty() {
+            for (id, result) in cluster.apply(&ready, true, args.force_conflicts, &|| {}) {
+                if let Err(mut e) = result {
+                    e.message =
+                        format!("(dry run once its namespace or role exists) {}", e.message);
+                    report.failed.push((id, e));
+                }
+            }
+        }
         if !report.failed.is_empty() {
-            report.not_attempted.extend(ids);
+            for m in &phase {
+                let id = plan::id(&plan::key_of(m));
+                if !report.failed.iter().any(|(f, _)| *f == id) {
+                    report.not_attempted.push(id);
+                }
+            }
             continue;
         }
         for (id, result) in cluster.apply(&phase, false, args.force_conflicts, &tick) {
