@@ -312,7 +312,9 @@ fn objects_of_a_namespace_being_created_are_checked_before_the_namespace_is_writ
 /// holds none of the rights the owners' Role grants (pods, services…), so
 /// the server refuses that Role as an escalation, and only once its
 /// namespace exists.
-fn onboarder(dir: &Path) -> PathBuf {
+/// With `escalate`, it may write roles with rights it does not hold, but
+/// still not bind them.
+fn onboarder(dir: &Path, escalate: bool) -> PathBuf {
     let home = unique("onb");
     kubectl_ok("admin", &["create", "namespace", &home]);
     kubectl_ok(
@@ -320,10 +322,15 @@ fn onboarder(dir: &Path) -> PathBuf {
         &["create", "serviceaccount", "onboarder", "-n", &home],
     );
     let rw = "[get, list, create, patch]";
+    let extra = if escalate {
+        "- {apiGroups: [rbac.authorization.k8s.io], resources: [roles, clusterroles], verbs: [escalate]}\n"
+    } else {
+        ""
+    };
     kubectl_apply_stdin(
         "admin",
         &format!(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {home}}}\nrules:\n- {{apiGroups: [''], resources: [namespaces, configmaps, secrets, resourcequotas, limitranges, serviceaccounts], verbs: {rw}}}\n- {{apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings, clusterroles, clusterrolebindings], verbs: {rw}}}\n- {{apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: {rw}}}\n- {{apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, patch]}}\n- {{apiGroups: [''], resources: [configmaps, secrets], verbs: [delete]}}\n- {{apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews], verbs: [create]}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {home}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {home}}}\nsubjects:\n- {{kind: ServiceAccount, name: onboarder, namespace: {home}}}\n"
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {home}}}\nrules:\n- {{apiGroups: [''], resources: [namespaces, configmaps, secrets, resourcequotas, limitranges, serviceaccounts], verbs: {rw}}}\n- {{apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings, clusterroles, clusterrolebindings], verbs: {rw}}}\n- {{apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: {rw}}}\n- {{apiGroups: [apps], resources: [deployments, statefulsets, daemonsets], verbs: [get, patch]}}\n- {{apiGroups: [''], resources: [configmaps, secrets], verbs: [delete]}}\n- {{apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews], verbs: [create]}}\n{extra}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {home}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {home}}}\nsubjects:\n- {{kind: ServiceAccount, name: onboarder, namespace: {home}}}\n"
         ),
     );
     let token = kubectl_ok("admin", &["create", "token", "onboarder", "-n", &home]);
@@ -350,7 +357,7 @@ fn objects_of_a_new_namespace_are_dry_run_there_before_any_is_written() {
         ),
     )
     .unwrap();
-    p.kubeconfig = Some(onboarder(dir.path()));
+    p.kubeconfig = Some(onboarder(dir.path(), false));
 
     let out = p.run(&["apply", "--yes"]);
     assert_eq!(code(&out), Some(7), "{}", text(&out));
@@ -367,6 +374,39 @@ fn objects_of_a_new_namespace_are_dry_run_there_before_any_is_written() {
     assert!(written(&ns).is_empty(), "{:?}", written(&ns));
     let roles = kubectl_ok("admin", &["get", "roles", "-n", &ns, "-o", "name"]);
     assert!(roles.trim().is_empty(), "{roles}");
+}
+
+#[test]
+fn a_binding_refused_once_its_role_exists_leaves_only_namespace_and_roles_written() {
+    let ns = unique("bind");
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Project::with_secret("ctx", &ns, "");
+    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+    std::fs::write(
+        p.dir.path().join("ksec.yaml"),
+        yaml.replace(
+            "    recipients: [me]\n",
+            "    recipients: [me]\n    owners: [devs]\n",
+        ),
+    )
+    .unwrap();
+    p.kubeconfig = Some(onboarder(dir.path(), true));
+
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(7), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains(&format!(
+            "failed: {ns}/RoleBinding/team-owners: (dry run once its namespace or role exists)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{ns}/Role/team-owners")), "{err}");
+    let roles = kubectl_ok("admin", &["get", "roles", "-n", &ns, "-o", "name"]);
+    assert!(roles.contains("team-owners"), "{roles}");
+    let bindings = kubectl_ok("admin", &["get", "rolebindings", "-n", &ns, "-o", "name"]);
+    assert!(bindings.trim().is_empty(), "{bindings}");
+    assert!(written(&ns).is_empty(), "{:?}", written(&ns));
 }
 
 // --- 4. a write that fails mid-apply: applied, failed, not attempted -----

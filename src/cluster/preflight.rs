@@ -69,23 +69,26 @@ fn wired_by(m: &Manifest) -> Vec<String> {
 }
 
 /// The rank of a write: Namespaces first (what goes into a new namespace
-/// needs it), then every other object but bindings and workloads, then
-/// RoleBindings and ClusterRoleBindings (the server checks that the role
-/// they bind exists and grants no more than the writer holds), then the
-/// workloads (their volumes point at the ConfigMaps and Secrets written
-/// before: pods must not roll onto an object that failed to be written).
+/// needs it), then Roles and ClusterRoles, then the bindings to them (the
+/// server checks that the role a binding names exists and grants no more
+/// than the writer holds), then every other object, then the workloads
+/// (their volumes point at the ConfigMaps and Secrets written before: pods
+/// must not roll onto an object that failed to be written). A binding the
+/// server can dry-run only once its role exists is refused, if it is, with
+/// only Namespaces and roles written.
 pub fn rank(m: &Manifest) -> usize {
     match m.kind.as_str() {
         "Namespace" => 0,
+        "Role" | "ClusterRole" => 1,
         "RoleBinding" | "ClusterRoleBinding" => 2,
-        k if WORKLOAD_KINDS.contains(&k) => 3,
-        _ => 1,
+        k if WORKLOAD_KINDS.contains(&k) => 4,
+        _ => 3,
     }
 }
 
 /// The writes by rank, each with its rank; an empty phase is left out.
 pub fn phases<'a>(writes: &[&'a Manifest]) -> Vec<(usize, Vec<&'a Manifest>)> {
-    (0..4)
+    (0..5)
         .map(|r| (r, writes.iter().copied().filter(|m| rank(m) == r).collect()))
         .filter(|(_, p): &(usize, Vec<&Manifest>)| !p.is_empty())
         .collect()
@@ -355,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_go_first_then_roles_then_bindings_then_workloads() {
+    fn namespaces_go_first_then_roles_then_bindings_then_the_rest_then_workloads() {
         let ns = m("a", "Namespace", "a", json!({}));
         let cm = m("a", "ConfigMap", "c", json!({}));
         let d = m("a", "Deployment", "d", json!({}));
@@ -370,9 +373,10 @@ mod tests {
             order,
             vec![
                 (0, vec!["Namespace"]),
-                (1, vec!["ConfigMap", "Role"]),
+                (1, vec!["Role"]),
                 (2, vec!["RoleBinding"]),
-                (3, vec!["Deployment"])
+                (3, vec!["ConfigMap"]),
+                (4, vec!["Deployment"])
             ]
         );
         assert_eq!(phases(&[&cm]).len(), 1);
