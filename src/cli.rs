@@ -126,6 +126,9 @@ pub enum Command {
     /// keeps are no difference. Exits 0 when nothing differs, 1 when
     /// something does, 2 or more on error, like diff(1).
     ///
+    /// Waits at most 10 s to connect and 30 s for each answer of the API
+    /// server; KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
+    ///
     /// Example:
     ///   ksec diff --env prod -n payments
     Diff(DiffArgs),
@@ -137,6 +140,12 @@ pub enum Command {
     /// is missing otherwise, and no write at all), then applies only what
     /// changed, with field manager `ksec`. A protected environment asks
     /// first; without a terminal it needs --yes.
+    ///
+    /// Every workload a mount or rollout names must exist (else exit 3).
+    /// Every write is first dry-run on the server, so a write the server
+    /// refuses stops the apply before anything is written; --dry-run stops
+    /// there. Waits at most 10 s to connect and 30 s for each answer;
+    /// KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
     ///
     /// Example:
     ///   KSEC_AGE_KEY="$CI_AGE_KEY" ksec apply --env prod --yes

@@ -1030,7 +1030,7 @@ fn the_demo_project_passes_thanks_to_its_allow_entry_and_fails_without_it() {
     assert_eq!(code(&out), Some(0), "{}", all_output(&out));
     assert_eq!(
         stdout(&out),
-        "ksec check: no problems in 9 files (2 findings allowed by ksec.yaml check.allow)\n"
+        "ksec check: no problems in 10 files (2 findings allowed by ksec.yaml check.allow)\n"
     );
     // with the demo key every encrypted file is verified too
     let key = Key {

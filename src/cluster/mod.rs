@@ -6,11 +6,14 @@
 //! It never logs an object body: errors name the namespace, kind, name and
 //! verb, and the server's message (which names fields, not values).
 
+pub mod connect;
 pub mod plan;
+pub mod preflight;
 pub mod versions;
 
 use crate::error::{Code, Error, Result};
 use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};
+use connect::Target;
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -19,7 +22,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
 use plan::{Need, Reads};
 use serde_json::Value;
@@ -53,6 +56,8 @@ pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     /// The kubeconfig context in use, for messages.
     pub context: String,
+    /// The context and its server URL, for errors.
+    target: Target,
 }
 
 /// The answer to one access review.
@@ -63,16 +68,15 @@ pub struct Verdict {
     pub reason: String,
 }
 
-fn unreachable(context: &str, err: impl std::fmt::Display) -> Error {
-    Error::new(
-        Code::Unavailable,
-        format!("cannot reach the cluster of context {context}: {err}"),
-    )
-    .hint("check that the cluster is up and that KUBECONFIG and the context are right; nothing was written")
-}
-
 fn api_error(what: &str, err: &kube::Error) -> Error {
     match err {
+        kube::Error::Api(status) if status.code == 403 && status.message.contains("exceeded quota") => {
+            Error::new(
+                Code::Invalid,
+                format!("{what}: refused by a ResourceQuota: {}", status.message),
+            )
+            .hint("raise the namespace's ResourceQuota (`kubectl describe quota`), or make fewer or smaller objects")
+        }
         kube::Error::Api(status) if status.code == 403 => Error::new(
             Code::AccessDenied,
             format!("{what}: forbidden: {}", status.message),
@@ -92,19 +96,27 @@ fn api_error(what: &str, err: &kube::Error) -> Error {
     }
 }
 
+const NOT_ATTEMPTED: &str = "not attempted: ";
+
 /// The error of a write skipped because the server had stopped answering.
 fn not_attempted(context: &str) -> Error {
     Error::new(
         Code::Unavailable,
-        format!("not attempted: the cluster of context {context} stopped answering"),
+        format!("{NOT_ATTEMPTED}the cluster of context {context} stopped answering"),
     )
 }
 
-/// Transient failures worth another try.
+/// Whether a write's error says it was skipped, not refused.
+pub fn is_not_attempted(err: &Error) -> bool {
+    err.message.starts_with(NOT_ATTEMPTED)
+}
+
+/// Transient failures worth another try. A request that timed out is not
+/// retried: the server had its whole read timeout to answer.
 fn retryable(err: &kube::Error) -> bool {
     match err {
         kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !connect::is_timeout(err),
         _ => false,
     }
 }
@@ -157,35 +169,61 @@ impl Cluster {
                     format!("cannot start the async runtime: {e}"),
                 )
             })?;
-        let kubeconfig = Kubeconfig::read().map_err(|e| {
-            Error::not_found(format!("cannot read the kubeconfig: {e}"))
-                .hint("set KUBECONFIG, or create ~/.kube/config")
-        })?;
+        let timeouts = connect::timeouts()?;
+        let kubeconfig = connect::load_kubeconfig()?;
         let name = context
             .map(str::to_string)
             .or_else(|| kubeconfig.current_context.clone())
             .unwrap_or_default();
         if !kubeconfig.contexts.iter().any(|c| c.name == name) {
-            return Err(
-                Error::not_found(format!("the kubeconfig has no context {name:?}"))
-                    .hint("set the environment's context in ksec.yaml, or pass --context"),
-            );
+            let files = connect::kubeconfig_paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::not_found(format!(
+                "the kubeconfig ({files}) has no context {name:?}"
+            ))
+            .hint("set the environment's context in ksec.yaml, or pass --context"));
         }
         let options = KubeConfigOptions {
             context: Some(name.clone()),
             ..KubeConfigOptions::default()
         };
-        let client = runtime.block_on(async {
-            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        let (client, server) = runtime.block_on(async {
+            let invalid = |e: &dyn std::fmt::Display| {
+                Error::invalid(format!(
+                    "the kubeconfig's context {name} cannot be used: {e}"
+                ))
+                .hint(
+                    "fix the context's cluster and user in the kubeconfig (`kubectl config view`)",
+                )
+            };
+            let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| unreachable(&name, e))?;
-            Client::try_from(config).map_err(|e| unreachable(&name, e))
+                .map_err(|e| invalid(&e))?;
+            config.connect_timeout = Some(timeouts.connect);
+            config.read_timeout = Some(timeouts.read);
+            config.write_timeout = Some(timeouts.read);
+            let server = config.cluster_url.to_string();
+            let client = Client::try_from(config).map_err(|e| invalid(&e))?;
+            Ok::<_, Error>((client, server))
         })?;
         Ok(Cluster {
             client,
             runtime,
+            target: Target {
+                context: name.clone(),
+                server: server.trim_end_matches('/').to_string(),
+            },
             context: name,
         })
+    }
+
+    /// The error of a failed request: credentials refused, no answer, or
+    /// the server's own answer (forbidden, invalid, conflict).
+    fn fail(&self, what: &str, err: &kube::Error) -> Error {
+        self.target.error(what, err, api_error)
     }
 
     /// Ask the server, in parallel, whether each need is allowed.
@@ -230,10 +268,7 @@ impl Cluster {
                     .await;
             let mut verdicts = Vec::with_capacity(results.len());
             for r in results {
-                verdicts.push(r.map_err(|e| match &e {
-                    kube::Error::Api(_) => api_error("SelfSubjectAccessReview", &e),
-                    _ => unreachable(&self.context, &e),
-                })?);
+                verdicts.push(r.map_err(|e| self.fail("access review", &e))?);
             }
             verdicts.sort_by(|a, b| a.need.cmp(&b.need));
             Ok(verdicts)
@@ -264,7 +299,7 @@ impl Cluster {
                     Ok(false) => missing.push(name),
                     Ok(true) => {}
                     Err(kube::Error::Api(s)) if s.code == 403 => {}
-                    Err(e) => return Err(unreachable(&self.context, e)),
+                    Err(e) => return Err(self.fail(&format!("get namespace {name}"), &e)),
                 }
             }
             missing.sort();
@@ -301,7 +336,7 @@ impl Cluster {
                             Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
                                 return Ok(None);
                             }
-                            Err(e) => return Err(api_error(&what, &e)),
+                            Err(e) => return Err(self.fail(&what, &e)),
                         };
                         Ok(Some(
                             list.items
@@ -340,7 +375,7 @@ impl Cluster {
                         let what = format!("get {}", plan::id(key));
                         let found = with_retries(|| api.get_opt(name))
                             .await
-                            .map_err(|e| api_error(&what, &e))?;
+                            .map_err(|e| self.fail(&what, &e))?;
                         Ok(found.and_then(|obj| {
                             let value = serde_json::to_value(obj).ok()?;
                             Some((key.clone(), value))
@@ -462,7 +497,7 @@ impl Cluster {
             if !matches!(e, kube::Error::Api(_)) {
                 down.store(true, Ordering::Relaxed);
             }
-            api_error(&format!("{verb} {id}"), &e)
+            self.fail(&format!("{verb} {id}"), &e)
         });
         done();
         (id, result)

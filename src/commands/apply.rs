@@ -7,6 +7,7 @@ use super::Context;
 use super::render::{Rendered, rendered};
 use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change};
+use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
 use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
@@ -329,6 +330,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
     }
     let changes = changes.expect("all reads are allowed");
+    refuse_missing_workloads(&rendered, &changes, &cluster)?;
     warn_provenance(&changes, args.prune, "deleting");
     for name in &args.delete_namespace {
         if !to_delete
@@ -347,19 +349,6 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
             }));
         }
     }
-    if !args.dry_run {
-        confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
-    }
-
-    let protected = rendered
-        .environment
-        .as_ref()
-        .and_then(|e| project.environments.get(e))
-        .is_some_and(|e| e.protected);
-    if protected && !args.dry_run && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
-        confirm(&rendered, &to_write, &to_delete)?;
-    }
-
     // Written objects record where they came from; unchanged ones are not
     // written again for that.
     let stamped: Vec<Manifest> = to_write
@@ -367,78 +356,225 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         .map(|m| versions::stamped(m, &origin))
         .collect();
     let to_write: Vec<&Manifest> = stamped.iter().collect();
-    let bar = progress(to_write.len() + to_delete.len());
-    let tick = || bar.inc(1);
-    let mut failures = Vec::new();
-    let mut written = Vec::new();
-    // Namespaces first: what goes into a new namespace needs it to exist.
-    let (namespaces, rest): (Vec<&Manifest>, Vec<&Manifest>) =
-        to_write.iter().partition(|m| m.kind == "Namespace");
-    let created: Vec<&str> = changes
+    // Every write is validated before anything is asked or written.
+    let offline = validate(&cluster, &args, &changes, &to_write, &to_delete)?;
+    if args.dry_run {
+        let written: Vec<String> = to_write
+            .iter()
+            .map(|m| plan::id(&plan::key_of(m)))
+            .collect();
+        let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
+        summary(&args, &changes, &written, &pruned);
+        note_unseen_by_server(&offline);
+        return Ok(());
+    }
+    confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
+    let protected = rendered
+        .environment
+        .as_ref()
+        .and_then(|e| project.environments.get(e))
+        .is_some_and(|e| e.protected);
+    if protected && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
+        confirm(&rendered, &to_write, &to_delete)?;
+    }
+    write_all(&cluster, &args, &changes, &to_write, &to_delete, &offline)
+}
+
+/// The keys of the objects this apply creates.
+fn created_keys(changes: &Changes) -> Vec<Key> {
+    changes
         .objects
         .iter()
-        .filter(|(m, c)| m.kind == "Namespace" && *c == Change::Create)
-        .map(|(m, _)| m.name.as_str())
-        .collect();
-    let mut second = Vec::new();
-    for m in rest {
-        let cluster_scoped = crate::onboard::is_cluster_scoped(&m.kind);
-        if args.dry_run && !cluster_scoped && created.contains(&m.namespace.as_str()) {
-            // the server cannot dry-run into a namespace that does not exist yet
-            tick();
-            written.push(plan::id(&plan::key_of(m)));
-        } else {
-            second.push(m);
+        .filter(|(_, c)| *c == Change::Create)
+        .map(|(m, _)| plan::key_of(m))
+        .collect()
+}
+
+/// Validates every write without persisting anything: a server-side dry
+/// run of each apply and delete where the object will live, and ksec's
+/// own checks for the objects the server can dry-run only once earlier
+/// writes exist (in a namespace this apply creates: the server refuses any
+/// request into a namespace that does not exist yet, dry run or not; a
+/// binding to a role this apply creates). Anything refused: an error, and
+/// no write at all. Returns the objects only ksec checked.
+fn validate<'a>(
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    changes: &Changes,
+    to_write: &[&'a Manifest],
+    to_delete: &[Key],
+) -> Result<Vec<&'a Manifest>> {
+    let created = created_keys(changes);
+    let (offline, server_checked): (Vec<&Manifest>, Vec<&Manifest>) = to_write
+        .iter()
+        .partition(|m| preflight::ready_after(m, &created).is_some());
+    let mut refused: Vec<(String, Error)> = Vec::new();
+    for m in &offline {
+        let problems = preflight::offline_problems(m);
+        if !problems.is_empty() {
+            refused.push((
+                plan::id(&plan::key_of(m)),
+                Error::invalid(problems.join("; ")),
+            ));
         }
     }
-    for phase in [namespaces, second] {
-        if !failures.is_empty() {
-            break;
+    let quiet = || {};
+    for (id, result) in cluster.apply(&server_checked, true, args.force_conflicts, &quiet) {
+        if let Err(e) = result {
+            refused.push((id, e));
         }
-        for (id, result) in cluster.apply(&phase, args.dry_run, args.force_conflicts, &tick) {
+    }
+    for (id, result) in cluster.delete(to_delete, true, &quiet) {
+        if let Err(e) = result {
+            refused.push((id, e));
+        }
+    }
+    refused.sort_by(|a, b| a.0.cmp(&b.0));
+    match preflight::refused(refused, to_write.len() + to_delete.len()) {
+        Some(err) => Err(err),
+        None => Ok(offline),
+    }
+}
+
+/// `--dry-run` says which objects the server did not see.
+fn note_unseen_by_server(offline: &[&Manifest]) {
+    if offline.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = offline.iter().map(|m| plan::id(&plan::key_of(m))).collect();
+    eprintln!(
+        "note: the server can dry-run {} only once the namespace or role this apply creates for {} exists; ksec checked {} labels and annotations and, for ConfigMaps and Secrets, keys and type; the server validates {} (and admission: quota, RBAC, webhooks) just before the real write, and the apply stops there if it refuses:",
+        if ids.len() == 1 {
+            "1 object".to_string()
+        } else {
+            format!("{} objects", ids.len())
+        },
+        if ids.len() == 1 { "it" } else { "them" },
+        if ids.len() == 1 { "its" } else { "their" },
+        if ids.len() == 1 { "it" } else { "them" },
+    );
+    const SHOWN: usize = 10;
+    let more = ids.len().saturating_sub(SHOWN);
+    eprintln!(
+        "  {}{}",
+        ids[..ids.len().min(SHOWN)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// The real writes, phase by phase (Namespaces, then the rest, then
+/// workloads, then prunes); a failed phase stops the ones after it, and
+/// the error says what was applied, what failed and what was never
+/// attempted. Once what they need exists (a new namespace, a new role),
+/// the objects only ksec checked (`offline`) are dry-run by the server
+/// before their phase is written.
+fn write_all(
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    changes: &Changes,
+    to_write: &[&Manifest],
+    to_delete: &[Key],
+    offline: &[&Manifest],
+) -> Result<()> {
+    let bar = progress(to_write.len() + to_delete.len());
+    let tick = || bar.inc(1);
+    let mut report = preflight::Report::default();
+    let created = created_keys(changes);
+    let mut pending: Vec<(&Manifest, usize)> = offline
+        .iter()
+        .filter_map(|m| preflight::ready_after(m, &created).map(|r| (*m, r)))
+        .collect();
+    for (rank, phase) in preflight::phases(to_write) {
+        // What the server could not dry-run up front, now that what it
+        // needs exists: dry-run before any of it is written.
+        let ready: Vec<&Manifest> = pending
+            .iter()
+            .filter(|(_, after)| *after < rank)
+            .map(|(m, _)| *m)
+            .collect();
+        pending.retain(|(_, after)| *after >= rank);
+        if report.failed.is_empty() && !ready.is_empty() {
+            for (id, result) in cluster.apply(&ready, true, args.force_conflicts, &|| {}) {
+                if let Err(mut e) = result {
+                    e.message =
+                        format!("(dry run once its namespace or role exists) {}", e.message);
+                    report.failed.push((id, e));
+                }
+            }
+        }
+        if !report.failed.is_empty() {
+            for m in &phase {
+                let id = plan::id(&plan::key_of(m));
+                if !report.failed.iter().any(|(f, _)| *f == id) {
+                    report.not_attempted.push(id);
+                }
+            }
+            continue;
+        }
+        for (id, result) in cluster.apply(&phase, false, args.force_conflicts, &tick) {
             match result {
-                Ok(()) => written.push(id),
-                Err(e) => failures.push((id, e)),
+                Ok(()) => report.applied.push(id),
+                Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
+                Err(e) => report.failed.push((id, e)),
             }
         }
     }
     let mut pruned = Vec::new();
-    if failures.is_empty() {
-        for (id, result) in cluster.delete(&to_delete, args.dry_run, &tick) {
+    if report.failed.is_empty() {
+        for (id, result) in cluster.delete(to_delete, false, &tick) {
             match result {
                 Ok(()) => pruned.push(id),
-                Err(e) => failures.push((id, e)),
+                Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
+                Err(e) => report.failed.push((id, e)),
             }
         }
+    } else {
+        report
+            .not_attempted
+            .extend(to_delete.iter().map(|k| format!("delete {}", plan::id(k))));
     }
     bar.finish_and_clear();
-    summary(&args, &changes, &written, &pruned);
-    if let Some((_, first)) = failures.first() {
-        let mut err = Error::new(
-            first.code,
-            format!(
-                "{} of {} writes failed",
-                failures.len(),
-                to_write.len() + to_delete.len()
-            ),
-        );
-        const SHOWN: usize = 10;
-        for (id, e) in failures.iter().take(SHOWN) {
-            err = err.detail(format!("{id}: {}", e.message));
-        }
-        if failures.len() > SHOWN {
-            err = err.detail(format!("… and {} more", failures.len() - SHOWN));
-        }
-        err = err.detail(match written.len() {
-            0 => "applied: nothing".to_string(),
-            n if n <= SHOWN => format!("applied: {}", written.join(", ")),
-            n => format!("applied: {n} objects"),
-        });
-        return Err(err.hint(first.hint.clone().unwrap_or_else(|| {
-            "fix the cause and run ksec apply again; it only writes what still differs".into()
-        })));
+    summary(args, changes, &report.applied, &pruned);
+    report
+        .applied
+        .extend(pruned.into_iter().map(|id| format!("delete {id}")));
+    report.applied.sort();
+    report.failed.sort_by(|a, b| a.0.cmp(&b.0));
+    report.not_attempted.sort();
+    match report.error() {
+        Some(err) => Err(err),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Render emits only ksec's fields of a workload it mounts into or rolls:
+/// each must exist, else nothing is written (see `preflight`).
+fn refuse_missing_workloads(
+    rendered: &Rendered,
+    changes: &Changes,
+    cluster: &Cluster,
+) -> Result<()> {
+    let missing: Vec<Key> = changes
+        .objects
+        .iter()
+        .filter(|(m, c)| {
+            preflight::WORKLOAD_KINDS.contains(&m.kind.as_str()) && *c == Change::Create
+        })
+        .map(|(m, _)| plan::key_of(m))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(preflight::missing_workloads_error(
+            &missing,
+            &rendered.manifests,
+            &cluster.context,
+        ))
+    }
 }
 
 /// Cluster-scoped kinds the user may not list hide the namespaces taken
@@ -621,6 +757,7 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     warn_unseen(&project, &live.unseen);
     let changes = changes(live, &rendered, &project, &origin);
+    refuse_missing_workloads(&rendered, &changes, &cluster)?;
     let mut differs = false;
     let mut out = String::new();
     for (m, change) in &changes.objects {
