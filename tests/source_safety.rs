@@ -289,3 +289,34 @@ fn a_key_twice_in_one_env_file_names_the_file_and_both_lines() {
         "{err}"
     );
 }
+
+#[test]
+fn an_invalid_dockerconfigjson_is_refused_at_render() {
+    let p = P::new(
+        "    secrets:\n      - name: pull\n        type: kubernetes.io/dockerconfigjson\n        sources: [pull.enc.yaml]\n",
+    );
+    for (value, why) in [
+        (format!("not json {CANARY}"), "is not valid JSON"),
+        (
+            format!("{{\"registry\": \"{CANARY}\"}}"),
+            "is a JSON object without an \"auths\" member",
+        ),
+        (format!("[\"{CANARY}\"]"), "is JSON but not an object"),
+    ] {
+        let yaml = format!(".dockerconfigjson: '{value}'\n");
+        p.encrypt("namespaces/ns/pull.enc.yaml", &yaml);
+        let err = refused(&p, &p.render(), 6);
+        assert!(
+            err.contains(&format!(
+                "namespaces/ns/pull.enc.yaml: ns/Secret/pull: the key .dockerconfigjson {why}"
+            )),
+            "{value}: {err}"
+        );
+    }
+    let good = format!(
+        ".dockerconfigjson: '{{\"auths\": {{\"r.example.com\": {{\"auth\": \"{CANARY}\"}}}}}}'\n"
+    );
+    p.encrypt("namespaces/ns/pull.enc.yaml", &good);
+    let out = p.render();
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+}

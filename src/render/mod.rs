@@ -775,8 +775,12 @@ fn secret_object(
     if incomplete {
         return None;
     }
-    if kind == "kubernetes.io/dockerconfigjson" && !data.values.contains_key(".dockerconfigjson") {
-        build_docker_config(&mut data);
+    if kind == "kubernetes.io/dockerconfigjson" {
+        if data.values.contains_key(".dockerconfigjson") {
+            check_docker_config(&mut data);
+        } else {
+            build_docker_config(&mut data);
+        }
     }
     for key in *required {
         if !data.values.contains_key(*key) {
@@ -822,6 +826,38 @@ fn secret_object(
         },
         name,
     ))
+}
+
+/// A `.dockerconfigjson` given whole must be what the API server accepts
+/// (a JSON object) and what the kubelet reads (`{"auths": {…}}`), so that
+/// apply does not fail on it half-way. The problem names the key and where
+/// it came from, never the value (nor the JSON parser's words about it).
+fn check_docker_config(data: &mut DataBuilder) {
+    let Some((value, origin)) = data.values.get(".dockerconfigjson") else {
+        return;
+    };
+    let origin = origin.clone();
+    let why = match serde_json::from_slice::<Value>(value) {
+        Err(e) => Some(format!(
+            "is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+        Ok(Value::Object(map)) => match map.get("auths") {
+            Some(Value::Object(_)) => None,
+            Some(_) => Some("has an \"auths\" member that is not a JSON object".to_string()),
+            None => Some("is a JSON object without an \"auths\" member".to_string()),
+        },
+        Ok(_) => Some("is JSON but not an object".to_string()),
+    };
+    if let Some(why) = why {
+        data.problem(
+            &origin,
+            format!(
+                "the key .dockerconfigjson {why}; the API server and the kubelet need {{\"auths\": {{\"REGISTRY\": {{…}}}}}} (or give the keys registry, username and password instead)"
+            ),
+        );
+    }
 }
 
 /// `registry`, `username`, `password` (and optional `email`) become
