@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, code, ksec, stderr, stdout};
+use common::{CANARY, Key, all_output, code, ksec, run_ok, stderr, stdout};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -319,4 +319,113 @@ fn an_invalid_dockerconfigjson_is_refused_at_render() {
     p.encrypt("namespaces/ns/pull.enc.yaml", &good);
     let out = p.render();
     assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+}
+
+// ---------------------------------------------------------------- check
+
+fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
+    run_ok(
+        Command::new("git")
+            .current_dir(dir)
+            .env("HOME", home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .args(args),
+    )
+}
+
+fn commit_all(p: &P) {
+    git(&p.root, &p.home, &["add", "-A"]);
+    git(
+        &p.root,
+        &p.home,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "test",
+        ],
+    );
+}
+
+fn check(p: &P, args: &[&str]) -> Output {
+    ksec(&p.home)
+        .current_dir(&p.root)
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_flags_tracked_links_out_of_a_namespace_folder() {
+    let p = P::new(CONFIG_FILE);
+    std::fs::remove_file(p.path("age.txt")).unwrap();
+    git(&p.root, &p.home, &["init", "-q", "-b", "main"]);
+    p.write("namespaces/ns/real.txt", b"fine\n");
+    p.link("namespaces/ns/conf.txt", "../../notes.txt");
+    p.link("namespaces/ns/abs.txt", "/etc/hostname");
+    p.link("namespaces/ns/inside.txt", "real.txt");
+    p.link("namespaces/ns/zero", "/dev/zero");
+    p.link("namespaces/ns/dir", ".");
+    p.write("notes.txt", b"n\n");
+    // a link outside every namespace folder is not a source
+    p.link("readme-link", "notes.txt");
+    // first everything staged (nothing committed), then tracked
+    git(&p.root, &p.home, &["add", "-A"]);
+    for args in [&["--staged"][..], &[][..]] {
+        if args.is_empty() {
+            commit_all(&p);
+        }
+        let out = check(&p, args);
+        assert_eq!(code(&out), Some(11), "{args:?}: {}", all_output(&out));
+        let text = stdout(&out);
+        let flagged: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(": source-link: "))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            flagged,
+            [
+                "namespaces/ns/abs.txt",
+                "namespaces/ns/conf.txt",
+                "namespaces/ns/dir",
+                "namespaces/ns/zero"
+            ],
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("namespaces/ns/conf.txt: source-link: a symlink to ../../notes.txt in the folder of namespace ns; it leads outside namespaces/ns"),
+            "{text}"
+        );
+        assert!(stderr(&out).contains("source links:"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn check_flags_a_namespace_folder_linked_out_of_the_project() {
+    let p = P::new(CONFIG_FILE);
+    std::fs::remove_file(p.path("age.txt")).unwrap();
+    git(&p.root, &p.home, &["init", "-q", "-b", "main"]);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("conf.txt"), "x\n").unwrap();
+    std::fs::remove_dir(p.path("namespaces/ns")).unwrap();
+    p.link("namespaces/ns", outside.path());
+    commit_all(&p);
+    let out = check(&p, &[]);
+    assert_eq!(code(&out), Some(11), "{}", all_output(&out));
+    assert!(
+        stdout(&out)
+            .contains("namespaces/ns: source-link: the folder of namespace ns is a symlink to"),
+        "{}",
+        stdout(&out)
+    );
 }

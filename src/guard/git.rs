@@ -33,7 +33,17 @@ pub struct File {
     pub content: Content,
 }
 
-/// One entry of the index: a regular file's blob.
+/// A symlink git tracks or stages.
+pub struct Link {
+    /// Relative to the project root, `/`-separated.
+    pub path: String,
+    /// Where it points, as written in the link.
+    pub target: String,
+    /// Its place in the working tree (tracked mode), to follow it there.
+    pub work_tree: Option<PathBuf>,
+}
+
+/// One entry of the index: a regular file's (or a link's) blob.
 struct Entry {
     path: String,
     oid: String,
@@ -124,6 +134,56 @@ impl Repo {
             .collect())
     }
 
+    /// The symlinks git tracks under the project root, as they are in the
+    /// working tree (links deleted or replaced there are skipped).
+    pub fn tracked_links(&self) -> Result<Vec<Link>> {
+        let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+        Ok(self
+            .entries_where(&out, is_link)
+            .into_iter()
+            .filter_map(|e| {
+                let at = self.root.join(&e.path);
+                let target = std::fs::read_link(&at).ok()?;
+                Some(Link {
+                    path: e.path,
+                    target: target.to_string_lossy().into_owned(),
+                    work_tree: Some(at),
+                })
+            })
+            .collect())
+    }
+
+    /// The symlinks staged for the next commit (or all in the index), with
+    /// their targets from the index.
+    pub fn staged_links(&self, whole_index: bool) -> Result<Vec<Link>> {
+        let entries = if whole_index {
+            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+            self.entries_where(&out, is_link)
+        } else {
+            let out = self.run(&[
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+                "--diff-filter=ACMRT",
+                "--relative",
+            ])?;
+            diff_entries_where(&out, is_link)
+        };
+        let blobs = self.read_blobs(entries.iter().map(|e| e.oid.as_str()))?;
+        Ok(entries
+            .into_iter()
+            .zip(blobs)
+            .map(|(e, target)| Link {
+                path: e.path,
+                target: String::from_utf8_lossy(&target).into_owned(),
+                work_tree: None,
+            })
+            .collect())
+    }
+
     /// A file's contents in the index, if it is there.
     pub fn index_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let out = self.run(&["ls-files", "-z", "--full-name", "-s", "--", path])?;
@@ -137,6 +197,11 @@ impl Repo {
     /// Regular files (not symlinks or submodules) from `ls-files -s -z
     /// --full-name` output, relative to the project root, each once.
     fn index_entries(&self, out: &[u8]) -> Vec<Entry> {
+        self.entries_where(out, is_regular)
+    }
+
+    /// The entries whose mode `keep` accepts.
+    fn entries_where(&self, out: &[u8], keep: fn(&str) -> bool) -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::new();
         for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let record = String::from_utf8_lossy(record);
@@ -148,7 +213,7 @@ impl Repo {
             let (Some(mode), Some(oid)) = (fields.next(), fields.next()) else {
                 continue;
             };
-            if !is_regular(mode) {
+            if !keep(mode) {
                 continue;
             }
             let Some(rel) = path.strip_prefix(self.prefix.as_str()) else {
@@ -264,6 +329,11 @@ fn git(dir: &Path) -> Command {
 
 /// `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0` records.
 fn diff_entries(out: &[u8]) -> Vec<Entry> {
+    diff_entries_where(out, is_regular)
+}
+
+/// The records whose new mode `keep` accepts.
+fn diff_entries_where(out: &[u8], keep: fn(&str) -> bool) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut fields = out.split(|b| *b == 0);
     while let Some(meta) = fields.next() {
@@ -273,7 +343,7 @@ fn diff_entries(out: &[u8]) -> Vec<Entry> {
         let Some(path) = fields.next() else { break };
         let meta = String::from_utf8_lossy(meta);
         let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
-        if parts.len() < 5 || !is_regular(parts[1]) {
+        if parts.len() < 5 || !keep(parts[1]) {
             continue;
         }
         entries.push(Entry {
@@ -287,6 +357,11 @@ fn diff_entries(out: &[u8]) -> Vec<Entry> {
 /// A regular file (not a symlink `120000` or a submodule `160000`).
 fn is_regular(mode: &str) -> bool {
     mode == "100644" || mode == "100755"
+}
+
+/// A symlink (`120000`).
+fn is_link(mode: &str) -> bool {
+    mode == "120000"
 }
 
 /// The error with git's own first line of complaint, if it said one.
