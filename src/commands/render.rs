@@ -365,7 +365,6 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
             super::write_stdout(text_of(&all).as_bytes())
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
             let mut by_ns: BTreeMap<&str, Vec<&render::Manifest>> = BTreeMap::new();
             for m in manifests {
                 by_ns.entry(&m.namespace).or_default().push(m);
@@ -374,12 +373,52 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
                 ManifestFormat::Yaml => "yaml",
                 ManifestFormat::Json => "json",
             };
-            for (ns, items) in by_ns {
-                let path = dir.join(format!("{ns}.{ext}"));
+            let files: Vec<(std::path::PathBuf, Vec<&render::Manifest>)> = by_ns
+                .into_iter()
+                .map(|(ns, items)| (dir.join(format!("{ns}.{ext}")), items))
+                .collect();
+            refuse_unignored_secrets(dir, &files)?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+            for (path, items) in files {
                 crate::fsutil::write_private(&path, text_of(&items).as_bytes())?;
                 eprintln!("wrote {} ({} objects)", path.display(), items.len());
             }
             Ok(())
         }
     }
+}
+
+/// A file holding a Secret may land in a git work tree only where git
+/// ignores it; every file is asked about before the first is written.
+fn refuse_unignored_secrets(
+    dir: &Path,
+    files: &[(std::path::PathBuf, Vec<&render::Manifest>)],
+) -> Result<()> {
+    let mut refused = Vec::new();
+    for (path, items) in files {
+        if items.iter().any(|m| m.kind == "Secret")
+            && crate::guard::git::ignored(path)? == Some(false)
+        {
+            refused.push(path);
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut err = Error::usage(format!(
+        "refusing to write rendered Secrets into {}: it is in a git work tree and git does not ignore {} (`git add` would take plaintext secrets)",
+        dir.display(),
+        if refused.len() == 1 {
+            "this file"
+        } else {
+            "these files"
+        }
+    ));
+    for path in refused {
+        err = err.detail(path.display().to_string());
+    }
+    Err(err.hint(format!(
+        "add {}/ to .gitignore, or render outside the repository; nothing was written",
+        dir.display().to_string().trim_end_matches('/')
+    )))
 }

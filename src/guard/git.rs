@@ -380,3 +380,74 @@ fn git_missing(err: &std::io::Error) -> Error {
     )
     .hint("install git and make sure it is on PATH")
 }
+
+/// Whether git would ignore `path` (which need not exist yet), asked in the
+/// repository that holds it: `None` when it is not in a git work tree. A
+/// tracked file is never ignored (git would commit its changes), so the
+/// index is consulted (no `--no-index`).
+pub fn ignored(path: &Path) -> Result<Option<bool>> {
+    let (dir, full) = existing_ancestor(&crate::project::absolute(path));
+    let plain_git = || {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&dir)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE");
+        cmd
+    };
+    let inside = plain_git()
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .output()
+        .map_err(|e| git_missing(&e))?;
+    if !inside.status.success() || String::from_utf8_lossy(&inside.stdout).trim() != "true" {
+        return Ok(None);
+    }
+    let out = plain_git()
+        .args(["check-ignore", "-q", "--"])
+        .arg(&full)
+        .output()
+        .map_err(|e| git_missing(&e))?;
+    match out.status.code() {
+        Some(0) => Ok(Some(true)),
+        Some(1) => Ok(Some(false)),
+        _ => Err(with_stderr(
+            Error::new(
+                crate::error::Code::Io,
+                format!("cannot ask git whether {} is ignored", path.display()),
+            ),
+            &out.stderr,
+        )
+        .hint("check that the repository is not damaged (`git status`)")),
+    }
+}
+
+/// The nearest existing folder above `path` (links resolved) and `path`
+/// rewritten below that real folder. `.` and `..` are taken away lexically
+/// first, as the write will see them once its folders exist.
+fn existing_ancestor(path: &Path) -> (PathBuf, PathBuf) {
+    use std::path::Component;
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let mut dir = clean.clone();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    while let (Some(name), Some(parent)) = (dir.file_name(), dir.parent()) {
+        rest.push(name.into());
+        dir = parent.to_path_buf();
+        if let Ok(real) = std::fs::canonicalize(&dir)
+            && real.is_dir()
+        {
+            let mut full = real.clone();
+            full.extend(rest.iter().rev());
+            return (real, full);
+        }
+    }
+    (dir, clean)
+}
