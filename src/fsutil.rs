@@ -1,5 +1,6 @@
 //! File writes that never leave a half-written file: a temporary file in
-//! the target's directory, then a rename over the target.
+//! the target's directory, then a rename over the target. And source reads
+//! that never leave their folder nor read without bound.
 
 use crate::error::{Error, Result};
 use std::io::Write;
