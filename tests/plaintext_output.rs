@@ -255,3 +255,32 @@ fn the_fallback_outside_git_keeps_the_name_rule() {
     assert_eq!(code(&decrypt("s.dec.yaml")), Some(0));
     assert!(Path::new(&root.join("s.dec.yaml")).exists());
 }
+
+#[test]
+fn without_git_on_path_a_repository_refuses_and_elsewhere_nothing_is_asked() {
+    let r = Repo::new();
+    let empty = tempfile::tempdir().unwrap();
+    let decrypt = |out: &Path| {
+        ksec_with(&r.home, &r.key)
+            .current_dir(&r.root)
+            .env("PATH", empty.path())
+            .args(["decrypt", "namespaces/payments/db.enc.yaml", "--output"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = decrypt(&r.root.join("x.dec.yaml"));
+    assert_eq!(code(&out), Some(9), "{}", all_output(&out));
+    assert!(stderr(&out).contains("cannot run git"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is in a git work tree"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!r.exists("x.dec.yaml"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("db.yaml");
+    let out = decrypt(&target);
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    assert!(target.exists());
+}

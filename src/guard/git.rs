@@ -387,6 +387,10 @@ fn git_missing(err: &std::io::Error) -> Error {
 /// index is consulted (no `--no-index`).
 pub fn ignored(path: &Path) -> Result<Option<bool>> {
     let (dir, full) = existing_ancestor(&crate::project::absolute(path));
+    // no repository above: nothing to ask (and no git needed)
+    if !dir.ancestors().any(|d| d.join(".git").exists()) {
+        return Ok(None);
+    }
     let plain_git = || {
         let mut cmd = Command::new("git");
         cmd.current_dir(&dir)
@@ -398,7 +402,12 @@ pub fn ignored(path: &Path) -> Result<Option<bool>> {
     let inside = plain_git()
         .args(["rev-parse", "--is-inside-work-tree"])
         .output()
-        .map_err(|e| git_missing(&e))?;
+        .map_err(|e| {
+            git_missing(&e).detail(format!(
+                "{} is in a git work tree: git must say whether it is ignored before plaintext is written there",
+                path.display()
+            ))
+        })?;
     if !inside.status.success() || String::from_utf8_lossy(&inside.stdout).trim() != "true" {
         return Ok(None);
     }
