@@ -268,9 +268,12 @@ fn a_missing_source_is_not_found_naming_the_file_and_the_object() {
 
 #[test]
 fn files_entries_kubectl_refuses_are_refused() {
-    let p = P::new("    configMaps:\n      - name: cfg\n        files: ['a==b', '=b', 'a=']\n");
+    let p = P::new(
+        "    configMaps:\n      - name: cfg\n        files: ['a==b', '=b', 'a=', 'my key=b', 'my file']\n",
+    );
     p.write("namespaces/ns/b", b"x");
     p.write("namespaces/ns/=b", b"x");
+    p.write("namespaces/ns/my file", b"x");
     let out = p.render();
     let err = refused(&p, &out, 6);
     insta::assert_snapshot!(err);

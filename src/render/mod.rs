@@ -600,6 +600,12 @@ fn config_map(
                     continue;
                 }
             };
+            if !is_data_key(&key) {
+                data.object_problem(format!(
+                    "the files entry {f:?} gives the key {key:?}, which is not a valid data key (letters, digits, '-', '_', '.'; at most 253; not '.' and not starting with '..'); write KEY=PATH"
+                ));
+                continue;
+            }
             let Some(bytes) = inputs.plain.get(&path) else {
                 if !inputs.unreadable.contains(&path) {
                     data.object_problem(format!("file {} does not exist", display(&path)));
