@@ -87,6 +87,9 @@ impl P {
         cmd.env("HOME", &self.home)
             .env("KSEC_AGE_KEY_FILE", &self.key.file)
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            // one malloc arena per thread reserves 64 MiB of address space:
+            // keep the cap about the data, not the machine's core count
+            .env("MALLOC_ARENA_MAX", "2")
             .current_dir(&self.root)
             .arg("render")
             .stdin(Stdio::null())
@@ -112,8 +115,8 @@ fn limit_memory(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             let limit = libc::rlimit {
-                rlim_cur: 1 << 30,
-                rlim_max: 1 << 30,
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
             };
             libc::setrlimit(libc::RLIMIT_AS, &limit);
             Ok(())
