@@ -284,3 +284,31 @@ fn without_git_on_path_a_repository_refuses_and_elsewhere_nothing_is_asked() {
     assert_eq!(code(&out), Some(0), "{}", all_output(&out));
     assert!(target.exists());
 }
+
+#[test]
+fn ksec_init_ignores_the_folder_the_readme_renders_into() {
+    // the README's `ksec render --env prod -n payments --out build/` in a
+    // repository made by `ksec init`
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    std::fs::create_dir(&root).unwrap();
+    ksec(tmp.path())
+        .current_dir(&root)
+        .args(["init", "--name", "shop"])
+        .assert()
+        .success();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&root)
+            .env("HOME", tmp.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&git(&["init", "-q"])), Some(0));
+    let out = git(&["check-ignore", "-q", "build/payments.yaml"]);
+    assert_eq!(code(&out), Some(0), "build/ is not ignored");
+    let out = git(&["check-ignore", "-q", "namespaces/payments/build/x"]);
+    assert_eq!(code(&out), Some(1), "only the top-level build/ is ignored");
+}
