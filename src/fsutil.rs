@@ -237,3 +237,22 @@ fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
 fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_reads_stop_one_byte_past_the_limit() {
+        assert_eq!(read_capped(&b"abcd"[..], 4).unwrap(), b"abcd");
+        assert_eq!(
+            read_capped(&b"abcde"[..], 4),
+            Err(SourceError::TooLarge { limit: 4 })
+        );
+        // an endless reader ends too
+        assert_eq!(
+            read_capped(std::io::repeat(0), 1024),
+            Err(SourceError::TooLarge { limit: 1024 })
+        );
+    }
+}

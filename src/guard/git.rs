@@ -460,3 +460,25 @@ fn existing_ancestor(path: &Path) -> (PathBuf, PathBuf) {
     }
     (dir, clean)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_below_folders_that_do_not_exist_yet_is_placed_under_the_nearest_real_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(real.join("a")).unwrap();
+        let (dir, full) = existing_ancestor(&tmp.path().join("a/new/deeper/x.yaml"));
+        assert_eq!(dir, real.join("a"));
+        assert_eq!(full, real.join("a/new/deeper/x.yaml"));
+        let (dir, full) = existing_ancestor(&tmp.path().join("a/new/../y.yaml"));
+        assert_eq!(dir, real.join("a"));
+        assert_eq!(full, real.join("a/y.yaml"));
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        let (dir, full) = existing_ancestor(&tmp.path().join("link/z.yaml"));
+        assert_eq!(dir, real.join("a"), "links are resolved");
+        assert_eq!(full, real.join("a/z.yaml"));
+    }
+}
