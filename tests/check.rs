@@ -505,7 +505,7 @@ fn ksec_yaml_problems_are_findings_with_lines_and_other_rules_still_run() {
         stdout(&out),
         "keys/deploy_key:1: private-key: a private key block (OPENSSH)\n\
          ksec.yaml:6: ksec-yaml: namespaces.payments.recipients: unknown recipient or group nobody (define it under recipients or groups)\n\
-         ksec.yaml:10: ksec-yaml: check.allow.rule: private-keys is not a rule of ksec check (one of secret-manifest, unencrypted-source, private-key, age-identity, cloud-key, recipients, sops-invalid, integrity)\n\
+         ksec.yaml:10: ksec-yaml: check.allow.rule: private-keys is not a rule of ksec check (one of secret-manifest, unencrypted-source, private-key, age-identity, cloud-key, recipients, sops-invalid, integrity, source-link, plaintext-copy)\n\
          ksec.yaml:11: ksec-yaml: check.allow.reason: say why this finding is fine (a demo key, a test fixture)\n\
          ksec.yaml:12: ksec-yaml: check.allow.path: \"../outside\" must be a path inside the project (relative, no '..')\n\
          ksec.yaml:13: ksec-yaml: check.allow.rule: ksec-yaml cannot be allowed; fix ksec.yaml instead\n"

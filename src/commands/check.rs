@@ -12,17 +12,17 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
     let root = project::find_root(ctx.project_flag.as_deref())?;
     let repo = Repo::open(&root)?;
 
-    let files = if args.staged {
+    let (files, links) = if args.staged {
         let staged = repo.staged(false)?;
         // a changed ksec.yaml can make any committed file wrong (its
         // recipients, a new secret source): then check the whole index
         if staged.iter().any(|f| f.path == FILE_NAME) {
-            repo.staged(true)?
+            (repo.staged(true)?, repo.staged_links(true)?)
         } else {
-            staged
+            (staged, repo.staged_links(false)?)
         }
     } else {
-        repo.tracked()?
+        (repo.tracked()?, repo.tracked_links()?)
     };
     let ksec_yaml = match files.iter().find(|f| f.path == FILE_NAME) {
         Some(file) => match &file.content {
@@ -61,6 +61,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
             project: parsed.as_ref().map_err(Vec::as_slice),
             identities: &identities,
             warn_unused_allows: !args.staged,
+            links: &links,
         },
     );
 
@@ -164,6 +165,7 @@ fn failure(report: &Report) -> Error {
     let has = |rules: &[Rule]| report.problems.iter().any(|f| rules.contains(&f.rule));
     let plaintext = [
         Rule::SecretManifest,
+        Rule::PlaintextCopy,
         Rule::PrivateKey,
         Rule::AgeIdentity,
         Rule::CloudKey,
@@ -179,6 +181,9 @@ fn failure(report: &Report) -> Error {
     }
     if has(&[Rule::SopsInvalid, Rule::Integrity]) {
         err = err.detail("damaged or tampered files: restore them from git (`git checkout -- FILE`) or re-create them");
+    }
+    if has(&[Rule::SourceLink]) {
+        err = err.detail("source links: replace each link in a namespace folder with the file itself (`git rm --cached LINK`, then copy the file in)");
     }
     if has(&[Rule::KsecYaml]) {
         err = err.detail("ksec.yaml: fix it; the README documents every field");

@@ -22,10 +22,24 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
     }
 }
 
-/// Plaintext may land inside a project only under a git-ignored name. The
-/// project is found from the output's own directory (symlinks resolved), and
-/// from the working directory or `--project`.
+/// Plaintext may land in a git work tree only where git ignores it (git
+/// is asked; a tracked file is never ignored). Outside any git work tree,
+/// inside a project only under a `*.dec.*` / `*.plain.*` name (what `ksec
+/// init` puts in .gitignore, for when the project becomes a repository).
+/// The project is found from the output's own directory (symlinks
+/// resolved), and from the working directory or `--project`.
 fn refuse_plaintext_in_project(out: &Path, ctx: &Context) -> Result<()> {
+    match crate::guard::git::ignored(out)? {
+        Some(true) => return Ok(()),
+        Some(false) => {
+            return Err(Error::usage(format!(
+                "refusing to write plaintext to {}: it is in a git work tree and git does not ignore it (`git add` would take it)",
+                out.display()
+            ))
+            .hint("write it outside the repository, or add the path (or its folder) to .gitignore first"));
+        }
+        None => {}
+    }
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.contains(".dec.") || name.contains(".plain.") {
         return Ok(());
@@ -52,7 +66,7 @@ fn refuse_plaintext_in_project(out: &Path, ctx: &Context) -> Result<()> {
             out.display(),
             root.display()
         ))
-        .hint("write it outside the project, or name it *.dec.yaml / *.dec.env (git-ignored by ksec init)"));
+        .hint("write it outside the project, or name it *.dec.yaml / *.dec.env (the names ksec init's .gitignore ignores)"));
     }
     Ok(())
 }

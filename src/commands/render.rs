@@ -7,6 +7,7 @@ use crate::cli::{ManifestFormat, RenderArgs};
 use crate::crypto::sops::{EncryptedFile, Format};
 use crate::crypto::tree::{Item, Kind, Value};
 use crate::error::{Code, Error, Result};
+use crate::fsutil::SourceError;
 use crate::keys;
 use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Problem, Selection, emit};
@@ -68,12 +69,21 @@ pub fn rendered(
     })
 }
 
+/// The exit code: a decryption or integrity failure first, then invalid
+/// input; not-found (or a failed read) only when that is all there is.
 fn problems_error(problems: Vec<(Code, Problem)>) -> Error {
+    let has = |code: Code| problems.iter().any(|(c, _)| *c == code);
     let code = problems
         .iter()
         .map(|(c, _)| *c)
         .find(|c| matches!(c, Code::Decrypt | Code::Integrity))
-        .unwrap_or(Code::Invalid);
+        .unwrap_or(if has(Code::Invalid) || problems.is_empty() {
+            Code::Invalid
+        } else if has(Code::Io) {
+            Code::Io
+        } else {
+            Code::NotFound
+        });
     let count = problems.len();
     let mut err = Error::new(
         code,
@@ -146,6 +156,9 @@ pub fn select_namespaces<'a>(
 }
 
 /// Read every plain file and decrypt every secret source, in parallel.
+/// A source that cannot be read (missing, a link out of its namespace
+/// folder, not a regular file, over the size limit) is a problem of every
+/// object that names it.
 fn load(
     project: &Project,
     selection: &Selection,
@@ -169,9 +182,14 @@ fn load(
     for item in needed {
         match item {
             Needed::Plain(path) => {
-                // a missing plain file is reported by render, with its object
-                if let Ok(bytes) = std::fs::read(project.root.join(&path)) {
-                    inputs.plain.insert(path, bytes);
+                match read(project, selection, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
+                    Ok(bytes) => {
+                        inputs.plain.insert(path, bytes);
+                    }
+                    Err(why) => {
+                        problems.extend(unreadable(selection, &path, &why, "a plain source"));
+                        inputs.unreadable.insert(path);
+                    }
                 }
             }
             Needed::Encrypted(path) => encrypted.push(path),
@@ -184,14 +202,24 @@ fn load(
     encrypted.sort();
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
     let results = crate::parallel::map(&encrypted, |path| {
-        decrypt_source(&project.root, path, &lookup)
+        let text = read(
+            project,
+            selection,
+            path,
+            crate::fsutil::MAX_ENCRYPTED_SOURCE,
+        )
+        .map_err(Failure::Read)?;
+        decrypt_source(path, text, &lookup).map_err(Failure::Open)
     });
     for (path, result) in encrypted.into_iter().zip(results) {
         match result {
             Ok(pairs) => {
                 inputs.secrets.insert(path, pairs);
             }
-            Err((code, message)) => problems.push((
+            Err(Failure::Read(why)) => {
+                problems.extend(unreadable(selection, &path, &why, "an encrypted source"));
+            }
+            Err(Failure::Open((code, message))) => problems.push((
                 code,
                 Problem {
                     location: path.to_string_lossy().replace('\\', "/"),
@@ -204,20 +232,68 @@ fn load(
     Ok((inputs, problems))
 }
 
+/// Why an encrypted source gave no pairs.
+enum Failure {
+    Read(SourceError),
+    Open((Code, String)),
+}
+
+/// Read a source inside the folder of the (innermost) namespace that
+/// names it.
+fn read(
+    project: &Project,
+    selection: &Selection,
+    path: &Path,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, SourceError> {
+    let uses = render::uses(selection, path);
+    let folder = uses
+        .iter()
+        .map(|u| u.folder)
+        .max_by_key(|f| f.components().count())
+        .unwrap_or(Path::new(""));
+    crate::fsutil::read_source(&project.root, folder, path, limit)
+}
+
+/// One problem per object that names an unreadable source, at its entry in
+/// ksec.yaml: a missing file is not-found (3), a refused one invalid (6).
+fn unreadable(
+    selection: &Selection,
+    path: &Path,
+    why: &SourceError,
+    limit_name: &str,
+) -> Vec<(Code, Problem)> {
+    let code = match why {
+        SourceError::Missing => Code::NotFound,
+        SourceError::Io(_) => Code::Io,
+        _ => Code::Invalid,
+    };
+    let shown = path.to_string_lossy().replace('\\', "/");
+    render::uses(selection, path)
+        .into_iter()
+        .map(|u| {
+            (
+                code,
+                Problem {
+                    location: u.location,
+                    object: u.object,
+                    message: format!("{} {shown} {}", u.what, why.message(limit_name)),
+                },
+            )
+        })
+        .collect()
+}
+
 type Pairs = Vec<(String, SecretString)>;
 /// A source's pairs, or why it could not be read (exit code and message).
 type Decrypted = std::result::Result<Pairs, (Code, String)>;
 
 /// Decrypt one source; messages name it relative to the project.
-fn decrypt_source(root: &Path, path: &Path, lookup: &keys::Lookup) -> Decrypted {
-    let text = std::fs::read_to_string(root.join(path)).map_err(|e| {
+fn decrypt_source(path: &Path, bytes: Vec<u8>, lookup: &keys::Lookup) -> Decrypted {
+    let text = String::from_utf8(bytes).map_err(|_| {
         (
-            Code::NotFound,
-            if e.kind() == std::io::ErrorKind::NotFound {
-                "the encrypted source does not exist".to_string()
-            } else {
-                format!("cannot read it: {e}")
-            },
+            Code::Invalid,
+            "is not UTF-8 text, so not a SOPS file".to_string(),
         )
     })?;
     let explain = |e| {
@@ -289,7 +365,6 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
             super::write_stdout(text_of(&all).as_bytes())
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
             let mut by_ns: BTreeMap<&str, Vec<&render::Manifest>> = BTreeMap::new();
             for m in manifests {
                 by_ns.entry(&m.namespace).or_default().push(m);
@@ -298,12 +373,52 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
                 ManifestFormat::Yaml => "yaml",
                 ManifestFormat::Json => "json",
             };
-            for (ns, items) in by_ns {
-                let path = dir.join(format!("{ns}.{ext}"));
+            let files: Vec<(std::path::PathBuf, Vec<&render::Manifest>)> = by_ns
+                .into_iter()
+                .map(|(ns, items)| (dir.join(format!("{ns}.{ext}")), items))
+                .collect();
+            refuse_unignored_secrets(dir, &files)?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+            for (path, items) in files {
                 crate::fsutil::write_private(&path, text_of(&items).as_bytes())?;
                 eprintln!("wrote {} ({} objects)", path.display(), items.len());
             }
             Ok(())
         }
     }
+}
+
+/// A file holding a Secret may land in a git work tree only where git
+/// ignores it; every file is asked about before the first is written.
+fn refuse_unignored_secrets(
+    dir: &Path,
+    files: &[(std::path::PathBuf, Vec<&render::Manifest>)],
+) -> Result<()> {
+    let mut refused = Vec::new();
+    for (path, items) in files {
+        if items.iter().any(|m| m.kind == "Secret")
+            && crate::guard::git::ignored(path)? == Some(false)
+        {
+            refused.push(path);
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut err = Error::usage(format!(
+        "refusing to write rendered Secrets into {}: it is in a git work tree and git does not ignore {} (`git add` would take plaintext secrets)",
+        dir.display(),
+        if refused.len() == 1 {
+            "this file"
+        } else {
+            "these files"
+        }
+    ));
+    for path in refused {
+        err = err.detail(path.display().to_string());
+    }
+    Err(err.hint(format!(
+        "add {}/ to .gitignore, or render outside the repository; nothing was written",
+        dir.display().to_string().trim_end_matches('/')
+    )))
 }

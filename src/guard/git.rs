@@ -33,7 +33,17 @@ pub struct File {
     pub content: Content,
 }
 
-/// One entry of the index: a regular file's blob.
+/// A symlink git tracks or stages.
+pub struct Link {
+    /// Relative to the project root, `/`-separated.
+    pub path: String,
+    /// Where it points, as written in the link.
+    pub target: String,
+    /// Its place in the working tree (tracked mode), to follow it there.
+    pub work_tree: Option<PathBuf>,
+}
+
+/// One entry of the index: a regular file's (or a link's) blob.
 struct Entry {
     path: String,
     oid: String,
@@ -124,6 +134,56 @@ impl Repo {
             .collect())
     }
 
+    /// The symlinks git tracks under the project root, as they are in the
+    /// working tree (links deleted or replaced there are skipped).
+    pub fn tracked_links(&self) -> Result<Vec<Link>> {
+        let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+        Ok(self
+            .entries_where(&out, is_link)
+            .into_iter()
+            .filter_map(|e| {
+                let at = self.root.join(&e.path);
+                let target = std::fs::read_link(&at).ok()?;
+                Some(Link {
+                    path: e.path,
+                    target: target.to_string_lossy().into_owned(),
+                    work_tree: Some(at),
+                })
+            })
+            .collect())
+    }
+
+    /// The symlinks staged for the next commit (or all in the index), with
+    /// their targets from the index.
+    pub fn staged_links(&self, whole_index: bool) -> Result<Vec<Link>> {
+        let entries = if whole_index {
+            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+            self.entries_where(&out, is_link)
+        } else {
+            let out = self.run(&[
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+                "--diff-filter=ACMRT",
+                "--relative",
+            ])?;
+            diff_entries_where(&out, is_link)
+        };
+        let blobs = self.read_blobs(entries.iter().map(|e| e.oid.as_str()))?;
+        Ok(entries
+            .into_iter()
+            .zip(blobs)
+            .map(|(e, target)| Link {
+                path: e.path,
+                target: String::from_utf8_lossy(&target).into_owned(),
+                work_tree: None,
+            })
+            .collect())
+    }
+
     /// A file's contents in the index, if it is there.
     pub fn index_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let out = self.run(&["ls-files", "-z", "--full-name", "-s", "--", path])?;
@@ -137,6 +197,11 @@ impl Repo {
     /// Regular files (not symlinks or submodules) from `ls-files -s -z
     /// --full-name` output, relative to the project root, each once.
     fn index_entries(&self, out: &[u8]) -> Vec<Entry> {
+        self.entries_where(out, is_regular)
+    }
+
+    /// The entries whose mode `keep` accepts.
+    fn entries_where(&self, out: &[u8], keep: fn(&str) -> bool) -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::new();
         for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let record = String::from_utf8_lossy(record);
@@ -148,7 +213,7 @@ impl Repo {
             let (Some(mode), Some(oid)) = (fields.next(), fields.next()) else {
                 continue;
             };
-            if !is_regular(mode) {
+            if !keep(mode) {
                 continue;
             }
             let Some(rel) = path.strip_prefix(self.prefix.as_str()) else {
@@ -264,6 +329,11 @@ fn git(dir: &Path) -> Command {
 
 /// `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0` records.
 fn diff_entries(out: &[u8]) -> Vec<Entry> {
+    diff_entries_where(out, is_regular)
+}
+
+/// The records whose new mode `keep` accepts.
+fn diff_entries_where(out: &[u8], keep: fn(&str) -> bool) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut fields = out.split(|b| *b == 0);
     while let Some(meta) = fields.next() {
@@ -273,7 +343,7 @@ fn diff_entries(out: &[u8]) -> Vec<Entry> {
         let Some(path) = fields.next() else { break };
         let meta = String::from_utf8_lossy(meta);
         let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
-        if parts.len() < 5 || !is_regular(parts[1]) {
+        if parts.len() < 5 || !keep(parts[1]) {
             continue;
         }
         entries.push(Entry {
@@ -287,6 +357,11 @@ fn diff_entries(out: &[u8]) -> Vec<Entry> {
 /// A regular file (not a symlink `120000` or a submodule `160000`).
 fn is_regular(mode: &str) -> bool {
     mode == "100644" || mode == "100755"
+}
+
+/// A symlink (`120000`).
+fn is_link(mode: &str) -> bool {
+    mode == "120000"
 }
 
 /// The error with git's own first line of complaint, if it said one.
@@ -304,4 +379,106 @@ fn git_missing(err: &std::io::Error) -> Error {
         format!("cannot run git: {err}"),
     )
     .hint("install git and make sure it is on PATH")
+}
+
+/// Whether git would ignore `path` (which need not exist yet), asked in the
+/// repository that holds it: `None` when it is not in a git work tree. A
+/// tracked file is never ignored (git would commit its changes), so the
+/// index is consulted (no `--no-index`).
+pub fn ignored(path: &Path) -> Result<Option<bool>> {
+    let (dir, full) = existing_ancestor(&crate::project::absolute(path));
+    // no repository above: nothing to ask (and no git needed)
+    if !dir.ancestors().any(|d| d.join(".git").exists()) {
+        return Ok(None);
+    }
+    let plain_git = || {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&dir)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE");
+        cmd
+    };
+    let inside = plain_git()
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .output()
+        .map_err(|e| {
+            git_missing(&e).detail(format!(
+                "{} is in a git work tree: git must say whether it is ignored before plaintext is written there",
+                path.display()
+            ))
+        })?;
+    if !inside.status.success() || String::from_utf8_lossy(&inside.stdout).trim() != "true" {
+        return Ok(None);
+    }
+    let out = plain_git()
+        .args(["check-ignore", "-q", "--"])
+        .arg(&full)
+        .output()
+        .map_err(|e| git_missing(&e))?;
+    match out.status.code() {
+        Some(0) => Ok(Some(true)),
+        Some(1) => Ok(Some(false)),
+        _ => Err(with_stderr(
+            Error::new(
+                crate::error::Code::Io,
+                format!("cannot ask git whether {} is ignored", path.display()),
+            ),
+            &out.stderr,
+        )
+        .hint("check that the repository is not damaged (`git status`)")),
+    }
+}
+
+/// The nearest existing folder above `path` (links resolved) and `path`
+/// rewritten below that real folder. `.` and `..` are taken away lexically
+/// first, as the write will see them once its folders exist.
+fn existing_ancestor(path: &Path) -> (PathBuf, PathBuf) {
+    use std::path::Component;
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let mut dir = clean.clone();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    while let (Some(name), Some(parent)) = (dir.file_name(), dir.parent()) {
+        rest.push(name.into());
+        dir = parent.to_path_buf();
+        if let Ok(real) = std::fs::canonicalize(&dir)
+            && real.is_dir()
+        {
+            let mut full = real.clone();
+            full.extend(rest.iter().rev());
+            return (real, full);
+        }
+    }
+    (dir, clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_below_folders_that_do_not_exist_yet_is_placed_under_the_nearest_real_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(real.join("a")).unwrap();
+        let (dir, full) = existing_ancestor(&tmp.path().join("a/new/deeper/x.yaml"));
+        assert_eq!(dir, real.join("a"));
+        assert_eq!(full, real.join("a/new/deeper/x.yaml"));
+        let (dir, full) = existing_ancestor(&tmp.path().join("a/new/../y.yaml"));
+        assert_eq!(dir, real.join("a"));
+        assert_eq!(full, real.join("a/y.yaml"));
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        let (dir, full) = existing_ancestor(&tmp.path().join("link/z.yaml"));
+        assert_eq!(dir, real.join("a"), "links are resolved");
+        assert_eq!(full, real.join("a/z.yaml"));
+    }
 }

@@ -40,10 +40,16 @@ pub enum Rule {
     Integrity,
     /// ksec.yaml does not parse or validate.
     KsecYaml,
+    /// A tracked symlink in a namespace folder that leads out of it (or a
+    /// namespace folder that is a link out of the project), or at anything
+    /// but a regular file: render refuses to read through it.
+    SourceLink,
+    /// A tracked plaintext copy of a secret: a `*.dec.*` or `*.plain.*` file.
+    PlaintextCopy,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         Rule::SecretManifest,
         Rule::UnencryptedSource,
         Rule::PrivateKey,
@@ -53,6 +59,8 @@ impl Rule {
         Rule::SopsInvalid,
         Rule::Integrity,
         Rule::KsecYaml,
+        Rule::SourceLink,
+        Rule::PlaintextCopy,
     ];
 
     pub fn id(self) -> &'static str {
@@ -66,6 +74,8 @@ impl Rule {
             Rule::SopsInvalid => "sops-invalid",
             Rule::Integrity => "integrity",
             Rule::KsecYaml => "ksec-yaml",
+            Rule::SourceLink => "source-link",
+            Rule::PlaintextCopy => "plaintext-copy",
         }
     }
 
@@ -122,6 +132,8 @@ pub struct Inputs<'a> {
     /// Warn about `check.allow` entries that matched nothing (not with
     /// `--staged`, which sees only some files).
     pub warn_unused_allows: bool,
+    /// The symlinks among the files git tracks or stages.
+    pub links: &'a [git::Link],
 }
 
 /// Check the files.
@@ -138,6 +150,9 @@ pub fn check(files: &[git::File], inputs: &Inputs) -> Report {
 
     let mut report = Report::default();
     let mut findings = Vec::new();
+    if let Some(project) = project {
+        findings.extend(inputs.links.iter().filter_map(|l| link_finding(project, l)));
+    }
     for outcome in outcomes {
         report.files += usize::from(outcome.text);
         report.verified += usize::from(outcome.verified);
@@ -252,7 +267,8 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("");
-    if matches!(ext, "yaml" | "yml" | "json") {
+    // rendered manifests end up under any name (`ksec render > out`)
+    {
         for hit in manifest::scan(&text) {
             outcome
                 .findings
@@ -261,6 +277,16 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
     }
 
     let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+    if let Some(marker) = [".dec.", ".plain."].into_iter().find(|m| name.contains(m)) {
+        outcome.findings.push(finding(
+            None,
+            Rule::PlaintextCopy,
+            format!(
+                "a plaintext copy (named *{marker}*) is in git; take it out (`git rm --cached {}`), keep it git-ignored, and rotate the secrets it holds",
+                file.path
+            ),
+        ));
+    }
     let source_of = ctx.sources.get(&file.path);
     let expected = source_of.is_some() || name.contains(".enc.");
     let format = Format::from_path(Path::new(&file.path));
@@ -376,6 +402,88 @@ fn looks_sops(text: &str, ext: &str, name: &str, format: Format) -> bool {
                 && (text.starts_with("sops:") || text.contains("\nsops:"))
                 && text.contains("mac:")
         }
+    }
+}
+
+/// What is wrong with a tracked symlink, if it is in a namespace folder
+/// (or is one): its target must stay inside that folder (a namespace
+/// folder's inside the project), judged from the link's text; in the work
+/// tree, also after every link is resolved, and it must be a regular file
+/// (a folder, for a namespace folder).
+fn link_finding(project: &Project, link: &git::Link) -> Option<Finding> {
+    let rel = Path::new(&link.path);
+    let is_folder = project.namespaces.values().find(|ns| ns.path == rel);
+    let (boundary, ns) = match is_folder {
+        Some(ns) => (Path::new(""), ns),
+        None => {
+            let ns = project
+                .namespaces
+                .values()
+                .filter(|ns| rel.starts_with(&ns.path))
+                .max_by_key(|ns| ns.path.components().count())?;
+            (ns.path.as_path(), ns)
+        }
+    };
+    let target = Path::new(&link.target);
+    let finding = |why: String| {
+        let what = if is_folder.is_some() {
+            format!(
+                "the folder of namespace {} is a symlink to {}; {why}; make it a real folder inside the project",
+                ns.name, link.target
+            )
+        } else {
+            format!(
+                "a symlink to {} in the folder of namespace {}; {why}; render refuses to read it: put the file itself there",
+                link.target, ns.name
+            )
+        };
+        Some(Finding {
+            file: link.path.clone(),
+            line: None,
+            rule: Rule::SourceLink,
+            message: what,
+        })
+    };
+    let place = if is_folder.is_some() {
+        "outside the project".to_string()
+    } else {
+        format!("outside {}", boundary.display())
+    };
+    let mut resolved = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+    for c in target.components() {
+        match c {
+            Component::Normal(part) => resolved.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !resolved.pop() {
+                    return finding(format!("it leads {place}"));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return finding(format!("an absolute path leads {place}"));
+            }
+        }
+    }
+    if !resolved.starts_with(boundary) {
+        return finding(format!("it leads {place}"));
+    }
+    if resolved == boundary && is_folder.is_none() {
+        return finding("it is not a regular file".into());
+    }
+    let Some(at) = &link.work_tree else {
+        return None;
+    };
+    let real_boundary = std::fs::canonicalize(project.root.join(boundary)).ok()?;
+    // a link to nothing is a missing file, which render reports
+    let real = std::fs::canonicalize(at).ok()?;
+    if !real.starts_with(&real_boundary) {
+        return finding(format!("through further links it leads {place}"));
+    }
+    let meta = std::fs::metadata(&real).ok()?;
+    match is_folder {
+        Some(_) if !meta.is_dir() => finding("it is not a folder".into()),
+        None if !meta.is_file() => finding("it is not a regular file".into()),
+        _ => None,
     }
 }
 
@@ -559,6 +667,7 @@ mod tests {
                 project: Err(&problems),
                 identities: &[],
                 warn_unused_allows: true,
+                links: &[],
             },
         );
         assert_eq!(report.problems.len(), 1);

@@ -16,6 +16,8 @@ pub const GITIGNORE: &str = "\
 # Private keys:
 keys.txt
 *.agekey
+# Rendered manifests hold Secrets in plaintext (ksec render --out build/):
+/build/
 ";
 
 pub const GITATTRIBUTES: &str = "\

@@ -5,6 +5,8 @@
 //! quote stripping, trailing whitespace kept, a trailing `\r` dropped), and
 //! the key must be a valid environment variable name.
 //!
+//! A key given twice is refused, with both lines (kubectl refuses it too).
+//!
 //! One deliberate difference: a line with no `=` makes kubectl read the
 //! value from its own environment; ksec refuses it, so a render never
 //! depends on the machine it runs on.
@@ -36,6 +38,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, LineError> {
         message: "invalid UTF-8".into(),
     })?;
     let mut pairs = Vec::new();
+    let mut lines: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (index, raw) in text.split('\n').enumerate() {
         // the last piece after a final newline is not a line
         if index > 0
@@ -67,6 +70,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, LineError> {
                 ),
             });
         }
+        if let Some(first) = lines.get(key) {
+            return Err(LineError {
+                line: index + 1,
+                message: format!(
+                    "key {key} is given twice in this file (lines {first} and {}); kubectl refuses that too: keep one",
+                    index + 1
+                ),
+            });
+        }
+        lines.insert(key, index + 1);
         pairs.push((key.to_string(), value.to_string()));
     }
     Ok(pairs)
@@ -105,5 +118,15 @@ mod tests {
         let err = parse(b"A=1\n\n1A=x\n").unwrap_err();
         assert_eq!(err.line, 3);
         assert!(!err.message.contains('x'), "{}", err.message);
+    }
+
+    #[test]
+    fn a_key_given_twice_names_both_lines_and_no_value() {
+        let err = parse(b"A=1\n# c\nB=2\nA=secret-two\n").unwrap_err();
+        assert_eq!(err.line, 4);
+        assert_eq!(
+            err.message,
+            "key A is given twice in this file (lines 1 and 4); kubectl refuses that too: keep one"
+        );
     }
 }

@@ -61,6 +61,10 @@ pub struct Inputs {
     pub secrets: BTreeMap<PathBuf, Vec<(String, SecretString)>>,
     /// Onboarding templates (the built-in ones unless the project has its own).
     pub templates: crate::onboard::Templates,
+    /// Sources the loader could not read and has already reported (a link
+    /// out of the namespace folder, too large, missing): render skips the
+    /// objects that need them without a second problem.
+    pub unreadable: std::collections::BTreeSet<PathBuf>,
 }
 
 /// One rendered object.
@@ -115,17 +119,27 @@ fn display(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-/// `key=path` or `path` (key = the file's name), relative to the namespace folder.
-fn file_entry(ns: &Namespace, entry: &str) -> (String, PathBuf) {
+/// `key=path` or `path` (key = the file's name), relative to the namespace
+/// folder. Refused as kubectl's `--from-file` and kustomize's `files:`
+/// refuse them: an empty key or path, or more than one `=`.
+fn file_entry(ns: &Namespace, entry: &str) -> Result<(String, PathBuf), String> {
     match entry.split_once('=') {
-        Some((key, path)) => (key.to_string(), ns.path.join(path)),
+        Some((_, rest)) if rest.contains('=') => Err(
+            "has more than one '='; key names and file paths cannot contain '=' (write KEY=PATH)"
+                .into(),
+        ),
+        Some(("", _)) => Err(
+            "has an empty key before '='; write KEY=PATH, or just PATH to use the file's name"
+                .into(),
+        ),
+        Some((_, "")) => Err("has no file path after '='; write KEY=PATH".into()),
+        Some((key, path)) => Ok((key.to_string(), ns.path.join(path))),
         None => {
             let path = ns.path.join(entry);
-            let key = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (key, path)
+            match path.file_name() {
+                Some(name) if !entry.is_empty() => Ok((name.to_string_lossy().into_owned(), path)),
+                _ => Err("names no file; write PATH or KEY=PATH".into()),
+            }
         }
     }
 }
@@ -142,13 +156,19 @@ pub fn stays_inside(path: &str) -> bool {
 }
 
 /// The path part of every source entry of an object (base and overrides).
+/// (`files:` entries that are malformed are left out: render reports them.)
 fn source_paths<'a>(spec: &'a ObjectSpec) -> impl Iterator<Item = &'a str> {
-    let files = |f: &'a String| f.split_once('=').map_or(f.as_str(), |(_, p)| p);
+    let files = |f: &'a String| match f.split_once('=') {
+        None => Some(f.as_str()).filter(|p| !p.is_empty()),
+        Some((key, path)) => {
+            Some(path).filter(|p| !key.is_empty() && !p.is_empty() && !p.contains('='))
+        }
+    };
     let overrides = spec.overrides.values();
     spec.env_files
         .iter()
         .map(String::as_str)
-        .chain(spec.files.iter().map(files))
+        .chain(spec.files.iter().filter_map(files))
         .chain(spec.sources.iter().map(String::as_str))
         .chain(
             overrides
@@ -158,7 +178,7 @@ fn source_paths<'a>(spec: &'a ObjectSpec) -> impl Iterator<Item = &'a str> {
         .chain(
             overrides
                 .clone()
-                .flat_map(move |o| o.files.iter().map(files)),
+                .flat_map(move |o| o.files.iter().filter_map(files)),
         )
         .chain(overrides.flat_map(|o| o.sources.iter().map(String::as_str)))
 }
@@ -202,7 +222,9 @@ pub fn needed(selection: &Selection) -> Vec<Needed> {
                 .iter()
                 .chain(over.map(|o| &o.files).into_iter().flatten())
             {
-                out.push(Needed::Plain(file_entry(ns, f).1));
+                if let Ok((_, path)) = file_entry(ns, f) {
+                    out.push(Needed::Plain(path));
+                }
             }
         }
         for secret in &ns.secrets {
@@ -225,6 +247,70 @@ pub fn needed(selection: &Selection) -> Vec<Needed> {
     });
     out.sort();
     out.dedup();
+    out
+}
+
+/// One place a source file is named: the object that reads it, its entry
+/// in ksec.yaml, and the namespace folder it must stay inside.
+pub struct Use<'a> {
+    pub folder: &'a Path,
+    /// `ksec.yaml:12`
+    pub location: String,
+    /// `payments/ConfigMap/api-config`
+    pub object: String,
+    /// `env file`, `file` or `encrypted source`
+    pub what: &'static str,
+}
+
+/// Every object of the selection that reads `path` (project-relative).
+pub fn uses<'a>(selection: &Selection<'a>, path: &Path) -> Vec<Use<'a>> {
+    let mut out = Vec::new();
+    for ns in &selection.namespaces {
+        let mut add = |kind: &str, spec: &ObjectSpec, what: &'static str| {
+            let use_ = Use {
+                folder: ns.path.as_path(),
+                location: format!("ksec.yaml:{}", spec.line),
+                object: format!("{}/{kind}/{}", ns.name, spec.name),
+                what,
+            };
+            if !out
+                .iter()
+                .any(|u: &Use| u.object == use_.object && u.what == what)
+            {
+                out.push(use_);
+            }
+        };
+        for cm in &ns.config_maps {
+            let over = override_for(cm, selection.environment);
+            let env_files = cm
+                .env_files
+                .iter()
+                .chain(over.map(|o| &o.env_files).into_iter().flatten());
+            if env_files.into_iter().any(|f| ns.path.join(f) == path) {
+                add("ConfigMap", cm, "env file");
+            }
+            let files = cm
+                .files
+                .iter()
+                .chain(over.map(|o| &o.files).into_iter().flatten());
+            if files
+                .into_iter()
+                .any(|f| file_entry(ns, f).is_ok_and(|(_, p)| p == path))
+            {
+                add("ConfigMap", cm, "file");
+            }
+        }
+        for secret in &ns.secrets {
+            let over = override_for(secret, selection.environment);
+            let sources = secret
+                .sources
+                .iter()
+                .chain(over.map(|o| &o.sources).into_iter().flatten());
+            if sources.into_iter().any(|f| ns.path.join(f) == path) {
+                add("Secret", secret, "encrypted source");
+            }
+        }
+    }
     out
 }
 
@@ -487,7 +573,9 @@ fn config_map(
         for f in env_files {
             let path = ns.path.join(f);
             let Some(bytes) = inputs.plain.get(&path) else {
-                data.object_problem(format!("env file {} does not exist", display(&path)));
+                if !inputs.unreadable.contains(&path) {
+                    data.object_problem(format!("env file {} does not exist", display(&path)));
+                }
                 continue;
             };
             match envfile::parse(bytes) {
@@ -511,9 +599,23 @@ fn config_map(
             }
         }
         for f in files {
-            let (key, path) = file_entry(ns, f);
+            let (key, path) = match file_entry(ns, f) {
+                Ok(entry) => entry,
+                Err(why) => {
+                    data.object_problem(format!("the files entry {f:?} {why}"));
+                    continue;
+                }
+            };
+            if !is_data_key(&key) {
+                data.object_problem(format!(
+                    "the files entry {f:?} gives the key {key:?}, which is not a valid data key (letters, digits, '-', '_', '.'; at most 253; not '.' and not starting with '..'); write KEY=PATH"
+                ));
+                continue;
+            }
             let Some(bytes) = inputs.plain.get(&path) else {
-                data.object_problem(format!("file {} does not exist", display(&path)));
+                if !inputs.unreadable.contains(&path) {
+                    data.object_problem(format!("file {} does not exist", display(&path)));
+                }
                 continue;
             };
             let origin = display(&path);
@@ -685,8 +787,12 @@ fn secret_object(
     if incomplete {
         return None;
     }
-    if kind == "kubernetes.io/dockerconfigjson" && !data.values.contains_key(".dockerconfigjson") {
-        build_docker_config(&mut data);
+    if kind == "kubernetes.io/dockerconfigjson" {
+        if data.values.contains_key(".dockerconfigjson") {
+            check_docker_config(&mut data);
+        } else {
+            build_docker_config(&mut data);
+        }
     }
     for key in *required {
         if !data.values.contains_key(*key) {
@@ -732,6 +838,38 @@ fn secret_object(
         },
         name,
     ))
+}
+
+/// A `.dockerconfigjson` given whole must be what the API server accepts
+/// (a JSON object) and what the kubelet reads (`{"auths": {…}}`), so that
+/// apply does not fail on it half-way. The problem names the key and where
+/// it came from, never the value (nor the JSON parser's words about it).
+fn check_docker_config(data: &mut DataBuilder) {
+    let Some((value, origin)) = data.values.get(".dockerconfigjson") else {
+        return;
+    };
+    let origin = origin.clone();
+    let why = match serde_json::from_slice::<Value>(value) {
+        Err(e) => Some(format!(
+            "is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+        Ok(Value::Object(map)) => match map.get("auths") {
+            Some(Value::Object(_)) => None,
+            Some(_) => Some("has an \"auths\" member that is not a JSON object".to_string()),
+            None => Some("is a JSON object without an \"auths\" member".to_string()),
+        },
+        Ok(_) => Some("is JSON but not an object".to_string()),
+    };
+    if let Some(why) = why {
+        data.problem(
+            &origin,
+            format!(
+                "the key .dockerconfigjson {why}; the API server and the kubelet need {{\"auths\": {{\"REGISTRY\": {{…}}}}}} (or give the keys registry, username and password instead)"
+            ),
+        );
+    }
 }
 
 /// `registry`, `username`, `password` (and optional `email`) become
