@@ -24,19 +24,34 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::ffi::OsString;
 
+/// Print clap's help or version text and flush it, so a failed write is seen.
+fn print_help(err: &clap::Error) -> std::io::Result<()> {
+    use std::io::Write;
+    err.print()?;
+    std::io::stdout().flush()
+}
+
 /// Run ksec with these arguments; returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() {
-                error::Code::Usage.exit_code()
-            } else {
-                0
+            if err.use_stderr() {
+                let _ = err.print();
+                return error::Code::Usage.exit_code();
+            }
+            // --help and --version print to stdout: a reader that closed
+            // the pipe early is fine, any other failed write is an error.
+            return match print_help(&err) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write to stdout: {e}\n  hint: check where stdout goes (a full disk, a closed file)"
+                    );
+                    error::Code::Io.exit_code()
+                }
             };
-            // --help and --version print to stdout; a closed pipe is fine.
-            let _ = err.print();
-            return code;
         }
     };
     let ctx = commands::Context {
