@@ -183,6 +183,17 @@ fn load(
     // problems come out in path order
     encrypted.sort();
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    if lookup.identities.is_empty() {
+        let n = encrypted.len();
+        let mut e = lookup.not_found(format!(
+            "cannot render: no age identity found to decrypt {n} encrypted source{}",
+            if n == 1 { "" } else { "s" }
+        ));
+        for path in &encrypted {
+            e = e.detail(format!("needed for: {}", path.display()));
+        }
+        return Err(e);
+    }
     let results = crate::parallel::map(&encrypted, |path| {
         decrypt_source(&project.root, path, &lookup)
     });
