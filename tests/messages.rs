@@ -153,6 +153,9 @@ fn names_with_control_characters_are_shown_escaped() {
             "e\nerror: forged",
         ],
         &["namespace", "remove", "x\nerror: forged"],
+        &["render", "--env", "e\nerror: forged"],
+        &["render", "-n", "x\nerror: forged"],
+        &["encrypt", "ksec.yaml", "-r", "x\nerror: forged"],
     ] {
         let out = run(dir.path(), dir.path(), args);
         let err = stderr(&out);

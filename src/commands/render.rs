@@ -93,7 +93,7 @@ pub fn select_environment(project: &Project, flag: Option<&str>) -> Result<Optio
     match flag {
         Some(e) if project.environments.contains_key(e) => Ok(Some(e.to_string())),
         Some(e) => Err(
-            Error::usage(format!("unknown environment {e}")).hint(format!(
+            Error::usage(format!("unknown environment {}", crate::error::shown(e))).hint(format!(
                 "environments in ksec.yaml: {}",
                 project.environment_names()
             )),
@@ -128,8 +128,11 @@ pub fn select_namespaces<'a>(
     let mut out = Vec::new();
     for name in wanted {
         let ns = project.namespaces.get(name).ok_or_else(|| {
-            Error::not_found(format!("no namespace {name} in ksec.yaml"))
-                .hint(format!("namespaces: {}", project.namespace_names()))
+            Error::not_found(format!(
+                "no namespace {} in ksec.yaml",
+                crate::error::shown(name)
+            ))
+            .hint(format!("namespaces: {}", project.namespace_names()))
         })?;
         if !in_env(ns) {
             return Err(Error::usage(format!(
