@@ -464,7 +464,23 @@ fn yaml_problem(err: &serde_saphyr::Error) -> Problem {
                 "ksec.yaml is {what} for ksec to read; a project file is a few hundred lines of plain YAML"
             )
         }
-        _ => crate::crypto::yaml::located_error(err, false).message,
+        E::InvalidScalar { ty, .. } => {
+            let wanted = match *ty {
+                "bool" => "true or false",
+                t if t.starts_with('u') || t.starts_with('i') => "a whole number",
+                t if t.starts_with('f') => "a number",
+                _ => "another kind of value",
+            };
+            format!("the value here must be {wanted}")
+        }
+        _ => {
+            let message = crate::crypto::yaml::located_error(err, false).message;
+            if message.contains("recursion limit") {
+                "ksec.yaml is nested too deeply for ksec to read; a project file is a few hundred lines of plain YAML".to_string()
+            } else {
+                message
+            }
+        }
     };
     Problem {
         line,
