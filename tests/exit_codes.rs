@@ -134,3 +134,43 @@ fn help_into_a_closed_pipe_is_success() {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }
+
+#[test]
+fn command_output_that_cannot_be_written_exits_io_and_a_closed_pipe_is_success() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, args) in [
+        vec!["keygen".to_string(), "--out".into()],
+        vec!["init".to_string()],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let target = dir.path().join(format!("full-{i}"));
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = plain_ksec(dir.path())
+            .args(&args)
+            .arg(&target)
+            .stdout(Stdio::from(full))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(10), "{args:?}: {err}");
+        assert!(err.contains("cannot write to stdout"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+
+        let target = dir.path().join(format!("pipe-{i}"));
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = plain_ksec(dir.path())
+            .args(&args)
+            .arg(&target)
+            .stdout(Stdio::from(writer))
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
