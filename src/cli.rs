@@ -157,7 +157,7 @@ pub enum Command {
     /// creates them, the Namespace first.
     ///
     /// Examples:
-    ///   ksec namespace add search --owner-group search-devs --recipient search-team --quota cpu=4,memory=8Gi,pods=20
+    ///   ksec namespace add search --owner-group search-devs -r search-team --quota cpu=4,pods=20
     ///   ksec namespace list
     #[command(subcommand, verbatim_doc_comment)]
     Namespace(NamespaceCommand),

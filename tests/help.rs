@@ -67,7 +67,8 @@ fn every_command_has_examples_one_per_line() {
             problems.push(format!("ksec {} --help: empty example", path.join(" ")));
         }
         for line in lines {
-            if !line.starts_with("  ") || commands_on(line) > 1 {
+            // one command per line: none means a wrapped or run-on line
+            if !line.starts_with("  ") || commands_on(line) != 1 {
                 problems.push(format!(
                     "ksec {} --help: example not on a line of its own: {line:?}",
                     path.join(" ")
