@@ -219,6 +219,12 @@ fn names_with_control_characters_are_shown_escaped() {
     assert_escaped(&err, "error: forged");
     assert!(err.contains("\\nerror: forged\\u{1b}[31m"), "{err}");
     assert!(err.contains("\\rx"), "{err}");
+    // each with the line of the name
+    assert!(
+        err.contains("ksec.yaml:4: namespaces.\"pay\\nerror"),
+        "{err}"
+    );
+    assert!(err.contains("ksec.yaml:6: environments.\"e\\rx\""), "{err}");
 }
 
 const SOURCES: &[&str] = &[

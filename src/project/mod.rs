@@ -308,13 +308,13 @@ impl Project {
                 problems_error(problems)
             }
         })?;
-        validate_all(root, raw).map_err(problems_error)
+        validate_all(root, raw.0, &raw.1).map_err(problems_error)
     }
 
     /// Like `parse`, but every problem comes back as data, for `ksec check`.
     pub fn parse_located(root: &Path, text: &str) -> std::result::Result<Project, Vec<Problem>> {
-        let raw = parse_raw(text)?;
-        validate_all(root, raw)
+        let (raw, lines) = parse_raw(text)?;
+        validate_all(root, raw, &lines)
     }
 
     /// The namespaces' names, for hints: `payments, storefront`, or what to
@@ -417,7 +417,7 @@ pub struct Problem {
 /// Read ksec.yaml into its schema. Unknown fields are all reported, each
 /// with its line (serde alone stops at the first); parser errors are put in
 /// ksec's words.
-fn parse_raw(text: &str) -> std::result::Result<schema::File, Vec<Problem>> {
+fn parse_raw(text: &str) -> std::result::Result<(schema::File, schema::KeyLines), Vec<Problem>> {
     let tree: schema::Node = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|e| vec![yaml_problem(&e)])?;
     let unknown = schema::unknown_fields(&tree);
@@ -430,7 +430,9 @@ fn parse_raw(text: &str) -> std::result::Result<schema::File, Vec<Problem>> {
             })
             .collect());
     }
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| vec![yaml_problem(&e)])
+    let raw = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| vec![yaml_problem(&e)])?;
+    Ok((raw, schema::KeyLines::of(&tree)))
 }
 
 /// A YAML parser error about ksec.yaml, in ksec's words: no advice meant
@@ -488,9 +490,13 @@ fn yaml_problem(err: &serde_saphyr::Error) -> Problem {
     }
 }
 
-fn validate_all(root: &Path, raw: schema::File) -> std::result::Result<Project, Vec<Problem>> {
+fn validate_all(
+    root: &Path,
+    raw: schema::File,
+    lines: &schema::KeyLines,
+) -> std::result::Result<Project, Vec<Problem>> {
     let mut problems = Problems::default();
-    let project = validate(root, raw, &mut problems);
+    let project = validate(root, raw, lines, &mut problems);
     if problems.0.is_empty() {
         return Ok(project);
     }
@@ -537,7 +543,12 @@ pub fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
-fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project {
+fn validate(
+    root: &Path,
+    raw: schema::File,
+    lines: &schema::KeyLines,
+    problems: &mut Problems,
+) -> Project {
     if raw.version.value != 1 {
         problems.at(
             &raw.version,
@@ -629,7 +640,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
     for (ename, env) in &raw.environments {
         if !is_dns_label(ename) {
             problems.0.push((
-                0,
+                lines.get("environments", ename),
                 format!(
                     "environments.{}: the name must be a DNS-1123 label",
                     shown(ename)
@@ -655,11 +666,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
     for (nsname, ns) in raw.namespaces {
         let field = format!("namespaces.{}", shown(&nsname));
         if !is_dns_label(&nsname) {
-            let line = ns
-                .config_maps
-                .first()
-                .map(|c| c.name.referenced.line() as usize)
-                .unwrap_or(0);
+            let line = lines.get("namespaces", &nsname);
             problems.0.push((line, format!("{field}: the namespace name must be a DNS-1123 label (lower-case letters, digits, '-'; at most 63)")));
         }
         let ns_envs = match &ns.environments {

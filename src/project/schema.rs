@@ -487,3 +487,35 @@ mod tests {
         assert_eq!(closest("zzzzzzzz", Struct::File.fields()), None);
     }
 }
+
+/// The lines of the names under `environments:` and `namespaces:`, for
+/// problems with a name itself (the typed schema keeps no span for keys).
+#[derive(Default)]
+pub struct KeyLines(BTreeMap<(String, String), usize>);
+
+impl KeyLines {
+    pub fn of(root: &Node) -> KeyLines {
+        let mut out = BTreeMap::new();
+        if let Node::Map(top) = root {
+            for (section, value) in top {
+                if let Node::Map(entries) = value {
+                    for (key, _) in entries {
+                        out.insert(
+                            (section.value.0.clone(), key.value.0.clone()),
+                            key.referenced.line() as usize,
+                        );
+                    }
+                }
+            }
+        }
+        KeyLines(out)
+    }
+
+    /// The line of `name` under `section`, 0 when unknown.
+    pub fn get(&self, section: &str, name: &str) -> usize {
+        self.0
+            .get(&(section.to_string(), name.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
