@@ -269,6 +269,34 @@ impl std::error::Error for Error {}
 mod tests {
     use super::*;
 
+    /// Exhaustive: a new variant does not compile until it is placed here,
+    /// and the test below then wants it in `Code::ALL` too.
+    fn position(code: Code) -> usize {
+        match code {
+            Code::Drift => 0,
+            Code::Usage => 1,
+            Code::NotFound => 2,
+            Code::Decrypt => 3,
+            Code::Integrity => 4,
+            Code::Invalid => 5,
+            Code::AccessDenied => 6,
+            Code::NeedsConfirmation => 7,
+            Code::Unavailable => 8,
+            Code::Io => 9,
+            Code::CheckFailed => 10,
+            Code::Conflict => 11,
+            Code::Unexpected => 12,
+            Code::Interrupted => 13,
+        }
+    }
+
+    #[test]
+    fn all_holds_every_variant_in_table_order() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(position(*code), i, "{code:?}");
+        }
+    }
+
     #[test]
     fn every_code_is_listed_once_with_a_distinct_number() {
         let mut numbers: Vec<u8> = Code::ALL.iter().map(|c| c.exit_code()).collect();
