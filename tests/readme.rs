@@ -7,7 +7,9 @@
 //!   tour: state carries from block to block, in README order);
 //! - `<!-- readme-test: demo -->`: in a git copy of examples/demo, with
 //!   `KSEC_AGE_KEY_FILE=demo-key.txt`, `CI_AGE_KEY` holding the demo key, and
-//!   a kubeconfig whose context `kind-staging` is the test API server;
+//!   a kubeconfig whose context `kind-staging` is the test API server (a
+//!   namespace deleted there never goes away, so the demo's project and
+//!   namespaces get a unique suffix: in the copy and in the block's text);
 //! - `<!-- readme-test: repo -->`: in a directory holding a copy of
 //!   `examples/`, like the repository root;
 //! - `<!-- readme-test: skip: REASON -->`: not run, for the reason given.
@@ -40,9 +42,9 @@ struct Block {
 /// Such a block must still fail; once it runs, its entry must go.
 const PENDING: &[(&str, &str)] = &[(
     "ksec render --env staging | kubectl apply --server-side -f -",
-    "TODO(issue 11 §3, the apply work): the demo mounts into Deployment/web and rolls \
-     Deployment/api, which an empty cluster lacks, so the partial workloads are refused (422); \
-     drop this entry once `render | kubectl apply` and `ksec apply` work on an empty cluster",
+    "TODO(issue 11 §3, the apply work): kubectl refuses the partial Deployments render emits \
+     for a mount or rollout (no spec.selector), even where the Deployment exists; drop this \
+     entry once `ksec render | kubectl apply` works",
 )];
 
 /// At most this many blocks may be skipped: exceptions stay few.
@@ -137,6 +139,36 @@ struct Places {
     repo: PathBuf,
     kubeconfig: PathBuf,
     ci_key: String,
+    /// The demo's namespaces and their names on the test cluster.
+    namespaces: Vec<(String, String)>,
+}
+
+/// The demo's namespaces, renamed on the shared test cluster.
+const DEMO_NAMESPACES: [&str; 2] = ["payments", "storefront"];
+
+/// `text` with each whole word `from` (not part of a longer name like
+/// `payments-team`) replaced by `to`.
+fn replace_word(text: &str, from: &str, to: &str) -> String {
+    let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = if at > 0 {
+            rest[..at].chars().last()
+        } else {
+            out.chars().last()
+        };
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        out.push_str(if part(before) || part(after) {
+            from
+        } else {
+            to
+        });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Places {
@@ -155,9 +187,13 @@ impl Places {
         // namespaces get a unique suffix; their folders stay.
         copy_dir(&repo_root.join("examples/demo"), &demo);
         let suffix = common::kube::unique("r");
+        let namespaces = DEMO_NAMESPACES
+            .iter()
+            .map(|ns| (ns.to_string(), format!("{ns}-{suffix}")))
+            .collect();
         let yaml = std::fs::read_to_string(demo.join("ksec.yaml")).unwrap();
         let mut renamed = yaml.replace("project: demo\n", &format!("project: demo-{suffix}\n"));
-        for ns in ["payments", "storefront"] {
+        for ns in DEMO_NAMESPACES {
             renamed = renamed.replace(
                 &format!("\n  {ns}:\n"),
                 &format!("\n  {ns}-{suffix}:\n    path: namespaces/{ns}\n"),
@@ -202,6 +238,7 @@ impl Places {
             repo,
             kubeconfig,
             ci_key,
+            namespaces,
         }
     }
 
@@ -212,8 +249,14 @@ impl Places {
             ksec.parent().unwrap().display(),
             std::env::var("PATH").unwrap_or_default()
         );
+        let mut text = block.text.clone();
+        if block.place == Place::Demo {
+            for (from, to) in &self.namespaces {
+                text = replace_word(&text, from, to);
+            }
+        }
         let mut cmd = Command::new("bash");
-        cmd.arg("-euo").arg("pipefail").arg("-c").arg(&block.text);
+        cmd.arg("-euo").arg("pipefail").arg("-c").arg(text);
         for var in common::KEY_VARS {
             cmd.env_remove(var);
         }
@@ -244,6 +287,18 @@ impl Places {
         }
         cmd
     }
+}
+
+#[test]
+fn demo_names_are_replaced_as_whole_words() {
+    assert_eq!(
+        replace_word(
+            "kubectl create namespace payments && x -n payments; --recipient payments-team\npayments",
+            "payments",
+            "payments-1"
+        ),
+        "kubectl create namespace payments-1 && x -n payments-1; --recipient payments-team\npayments-1"
+    );
 }
 
 #[test]
