@@ -4,28 +4,20 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-   0  success
-   1  drift: `diff` found differences
-   2  usage: the command line is wrong
-   3  not-found: a file, key, project or identity does not exist
-   4  decrypt: no available identity can decrypt the file
-   5  integrity: an encrypted file failed its integrity check (tampered)
-   6  invalid: invalid input (YAML, ksec.yaml, a name, a recipient)
-   7  access-denied: the cluster's RBAC denies a needed permission
-   8  needs-confirmation: a protected environment needs --yes
-   9  unavailable: the cluster or the OS keyring cannot be reached
-  10  io: reading or writing a file failed
-  11  check-failed: `ksec check` found problems
-  12  conflict: `ksec git merge` left conflicts (the file stays encrypted)
-  70  unexpected: a bug in ksec (please report it)
- 130  interrupted: Ctrl-C";
-
-/// Keep Kubernetes secrets and config in git, encrypted with age in the SOPS
-/// format, and ship them to clusters.
+/// Keep Kubernetes secrets and config in git, encrypted with age in the SOPS format, and ship them to clusters
+///
+/// Examples:
+///   ksec init --name shop --recipient "alice=$(ksec keygen --out ~/.config/ksec/keys.txt)"
+///   ksec render --env staging
+///   ksec <command> --help
 #[derive(Debug, Parser)]
-#[command(name = "ksec", version, after_long_help = EXIT_CODES, max_term_width = 100)]
+#[command(
+    verbatim_doc_comment,
+    name = "ksec",
+    version,
+    after_long_help = crate::error::exit_codes_help(),
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The project directory (default: walk up from the working directory to
     /// the first `ksec.yaml`)
@@ -51,6 +43,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec init --name shop --recipient "alice=$(ksec keygen --out ~/.config/ksec/keys.txt)"
+    #[command(verbatim_doc_comment)]
     Init(InitArgs),
 
     /// Generate a new age identity and print its recipient
@@ -61,6 +54,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec keygen --out ~/.config/ksec/keys.txt
+    #[command(verbatim_doc_comment)]
     Keygen(KeygenArgs),
 
     /// Encrypt a plaintext YAML or dotenv file into a SOPS file
@@ -72,6 +66,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec encrypt namespaces/payments/db.yaml --in-place
+    #[command(verbatim_doc_comment)]
     Encrypt(EncryptArgs),
 
     /// Decrypt a SOPS file and print the plaintext
@@ -81,6 +76,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec decrypt namespaces/payments/db.enc.yaml
+    #[command(verbatim_doc_comment)]
     Decrypt(DecryptArgs),
 
     /// Edit a SOPS file in $VISUAL / $EDITOR and re-encrypt it
@@ -91,6 +87,7 @@ pub enum Command {
     ///
     /// Example:
     ///   EDITOR=nano ksec edit namespaces/payments/db.enc.yaml
+    #[command(verbatim_doc_comment)]
     Edit(EditArgs),
 
     /// Set one value in a SOPS file
@@ -102,6 +99,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD
+    #[command(verbatim_doc_comment)]
     Set(SetArgs),
 
     /// Render Secrets, ConfigMaps and workload wiring as manifests
@@ -114,7 +112,8 @@ pub enum Command {
     /// reported together, and then nothing is printed.
     ///
     /// Example:
-    ///   ksec render --env prod | kubectl apply --server-side -f -
+    ///   ksec render --env prod | kubectl apply --server-side --validate=false -f -
+    #[command(verbatim_doc_comment)]
     Render(RenderArgs),
 
     /// Show how the cluster differs from the rendered manifests
@@ -131,6 +130,7 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec diff --env prod -n payments
+    #[command(verbatim_doc_comment)]
     Diff(DiffArgs),
 
     /// Sync the rendered manifests to the cluster with server-side apply
@@ -149,12 +149,14 @@ pub enum Command {
     ///
     /// Example:
     ///   KSEC_AGE_KEY="$CI_AGE_KEY" ksec apply --env prod --yes
+    #[command(verbatim_doc_comment)]
     Apply(ApplyArgs),
 
     /// Remove one key from a SOPS file
     ///
     /// Example:
     ///   ksec unset namespaces/payments/db.enc.yaml OLD_TOKEN
+    #[command(verbatim_doc_comment)]
     Unset(UnsetArgs),
 
     /// Onboard, list or remove team namespaces
@@ -165,9 +167,10 @@ pub enum Command {
     /// Namespace, quota, limits and RBAC from templates/, and `ksec apply`
     /// creates them, the Namespace first.
     ///
-    /// Example:
-    ///   ksec namespace add search --owner-group search-devs --recipient search-team --quota cpu=4,memory=8Gi,pods=20
-    #[command(subcommand)]
+    /// Examples:
+    ///   ksec namespace add search --owner-group search-devs -r search-team --quota cpu=4,pods=20
+    ///   ksec namespace list
+    #[command(subcommand, verbatim_doc_comment)]
     Namespace(NamespaceCommand),
 
     /// The guard: plaintext secrets in git, mis-keyed or broken encrypted files
@@ -178,18 +181,23 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec check --staged
+    #[command(verbatim_doc_comment)]
     Check(CheckArgs),
 
-    /// Git hooks: `ksec hook install` runs `ksec check --staged` before each commit
-    #[command(subcommand)]
+    /// Git hooks: a pre-commit hook that runs `ksec check --staged`
+    ///
+    /// Example:
+    ///   ksec hook install
+    #[command(subcommand, verbatim_doc_comment)]
     Hook(HookCommand),
 
     /// Who can decrypt what, across the repository
     ///
-    /// Example:
+    /// Examples:
+    ///   ksec recipients list
     ///   ksec recipients add age1... --name carol --group payments-team
     ///   ksec recipients remove bob --dry-run
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Recipients(RecipientsCommand),
 
     /// Make every encrypted file's recipients match ksec.yaml
@@ -200,23 +208,30 @@ pub enum Command {
     ///
     /// Example:
     ///   ksec rekey --dry-run
+    #[command(verbatim_doc_comment)]
     Rekey(RekeyArgs),
 
     /// Git integration: per-key diff and merge of encrypted files
-    #[command(subcommand)]
+    ///
+    /// Example:
+    ///   ksec git setup
+    #[command(subcommand, verbatim_doc_comment)]
     Git(GitCommand),
 
     /// Print shell completions
     ///
-    /// Example:
+    /// Examples:
     ///   ksec completions bash > /etc/bash_completion.d/ksec
+    ///   ksec completions zsh > ~/.zfunc/_ksec
+    #[command(verbatim_doc_comment)]
     Completions(CompletionsArgs),
 
     /// Print the man page (roff), or write one per command
     ///
-    /// Example:
+    /// Examples:
     ///   ksec man > /usr/local/share/man/man1/ksec.1
     ///   ksec man --out /usr/local/share/man/man1    # ksec.1, ksec-apply.1, …
+    #[command(verbatim_doc_comment)]
     Man(ManArgs),
 }
 
@@ -243,6 +258,10 @@ pub enum HookCommand {
     /// Write a git pre-commit hook that runs `ksec check --staged`
     ///
     /// Refuses to replace a pre-commit hook that ksec did not write, unless --force.
+    ///
+    /// Example:
+    ///   ksec hook install
+    #[command(verbatim_doc_comment)]
     Install(HookInstallArgs),
 }
 
@@ -256,17 +275,32 @@ pub struct HookInstallArgs {
 #[derive(Debug, Subcommand)]
 pub enum RecipientsCommand {
     /// Who can read which namespace
+    ///
+    /// Examples:
+    ///   ksec recipients list
+    ///   ksec recipients list --output json
+    #[command(verbatim_doc_comment)]
     List(RecipientsListArgs),
 
     /// Add a recipient and re-wrap the data keys of the files it may now read
     ///
     /// Values are unchanged: the diff of each file is its `sops:` block only.
+    ///
+    /// Examples:
+    ///   ksec recipients add age1... --name carol --group payments-team
+    ///   ksec recipients add age1... --name ci-prod -n payments --dry-run
+    #[command(verbatim_doc_comment)]
     Add(RecipientsAddArgs),
 
     /// Remove a recipient everywhere; rotate the data keys it knew
     ///
     /// Every file it could read gets a new data key and re-encrypted values,
     /// then ksec lists the secrets it could read, to rotate at their source.
+    ///
+    /// Examples:
+    ///   ksec recipients remove bob --dry-run
+    ///   ksec recipients remove bob
+    #[command(verbatim_doc_comment)]
     Remove(RecipientsRemoveArgs),
 }
 
@@ -324,12 +358,28 @@ pub struct RekeyArgs {
 #[derive(Debug, Subcommand)]
 pub enum GitCommand {
     /// Configure this repository's diff and merge drivers for encrypted files
+    ///
+    /// Example:
+    ///   ksec git setup
+    #[command(verbatim_doc_comment)]
     Setup,
 
     /// Print an encrypted file for `git diff`: decrypted when an identity can, else keys with value digests
+    ///
+    /// Git runs it for you after `ksec git setup`.
+    ///
+    /// Example:
+    ///   ksec git textconv namespaces/payments/db.enc.yaml
+    #[command(verbatim_doc_comment)]
     Textconv(TextconvArgs),
 
     /// Three-way merge of an encrypted file, per key (git's merge driver: %O %A %B %P)
+    ///
+    /// Git runs it for you after `ksec git setup`.
+    ///
+    /// Example:
+    ///   git config merge.ksec.driver 'ksec git merge %O %A %B %P'
+    #[command(verbatim_doc_comment)]
     Merge(MergeArgs),
 }
 
@@ -367,15 +417,25 @@ pub enum NamespaceCommand {
     ///
     /// Example:
     ///   ksec namespace add search --owner-group search-devs --recipient search-team --env prod
+    #[command(verbatim_doc_comment)]
     Add(NamespaceAddArgs),
 
     /// List the project's namespaces
+    ///
+    /// Examples:
+    ///   ksec namespace list
+    ///   ksec namespace list --output json
+    #[command(verbatim_doc_comment)]
     List(NamespaceListArgs),
 
     /// Remove a namespace from the project
     ///
     /// Its sources stay unless --delete-sources. The cluster namespace is
     /// deleted only by `ksec apply --prune`, after a confirmation that names it.
+    ///
+    /// Example:
+    ///   ksec namespace remove search --delete-sources
+    #[command(verbatim_doc_comment)]
     Remove(NamespaceRemoveArgs),
 }
 

@@ -25,50 +25,110 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::ffi::OsString;
 
+/// Print clap's help or version text and flush it, so a failed write is seen.
+fn print_help(err: &clap::Error) -> std::io::Result<()> {
+    use std::io::Write;
+    err.print()?;
+    std::io::stdout().flush()
+}
+
 /// Run ksec with these arguments; returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() {
-                error::Code::Usage.exit_code()
-            } else {
-                0
+            if err.use_stderr() {
+                let _ = err.print();
+                return error::Code::Usage.exit_code();
+            }
+            // --help and --version print to stdout: a reader that closed
+            // the pipe early is fine, any other failed write is an error.
+            return match print_help(&err) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write to stdout: {e}\n  hint: check where stdout goes (a full disk, a closed file)"
+                    );
+                    error::Code::Io.exit_code()
+                }
             };
-            // --help and --version print to stdout; a closed pipe is fine.
-            let _ = err.print();
-            return code;
         }
     };
     let ctx = commands::Context {
         project_flag: cli.project,
         identity_flag: cli.identity,
     };
-    let result = match cli.command {
-        Command::Init(args) => commands::init::run(args, &ctx),
-        Command::Keygen(args) => commands::keygen::run(args, &ctx),
-        Command::Encrypt(args) => commands::encrypt::run(args, &ctx),
-        Command::Decrypt(args) => commands::decrypt::run(args, &ctx),
-        Command::Edit(args) => commands::edit::run(args, &ctx),
-        Command::Set(args) => commands::set::set(args, &ctx),
-        Command::Unset(args) => commands::set::unset(args, &ctx),
-        Command::Render(args) => commands::render::run(args, &ctx),
-        Command::Diff(args) => commands::apply::diff(args, &ctx),
-        Command::Apply(args) => commands::apply::apply(args, &ctx),
-        Command::Namespace(cmd) => commands::namespace::run(cmd, &ctx),
-        Command::Check(args) => commands::check::run(args, &ctx),
-        Command::Hook(cmd) => commands::check::hook(cmd, &ctx),
-        Command::Recipients(cmd) => commands::recipients::run(cmd, &ctx),
-        Command::Rekey(args) => commands::recipients::rekey(args, &ctx),
-        Command::Git(cmd) => commands::git::run(cmd, &ctx),
-        Command::Completions(args) => commands::completions::completions(args),
-        Command::Man(args) => commands::completions::man(args),
-    };
+    let result = stdout_failures_as_errors(|| dispatch(cli.command, &ctx));
     match result {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("{err}");
             err.code.exit_code()
         }
+    }
+}
+
+/// What `println!` panics with when stdout cannot be written.
+const PRINT_FAILED: &str = "failed printing to stdout: ";
+
+/// Run `f`, turning a failed `println!` into a result: a closed pipe is
+/// success (the reader has what it wanted), any other failure an io error.
+/// Other panics go on as they were.
+fn stdout_failures_as_errors(f: impl FnOnce() -> error::Result<()>) -> error::Result<()> {
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let hook = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if !message.is_some_and(|m| m.starts_with(PRINT_FAILED)) {
+            hook(info);
+        }
+    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .and_then(|m| m.strip_prefix(PRINT_FAILED));
+            match message {
+                Some(why) if why.starts_with("Broken pipe") => Ok(()),
+                Some(why) => Err(error::Error::new(
+                    error::Code::Io,
+                    format!("cannot write to stdout: {why}"),
+                )
+                .hint("check where stdout goes (a full disk, a closed file)")),
+                None => std::panic::resume_unwind(payload),
+            }
+        }
+    }
+}
+
+fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
+    match command {
+        Command::Init(args) => commands::init::run(args, ctx),
+        Command::Keygen(args) => commands::keygen::run(args, ctx),
+        Command::Encrypt(args) => commands::encrypt::run(args, ctx),
+        Command::Decrypt(args) => commands::decrypt::run(args, ctx),
+        Command::Edit(args) => commands::edit::run(args, ctx),
+        Command::Set(args) => commands::set::set(args, ctx),
+        Command::Unset(args) => commands::set::unset(args, ctx),
+        Command::Render(args) => commands::render::run(args, ctx),
+        Command::Diff(args) => commands::apply::diff(args, ctx),
+        Command::Apply(args) => commands::apply::apply(args, ctx),
+        Command::Namespace(cmd) => commands::namespace::run(cmd, ctx),
+        Command::Check(args) => commands::check::run(args, ctx),
+        Command::Hook(cmd) => commands::check::hook(cmd, ctx),
+        Command::Recipients(cmd) => commands::recipients::run(cmd, ctx),
+        Command::Rekey(args) => commands::recipients::rekey(args, ctx),
+        Command::Git(cmd) => commands::git::run(cmd, ctx),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man(args) => commands::completions::man(args),
     }
 }

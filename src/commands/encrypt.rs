@@ -72,8 +72,9 @@ fn recipients(args: &EncryptArgs, ctx: &Context) -> Result<Vec<(String, Recipien
             } else {
                 let project = project.as_ref().expect("loaded above");
                 let keys = project.resolve_recipient(arg).ok_or_else(|| {
-                    Error::usage(format!(
-                        "-r {arg}: not a key, and no recipient or group of that name in ksec.yaml"
+                    Error::invalid(format!(
+                        "-r {}: not a key, and no recipient or group of that name in ksec.yaml",
+                        crate::error::shown(arg)
                     ))
                     .hint("pass an age1… key, an SSH public key, or a name from ksec.yaml")
                 })?;

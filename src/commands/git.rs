@@ -292,14 +292,9 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
 
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
     if lookup.identities.is_empty() {
-        let mut e = Error::new(
-            Code::Decrypt,
-            format!("cannot merge {name}: no age identity found to decrypt it"),
-        )
-        .detail("looked in, in this order:");
-        for line in &lookup.report {
-            e = e.detail(format!("  {line}"));
-        }
+        let e = lookup.not_found(format!(
+            "cannot merge {name}: no age identity found to decrypt it"
+        ));
         return Err(left(e).hint(
             "set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`",
         ));

@@ -26,21 +26,34 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
     let name = match &args.name {
         Some(n) if project::is_dns_label(n) => n.clone(),
         Some(n) => {
-            return Err(
-                Error::usage(format!("project name {n} is not a DNS-1123 label"))
-                    .hint("use lower-case letters, digits and '-', at most 63 characters"),
-            );
+            return Err(Error::invalid(format!(
+                "project name {} is not a DNS-1123 label",
+                crate::error::shown(n)
+            ))
+            .hint("use lower-case letters, digits and '-', at most 63 characters"));
         }
         None => project::sanitize_label(dir.file_name().and_then(|n| n.to_str()).unwrap_or("ksec")),
     };
     let mut recipients = Vec::new();
     for arg in &args.recipient {
         let (rname, key) = arg.split_once('=').ok_or_else(|| {
-            Error::usage(format!("--recipient {arg}: expected NAME=KEY"))
-                .hint("for example --recipient alice=age1…")
+            Error::usage(format!(
+                "--recipient {}: expected NAME=KEY",
+                crate::error::shown(arg)
+            ))
+            .hint("for example --recipient alice=age1…")
         })?;
-        Recipient::parse(key)
-            .map_err(|why| Error::invalid(format!("--recipient {rname}: {why}")))?;
+        if !is_recipient_name(rname) {
+            return Err(Error::invalid(format!(
+                "--recipient {}: {} is not a valid recipient name",
+                crate::error::shown(arg),
+                crate::error::shown(rname)
+            ))
+            .hint("use letters, digits, '.', '_' and '-', like alice or ci-prod"));
+        }
+        Recipient::parse(key).map_err(|why| {
+            Error::invalid(format!("--recipient {}: {why}", crate::error::shown(rname)))
+        })?;
         recipients.push((rname.to_string(), key.trim().to_string()));
     }
 
@@ -97,6 +110,15 @@ fn existing(dir: &Path, refresh: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A name for `recipients:` that ksec.yaml holds as a plain key.
+fn is_recipient_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Append the lines of `text` that `path` lacks (all of `text` to a new

@@ -102,19 +102,16 @@ fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
         EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
     if lookup.identities.is_empty() {
-        let mut e = Error::new(
-            Code::Decrypt,
-            format!("cannot decrypt {}: no age identity found", path.display()),
-        )
-        .detail("looked in, in this order:");
-        for line in &lookup.report {
-            e = e.detail(format!("  {line}"));
-        }
-        e = e.detail("the file is encrypted to:");
+        let mut e = lookup
+            .not_found(format!(
+                "cannot decrypt {}: no age identity found",
+                path.display()
+            ))
+            .detail("the file is encrypted to:");
         for r in file.recipients() {
             e = e.detail(format!("  {r}"));
         }
-        return Err(e.hint("set KSEC_AGE_KEY_FILE to your key file, or create one with `ksec keygen --out ~/.config/ksec/keys.txt`"));
+        return Err(e);
     }
     let opened = if rewrite {
         file.open(&lookup.identities)

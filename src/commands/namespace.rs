@@ -8,7 +8,7 @@ use crate::cli::{
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
 use crate::crypto::yaml::scalar_string;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown};
 use crate::fsutil;
 use crate::onboard::Templates;
 use crate::project::{Project, edit, is_dns_label, is_quantity, reserved_namespace, scaffold};
@@ -223,7 +223,8 @@ fn plan(args: &NamespaceAddArgs, project: &Project) -> Result<Plan> {
                 .chain(project.groups.keys())
                 .collect();
             return Err(Error::invalid(format!(
-                "--recipient {r}: no recipient or group of that name in ksec.yaml"
+                "--recipient {}: no recipient or group of that name in ksec.yaml",
+                shown(r)
             ))
             .hint(if known.is_empty() {
                 "add the team's age key under `recipients:` in ksec.yaml first".to_string()
@@ -242,7 +243,7 @@ fn plan(args: &NamespaceAddArgs, project: &Project) -> Result<Plan> {
     for env in &args.env {
         if !project.environments.contains_key(env) {
             return Err(
-                Error::usage(format!("--env {env}: unknown environment")).hint(format!(
+                Error::usage(format!("--env {}: unknown environment", shown(env))).hint(format!(
                     "environments in ksec.yaml: {}",
                     project.environment_names()
                 )),
@@ -410,12 +411,25 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
         keys.len(),
         if keys.len() == 1 { "" } else { "s" }
     );
-    eprintln!(
-        "next: `ksec edit {}`, review with `ksec render -n {}`, then `ksec apply`",
-        rel(&secret),
-        args.name
-    );
+    eprintln!("next: {}", next_steps(&updated, &args.name, &rel(&secret)));
     Ok(())
+}
+
+/// What to run after `add`, as commands that work as written: `--env`
+/// is named when the project has several environments, since `render`
+/// and `apply` need it then.
+fn next_steps(project: &Project, name: &str, secret: &str) -> String {
+    let env = match project.namespaces.get(name) {
+        Some(ns) if project.environments.len() > 1 => ns
+            .environments
+            .first()
+            .map(|e| format!(" --env {e}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    format!(
+        "`ksec edit {secret}`, review with `ksec render{env} -n {name}`, then `ksec apply{env} -n {name}`"
+    )
 }
 
 fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
@@ -486,12 +500,14 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
 fn remove(args: NamespaceRemoveArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
     let Some(ns) = project.namespaces.get(&args.name) else {
-        return Err(
-            Error::not_found(format!("namespace {} is not in ksec.yaml", args.name)).hint(format!(
-                "namespaces in ksec.yaml: {}",
-                project.namespace_names()
-            )),
-        );
+        return Err(Error::not_found(format!(
+            "namespace {} is not in ksec.yaml",
+            shown(&args.name)
+        ))
+        .hint(format!(
+            "namespaces in ksec.yaml: {}",
+            project.namespace_names()
+        )));
     };
     let file = project.file();
     let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, &e))?;

@@ -378,20 +378,13 @@ impl Names {
 fn identities(ctx: &Context, jobs: &[Job]) -> Result<Vec<Identity>> {
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
     if lookup.identities.is_empty() {
-        let mut e = Error::new(
-            Code::Decrypt,
-            format!(
-                "no age identity found, and {} encrypted file{} must be opened to change who can read {}",
-                jobs.len(),
-                plural(jobs.len()),
-                if jobs.len() == 1 { "it" } else { "them" }
-            ),
-        )
-        .detail("looked in, in this order:");
-        for line in &lookup.report {
-            e = e.detail(format!("  {line}"));
-        }
-        return Err(e.hint("set KSEC_AGE_KEY_FILE to your key file; nothing was changed"));
+        let e = lookup.not_found(format!(
+            "no age identity found, and {} encrypted file{} must be opened to change who can read {}",
+            jobs.len(),
+            plural(jobs.len()),
+            if jobs.len() == 1 { "it" } else { "them" }
+        ));
+        return Err(e.hint(format!("{}; nothing was changed", keys::NO_IDENTITY_HINT)));
     }
     Ok(lookup.identities)
 }

@@ -103,7 +103,7 @@ pub fn select_environment(project: &Project, flag: Option<&str>) -> Result<Optio
     match flag {
         Some(e) if project.environments.contains_key(e) => Ok(Some(e.to_string())),
         Some(e) => Err(
-            Error::usage(format!("unknown environment {e}")).hint(format!(
+            Error::usage(format!("unknown environment {}", crate::error::shown(e))).hint(format!(
                 "environments in ksec.yaml: {}",
                 project.environment_names()
             )),
@@ -138,8 +138,11 @@ pub fn select_namespaces<'a>(
     let mut out = Vec::new();
     for name in wanted {
         let ns = project.namespaces.get(name).ok_or_else(|| {
-            Error::not_found(format!("no namespace {name} in ksec.yaml"))
-                .hint(format!("namespaces: {}", project.namespace_names()))
+            Error::not_found(format!(
+                "no namespace {} in ksec.yaml",
+                crate::error::shown(name)
+            ))
+            .hint(format!("namespaces: {}", project.namespace_names()))
         })?;
         if !in_env(ns) {
             return Err(Error::usage(format!(
@@ -201,6 +204,17 @@ fn load(
     // problems come out in path order
     encrypted.sort();
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    if lookup.identities.is_empty() {
+        let n = encrypted.len();
+        let mut e = lookup.not_found(format!(
+            "cannot render: no age identity found to decrypt {n} encrypted source{}",
+            if n == 1 { "" } else { "s" }
+        ));
+        for path in &encrypted {
+            e = e.detail(format!("needed for: {}", path.display()));
+        }
+        return Err(e);
+    }
     let results = crate::parallel::map(&encrypted, |path| {
         let text = read(
             project,

@@ -43,6 +43,23 @@ pub struct Lookup {
     pub report: Vec<String>,
 }
 
+impl Lookup {
+    /// The one error for "no identity anywhere": `message` says what could
+    /// not be done; the details list every place looked, in lookup order,
+    /// and the hint says how to provide a key. Callers may add details or
+    /// replace the hint.
+    pub fn not_found(&self, message: impl Into<String>) -> Error {
+        let mut e = Error::new(Code::Decrypt, message).detail("looked in, in this order:");
+        for line in &self.report {
+            e = e.detail(format!("  {line}"));
+        }
+        e.hint(NO_IDENTITY_HINT)
+    }
+}
+
+/// What to do when no source holds an identity.
+pub const NO_IDENTITY_HINT: &str = "set KSEC_AGE_KEY_FILE to your key file, or create one with `ksec keygen --out ~/.config/ksec/keys.txt`";
+
 struct FlagFile(PathBuf);
 struct EnvKey(&'static str);
 struct EnvFile(&'static str);
@@ -123,13 +140,35 @@ pub fn sources(flag: Option<&Path>) -> Vec<Box<dyn KeySource>> {
     sources.push(Box::new(EnvKey("SOPS_AGE_KEY")));
     sources.push(Box::new(EnvFile("SOPS_AGE_KEY_FILE")));
     sources.push(Box::new(keyring::KeyringSource));
-    if let Some(dir) = config_dir() {
-        sources.push(Box::new(DefaultFile(dir.join("ksec").join("keys.txt"))));
-        sources.push(Box::new(DefaultFile(
-            dir.join("sops").join("age").join("keys.txt"),
-        )));
+    match config_dir() {
+        Some(dir) => {
+            sources.push(Box::new(DefaultFile(dir.join("ksec").join("keys.txt"))));
+            sources.push(Box::new(DefaultFile(
+                dir.join("sops").join("age").join("keys.txt"),
+            )));
+        }
+        None => {
+            sources.push(Box::new(NoConfigDir("ksec/keys.txt")));
+            sources.push(Box::new(NoConfigDir("sops/age/keys.txt")));
+        }
     }
     sources
+}
+
+/// A default key file that has no place because neither `XDG_CONFIG_HOME`
+/// nor `HOME` is set: still listed, so the report names every source.
+struct NoConfigDir(&'static str);
+
+impl KeySource for NoConfigDir {
+    fn describe(&self) -> String {
+        format!("~/.config/{}", self.0)
+    }
+    fn load(&self) -> Result<Found> {
+        Ok(Found::Absent(format!(
+            "{} (neither XDG_CONFIG_HOME nor HOME is set)",
+            self.describe()
+        )))
+    }
 }
 
 /// Walk the sources in order; the first that yields identities wins.

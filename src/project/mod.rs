@@ -8,7 +8,7 @@ pub mod scaffold;
 mod schema;
 
 use crate::crypto::wrap::Recipient;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, escape_controls, shown};
 use schema::Map;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -293,45 +293,54 @@ impl Project {
     pub fn parse(root: &Path, text: &str) -> Result<Project> {
         let file = path_label(root);
         let hint = "fix ksec.yaml; the README documents every field";
-        let raw = parse_raw(text).map_err(|p| {
-            let at = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-            Error::invalid(format!("{file}{at}: {}", p.message)).hint(hint)
-        })?;
-        validate_all(root, raw).map_err(|problems| {
+        let problems_error = |problems: Vec<Problem>| {
             let count = problems.len();
             let mut err = Error::invalid(format!(
                 "{file} has {count} problem{}",
                 if count == 1 { "" } else { "s" }
             ));
             for p in problems {
-                err = err.detail(format!("{file}:{}: {}", p.line.unwrap_or(0), p.message));
+                err = err.detail(match p.line {
+                    Some(line) => format!("{file}:{line}: {}", p.message),
+                    None => format!("{file}: {}", p.message),
+                });
             }
             err.hint(hint)
-        })
+        };
+        let raw = parse_raw(text).map_err(|mut problems| {
+            if problems.len() == 1 {
+                let p = problems.remove(0);
+                let at = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                Error::invalid(format!("{file}{at}: {}", p.message)).hint(hint)
+            } else {
+                problems_error(problems)
+            }
+        })?;
+        validate_all(root, raw.0, &raw.1).map_err(problems_error)
     }
 
     /// Like `parse`, but every problem comes back as data, for `ksec check`.
     pub fn parse_located(root: &Path, text: &str) -> std::result::Result<Project, Vec<Problem>> {
-        let raw = parse_raw(text).map_err(|p| vec![p])?;
-        validate_all(root, raw)
+        let (raw, lines) = parse_raw(text)?;
+        validate_all(root, raw, &lines)
     }
 
-    /// The namespaces' names, for messages: `payments, storefront`.
+    /// The namespaces' names, for hints: `payments, storefront`, or what to
+    /// do when there is none.
     pub fn namespace_names(&self) -> String {
-        self.namespaces
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        names_or(
+            self.namespaces.keys(),
+            "none yet; add one with `ksec namespace add NAME` or under `namespaces:` in ksec.yaml",
+        )
     }
 
-    /// The environments' names, for messages: `prod, staging`.
+    /// The environments' names, for hints: `prod, staging`, or what to do
+    /// when there is none.
     pub fn environment_names(&self) -> String {
-        self.environments
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        names_or(
+            self.environments.keys(),
+            "none yet; add one under `environments:` in ksec.yaml (a name and its kubeconfig `context:`)",
+        )
     }
 
     pub fn file(&self) -> PathBuf {
@@ -382,6 +391,17 @@ impl Project {
     }
 }
 
+/// Names for a hint, each shown safely, or `empty` when there are none, so
+/// a hint never ends in nothing.
+fn names_or<'a>(names: impl Iterator<Item = &'a String>, empty: &str) -> String {
+    let names: Vec<String> = names.map(|n| shown(n).into_owned()).collect();
+    if names.is_empty() {
+        empty.to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 fn path_label(root: &Path) -> String {
     let file = root.join(FILE_NAME);
     match std::env::current_dir() {
@@ -402,19 +422,89 @@ pub struct Problem {
     pub message: String,
 }
 
-fn parse_raw(text: &str) -> std::result::Result<schema::File, Problem> {
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        let located = crate::crypto::yaml::located_error(&e, false);
-        Problem {
-            line: located.line,
-            message: located.message,
-        }
-    })
+/// Read ksec.yaml into its schema. Unknown fields are all reported, each
+/// with its line (serde alone stops at the first); parser errors are put in
+/// ksec's words.
+fn parse_raw(text: &str) -> std::result::Result<(schema::File, schema::KeyLines), Vec<Problem>> {
+    let tree: schema::Node = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| vec![yaml_problem(&e)])?;
+    let unknown = schema::unknown_fields(&tree);
+    if !unknown.is_empty() {
+        return Err(unknown
+            .into_iter()
+            .map(|(line, message)| Problem {
+                line: (line > 0).then_some(line),
+                message: escape_controls(&message),
+            })
+            .collect());
+    }
+    let raw = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| vec![yaml_problem(&e)])?;
+    Ok((raw, schema::KeyLines::of(&tree)))
 }
 
-fn validate_all(root: &Path, raw: schema::File) -> std::result::Result<Project, Vec<Problem>> {
+/// A YAML parser error about ksec.yaml, in ksec's words: no advice meant
+/// for programmers using the parser, no Rust debug text.
+fn yaml_problem(err: &serde_saphyr::Error) -> Problem {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    let mut inner = err;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = inner {
+        inner = error;
+    }
+    let line = err.location().map(|l| l.line() as usize).filter(|l| *l > 0);
+    let message = match inner {
+        E::DuplicateMappingKey { key, .. } => match key {
+            Some(k) => format!(
+                "key {} appears twice in the same mapping; keep one of them",
+                shown(k)
+            ),
+            None => "a key appears twice in the same mapping; keep one of them".to_string(),
+        },
+        E::Budget { breach, .. } => {
+            let what = match breach {
+                B::Depth { .. } => "nested too deeply",
+                B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } => {
+                    "uses too many anchors and aliases"
+                }
+                B::Documents { .. } => "holds too many YAML documents (it must be one)",
+                _ => "too large",
+            };
+            format!(
+                "ksec.yaml is {what} for ksec to read; a project file is a few hundred lines of plain YAML"
+            )
+        }
+        E::InvalidScalar { ty, .. } => {
+            let wanted = match *ty {
+                "bool" => "true or false",
+                t if t.starts_with('u') || t.starts_with('i') => "a whole number",
+                t if t.starts_with('f') => "a number",
+                _ => "another kind of value",
+            };
+            format!("the value here must be {wanted}")
+        }
+        _ => {
+            let message = crate::crypto::yaml::located_error(err, false).message;
+            if message.contains("recursion limit") {
+                "ksec.yaml is nested too deeply for ksec to read; a project file is a few hundred lines of plain YAML".to_string()
+            } else {
+                message
+            }
+        }
+    };
+    Problem {
+        line,
+        message: escape_controls(&message),
+    }
+}
+
+fn validate_all(
+    root: &Path,
+    raw: schema::File,
+    lines: &schema::KeyLines,
+) -> std::result::Result<Project, Vec<Problem>> {
     let mut problems = Problems::default();
-    let project = validate(root, raw, &mut problems);
+    let project = validate(root, raw, lines, &mut problems);
     if problems.0.is_empty() {
         return Ok(project);
     }
@@ -424,7 +514,7 @@ fn validate_all(root: &Path, raw: schema::File) -> std::result::Result<Project, 
         .into_iter()
         .map(|(line, message)| Problem {
             line: (line > 0).then_some(line),
-            message,
+            message: escape_controls(&message),
         })
         .collect())
 }
@@ -461,7 +551,12 @@ pub fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
-fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project {
+fn validate(
+    root: &Path,
+    raw: schema::File,
+    lines: &schema::KeyLines,
+    problems: &mut Problems,
+) -> Project {
     if raw.version.value != 1 {
         problems.at(
             &raw.version,
@@ -491,7 +586,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
     let mut recipients = BTreeMap::new();
     for (rname, key) in &raw.recipients {
         if let Err(why) = Recipient::parse(&key.value) {
-            problems.at(key, format!("recipients.{rname}: {why}"));
+            problems.at(key, format!("recipients.{}: {why}", shown(rname)));
         }
         recipients.insert(rname.clone(), key.value.trim().to_string());
     }
@@ -503,7 +598,7 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
         {
             problems.at(
                 first,
-                format!("groups.{gname}: a recipient has the same name"),
+                format!("groups.{}: a recipient has the same name", shown(gname)),
             );
         }
         let mut names = Vec::new();
@@ -513,7 +608,11 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
             } else {
                 problems.at(
                     member,
-                    format!("groups.{gname}: unknown recipient {}", member.value),
+                    format!(
+                        "groups.{}: unknown recipient {}",
+                        shown(gname),
+                        shown(&member.value)
+                    ),
                 );
             }
         }
@@ -549,13 +648,16 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
     for (ename, env) in &raw.environments {
         if !is_dns_label(ename) {
             problems.0.push((
-                0,
-                format!("environments.{ename}: the name must be a DNS-1123 label"),
+                lines.get("environments", ename),
+                format!(
+                    "environments.{}: the name must be a DNS-1123 label",
+                    shown(ename)
+                ),
             ));
         }
         let names = expand(
             &env.recipients,
-            &format!("environments.{ename}.recipients"),
+            &format!("environments.{}.recipients", shown(ename)),
             problems,
         );
         environments.insert(
@@ -570,13 +672,9 @@ fn validate(root: &Path, raw: schema::File, problems: &mut Problems) -> Project 
 
     let mut namespaces = BTreeMap::new();
     for (nsname, ns) in raw.namespaces {
-        let field = format!("namespaces.{nsname}");
+        let field = format!("namespaces.{}", shown(&nsname));
         if !is_dns_label(&nsname) {
-            let line = ns
-                .config_maps
-                .first()
-                .map(|c| c.name.referenced.line() as usize)
-                .unwrap_or(0);
+            let line = lines.get("namespaces", &nsname);
             problems.0.push((line, format!("{field}: the namespace name must be a DNS-1123 label (lower-case letters, digits, '-'; at most 63)")));
         }
         let ns_envs = match &ns.environments {

@@ -205,3 +205,320 @@ pub struct Mount {
 fn yes() -> bool {
     true
 }
+
+/// A `ksec.yaml` read as plain YAML, keeping each key's line: what the
+/// typed schema above cannot give, since serde stops at the first unknown
+/// field.
+pub enum Node {
+    Map(Vec<(Spanned<KeyText>, Node)>),
+    Seq(Vec<Node>),
+    Scalar,
+}
+
+/// A mapping key as text, whatever scalar it is.
+pub struct KeyText(pub String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = KeyText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a scalar key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<KeyText, E> {
+                Ok(KeyText("null".into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("YAML")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<Spanned<KeyText>, Node>()? {
+                    entries.push(entry);
+                }
+                Ok(Node::Map(entries))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Node>()? {
+                    items.push(item);
+                }
+                Ok(Node::Seq(items))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_bytes<E>(self, _: &[u8]) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Where a node sits in the schema, to know which keys it may hold.
+#[derive(Clone, Copy)]
+enum Shape {
+    Any,
+    Struct(Struct),
+    MapOf(Struct),
+    ListOf(Struct),
+}
+
+#[derive(Clone, Copy)]
+enum Struct {
+    File,
+    Check,
+    Allow,
+    Defaults,
+    Environment,
+    Namespace,
+    Limits,
+    ConfigMap,
+    ConfigMapOverride,
+    Secret,
+    SecretOverride,
+    Mount,
+}
+
+impl Struct {
+    /// The field names, taken from the derived `Deserialize` itself so
+    /// that this list cannot drift from the types above.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Struct::File => fields_of::<File>(),
+            Struct::Check => fields_of::<Check>(),
+            Struct::Allow => fields_of::<Allow>(),
+            Struct::Defaults => fields_of::<Defaults>(),
+            Struct::Environment => fields_of::<Environment>(),
+            Struct::Namespace => fields_of::<Namespace>(),
+            Struct::Limits => fields_of::<Limits>(),
+            Struct::ConfigMap => fields_of::<ConfigMap>(),
+            Struct::ConfigMapOverride => fields_of::<ConfigMapOverride>(),
+            Struct::Secret => fields_of::<Secret>(),
+            Struct::SecretOverride => fields_of::<SecretOverride>(),
+            Struct::Mount => fields_of::<Mount>(),
+        }
+    }
+
+    /// The shape of the value under `field`.
+    fn child(self, field: &str) -> Shape {
+        use Shape::{ListOf, MapOf, Struct as S};
+        match (self, field) {
+            (Struct::File, "defaults") => S(Struct::Defaults),
+            (Struct::File, "environments") => MapOf(Struct::Environment),
+            (Struct::File, "namespaces") => MapOf(Struct::Namespace),
+            (Struct::File, "check") => S(Struct::Check),
+            (Struct::Check, "allow") => ListOf(Struct::Allow),
+            (Struct::Namespace, "limits") => S(Struct::Limits),
+            (Struct::Namespace, "configMaps") => ListOf(Struct::ConfigMap),
+            (Struct::Namespace, "secrets") => ListOf(Struct::Secret),
+            (Struct::ConfigMap, "mount") | (Struct::Secret, "mount") => S(Struct::Mount),
+            (Struct::ConfigMap, "overrides") => MapOf(Struct::ConfigMapOverride),
+            (Struct::Secret, "overrides") => MapOf(Struct::SecretOverride),
+            _ => Shape::Any,
+        }
+    }
+}
+
+/// Every key of `root` that the schema does not know, as (line, message),
+/// in file order.
+pub fn unknown_fields(root: &Node) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    walk(root, Shape::Struct(Struct::File), "", &mut out);
+    out
+}
+
+fn walk(node: &Node, shape: Shape, path: &str, out: &mut Vec<(usize, String)>) {
+    match (shape, node) {
+        (Shape::Struct(s), Node::Map(entries)) => {
+            let known = s.fields();
+            for (key, value) in entries {
+                let name = &key.value.0;
+                let here = format!("{path}{}", crate::error::shown(name));
+                if known.contains(&name.as_str()) {
+                    walk(value, s.child(name), &format!("{here}."), out);
+                } else {
+                    let advice = match closest(name, known) {
+                        Some(k) => format!("did you mean {k}?"),
+                        None => format!("the fields here are {}", known.join(", ")),
+                    };
+                    out.push((
+                        key.referenced.line() as usize,
+                        format!("{here}: unknown field; {advice}"),
+                    ));
+                }
+            }
+        }
+        (Shape::MapOf(s), Node::Map(entries)) => {
+            for (key, value) in entries {
+                let here = format!("{path}{}.", crate::error::shown(&key.value.0));
+                walk(value, Shape::Struct(s), &here, out);
+            }
+        }
+        (Shape::ListOf(s), Node::Seq(items)) => {
+            let path = path.strip_suffix('.').unwrap_or(path);
+            for (i, item) in items.iter().enumerate() {
+                walk(item, Shape::Struct(s), &format!("{path}[{i}]."), out);
+            }
+        }
+        // anything else is a type error, which the typed parse reports
+        _ => {}
+    }
+}
+
+/// The known field `name` is most likely a typo of (at most 2 edits).
+fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The field names a derived `Deserialize` of a struct passes to
+/// `deserialize_struct`, read by a deserializer that only records them.
+fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    type E = serde::de::value::Error;
+    impl<'de> serde::Deserializer<'de> for Probe<'_> {
+        type Error = E;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, E> {
+            Err(serde::de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, E> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("probed"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_come_from_the_derived_schema() {
+        let fields = Struct::Secret.fields();
+        assert!(fields.contains(&"type") && fields.contains(&"hashSuffix"));
+        assert!(Struct::File.fields().contains(&"namespaces"));
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert_eq!(
+            closest("recipents", Struct::File.fields()),
+            Some("recipients")
+        );
+        assert_eq!(closest("zzzzzzzz", Struct::File.fields()), None);
+    }
+}
+
+/// The lines of the names under `environments:` and `namespaces:`, for
+/// problems with a name itself (the typed schema keeps no span for keys).
+#[derive(Default)]
+pub struct KeyLines(BTreeMap<(String, String), usize>);
+
+impl KeyLines {
+    pub fn of(root: &Node) -> KeyLines {
+        let mut out = BTreeMap::new();
+        if let Node::Map(top) = root {
+            for (section, value) in top {
+                if let Node::Map(entries) = value {
+                    for (key, _) in entries {
+                        out.insert(
+                            (section.value.0.clone(), key.value.0.clone()),
+                            key.referenced.line() as usize,
+                        );
+                    }
+                }
+            }
+        }
+        KeyLines(out)
+    }
+
+    /// The line of `name` under `section`, 0 when unknown.
+    pub fn get(&self, section: &str, name: &str) -> usize {
+        self.0
+            .get(&(section.to_string(), name.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
