@@ -917,6 +917,48 @@ fn tokenize(path: &str) -> Result<Vec<Token>, SopsError> {
     Ok(tokens)
 }
 
+/// Deepest nesting accepted in flattened metadata (sops writes at most 3).
+const MAX_METADATA_DEPTH: usize = 16;
+
+/// Check every list in flattened metadata before building it: its indices
+/// must be exactly 0..n (as sops requires), so no index taken from the file
+/// can make ksec allocate more than the file itself holds.
+fn check_flat_lists(keys: &[Vec<Token>]) -> Result<(), SopsError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut lists: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for tokens in keys {
+        if tokens.len() > MAX_METADATA_DEPTH {
+            return Err(SopsError::BadMetadata(format!(
+                "a flattened metadata key is nested more than {MAX_METADATA_DEPTH} levels deep"
+            )));
+        }
+        let mut prefix = String::new();
+        for token in tokens {
+            match token {
+                Token::Key(k) => {
+                    prefix.push_str("__map_");
+                    prefix.push_str(k);
+                }
+                Token::Index(i) => {
+                    lists.entry(prefix.clone()).or_default().insert(*i);
+                    prefix.push_str(&format!("__list_{i}"));
+                }
+            }
+        }
+    }
+    for (prefix, indices) in lists {
+        let max = indices.last().copied().unwrap_or(0);
+        if max >= indices.len() {
+            return Err(SopsError::BadMetadata(format!(
+                "the list sops_{} has {} entries but an index {max} (indices must run from 0 without gaps)",
+                prefix.strip_prefix("__map_").unwrap_or(&prefix),
+                indices.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn unflatten(flat: Vec<(String, String)>) -> Result<Vec<Item>, SopsError> {
     fn insert(node: &mut Value, tokens: &[Token], text: String) -> Result<(), SopsError> {
         let bad = || SopsError::BadMetadata("inconsistent flattened sops metadata".into());
@@ -944,10 +986,14 @@ fn unflatten(flat: Vec<(String, String)>) -> Result<Vec<Item>, SopsError> {
             _ => Err(bad()),
         }
     }
+    let tokenized = flat
+        .iter()
+        .map(|(key, _)| tokenize(key))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_flat_lists(&tokenized)?;
     let mut root = Value::Map(Vec::new());
-    for (key, value) in flat {
-        let tokens = tokenize(&key)?;
-        insert(&mut root, &tokens, value)?;
+    for (tokens, (_, value)) in tokenized.iter().zip(flat) {
+        insert(&mut root, tokens, value)?;
     }
     let Value::Map(mut items) = root else {
         unreachable!("root is a map")
