@@ -157,6 +157,192 @@ fn type_tags(text: &str) -> Vec<(String, String)> {
 }
 
 // ---------------------------------------------------------------------------
+// 2. Timestamps
+// ---------------------------------------------------------------------------
+
+const TIMES: &str = "date: 2024-01-02\n\
+short: 2024-1-2\n\
+utc: 2024-01-02T03:04:05Z\n\
+lower_t: 2024-01-02t03:04:05Z\n\
+spaced: 2024-01-02 03:04:05.250\n\
+offset: 2024-01-02T03:04:05.123456789+02:00\n\
+zero_offset: 2024-01-02T03:04:05-00:00\n\
+no_zone: 2024-01-02T03:04:05\n\
+bad_month: 2024-13-45\n\
+quoted: \"2024-01-02\"\n\
+single: '2024-01-02'\n\
+tagged: !!str 2024-01-02\n\
+list:\n    - 2024-01-02\n    - \"2024-01-02\"\n";
+
+#[test]
+fn unquoted_timestamps_written_by_sops_decrypt_with_ksec_as_sops_prints_them() {
+    let s = Scratch::new();
+    let plain = s.write("t.yaml", TIMES);
+    let enc = s.sops_encrypt(&plain, "t.enc.yaml");
+    assert!(std::fs::read_to_string(&enc).unwrap().contains("type:time"));
+    assert_eq!(s.ksec_decrypt_ok(&enc), s.sops_decrypt_ok(&enc));
+}
+
+#[test]
+fn ksec_encrypts_unquoted_timestamps_as_type_time_like_sops() {
+    let s = Scratch::new();
+    let plain = s.write("t.yaml", TIMES);
+    let by_sops = s.sops_encrypt(&plain, "t.sops.yaml");
+    let by_ksec = s.ksec_encrypt(&plain, "t.ksec.yaml");
+    let tags = |p: &Path| type_tags(&std::fs::read_to_string(p).unwrap());
+    assert_eq!(tags(&by_ksec), tags(&by_sops));
+    assert!(tags(&by_ksec).contains(&("date".into(), "time".into())));
+    assert_eq!(s.sops_decrypt_ok(&by_ksec), s.sops_decrypt_ok(&by_sops));
+    assert_eq!(s.ksec_decrypt_ok(&by_ksec), s.sops_decrypt_ok(&by_sops));
+}
+
+// ---------------------------------------------------------------------------
+// 3. Block scalars at the end of a file
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_block_scalar_at_the_end_of_a_file_keeps_its_bytes_through_ksec_encrypt() {
+    let s = Scratch::new();
+    let mut cases = Vec::new();
+    for header in ["|", "|-", "|+", ">", "|2"] {
+        for ending in ["", "\n", "\n\n"] {
+            cases.push(format!("a: x\nk: {header}\n  line1\n  line2{ending}"));
+            cases.push(format!(
+                "a: x\nl:\n  - {header}\n    line1\n    line2{ending}"
+            ));
+        }
+    }
+    for (i, text) in cases.iter().enumerate() {
+        let plain = s.write(&format!("b{i}.yaml"), text);
+        let by_sops = s.sops_encrypt(&plain, &format!("b{i}.sops.yaml"));
+        let by_ksec = s.ksec_encrypt(&plain, &format!("b{i}.ksec.yaml"));
+        let want = s.sops_decrypt_ok(&by_sops);
+        assert_eq!(s.sops_decrypt_ok(&by_ksec), want, "{text:?}");
+        assert_eq!(s.ksec_decrypt_ok(&by_ksec), want, "{text:?}");
+        assert_eq!(s.ksec_decrypt_ok(&by_sops), want, "{text:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Numbers
+// ---------------------------------------------------------------------------
+
+const NUMBERS: &str = "int: 2\n\
+zero: 0\n\
+negative: -17\n\
+big_int: 9223372036854775807\n\
+hex: 0x1F\n\
+whole_float: 2.0\n\
+float: 3.14\n\
+negative_float: -0.25\n\
+exp: 1.234568e+09\n\
+exp_small: 1.5e-7\n\
+exp_plain: 1e3\n\
+ten_thousandth: 0.0001\n\
+hundred_thousandth: 0.00001\n\
+six_digits: 123456.0\n\
+seven_digits: 1234567.0\n\
+huge: 1e20\n\
+too_big_for_int: 123456789012345678901234567890\n\
+inf: .inf\n\
+minus_inf: -.inf\n\
+list:\n    - 2.0\n    - 1e21\n    - 7\n";
+
+#[test]
+fn numbers_decrypt_as_sops_prints_them_from_sops_and_ksec_files() {
+    let s = Scratch::new();
+    let plain = s.write("n.yaml", NUMBERS);
+    let by_sops = s.sops_encrypt(&plain, "n.sops.yaml");
+    let by_ksec = s.ksec_encrypt(&plain, "n.ksec.yaml");
+    let want = s.sops_decrypt_ok(&by_sops);
+    assert!(want.contains("whole_float: 2\n"), "{want}");
+    assert_eq!(s.ksec_decrypt_ok(&by_sops), want);
+    assert_eq!(s.ksec_decrypt_ok(&by_ksec), want);
+    assert_eq!(s.sops_decrypt_ok(&by_ksec), want);
+    let tags = |p: &Path| type_tags(&std::fs::read_to_string(p).unwrap());
+    assert_eq!(tags(&by_ksec), tags(&by_sops));
+}
+
+#[test]
+fn edit_keeps_the_ciphertext_of_an_unchanged_whole_float_printed_as_sops_prints_it() {
+    let s = Scratch::new();
+    let plain = s.write("n.yaml", "f: 2.0\nother: x\n");
+    let file = s.sops_encrypt(&plain, "n.enc.yaml");
+    let line = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("f: "))
+            .unwrap()
+            .to_string()
+    };
+    let before = line(&file);
+    // the editor sees `f: 2` (as sops prints it) and changes only `other`
+    let editor = s.write(
+        "editor.sh",
+        "#!/bin/sh\ngrep -qx 'f: 2' \"$1\" || exit 1\nsed -i 's/^other: x$/other: y/' \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let out = ksec_with(&s.home, &s.key)
+        .current_dir(s.dir.path())
+        .env("EDITOR", &editor)
+        .arg("edit")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(line(&file), before, "the float's line changed");
+    assert_eq!(s.sops_decrypt_ok(&file), "f: 2\nother: \"y\"\n");
+}
+
+// ---------------------------------------------------------------------------
+// 5. Type tags
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_value_that_does_not_parse_as_its_type_tag_is_an_integrity_error_like_sops() {
+    let s = Scratch::new();
+    let plain = s.write(
+        "v.yaml",
+        &format!("count: 2\nword: abc\nsecret: {CANARY}\n"),
+    );
+    let enc = std::fs::read_to_string(s.sops_encrypt(&plain, "v.enc.yaml")).unwrap();
+    let retag = |key: &str, from: &str, to: &str| {
+        enc.lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key}: ")) {
+                    l.replace(&format!("type:{from}]"), &format!("type:{to}]"))
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    for (name, key, from, to) in [
+        ("int-as-bool.yaml", "count", "int", "bool"),
+        ("str-as-float.yaml", "word", "str", "float"),
+        ("str-as-int.yaml", "word", "str", "int"),
+        ("secret-as-time.yaml", "secret", "str", "time"),
+    ] {
+        let text = retag(key, from, to);
+        assert_ne!(text, enc, "{name}: nothing retagged");
+        let file = s.write(name, &text);
+        let theirs = s.sops_decrypt(&file);
+        assert!(!theirs.status.success(), "sops accepted {name}");
+        let out = s.ksec(&["decrypt", file.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(5), "{name}: {err}");
+        assert!(err.contains(&format!("key {key}")), "{name}: {err}");
+        assert!(err.contains(&format!("type:{to}")), "{name}: {err}");
+        assert!(stdout(&out).is_empty(), "{name}: printed a value");
+        assert!(!err.contains(CANARY) && !err.contains("abc"), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // 6. Bounded memory
 // ---------------------------------------------------------------------------
 

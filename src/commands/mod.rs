@@ -59,6 +59,11 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             format!("integrity check failed for {f}: the value of key {path} was changed or moved"),
         )
         .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::ValueType { path, tag } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the value of key {path} does not read as its declared type:{tag} (its type tag was changed)"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
         SopsError::ValueMalformed { path } => Error::new(
             Code::Integrity,
             format!("integrity check failed for {f}: key {path} does not hold a SOPS-encrypted value"),

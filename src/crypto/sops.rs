@@ -92,6 +92,12 @@ pub enum SopsError {
     ValueIntegrity {
         path: String,
     },
+    /// A plaintext that does not parse as its declared `type:` (the tag was
+    /// changed: sops refuses such a value too).
+    ValueType {
+        path: String,
+        tag: &'static str,
+    },
     /// A value that is not in SOPS form where one is expected.
     ValueMalformed {
         path: String,
@@ -675,6 +681,10 @@ fn decrypt_value(
                             .map_err(|e| match e {
                                 ValueError::Authentication => SopsError::ValueIntegrity {
                                     path: path.join("."),
+                                },
+                                ValueError::WrongType(tag) => SopsError::ValueType {
+                                    path: path.join("."),
+                                    tag,
                                 },
                                 _ => SopsError::ValueMalformed {
                                     path: path.join("."),
