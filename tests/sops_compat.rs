@@ -157,6 +157,101 @@ fn type_tags(text: &str) -> Vec<(String, String)> {
 }
 
 // ---------------------------------------------------------------------------
+// 1. JSON and binary files
+// ---------------------------------------------------------------------------
+
+#[test]
+fn set_unset_and_edit_refuse_sops_json_and_binary_files_and_leave_them_unchanged() {
+    let s = Scratch::new();
+    let json = s.write(
+        "plain.json",
+        &format!("{{\"a\": \"{CANARY}\", \"b\": 2}}\n"),
+    );
+    let bin = s.write("plain.bin", &format!("raw {CANARY} bytes\n"));
+    let s_json = s.sops_encrypt(&json, "s.json");
+    let s_bin = s.sops_encrypt(&bin, "s.bin");
+    // a sops binary file under a YAML name is still refused, by its content
+    let renamed = s.path("renamed.yaml");
+    std::fs::copy(&s_bin, &renamed).unwrap();
+    let files = [("JSON", s_json), ("binary", s_bin), ("binary", renamed)];
+    for (kind, file) in &files {
+        let name = file.to_str().unwrap();
+        let before = std::fs::read(file).unwrap();
+        let sops_before = s.sops(true).arg("-d").arg(file).output().unwrap();
+        for args in [
+            vec!["set", name, "a", "changed"],
+            vec!["unset", name, "a"],
+            vec!["edit", name],
+            vec!["decrypt", name],
+        ] {
+            let out = s.ksec(&args);
+            let err = stderr(&out);
+            assert_eq!(code(&out), Some(6), "{args:?}: {err}");
+            assert!(err.contains(name), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("SOPS {kind} file")),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("not supported"), "{args:?}: {err}");
+            assert!(err.contains("sops"), "{args:?}: {err}");
+            assert!(!err.contains(CANARY) && !stdout(&out).contains(CANARY));
+            assert_eq!(
+                std::fs::read(file).unwrap(),
+                before,
+                "{args:?} changed {name}"
+            );
+        }
+        // sops still reads it (under its own name)
+        if !name.ends_with(".yaml") {
+            assert!(sops_before.status.success());
+            assert_eq!(s.sops_decrypt(file).stdout, sops_before.stdout);
+        }
+    }
+}
+
+#[test]
+fn encrypt_refuses_json_and_ini_input_and_output_instead_of_writing_yaml() {
+    let s = Scratch::new();
+    let json = s.write("x.json", "{\"a\": \"b\"}\n");
+    let ini = s.write("x.ini", "[s]\na = b\n");
+    let yaml = s.write("x.yaml", "a: b\n");
+    let loose = s.write("x.txt", "{\"a\": \"b\"}\n");
+    for (input, output, kind) in [
+        (&json, "out.enc.yaml", "JSON"),
+        (&ini, "out.enc.yaml", "INI"),
+        (&yaml, "out.enc.json", "JSON"),
+        (&loose, "out.enc.yaml", "JSON"),
+    ] {
+        let out_path = s.path(output);
+        let out = s.ksec(&[
+            "encrypt",
+            input.to_str().unwrap(),
+            "-r",
+            &s.key.recipient,
+            "--output",
+            out_path.to_str().unwrap(),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(6), "{input:?} -> {output}: {err}");
+        assert!(
+            err.contains(&format!("{kind} files are not supported")),
+            "{err}"
+        );
+        assert!(!out_path.exists(), "{output} was written");
+    }
+    // in place: the plaintext stays as it was
+    let out = s.ksec(&[
+        "encrypt",
+        json.to_str().unwrap(),
+        "-r",
+        &s.key.recipient,
+        "-i",
+    ]);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "{\"a\": \"b\"}\n");
+}
+
+// ---------------------------------------------------------------------------
 // 2. Timestamps
 // ---------------------------------------------------------------------------
 
@@ -282,8 +377,7 @@ fn edit_keeps_the_ciphertext_of_an_unchanged_whole_float_printed_as_sops_prints_
         "editor.sh",
         "#!/bin/sh\ngrep -qx 'f: 2' \"$1\" || exit 1\nsed -i 's/^other: x$/other: y/' \"$1\"\n",
     );
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = ksec_with(&s.home, &s.key)
         .current_dir(s.dir.path())
         .env("EDITOR", &editor)
@@ -411,3 +505,102 @@ fn check_and_git_textconv_finish_on_a_huge_dotenv_list_index() {
     assert_ne!(code(&out), Some(0), "{}", stderr(&out));
 }
 
+// ---------------------------------------------------------------------------
+// 7. Messages
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_yaml_document_over_the_node_limit_says_which_limit_and_what_to_do() {
+    let s = Scratch::new();
+    let mut big = String::from("items:\n");
+    for _ in 0..250_001 {
+        big.push_str("    - 1\n");
+    }
+    let plain = s.write("big.yaml", &big);
+    let out = s.ksec(&["encrypt", plain.to_str().unwrap(), "-r", &s.key.recipient]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(err.contains("big.yaml"), "{err}");
+    assert!(err.contains("more than 250,000 values"), "{err}");
+    assert!(err.contains("README"), "{err}");
+    assert!(
+        !err.contains("Nodes {") && !err.contains("fix the syntax"),
+        "{err}"
+    );
+
+    // the same for an encrypted file that is too big to read
+    let small = s.ksec_encrypt(&s.write("small.yaml", "a: b\n"), "small.enc.yaml");
+    let text = std::fs::read_to_string(&small).unwrap();
+    let meta = &text[text.find("sops:").unwrap()..];
+    let file = s.write("big.enc.yaml", &format!("{big}{meta}"));
+    let out = s.ksec(&["decrypt", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(
+        err.contains("big.enc.yaml") && err.contains("250,000"),
+        "{err}"
+    );
+    assert!(!err.contains("Nodes {"), "{err}");
+}
+
+#[test]
+fn a_duplicate_key_is_named_with_its_line_not_the_parser_s_advice() {
+    let s = Scratch::new();
+    let plain = s.write("dup.yaml", &format!("a: 1\nb: {CANARY}\na: 2\n"));
+    let out = s.ksec(&["encrypt", plain.to_str().unwrap(), "-r", &s.key.recipient]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(err.contains("dup.yaml:3: duplicate key a"), "{err}");
+    assert!(
+        !err.contains("DuplicateKeyPolicy") && !err.contains("Options"),
+        "{err}"
+    );
+    assert!(!err.contains(CANARY));
+
+    let enc = s.sops_encrypt(&s.write("ok.yaml", "a: 1\nb: 2\n"), "ok.enc.yaml");
+    let text = std::fs::read_to_string(&enc).unwrap();
+    let a_line = text.lines().find(|l| l.starts_with("a: ")).unwrap();
+    let file = s.write("dup.enc.yaml", &format!("{a_line}\n{text}"));
+    let out = s.ksec(&["decrypt", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(err.contains("dup.enc.yaml:2: duplicate key a"), "{err}");
+    assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+}
+
+#[test]
+fn a_truncated_data_key_stanza_is_called_damaged_not_a_foreign_key() {
+    let s = Scratch::new();
+    let enc = s.sops_encrypt(&s.write("t.yaml", &format!("a: {CANARY}\n")), "t.enc.yaml");
+    let text = std::fs::read_to_string(&enc).unwrap();
+    // drop the last line of the armored stanza before its END line
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.contains("-----END AGE"))
+        .unwrap();
+    let mut cut: Vec<&str> = lines.clone();
+    cut.remove(end - 1);
+    let file = s.write("cut.enc.yaml", &(cut.join("\n") + "\n"));
+    assert!(!s.sops_decrypt(&file).status.success());
+    let out = s.ksec(&["decrypt", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(5), "{err}");
+    assert!(
+        err.contains("cut.enc.yaml") && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(err.contains("restore the file from git"), "{err}");
+    assert!(!err.contains("none of your identities"), "{err}");
+    assert!(!stdout(&out).contains(CANARY));
+
+    // someone else's key still hears that they are not a recipient
+    let other = Key::new(s.dir.path(), "other");
+    let out = ksec_with(&s.home, &other)
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("none of your identities"));
+}

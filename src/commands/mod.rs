@@ -35,12 +35,19 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             let at = line.map(|l| format!(":{l}")).unwrap_or_default();
             Error::invalid(format!("{f}{at}: {message}")).hint("fix the syntax and run the command again")
         }
+        SopsError::Limit { message } => Error::invalid(format!("{f}: {message}"))
+            .hint("split it into several files (the limits are listed in the README under \"Limits\")"),
         SopsError::NotEncrypted => Error::invalid(format!("{f} is not a SOPS-encrypted file (it has no sops metadata)"))
             .hint("encrypt it first with `ksec encrypt`"),
         SopsError::AlreadyEncrypted => Error::invalid(format!(
             "{f} is already encrypted (it has sops metadata: a top-level `sops` key, or `sops_` keys in dotenv)"
         ))
         .hint("use `ksec edit` or `ksec set` to change an encrypted file; `sops` is reserved for the metadata"),
+        SopsError::OtherStore(store) => Error::invalid(format!(
+            "{f} is a SOPS {} file: ksec reads and writes only YAML and dotenv SOPS files (JSON and binary are not supported yet)",
+            store.name()
+        ))
+        .hint(format!("use sops for this file (`sops edit {f}`, `sops -d {f}`); it was left unchanged")),
         SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
         SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
             .hint("restore the file from git"),
@@ -53,6 +60,17 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
                 e = e.detail(format!("  {r}"));
             }
             e.hint("ask someone who can decrypt it to add your recipient (ksec.yaml, then re-encrypt), or point KSEC_AGE_KEY_FILE at the right key")
+        }
+        SopsError::DamagedStanza { recipients } => {
+            let mut e = Error::new(
+                Code::Integrity,
+                format!("cannot decrypt {f}: its data key stanza is damaged (truncated or edited), so the data key cannot be recovered from it"),
+            )
+            .detail("damaged stanza of:");
+            for r in recipients {
+                e = e.detail(format!("  {r}"));
+            }
+            e.hint("restore the file from git (`git checkout -- FILE`); if you are not one of these recipients, ask someone who is to re-encrypt it")
         }
         SopsError::ValueIntegrity { path } => Error::new(
             Code::Integrity,

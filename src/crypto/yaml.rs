@@ -16,6 +16,8 @@ pub struct YamlError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// A size or nesting limit was hit: the YAML may be valid, only too big.
+    pub limit: bool,
 }
 
 impl fmt::Display for YamlError {
@@ -48,6 +50,36 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
         Some(loc) => (Some(loc.line() as usize), Some(loc.column() as usize)),
         None => (None, None),
     };
+    let mut inner = err;
+    #[allow(deprecated)]
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = error;
+    }
+    match inner {
+        serde_saphyr::Error::Budget { breach, .. } => {
+            return YamlError {
+                line,
+                column,
+                message: budget_message(breach),
+                limit: true,
+            };
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => {
+            let key = match key {
+                Some(k) if !redact || k.chars().all(|c| !c.is_control()) => format!("key {k}"),
+                _ => "a key".into(),
+            };
+            return YamlError {
+                line,
+                column,
+                message: format!("duplicate {key}: a key may appear only once in a map"),
+                limit: false,
+            };
+        }
+        _ => {}
+    }
     // The message of a syntax error describes the grammar, not the content;
     // still, cut anything after a quote or backtick in case it echoes input.
     let raw = err.to_string();
@@ -75,7 +107,28 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
         } else {
             message
         },
+        limit: false,
     }
+}
+
+/// The limits ksec's YAML reader enforces (serde-saphyr's defaults), in
+/// words; the README lists them too.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let (what, limit) = match breach {
+        B::Nodes { .. } => ("values (scalars, maps and lists)", "250,000"),
+        B::Depth { .. } => ("levels of nesting", "64"),
+        B::Events { .. } => ("parser events", "1,000,000"),
+        B::Aliases { .. } => ("aliases (*name)", "50,000"),
+        B::Anchors { .. } => ("anchors (&name)", "50,000"),
+        B::Documents { .. } => ("documents (---)", "1,024"),
+        B::ScalarBytes { .. } => ("bytes of scalar text", "64 MiB"),
+        B::MergeKeys { .. } => ("merge keys (<<)", "10,000"),
+        B::AliasAnchorRatio { .. } => ("aliases per anchor", "10 times the anchors"),
+        B::InputBytes { .. } => ("bytes of input", "256 MiB"),
+        _ => ("alias expansion or nesting", "the reader's built-in limit"),
+    };
+    format!("the YAML is larger than ksec reads: more than {limit} {what}")
 }
 
 /// Replace every quoted part of a message with `…`, and anything after an
