@@ -210,6 +210,33 @@ fn set_unset_and_edit_refuse_sops_json_and_binary_files_and_leave_them_unchanged
 }
 
 #[test]
+fn a_json_named_file_holding_yaml_is_readable_but_not_rewritten() {
+    // what an older ksec left after `set` on a sops JSON file
+    let s = Scratch::new();
+    let yaml = s.write("p.yaml", &format!("a: {CANARY}\n"));
+    let enc = s.ksec_encrypt(&yaml, "x.enc.yaml");
+    let file = s.path("x.json");
+    std::fs::rename(&enc, &file).unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let name = file.to_str().unwrap();
+    for args in [
+        vec!["set", name, "a", "b"],
+        vec!["unset", name, "a"],
+        vec!["edit", name],
+    ] {
+        let out = s.ksec(&args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(6), "{args:?}: {err}");
+        assert!(
+            err.contains("SOPS JSON file") && err.contains(name),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+    }
+    assert_eq!(s.ksec_decrypt_ok(&file), format!("a: {CANARY}\n"));
+}
+
+#[test]
 fn encrypt_refuses_json_and_ini_input_and_output_instead_of_writing_yaml() {
     let s = Scratch::new();
     let json = s.write("x.json", "{\"a\": \"b\"}\n");

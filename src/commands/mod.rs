@@ -16,7 +16,7 @@ pub mod recipients;
 pub mod render;
 pub mod set;
 
-use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError};
+use crate::crypto::sops::{EncryptedFile, Format, Opened, OtherStore, SopsError};
 use crate::error::{Code, Error, Result};
 use crate::keys;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,15 @@ pub fn open_to_read(path: &Path, ctx: &Context) -> Result<Opened> {
 }
 
 fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
+    // sops reads a `*.json` file as JSON whatever it holds: ksec's YAML
+    // would not be read back. (Reading stays allowed, to recover a file.)
+    if rewrite
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return Err(sops_error(path, SopsError::OtherStore(OtherStore::Json)));
+    }
     let text = read_text(path)?;
     let file =
         EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
