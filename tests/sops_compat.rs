@@ -368,6 +368,15 @@ huge: 1e20\n\
 too_big_for_int: 123456789012345678901234567890\n\
 inf: .inf\n\
 minus_inf: -.inf\n\
+nan: .nan\n\
+plus: +5\n\
+underscore: 1_000\n\
+octal: 0o17\n\
+minus_zero: -0\n\
+minus_zero_float: -0.0\n\
+int_min: -9223372036854775808\n\
+avogadro: 6.02e23\n\
+tenth: 0.1\n\
 list:\n    - 2.0\n    - 1e21\n    - 7\n";
 
 #[test]
@@ -383,6 +392,27 @@ fn numbers_decrypt_as_sops_prints_them_from_sops_and_ksec_files() {
     assert_eq!(s.sops_decrypt_ok(&by_ksec), want);
     let tags = |p: &Path| type_tags(&std::fs::read_to_string(p).unwrap());
     assert_eq!(tags(&by_ksec), tags(&by_sops));
+}
+
+#[test]
+fn an_integer_beyond_int64_is_refused_by_encrypt_as_sops_refuses_it() {
+    let s = Scratch::new();
+    let plain = s.write("u.yaml", "a: 1\nu: 18446744073709551615\n");
+    let theirs = s
+        .sops(false)
+        .args(["-e", "--age", &s.key.recipient])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(!theirs.status.success(), "sops encrypted it");
+    let out = s.ksec(&["encrypt", plain.to_str().unwrap(), "-r", &s.key.recipient]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(
+        err.contains("u.yaml:2:") && err.contains("quote it"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
 }
 
 #[test]

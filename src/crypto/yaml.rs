@@ -304,7 +304,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
         Ok(leaf(Kind::Int, v.to_string()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        // sops refuses (and could not decrypt) an int beyond int64
+        if i64::try_from(v).is_err() {
+            return Err(E::custom(
+                "an integer larger than 9223372036854775807, which sops cannot store: quote it to keep it as text",
+            ));
+        }
         Ok(leaf(Kind::Int, v.to_string()))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
