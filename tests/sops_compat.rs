@@ -533,6 +533,29 @@ fn a_huge_list_index_in_dotenv_metadata_is_refused_by_decrypt() {
 }
 
 #[test]
+fn deeply_nested_encrypted_yaml_is_refused_not_a_stack_overflow() {
+    let s = Scratch::new();
+    let enc = s.ksec_encrypt(&s.write("p.yaml", "a: b\n"), "p.enc.yaml");
+    let text = std::fs::read_to_string(&enc).unwrap();
+    let meta = &text[text.find("sops:").unwrap()..];
+    let mut deep = String::new();
+    for i in 0..6_000 {
+        deep.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+    }
+    deep.push_str(&format!("{}leaf: \"\"\n", " ".repeat(6_000)));
+    let file = s.write("deep.enc.yaml", &format!("{deep}{meta}"));
+    let mut cmd = ksec_std(&s.home, &s.key);
+    cmd.arg("decrypt").arg(&file);
+    let out = run_bounded(cmd);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(
+        err.contains("deep.enc.yaml") && err.contains("64 levels of nesting"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_and_git_textconv_finish_on_a_huge_dotenv_list_index() {
     let s = Scratch::new();
     let root = s.path("proj");
