@@ -674,6 +674,22 @@ fn a_truncated_data_key_stanza_is_called_damaged_not_a_foreign_key() {
     assert!(!err.contains("none of your identities"), "{err}");
     assert!(!stdout(&out).contains(CANARY));
 
+    // one character edited in the middle of the stanza
+    let begin = lines.iter().position(|l| l.contains("BEGIN AGE")).unwrap();
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let line = &mut edited[begin + 2];
+    let mid = line.len() / 2;
+    let swap = if &line[mid..mid + 1] == "A" { "B" } else { "A" };
+    line.replace_range(mid..mid + 1, swap);
+    let file = s.write("edited.enc.yaml", &(edited.join("\n") + "\n"));
+    let out = s.ksec(&["decrypt", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(5), "{err}");
+    assert!(
+        err.contains("damaged") && !err.contains("none of your identities"),
+        "{err}"
+    );
+
     // someone else's key still hears that they are not a recipient
     let other = Key::new(s.dir.path(), "other");
     let out = ksec_with(&s.home, &other)
