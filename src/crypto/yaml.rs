@@ -165,23 +165,25 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(Value::Map(Vec::new()));
     }
-    let _source = TimeSource::set(text);
+    let _source = SourceGuard::set(text);
     let value: Value = serde_saphyr::from_str_with_options(text, options())
         .map_err(|e| located_error(&e, true))?;
     Ok(value)
 }
 
 thread_local! {
-    /// The text being parsed, while it may hold a plain timestamp: serde
-    /// does not say whether a scalar was quoted, its span in the source does.
-    static SOURCE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The text being parsed, while it may hold a plain timestamp or end in
+    /// a block scalar: serde does not say how a scalar was written, its span
+    /// in the source does. Plaintext: wiped when the parse ends.
+    static SOURCE: std::cell::RefCell<Option<zeroize::Zeroizing<String>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Holds the source for the timestamp check during one parse.
-struct TimeSource;
+/// Holds the source for [`refine`] during one parse.
+struct SourceGuard;
 
-impl TimeSource {
-    fn set(text: &str) -> TimeSource {
+impl SourceGuard {
+    fn set(text: &str) -> SourceGuard {
         // a timestamp starts with four digits and a dash
         let maybe = text
             .as_bytes()
@@ -189,12 +191,12 @@ impl TimeSource {
             .any(|w| w[..4].iter().all(u8::is_ascii_digit) && w[4] == b'-');
         // a block scalar may end the file without a line break
         let maybe = maybe || !text.ends_with('\n');
-        SOURCE.with(|s| *s.borrow_mut() = maybe.then(|| text.to_string()));
-        TimeSource
+        SOURCE.with(|s| *s.borrow_mut() = maybe.then(|| zeroize::Zeroizing::new(text.to_string())));
+        SourceGuard
     }
 }
 
-impl Drop for TimeSource {
+impl Drop for SourceGuard {
     fn drop(&mut self) {
         SOURCE.with(|s| *s.borrow_mut() = None);
     }
@@ -251,7 +253,7 @@ fn block_scalar_at_end(start: usize, end: usize) -> bool {
             .next()
             .unwrap_or("")
             .trim_end()
-            .rsplit([' ', ':', '-'])
+            .rsplit([' ', '\t'])
             .next()
             .unwrap_or("");
         let mut chars = header.chars();
