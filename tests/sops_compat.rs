@@ -599,6 +599,22 @@ fn deeply_nested_encrypted_yaml_is_refused_not_a_stack_overflow() {
 }
 
 #[test]
+fn an_endless_input_is_refused_after_the_size_limit() {
+    let s = Scratch::new();
+    for args in [
+        vec!["decrypt", "/dev/zero"],
+        vec!["encrypt", "/dev/zero", "-r", &s.key.recipient],
+    ] {
+        let mut cmd = ksec_std(&s.home, &s.key);
+        cmd.args(&args);
+        let out = run_bounded(cmd);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(6), "{args:?}: {err}");
+        assert!(err.contains("/dev/zero is larger than 64 MiB"), "{err}");
+    }
+}
+
+#[test]
 fn check_and_git_textconv_finish_on_a_huge_dotenv_list_index() {
     let s = Scratch::new();
     let root = s.path("proj");
