@@ -10,8 +10,8 @@ use crate::project::Project;
 use std::path::Path;
 
 pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
-    let recipients = recipients(&args, ctx)?;
     refuse_other_store(&args.file, args.output.as_deref(), None)?;
+    let recipients = recipients(&args, ctx)?;
     let text = zeroize::Zeroizing::new(super::read_text(&args.file)?);
     refuse_other_store(&args.file, args.output.as_deref(), Some(&text))?;
     let format = Format::from_path(&args.file);
