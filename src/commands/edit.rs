@@ -336,7 +336,7 @@ fn parse_edit(
             line: None,
             message,
         } => message,
-        other => format!("{other:?}"),
+        other => other.to_string(),
     })?;
     if !matches!(plain, crate::crypto::tree::Value::Map(_)) {
         return Err("the document must be a map of keys to values".into());

@@ -7,8 +7,10 @@ use crate::crypto::wrap::{Recipient, looks_like_key};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::project::Project;
+use std::path::Path;
 
 pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
+    refuse_other_store(&args.file, args.output.as_deref(), None)?;
     let recipients = recipients(&args, ctx)?;
     // --in-place rewrites the file it reads: one writer at a time.
     let _lock = args
@@ -16,6 +18,7 @@ pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
         .then(|| crate::lock::lock(&args.file))
         .transpose()?;
     let text = zeroize::Zeroizing::new(super::read_text(&args.file)?);
+    refuse_other_store(&args.file, args.output.as_deref(), Some(&text))?;
     let format = Format::from_path(&args.file);
     let plain = sops::parse_plain(&text, format).map_err(|e| super::sops_error(&args.file, e))?;
     let encrypted = sops::encrypt_new(plain, format, &recipients)
@@ -28,6 +31,44 @@ pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
     } else {
         super::write_stdout(encrypted.as_bytes())
     }
+}
+
+/// ksec writes YAML or dotenv; refuse an input or output that sops would
+/// take for JSON or INI (by extension), and JSON content in a file not
+/// named as YAML, rather than write YAML that `sops -d` then cannot read.
+fn refuse_other_store(input: &Path, output: Option<&Path>, text: Option<&str>) -> Result<()> {
+    let ext = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+    };
+    for path in std::iter::once(input).chain(output) {
+        let kind = match ext(path).as_deref() {
+            Some("json") => "JSON",
+            Some("ini") => "INI",
+            _ => continue,
+        };
+        return Err(refusal(path, kind));
+    }
+    if let Some(text) = text
+        && text.trim_start().starts_with('{')
+        && !matches!(ext(input).as_deref(), Some("yaml" | "yml"))
+        && Format::from_path(input) == Format::Yaml
+    {
+        return Err(refusal(input, "JSON"));
+    }
+    Ok(())
+}
+
+fn refusal(path: &Path, kind: &str) -> Error {
+    Error::invalid(format!(
+        "{}: {kind} files are not supported yet: ksec encrypts YAML and dotenv only, and would write YAML that sops cannot read under this name",
+        path.display()
+    ))
+    .hint(format!(
+        "encrypt it with sops (`sops -e {}`), or convert it to YAML (*.yaml) or dotenv (*.env) first",
+        path.display()
+    ))
 }
 
 /// `-r` arguments (keys, or names from ksec.yaml), else the namespace that

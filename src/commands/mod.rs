@@ -16,7 +16,7 @@ pub mod recipients;
 pub mod render;
 pub mod set;
 
-use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError};
+use crate::crypto::sops::{EncryptedFile, Format, Opened, OtherStore, SopsError};
 use crate::error::{Code, Error, Result};
 use crate::keys;
 use std::path::{Path, PathBuf};
@@ -35,12 +35,19 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             let at = line.map(|l| format!(":{l}")).unwrap_or_default();
             Error::invalid(format!("{f}{at}: {message}")).hint("fix the syntax and run the command again")
         }
+        SopsError::Limit { message } => Error::invalid(format!("{f}: {message}"))
+            .hint("split it into several files (the limits are listed in the README under \"Limits\")"),
         SopsError::NotEncrypted => Error::invalid(format!("{f} is not a SOPS-encrypted file (it has no sops metadata)"))
             .hint("encrypt it first with `ksec encrypt`"),
         SopsError::AlreadyEncrypted => Error::invalid(format!(
             "{f} is already encrypted (it has sops metadata: a top-level `sops` key, or `sops_` keys in dotenv)"
         ))
         .hint("use `ksec edit` or `ksec set` to change an encrypted file; `sops` is reserved for the metadata"),
+        SopsError::OtherStore(store) => Error::invalid(format!(
+            "{f} is a SOPS {} file: ksec reads and writes only YAML and dotenv SOPS files (JSON and binary are not supported yet)",
+            store.name()
+        ))
+        .hint(format!("use sops for this file (`sops edit {f}`, `sops -d {f}`); it was left unchanged")),
         SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
         SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
             .hint("restore the file from git"),
@@ -54,9 +61,25 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             }
             e.hint("ask someone who can decrypt it to add your recipient (ksec.yaml, then re-encrypt), or point KSEC_AGE_KEY_FILE at the right key")
         }
+        SopsError::DamagedStanza { recipients } => {
+            let mut e = Error::new(
+                Code::Integrity,
+                format!("cannot decrypt {f}: its data key stanza is damaged (truncated or edited), so the data key cannot be recovered from it"),
+            )
+            .detail("damaged stanza of:");
+            for r in recipients {
+                e = e.detail(format!("  {r}"));
+            }
+            e.hint("restore the file from git (`git checkout -- FILE`); if you are not one of these recipients, ask someone who is to re-encrypt it")
+        }
         SopsError::ValueIntegrity { path } => Error::new(
             Code::Integrity,
             format!("integrity check failed for {f}: the value of key {path} was changed or moved"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::ValueType { path, tag } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the value of key {path} does not read as its declared type:{tag} (its type tag was changed)"),
         )
         .hint("the file was tampered with or damaged; restore it from git"),
         SopsError::ValueMalformed { path } => Error::new(
@@ -78,8 +101,28 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
     }
 }
 
+/// The largest file ksec reads as a SOPS or plaintext YAML/dotenv document
+/// (64 MiB): more is refused before it is read, so a link to `/dev/zero`
+/// or a runaway file cannot exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, &e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        zeroize::Zeroize::zeroize(&mut bytes);
+        return Err(Error::invalid(format!(
+            "{} is larger than 64 MiB, the most ksec reads as a YAML or dotenv file",
+            path.display()
+        ))
+        .hint(
+            "split it into several files (the limits are listed in the README under \"Limits\")",
+        ));
+    }
     String::from_utf8(bytes).map_err(|_| {
         Error::invalid(format!("{} is not UTF-8 text", path.display()))
             .hint("ksec encrypts YAML and dotenv files")
@@ -97,6 +140,15 @@ pub fn open_to_read(path: &Path, ctx: &Context) -> Result<Opened> {
 }
 
 fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
+    // sops reads a `*.json` file as JSON whatever it holds: ksec's YAML
+    // would not be read back. (Reading stays allowed, to recover a file.)
+    if rewrite
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return Err(sops_error(path, SopsError::OtherStore(OtherStore::Json)));
+    }
     let text = read_text(path)?;
     let file =
         EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;

@@ -63,6 +63,9 @@ pub enum ValueError {
     UnknownType(String),
     /// Authentication failed: wrong key, changed bytes, or moved value.
     Authentication,
+    /// The plaintext does not parse as its `type:` tag (the tag, which the
+    /// ciphertext does not authenticate, was changed).
+    WrongType(&'static str),
 }
 
 /// The fields of an `ENC[…]` value, still base64.
@@ -189,7 +192,15 @@ impl ValueCipher {
             zeroize::Zeroize::zeroize(&mut bytes);
             ValueError::Malformed
         })?;
-        let text = SecretString::from(text);
+        let text = match kind {
+            Some(k) if k != Kind::Str => {
+                let text = Zeroizing::new(text);
+                SecretString::from(
+                    super::tree::canonical(k, &text).ok_or(ValueError::WrongType(k.tag()))?,
+                )
+            }
+            _ => SecretString::from(text),
+        };
         if self.remember_ivs {
             self.stash
                 .entry(aad.to_string())
@@ -209,10 +220,19 @@ impl ValueCipher {
         if plaintext.is_empty() && kind.is_none_or(|k| k == Kind::Str) {
             return String::new();
         }
-        let wanted = kind.unwrap_or(Kind::Str);
+        let mut wanted = kind.unwrap_or(Kind::Str);
         let stashed = self.stash.get(aad).and_then(|seen| {
-            seen.iter()
-                .find(|s| s.kind == wanted && s.plaintext.expose_secret() == plaintext)
+            let same = |k: Kind| {
+                seen.iter()
+                    .find(|s| s.kind == k && s.plaintext.expose_secret() == plaintext)
+            };
+            // A whole float prints as sops prints it (`2`), which reads back
+            // as an int: the same text under the float tag is unchanged.
+            same(wanted).or_else(|| {
+                let float = same(Kind::Float).filter(|_| wanted == Kind::Int)?;
+                wanted = Kind::Float;
+                Some(float)
+            })
         });
         let iv = match stashed {
             Some(s) => s.iv.clone(),
@@ -238,7 +258,11 @@ impl ValueCipher {
             B64.encode(data),
             B64.encode(&iv),
             B64.encode(tag),
-            kind.map_or("comment", Kind::tag)
+            if kind.is_none() {
+                "comment"
+            } else {
+                wanted.tag()
+            }
         )
     }
 

@@ -33,6 +33,10 @@ pub fn split_and_parse(text: &str) -> Option<(Vec<Item>, &str)> {
     Some((parse_body(body)?, meta))
 }
 
+/// Nesting the fast path builds at most: the full parser's own limit, so
+/// that no deeper tree reaches the recursive walks.
+const MAX_DEPTH: usize = 64;
+
 struct Level {
     indent: usize,
     /// The key in the parent level that this map belongs to.
@@ -60,6 +64,9 @@ fn parse_body(body: &str) -> Option<Vec<Item>> {
         if let Some(parent_key) = opened.take() {
             if indent <= stack.last()?.indent {
                 return None; // an empty value (null): let the full parser decide
+            }
+            if stack.len() >= MAX_DEPTH {
+                return None; // the full parser enforces (and reports) the limit
             }
             stack.push(Level {
                 indent,

@@ -80,17 +80,34 @@ pub enum SopsError {
         line: Option<usize>,
         message: String,
     },
+    /// A YAML size or nesting limit (the document may be valid).
+    Limit {
+        message: String,
+    },
     NotEncrypted,
     AlreadyEncrypted,
+    /// A sops JSON or binary file: ksec reads and writes YAML and dotenv only.
+    OtherStore(OtherStore),
     Unsupported(String),
     BadMetadata(String),
     NoAgeRecipients,
     NoMatchingIdentity {
         recipients: Vec<String>,
     },
+    /// No identity unwrapped the data key, and the stanzas of these
+    /// recipients are damaged (truncated or edited).
+    DamagedStanza {
+        recipients: Vec<String>,
+    },
     /// A value that does not authenticate (changed, or moved from another key).
     ValueIntegrity {
         path: String,
+    },
+    /// A plaintext that does not parse as its declared `type:` (the tag was
+    /// changed: sops refuses such a value too).
+    ValueType {
+        path: String,
+        tag: &'static str,
     },
     /// A value that is not in SOPS form where one is expected.
     ValueMalformed {
@@ -101,6 +118,50 @@ pub enum SopsError {
     /// The values do not match the MAC (a value removed, added or reordered).
     MacMismatch,
     Emit(String),
+}
+
+/// A one-line description without the file's name (the caller adds it);
+/// `commands::sops_error` adds the exit code and what to do.
+impl std::fmt::Display for SopsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SopsError::Syntax {
+                line: Some(l),
+                message,
+            } => write!(f, "line {l}: {message}"),
+            SopsError::Syntax {
+                line: None,
+                message,
+            }
+            | SopsError::Limit { message } => f.write_str(message),
+            SopsError::NotEncrypted => f.write_str("not a SOPS-encrypted file (no sops metadata)"),
+            SopsError::AlreadyEncrypted => f.write_str("already encrypted (it has sops metadata)"),
+            SopsError::OtherStore(store) => write!(
+                f,
+                "a SOPS {} file, which ksec does not support yet (YAML and dotenv only)",
+                store.name()
+            ),
+            SopsError::Unsupported(why) | SopsError::Emit(why) => f.write_str(why),
+            SopsError::BadMetadata(why) => write!(f, "damaged sops metadata: {why}"),
+            SopsError::NoAgeRecipients => f.write_str("it has no age recipients"),
+            SopsError::NoMatchingIdentity { .. } => {
+                f.write_str("none of your identities is one of its recipients")
+            }
+            SopsError::DamagedStanza { .. } => f.write_str("its data key stanza is damaged"),
+            SopsError::ValueIntegrity { path } => {
+                write!(f, "the value of key {path} was changed or moved")
+            }
+            SopsError::ValueType { path, tag } => write!(
+                f,
+                "the value of key {path} does not read as its declared type:{tag}"
+            ),
+            SopsError::ValueMalformed { path } => {
+                write!(f, "key {path} does not hold a SOPS-encrypted value")
+            }
+            SopsError::MacUnreadable => f.write_str("the MAC or lastmodified was changed"),
+            SopsError::MacMismatch => f.write_str("the values do not match the MAC"),
+        }
+    }
 }
 
 /// The rules that decide which leaves are encrypted.
@@ -213,9 +274,15 @@ pub fn has_sops_metadata(value: &Value, format: Format) -> bool {
 /// Parse plaintext in the given format.
 pub fn parse_plain(text: &str, format: Format) -> Result<Value, SopsError> {
     match format {
-        Format::Yaml => yaml::parse(text).map_err(|e| SopsError::Syntax {
-            line: e.line,
-            message: e.message,
+        Format::Yaml => yaml::parse(text).map_err(|e| {
+            if e.limit {
+                SopsError::Limit { message: e.message }
+            } else {
+                SopsError::Syntax {
+                    line: e.line,
+                    message: e.message,
+                }
+            }
         }),
         Format::Dotenv => dotenv::parse(text).map_err(|e| SopsError::Syntax {
             line: Some(e.line),
@@ -232,8 +299,49 @@ pub fn emit_plain(value: &Value, format: Format) -> Result<String, SopsError> {
     }
 }
 
+/// sops's JSON and binary stores, which ksec cannot write back (yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtherStore {
+    Json,
+    /// A file sops encrypted whole: `{"data": "ENC[…]", "sops": {…}}`.
+    Binary,
+}
+
+impl OtherStore {
+    pub fn name(self) -> &'static str {
+        match self {
+            OtherStore::Json => "JSON",
+            OtherStore::Binary => "binary",
+        }
+    }
+
+    /// What `text` is when it is an encrypted sops JSON or binary file: a
+    /// JSON object (sops writes it starting with `{`) with a `sops` key.
+    pub fn of_encrypted(text: &str) -> Option<OtherStore> {
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let object = value.as_object()?;
+        object.get("sops")?.as_object()?;
+        let binary = object.len() == 2
+            && object
+                .get("data")
+                .and_then(|d| d.as_str())
+                .is_some_and(is_encrypted);
+        Some(if binary {
+            OtherStore::Binary
+        } else {
+            OtherStore::Json
+        })
+    }
+}
+
 impl EncryptedFile {
     pub fn parse(text: &str, format: Format) -> Result<EncryptedFile, SopsError> {
+        if let Some(store) = OtherStore::of_encrypted(text) {
+            return Err(SopsError::OtherStore(store));
+        }
         if format == Format::Yaml
             && let Some((body, meta)) = super::fast_yaml::split_and_parse(text)
         {
@@ -289,12 +397,22 @@ impl EncryptedFile {
         if stanzas.is_empty() {
             return Err(SopsError::NoAgeRecipients);
         }
-        stanzas
-            .iter()
-            .find_map(|(_, enc)| wrap::unwrap(enc, identities))
-            .ok_or_else(|| SopsError::NoMatchingIdentity {
-                recipients: stanzas.into_iter().map(|(r, _)| r).collect(),
-            })
+        let mut damaged = Vec::new();
+        for (recipient, enc) in &stanzas {
+            match wrap::unwrap(enc, identities) {
+                Ok(key) => return Ok(key),
+                Err(wrap::UnwrapError::Damaged) => damaged.push(recipient.clone()),
+                Err(wrap::UnwrapError::NoMatch) => {}
+            }
+        }
+        if !damaged.is_empty() {
+            return Err(SopsError::DamagedStanza {
+                recipients: damaged,
+            });
+        }
+        Err(SopsError::NoMatchingIdentity {
+            recipients: stanzas.into_iter().map(|(r, _)| r).collect(),
+        })
     }
 
     /// Decrypt every value and verify the MAC, ready to be changed and
@@ -676,6 +794,10 @@ fn decrypt_value(
                                 ValueError::Authentication => SopsError::ValueIntegrity {
                                     path: path.join("."),
                                 },
+                                ValueError::WrongType(tag) => SopsError::ValueType {
+                                    path: path.join("."),
+                                    tag,
+                                },
                                 _ => SopsError::ValueMalformed {
                                     path: path.join("."),
                                 },
@@ -917,6 +1039,48 @@ fn tokenize(path: &str) -> Result<Vec<Token>, SopsError> {
     Ok(tokens)
 }
 
+/// Deepest nesting accepted in flattened metadata (sops writes at most 3).
+const MAX_METADATA_DEPTH: usize = 16;
+
+/// Check every list in flattened metadata before building it: its indices
+/// must be exactly 0..n (as sops requires), so no index taken from the file
+/// can make ksec allocate more than the file itself holds.
+fn check_flat_lists(keys: &[Vec<Token>]) -> Result<(), SopsError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut lists: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for tokens in keys {
+        if tokens.len() > MAX_METADATA_DEPTH {
+            return Err(SopsError::BadMetadata(format!(
+                "a flattened metadata key is nested more than {MAX_METADATA_DEPTH} levels deep"
+            )));
+        }
+        let mut prefix = String::new();
+        for token in tokens {
+            match token {
+                Token::Key(k) => {
+                    prefix.push_str("__map_");
+                    prefix.push_str(k);
+                }
+                Token::Index(i) => {
+                    lists.entry(prefix.clone()).or_default().insert(*i);
+                    prefix.push_str(&format!("__list_{i}"));
+                }
+            }
+        }
+    }
+    for (prefix, indices) in lists {
+        let max = indices.last().copied().unwrap_or(0);
+        if max >= indices.len() {
+            return Err(SopsError::BadMetadata(format!(
+                "the list sops_{} has {} entries but an index {max} (indices must run from 0 without gaps)",
+                prefix.strip_prefix("__map_").unwrap_or(&prefix),
+                indices.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn unflatten(flat: Vec<(String, String)>) -> Result<Vec<Item>, SopsError> {
     fn insert(node: &mut Value, tokens: &[Token], text: String) -> Result<(), SopsError> {
         let bad = || SopsError::BadMetadata("inconsistent flattened sops metadata".into());
@@ -944,10 +1108,14 @@ fn unflatten(flat: Vec<(String, String)>) -> Result<Vec<Item>, SopsError> {
             _ => Err(bad()),
         }
     }
+    let tokenized = flat
+        .iter()
+        .map(|(key, _)| tokenize(key))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_flat_lists(&tokenized)?;
     let mut root = Value::Map(Vec::new());
-    for (key, value) in flat {
-        let tokens = tokenize(&key)?;
-        insert(&mut root, &tokens, value)?;
+    for (tokens, (_, value)) in tokenized.iter().zip(flat) {
+        insert(&mut root, tokens, value)?;
     }
     let Value::Map(mut items) = root else {
         unreachable!("root is a map")

@@ -70,14 +70,31 @@ pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
+/// Why a data key stanza did not give the data key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UnwrapError {
+    /// None of the identities is a recipient of this stanza.
+    NoMatch,
+    /// The stanza is not a whole, valid age file (truncated, edited), or
+    /// it does not hold a 32-byte key.
+    Damaged,
+}
+
 /// Try to decrypt an armored data key with the given identities.
-pub fn unwrap(armored: &str, identities: &[Identity]) -> Option<DataKey> {
+pub fn unwrap(armored: &str, identities: &[Identity]) -> Result<DataKey, UnwrapError> {
     let reader = ArmoredReader::new(armored.as_bytes());
-    let decryptor = age::Decryptor::new_buffered(reader).ok()?;
+    let decryptor = age::Decryptor::new_buffered(reader).map_err(|_| UnwrapError::Damaged)?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     let mut stream = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .ok()?;
-    stream.read_to_end(&mut plain).ok()?;
-    DataKey::from_slice(&plain)
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => UnwrapError::NoMatch,
+            _ => UnwrapError::Damaged,
+        })?;
+    // a data key is 32 bytes: read no more than a little over that
+    (&mut stream)
+        .take(64)
+        .read_to_end(&mut plain)
+        .map_err(|_| UnwrapError::Damaged)?;
+    DataKey::from_slice(&plain).ok_or(UnwrapError::Damaged)
 }

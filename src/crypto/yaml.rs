@@ -16,6 +16,8 @@ pub struct YamlError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// A size or nesting limit was hit: the YAML may be valid, only too big.
+    pub limit: bool,
 }
 
 impl fmt::Display for YamlError {
@@ -35,6 +37,8 @@ fn options() -> serde_saphyr::Options {
     options.strict_booleans = true;
     options.leading_zero_numbers_as_strings = true;
     options.with_snippet = false;
+    // `.inf`, `-.inf` and `.nan` are floats to go-yaml and sops
+    options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
     options
 }
 
@@ -46,6 +50,36 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
         Some(loc) => (Some(loc.line() as usize), Some(loc.column() as usize)),
         None => (None, None),
     };
+    let mut inner = err;
+    #[allow(deprecated)]
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = error;
+    }
+    match inner {
+        serde_saphyr::Error::Budget { breach, .. } => {
+            return YamlError {
+                line,
+                column,
+                message: budget_message(breach),
+                limit: true,
+            };
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => {
+            let key = match key {
+                Some(k) if !redact || k.chars().all(|c| !c.is_control()) => format!("key {k}"),
+                _ => "a key".into(),
+            };
+            return YamlError {
+                line,
+                column,
+                message: format!("duplicate {key}: a key may appear only once in a map"),
+                limit: false,
+            };
+        }
+        _ => {}
+    }
     // The message of a syntax error describes the grammar, not the content;
     // still, cut anything after a quote or backtick in case it echoes input.
     let raw = err.to_string();
@@ -73,7 +107,28 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
         } else {
             message
         },
+        limit: false,
     }
+}
+
+/// The limits ksec's YAML reader enforces (serde-saphyr's defaults), in
+/// words; the README lists them too.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let (what, limit) = match breach {
+        B::Nodes { .. } => ("values (scalars, maps and lists)", "250,000"),
+        B::Depth { .. } => ("levels of nesting", "64"),
+        B::Events { .. } => ("parser events", "1,000,000"),
+        B::Aliases { .. } => ("aliases (*name)", "50,000"),
+        B::Anchors { .. } => ("anchors (&name)", "50,000"),
+        B::Documents { .. } => ("documents (---)", "1,024"),
+        B::ScalarBytes { .. } => ("bytes of scalar text", "64 MiB"),
+        B::MergeKeys { .. } => ("merge keys (<<)", "10,000"),
+        B::AliasAnchorRatio { .. } => ("aliases per anchor", "10 times the anchors"),
+        B::InputBytes { .. } => ("bytes of input", "256 MiB"),
+        _ => ("alias expansion or nesting", "the reader's built-in limit"),
+    };
+    format!("the YAML is larger than ksec reads: more than {limit} {what}")
 }
 
 /// Replace every quoted part of a message with `…`, and anything after an
@@ -110,9 +165,124 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(Value::Map(Vec::new()));
     }
+    let _source = SourceGuard::set(text);
     let value: Value = serde_saphyr::from_str_with_options(text, options())
         .map_err(|e| located_error(&e, true))?;
     Ok(value)
+}
+
+thread_local! {
+    /// The text being parsed, while it may hold a plain timestamp or end in
+    /// a block scalar: serde does not say how a scalar was written, its span
+    /// in the source does. Plaintext: wiped when the parse ends.
+    static SOURCE: std::cell::RefCell<Option<zeroize::Zeroizing<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Holds the source for [`refine`] during one parse.
+struct SourceGuard;
+
+impl SourceGuard {
+    fn set(text: &str) -> SourceGuard {
+        // a timestamp starts with four digits and a dash
+        let maybe = text
+            .as_bytes()
+            .windows(5)
+            .any(|w| w[..4].iter().all(u8::is_ascii_digit) && w[4] == b'-');
+        // a block scalar may end the file without a line break
+        let maybe = maybe || !text.ends_with('\n');
+        SOURCE.with(|s| *s.borrow_mut() = maybe.then(|| zeroize::Zeroizing::new(text.to_string())));
+        SourceGuard
+    }
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        SOURCE.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+fn source_active() -> bool {
+    SOURCE.with(|s| s.borrow().is_some())
+}
+
+/// A scalar read as go-yaml (so sops) reads it, where serde-saphyr differs:
+/// - a plain, untagged scalar in a timestamp form is a timestamp (sops
+///   encrypts it with `type:time`); quoted, block and `!!str` ones stay
+///   strings;
+/// - a block scalar (`|`, `|+`, `>`) that ends the file without a final
+///   line break has no trailing newline.
+fn refine(spanned: serde_saphyr::Spanned<Value>) -> Value {
+    let span = spanned.defined.span();
+    let mut value = spanned.value;
+    let Value::Leaf(leaf) = &mut value else {
+        return value;
+    };
+    if leaf.kind != Kind::Str {
+        return value;
+    }
+    if leaf.expose().ends_with('\n')
+        && let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len())
+        && block_scalar_at_end(start as usize, (start + len) as usize)
+    {
+        let mut text = leaf.expose().to_string();
+        text.pop();
+        leaf.text = SecretString::from(text);
+        return value;
+    }
+    with_time(leaf, span).unwrap_or(value)
+}
+
+/// Whether the scalar at `start..end` of the source is a block scalar that
+/// runs to the end of a text without a final line break.
+fn block_scalar_at_end(start: usize, end: usize) -> bool {
+    SOURCE.with(|s| {
+        let source = s.borrow();
+        let Some(text) = source.as_deref() else {
+            return false;
+        };
+        if text.ends_with('\n') || text.get(end..).is_none_or(|rest| !rest.trim().is_empty()) {
+            return false;
+        }
+        let Some(before) = text.get(..start) else {
+            return false;
+        };
+        let header_line = before.trim_end().rsplit('\n').next().unwrap_or("");
+        let header = header_line
+            .split(" #")
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .rsplit([' ', '\t'])
+            .next()
+            .unwrap_or("");
+        let mut chars = header.chars();
+        matches!(chars.next(), Some('|' | '>'))
+            && chars.all(|c| c == '+' || c == '-' || c.is_ascii_digit())
+    })
+}
+
+fn with_time(leaf: &Leaf, span: serde_saphyr::Span) -> Option<Value> {
+    let canonical = super::tree::yaml_timestamp(leaf.expose())?;
+    let (start, len) = (span.byte_offset()?, span.byte_len()?);
+    let plain = SOURCE.with(|s| {
+        let source = s.borrow();
+        let Some(text) = source.as_deref() else {
+            return false;
+        };
+        let (start, end) = (start as usize, (start + len) as usize);
+        let Some(token) = text.get(start..end) else {
+            return false;
+        };
+        let before = text[..start].trim_end_matches([' ', '\t']);
+        token == leaf.expose() && !before.ends_with("!!str") && !before.ends_with("!str")
+    });
+    plain.then(|| {
+        Value::Leaf(Leaf {
+            kind: Kind::Time,
+            text: SecretString::from(canonical),
+        })
+    })
 }
 
 impl<'de> Deserialize<'de> for Value {
@@ -136,7 +306,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
         Ok(leaf(Kind::Int, v.to_string()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        // sops refuses (and could not decrypt) an int beyond int64
+        if i64::try_from(v).is_err() {
+            return Err(E::custom(
+                "an integer larger than 9223372036854775807, which sops cannot store: quote it to keep it as text",
+            ));
+        }
         Ok(leaf(Kind::Int, v.to_string()))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
@@ -159,6 +335,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut values = Vec::new();
+        if source_active() {
+            while let Some(v) = seq.next_element::<serde_saphyr::Spanned<Value>>()? {
+                values.push(refine(v));
+            }
+            return Ok(Value::Seq(values));
+        }
         while let Some(v) = seq.next_element::<Value>()? {
             values.push(v);
         }
@@ -167,8 +349,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut items: Vec<Item> = Vec::new();
         // serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error).
+        let spans = source_active();
         while let Some(Key(key)) = map.next_key::<Key>()? {
-            let value = map.next_value::<Value>()?;
+            let value = if spans {
+                refine(map.next_value::<serde_saphyr::Spanned<Value>>()?)
+            } else {
+                map.next_value::<Value>()?
+            };
             items.push(Item::Pair(key, value));
         }
         Ok(Value::Map(items))
@@ -285,7 +472,9 @@ fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
             }
             other => {
                 out.push(' ');
-                out.push_str(&inline_scalar(other, dash_col));
+                // go-yaml indents a block scalar item two columns past its dash
+                let indent = (dash_col + 2).saturating_sub(INDENT);
+                out.push_str(&inline_scalar(other, indent));
                 out.push('\n');
             }
         }
@@ -327,21 +516,24 @@ fn inline_scalar(value: &Value, indent: usize) -> String {
                     "false".into()
                 }
             }
-            Kind::Int => leaf.expose().to_string(),
+            Kind::Int | Kind::Time => leaf.expose().to_string(),
             Kind::Float => float_for_yaml(leaf.expose()),
         },
     }
 }
 
-/// A float's canonical text, kept recognisably a float (`1` becomes `1.0`)
-/// so that decrypt → edit → encrypt keeps the type.
+/// A float's canonical text as go-yaml (so `sops -d`) prints it: `2`,
+/// `1.234568e+09`, `.inf`. A whole float reads back as an int; re-encrypting
+/// an unchanged one keeps its float tag (see the IV stash in `cipher`).
 fn float_for_yaml(text: &str) -> String {
     match text {
         "+Inf" => ".inf".into(),
         "-Inf" => "-.inf".into(),
         "NaN" => ".nan".into(),
-        t if t.contains(['.', 'e', 'E']) => t.into(),
-        t => format!("{t}.0"),
+        t => t
+            .parse::<f64>()
+            .map(super::tree::go_float_g)
+            .unwrap_or_else(|_| t.to_string()),
     }
 }
 
@@ -592,21 +784,9 @@ fn looks_like_base60(s: &str) -> bool {
     any
 }
 
+/// go-yaml quotes a string only when it would read back as a timestamp.
 fn looks_like_timestamp(s: &str) -> bool {
-    // YYYY-M-D, optionally followed by a time part
-    let date = s.split(['T', 't', ' ']).next().unwrap_or("");
-    let mut parts = date.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    y.len() == 4
-        && (1..=2).contains(&m.len())
-        && (1..=2).contains(&d.len())
-        && [y, m, d]
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+    super::tree::yaml_timestamp(s).is_some()
 }
 
 #[cfg(test)]
@@ -680,7 +860,8 @@ mod tests {
         let out = emit(&tree);
         assert_eq!(
             out,
-            "s: text\ni: 42\nneg: -7\nf: 1.5\nwhole: 2.0\nb: true\n\"n\": null\nold: \"yes\"\npin: \"0123\"\n"
+            // a whole float prints as sops prints it: `2`, not `2.0`
+            "s: text\ni: 42\nneg: -7\nf: 1.5\nwhole: 2\nb: true\n\"n\": null\nold: \"yes\"\npin: \"0123\"\n"
         );
         let again = parse(&out).unwrap();
         assert_eq!(emit(&again), out);

@@ -320,7 +320,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
                 }
                 SopsError::BadMetadata(why) => (None, format!("damaged sops metadata: {why}")),
                 SopsError::Unsupported(why) => (None, why),
-                other => (None, format!("not a valid SOPS file ({other:?})")),
+                other => (None, format!("not a valid SOPS file: {other}")),
             };
             outcome
                 .findings
