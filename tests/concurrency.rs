@@ -423,3 +423,67 @@ fn an_edit_saved_after_a_rekey_keeps_the_new_recipients() {
         "the removed recipient can read the file again after the edit"
     );
 }
+
+/// Commands that change ksec.yaml itself (`namespace add`, `namespace
+/// remove`, `recipients add`) take turns on it: every namespace and every
+/// recipient added at once is in ksec.yaml and in `.sops.yaml` afterwards.
+#[test]
+fn namespace_adds_and_a_recipients_add_at_once_all_land() {
+    let p = Project::new(&format!("SEED: {CANARY}\n"));
+    for round in 0..10 {
+        let carol = Key::new(p.dir.path(), &format!("c{round}"));
+        let (first, second) = (format!("team{round}a"), format!("team{round}b"));
+        let name = format!("carol{round}");
+        let outs = std::thread::scope(|s| {
+            let add = |ns: &str| {
+                let (ns, p) = (ns.to_string(), &p);
+                s.spawn(move || {
+                    p.ksec(&["namespace", "add", &ns, "--owner-group", "devs", "-r", "r0"])
+                })
+            };
+            let handles = [
+                add(&first),
+                add(&second),
+                s.spawn(|| {
+                    p.ksec(&[
+                        "recipients",
+                        "add",
+                        &carol.recipient,
+                        "--name",
+                        &name,
+                        "-n",
+                        "payments",
+                    ])
+                }),
+            ];
+            handles.map(|h| h.join().unwrap())
+        });
+        for (out, what) in outs
+            .iter()
+            .zip(["add first", "add second", "recipients add"])
+        {
+            assert_ok(out, &format!("round {round}: {what}"));
+        }
+        let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
+        let sops_rules = std::fs::read_to_string(p.dir.path().join(".sops.yaml")).unwrap();
+        for ns in [&first, &second] {
+            assert!(
+                yaml.contains(&format!("  {ns}:")),
+                "round {round}: namespace {ns} is missing from ksec.yaml:\n{yaml}"
+            );
+            assert!(
+                sops_rules.contains(&format!("namespaces/{ns}/")),
+                "round {round}: .sops.yaml has no rule for {ns}:\n{sops_rules}"
+            );
+        }
+        assert!(
+            yaml.contains(&format!("{name}: {}", carol.recipient)),
+            "round {round}: recipient {name} is missing from ksec.yaml:\n{yaml}"
+        );
+        assert_eq!(
+            p.values_by_sops(&carol).get("SEED").map(String::as_str),
+            Some(CANARY),
+            "round {round}: {name} cannot read the payments secret"
+        );
+    }
+}

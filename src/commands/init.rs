@@ -87,6 +87,12 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
 }
 
 fn existing(dir: &Path, refresh: bool) -> Result<()> {
+    // --refresh writes .sops.yaml from ksec.yaml: not while another command changes them
+    let _lock = if refresh {
+        Some(crate::lock::lock(&dir.join(FILE_NAME))?)
+    } else {
+        None
+    };
     let project = Project::load(dir)?;
     let wanted = scaffold::sops_yaml(&project);
     let sops_path = dir.join(".sops.yaml");

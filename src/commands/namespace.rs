@@ -313,7 +313,7 @@ fn entry(args: &NamespaceAddArgs, plan: &Plan) -> String {
 }
 
 fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     check_name(&project, &args.name)?;
     // broken template overrides are reported before anything is written
     load_templates(&project)?;
@@ -498,7 +498,7 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
 }
 
 fn remove(args: NamespaceRemoveArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     let Some(ns) = project.namespaces.get(&args.name) else {
         return Err(Error::not_found(format!(
             "namespace {} is not in ksec.yaml",

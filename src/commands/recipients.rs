@@ -614,15 +614,6 @@ fn exposure(done: &[(String, Vec<String>, Vec<String>)], who: Option<&str>, dry:
     out
 }
 
-/// The project, read under a lock on ksec.yaml held for the whole command:
-/// two commands that change recipients run one after the other, each on
-/// the ksec.yaml the other left (the files they rewrite are locked too).
-fn locked_project(ctx: &Context) -> Result<(crate::lock::FileLock, Project)> {
-    let root = crate::project::find_root(ctx.project_flag.as_deref())?;
-    let lock = crate::lock::lock(&root.join(crate::project::FILE_NAME))?;
-    Ok((lock, Project::load(&root)?))
-}
-
 /// Write ksec.yaml, then `.sops.yaml` derived from it.
 fn write_project(project: &Project, new_text: &str, updated: &Project) -> Result<()> {
     fsutil::write_atomic(&project.file(), new_text.as_bytes(), 0o644)?;
@@ -726,7 +717,7 @@ fn check_recipient_name(project: &Project, name: &str) -> Result<()> {
 }
 
 fn add(args: RecipientsAddArgs, ctx: &Context) -> Result<()> {
-    let (_lock, project) = locked_project(ctx)?;
+    let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     let key = args.key.trim().to_string();
     Recipient::parse(&key).map_err(|why| {
         Error::invalid(format!("the key for {} is {why}", args.name))
@@ -944,7 +935,7 @@ fn note_out_of_sync(count: usize) {
 // ---------------------------------------------------------------- remove
 
 fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
-    let (_lock, project) = locked_project(ctx)?;
+    let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     let name = &args.name;
     let Some(key) = project.recipients.get(name).cloned() else {
         let mut err = Error::not_found(format!("no recipient {name} in ksec.yaml"));
@@ -1061,7 +1052,7 @@ fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
 // ---------------------------------------------------------------- rekey
 
 pub fn rekey(args: RekeyArgs, ctx: &Context) -> Result<()> {
-    let (_lock, project) = locked_project(ctx)?;
+    let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     let sources = scan(&project)?;
     let names = Names::new(&[&project]);
     let mut jobs = Vec::new();

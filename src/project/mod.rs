@@ -284,6 +284,16 @@ impl Project {
         Project::load(&root)
     }
 
+    /// The project, read under an exclusive lock on ksec.yaml that the
+    /// caller holds for as long as it changes the project (ksec.yaml, then
+    /// `.sops.yaml` and sources): two commands that change the project run
+    /// one after the other, each on what the other wrote.
+    pub fn discover_locked(flag: Option<&Path>) -> Result<(crate::lock::FileLock, Project)> {
+        let root = find_root(flag)?;
+        let lock = crate::lock::lock(&root.join(FILE_NAME))?;
+        Ok((lock, Project::load(&root)?))
+    }
+
     pub fn load(root: &Path) -> Result<Project> {
         let path = root.join(FILE_NAME);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
