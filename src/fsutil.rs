@@ -173,6 +173,30 @@ pub fn read_source(
     read_capped(file, limit)
 }
 
+/// The largest file ksec reads whole as one document (a SOPS or plaintext
+/// YAML/dotenv file, a file `ksec check` or the git drivers look at):
+/// 64 MiB. More is refused before it is all read, so a link to `/dev/zero`
+/// or a runaway file cannot exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The bytes of `path`, at most [`MAX_FILE_BYTES`]; a larger file is an
+/// error naming the file and the limit.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, &e))?;
+    read_capped(file, MAX_FILE_BYTES).map_err(|e| match e {
+        SourceError::TooLarge { .. } => Error::invalid(format!(
+            "{} is larger than 64 MiB, the most ksec reads as one file",
+            path.display()
+        ))
+        .hint("split it into several files (the limits are listed in the README under \"Limits\")"),
+        other => Error::new(
+            crate::error::Code::Io,
+            format!("{} {}", path.display(), other.message("a file")),
+        )
+        .hint("check the path and the disk"),
+    })
+}
+
 /// At most `limit` bytes; more is an error, never a larger allocation.
 pub fn read_capped(
     reader: impl std::io::Read,
@@ -185,6 +209,8 @@ pub fn read_capped(
         .read_to_end(&mut bytes)
         .map_err(|e| io_source(&e))?;
     if bytes.len() as u64 > limit {
+        // it may be plaintext: leave none of it in freed memory
+        zeroize::Zeroize::zeroize(&mut bytes);
         return Err(SourceError::TooLarge { limit });
     }
     Ok(bytes)

@@ -615,6 +615,26 @@ fn staged_checks_the_index_only() {
     );
 }
 
+/// A tracked file larger than ksec reads (64 MiB, here a sparse one) is
+/// named as not checked; it is never read whole.
+#[test]
+fn a_file_over_the_read_limit_is_named_as_not_checked() {
+    let w = World::new();
+    let alice = w.key("alice");
+    w.write("ksec.yaml", &ksec_yaml(&alice, "db.enc.yaml"));
+    let big = std::fs::File::create(w.project.join("huge.bin")).unwrap();
+    big.set_len(64 * 1024 * 1024 + 1).unwrap();
+    w.git(&["add", "-A"]);
+    let out = w.check(&[]);
+    assert!(
+        stderr(&out).contains(
+            "huge.bin is larger than 64 MiB, the most ksec reads as one file; huge.bin not checked"
+        ),
+        "{}",
+        all_output(&out)
+    );
+}
+
 #[test]
 fn a_project_in_a_subfolder_sees_only_its_files() {
     let w = World::in_folder("deploy/k8s");

@@ -641,7 +641,7 @@ fn textconv_never_fails_a_diff() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "# ksec: cannot read gone.enc.yaml: No such file or directory (os error 2)\n"
+        "# ksec: cannot read gone.enc.yaml: no such file or directory\n"
     );
     // tampered: digests and the reason, never unverified values
     let tampered = repo.read(APP).replace("LOG_LEVEL:", "LOG_LEVEL_X:");
@@ -654,6 +654,25 @@ fn textconv_never_fails_a_diff() {
         "{shown}"
     );
     assert!(!shown.contains(CANARY));
+}
+
+/// A file larger than ksec reads (64 MiB, here a sparse one) gets a note,
+/// not an allocation of its whole size.
+#[test]
+fn textconv_of_a_file_over_the_read_limit_is_a_note() {
+    let repo = Repo::new();
+    let big = std::fs::File::create(repo.path("huge.enc.yaml")).unwrap();
+    big.set_len(64 * 1024 * 1024 + 1).unwrap();
+    let out = repo
+        .ksec()
+        .args(["git", "textconv", "huge.enc.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "# ksec: huge.enc.yaml is larger than 64 MiB, the most ksec reads as one file\n"
+    );
 }
 
 #[test]

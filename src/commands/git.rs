@@ -119,9 +119,9 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// What `git diff` shows for `file`. Always some text: a diff never fails.
 fn textconv(file: &Path, ctx: &Context) -> Vec<u8> {
-    let bytes = match std::fs::read(file) {
+    let bytes = match fsutil::read_file(file) {
         Ok(b) => b,
-        Err(e) => return format!("# ksec: cannot read {}: {e}\n", file.display()).into_bytes(),
+        Err(e) => return format!("# ksec: {}\n", e.message).into_bytes(),
     };
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -245,13 +245,13 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         .to_string();
     let ours_text = read_text(&args.ours)?;
     let theirs_text = read_text(&args.theirs)?;
-    let base_text = match std::fs::read(&args.base) {
+    let base_text = match fsutil::read_file(&args.base) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
             Error::invalid(format!("{name} (merge base) is not UTF-8 text"))
                 .hint("resolve the conflict by hand: ksec encrypts YAML and dotenv files")
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read", &args.base, &e)),
+        Err(e) if e.code == Code::NotFound => String::new(),
+        Err(e) => return Err(e),
     };
     let format = match &args.path {
         Some(p) => Format::from_path(p),

@@ -101,28 +101,8 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
     }
 }
 
-/// The largest file ksec reads as a SOPS or plaintext YAML/dotenv document
-/// (64 MiB): more is refused before it is read, so a link to `/dev/zero`
-/// or a runaway file cannot exhaust memory.
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
 pub fn read_text(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, &e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, &e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        zeroize::Zeroize::zeroize(&mut bytes);
-        return Err(Error::invalid(format!(
-            "{} is larger than 64 MiB, the most ksec reads as a YAML or dotenv file",
-            path.display()
-        ))
-        .hint(
-            "split it into several files (the limits are listed in the README under \"Limits\")",
-        ));
-    }
+    let bytes = crate::fsutil::read_file(path)?;
     String::from_utf8(bytes).map_err(|_| {
         Error::invalid(format!("{} is not UTF-8 text", path.display()))
             .hint("ksec encrypts YAML and dotenv files")

@@ -241,7 +241,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
             }
             Ok(None) => return outcome,
             Err(e) => {
-                outcome.warning = Some(format!("cannot read {}: {e}; not checked", file.path));
+                outcome.warning = Some(format!("{}; {} not checked", e.message, file.path));
                 return outcome;
             }
         },
@@ -376,12 +376,13 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
 
 /// The file's bytes, or `None` when it is gone or not a regular file (a
 /// tracked file deleted or replaced by a symlink in the working tree).
-fn read_work_tree(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+/// At most `fsutil::MAX_FILE_BYTES` are read.
+fn read_work_tree(path: &Path) -> crate::error::Result<Option<Vec<u8>>> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => std::fs::read(path).map(Some),
+        Ok(meta) if meta.is_file() => crate::fsutil::read_file(path).map(Some),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(crate::error::Error::io("read", path, &e)),
     }
 }
 
