@@ -107,22 +107,7 @@ impl Repo {
     /// renamed), with their contents from the index. With `whole_index`,
     /// every file in the index instead.
     pub fn staged(&self, whole_index: bool) -> Result<Vec<File>> {
-        let entries = if whole_index {
-            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
-            self.index_entries(&out)
-        } else {
-            let out = self.run(&[
-                "diff",
-                "--cached",
-                "--raw",
-                "-z",
-                "--no-abbrev",
-                "--no-renames",
-                "--diff-filter=ACMR",
-                "--relative",
-            ])?;
-            diff_entries(&out)
-        };
+        let entries = self.staged_entries(whole_index, is_regular)?;
         let blobs = self.read_blobs(entries.iter().map(|e| e.oid.as_str()))?;
         Ok(entries
             .into_iter()
@@ -156,22 +141,7 @@ impl Repo {
     /// The symlinks staged for the next commit (or all in the index), with
     /// their targets from the index.
     pub fn staged_links(&self, whole_index: bool) -> Result<Vec<Link>> {
-        let entries = if whole_index {
-            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
-            self.entries_where(&out, is_link)
-        } else {
-            let out = self.run(&[
-                "diff",
-                "--cached",
-                "--raw",
-                "-z",
-                "--no-abbrev",
-                "--no-renames",
-                "--diff-filter=ACMRT",
-                "--relative",
-            ])?;
-            diff_entries_where(&out, is_link)
-        };
+        let entries = self.staged_entries(whole_index, is_link)?;
         let blobs = self.read_blobs(entries.iter().map(|e| e.oid.as_str()))?;
         Ok(entries
             .into_iter()
@@ -182,6 +152,27 @@ impl Repo {
                 work_tree: None,
             })
             .collect())
+    }
+
+    /// The index entries whose mode `keep` accepts: those staged for the
+    /// next commit (added, copied, modified, renamed, or changed in type,
+    /// e.g. a link replaced by a file), or with `whole_index` all of them.
+    fn staged_entries(&self, whole_index: bool, keep: fn(&str) -> bool) -> Result<Vec<Entry>> {
+        if whole_index {
+            let out = self.run(&["ls-files", "-z", "--full-name", "-s"])?;
+            return Ok(self.entries_where(&out, keep));
+        }
+        let out = self.run(&[
+            "diff",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            "--diff-filter=ACMRT",
+            "--relative",
+        ])?;
+        Ok(diff_entries_where(&out, keep))
     }
 
     /// A file's contents in the index, if it is there.
@@ -327,12 +318,8 @@ fn git(dir: &Path) -> Command {
     cmd
 }
 
-/// `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0` records.
-fn diff_entries(out: &[u8]) -> Vec<Entry> {
-    diff_entries_where(out, is_regular)
-}
-
-/// The records whose new mode `keep` accepts.
+/// The `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0`
+/// records whose new mode `keep` accepts.
 fn diff_entries_where(out: &[u8], keep: fn(&str) -> bool) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut fields = out.split(|b| *b == 0);
