@@ -66,6 +66,17 @@ fn onboarded(project: &Project, rendered: &Rendered) -> Vec<String> {
         .collect()
 }
 
+/// The selected namespaces ksec does not onboard: they must exist.
+fn must_exist(project: &Project, rendered: &Rendered) -> Vec<String> {
+    let onboarded = onboarded(project, rendered);
+    rendered
+        .namespaces
+        .iter()
+        .filter(|ns| !onboarded.contains(ns))
+        .cloned()
+        .collect()
+}
+
 /// What to read from the cluster. ksec's cluster-scoped objects are listed
 /// (to find those no longer rendered) only when the whole project is in
 /// scope and `cluster_wide` asks for it.
@@ -246,13 +257,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // The reads of the pre-flight run together; nothing is written before
     // every answer has been looked at.
     let reads = reads_for(&project, &rendered, &args.target.namespaces, args.prune);
-    let onboarded = onboarded(&project, &rendered);
-    let must_exist: Vec<String> = rendered
-        .namespaces
-        .iter()
-        .filter(|ns| !onboarded.contains(ns))
-        .cloned()
-        .collect();
+    let must_exist = must_exist(&project, &rendered);
     let (verdicts, missing, live) = cluster.preflight(
         &plan::read_needs(&reads),
         &reads,
@@ -738,13 +743,7 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
     let origin = Origin::of(&project.root);
     // the same refusal as apply's: a namespace ksec does not onboard must exist
-    let onboarded = onboarded(&project, &rendered);
-    let must_exist: Vec<String> = rendered
-        .namespaces
-        .iter()
-        .filter(|ns| !onboarded.contains(ns))
-        .cloned()
-        .collect();
+    let must_exist = must_exist(&project, &rendered);
     let missing = cluster.missing_namespaces(&must_exist)?;
     if !missing.is_empty() {
         return Err(versions::missing_namespaces_error(
