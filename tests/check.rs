@@ -535,6 +535,28 @@ fn ksec_yaml_problems_are_findings_with_lines_and_other_rules_still_run() {
 
 // ---------------------------------------------------------------- --staged
 
+/// A tracked link replaced by a regular file is a type change in git: the
+/// new file is staged content like any other, and is checked.
+#[test]
+fn staged_checks_a_link_replaced_by_a_file() {
+    let w = World::new();
+    let alice = w.key("alice");
+    w.write("ksec.yaml", &ksec_yaml(&alice, "db.enc.yaml"));
+    w.write("config/settings.env", "LOG_LEVEL=info\n");
+    std::os::unix::fs::symlink("settings.env", w.project.join("config/current.env")).unwrap();
+    w.commit_all();
+    std::fs::remove_file(w.project.join("config/current.env")).unwrap();
+    w.write("config/current.env", &format!("{}\n", alice.secret));
+    w.git(&["add", "config/current.env"]);
+    let out = w.check(&["--staged"]);
+    assert_eq!(code(&out), Some(11), "{}", all_output(&out));
+    assert_eq!(
+        stdout(&out),
+        "config/current.env:1: age-identity: an age identity (secret key)\n"
+    );
+    assert_secret_free(&out, &[&alice.secret]);
+}
+
 #[test]
 fn staged_checks_the_index_only() {
     let w = World::new();
