@@ -7,6 +7,10 @@
 //! `keys` (identity lookup), `render` (pure: sources -> manifests),
 //! `onboard` (namespace templates), `cluster` (the Kubernetes API).
 
+// stdout goes through `commands::write_stdout`/`outln!`, which return a
+// failed write (a full disk) as an error instead of panicking
+#![deny(clippy::print_stdout)]
+
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -47,9 +51,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 Ok(()) => 0,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
                 Err(e) => {
-                    eprintln!(
-                        "error: cannot write to stdout: {e}\n  hint: check where stdout goes (a full disk, a closed file)"
-                    );
+                    eprintln!("{}", commands::stdout_error(&e));
                     error::Code::Io.exit_code()
                 }
             };
@@ -59,53 +61,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         project_flag: cli.project,
         identity_flag: cli.identity,
     };
-    let result = stdout_failures_as_errors(|| dispatch(cli.command, &ctx));
+    let result = dispatch(cli.command, &ctx);
     match result {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("{err}");
             err.code.exit_code()
-        }
-    }
-}
-
-/// What `println!` panics with when stdout cannot be written.
-const PRINT_FAILED: &str = "failed printing to stdout: ";
-
-/// Run `f`, turning a failed `println!` into a result: a closed pipe is
-/// success (the reader has what it wanted), any other failure an io error.
-/// Other panics go on as they were.
-fn stdout_failures_as_errors(f: impl FnOnce() -> error::Result<()>) -> error::Result<()> {
-    let previous = std::sync::Arc::new(std::panic::take_hook());
-    let hook = previous.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied());
-        if !message.is_some_and(|m| m.starts_with(PRINT_FAILED)) {
-            hook(info);
-        }
-    }));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    match outcome {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .and_then(|m| m.strip_prefix(PRINT_FAILED));
-            match message {
-                Some(why) if why.starts_with("Broken pipe") => Ok(()),
-                Some(why) => Err(error::Error::new(
-                    error::Code::Io,
-                    format!("cannot write to stdout: {why}"),
-                )
-                .hint("check where stdout goes (a full disk, a closed file)")),
-                None => std::panic::resume_unwind(payload),
-            }
         }
     }
 }

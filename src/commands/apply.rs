@@ -4,6 +4,7 @@
 //! denied, undecryptable or invalid. Unchanged objects are not written.
 
 use super::Context;
+use super::outln;
 use super::render::{Rendered, rendered};
 use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change};
@@ -315,7 +316,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     verdicts.sort_by(|a, b| a.need.cmp(&b.need));
     let denied = verdicts.iter().filter(|v| !v.allowed).count();
     if args.check_access {
-        print!("{}", access_table(&verdicts));
+        super::write_stdout(access_table(&verdicts).as_bytes())?;
         if denied == 0 {
             return Ok(());
         }
@@ -369,7 +370,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
             .map(|m| plan::id(&plan::key_of(m)))
             .collect();
         let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
-        summary(&args, &changes, &written, &pruned);
+        summary(&args, &changes, &written, &pruned)?;
         note_unseen_by_server(&offline);
         return Ok(());
     }
@@ -543,7 +544,9 @@ fn write_all(
             .extend(to_delete.iter().map(|k| format!("delete {}", plan::id(k))));
     }
     bar.finish_and_clear();
-    summary(args, changes, &report.applied, &pruned);
+    // the report of a failed write comes first; a summary that cannot be
+    // printed is an error only when everything else went well
+    let printed = summary(args, changes, &report.applied, &pruned);
     report
         .applied
         .extend(pruned.into_iter().map(|id| format!("delete {id}")));
@@ -552,7 +555,7 @@ fn write_all(
     report.not_attempted.sort();
     match report.error() {
         Some(err) => Err(err),
-        None => Ok(()),
+        None => printed,
     }
 }
 
@@ -686,7 +689,12 @@ fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result
     }
 }
 
-fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[String]) {
+fn summary(
+    args: &ApplyArgs,
+    changes: &Changes,
+    written: &[String],
+    pruned: &[String],
+) -> Result<()> {
     #[derive(Default, serde::Serialize)]
     struct Counts {
         created: usize,
@@ -716,10 +724,10 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
     }
     match args.output {
         OutputFormat::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"dryRun": args.dry_run, "namespaces": per_ns})
-            );
+            )?;
         }
         OutputFormat::Text => {
             let suffix = if args.dry_run {
@@ -728,13 +736,17 @@ fn summary(args: &ApplyArgs, changes: &Changes, written: &[String], pruned: &[St
                 ""
             };
             for (ns, c) in per_ns {
-                println!(
+                outln!(
                     "{ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
-                    c.created, c.updated, c.unchanged, c.pruned
-                );
+                    c.created,
+                    c.updated,
+                    c.unchanged,
+                    c.pruned
+                )?;
             }
         }
     }
+    Ok(())
 }
 
 /// `ksec diff`: rendered vs live, per object and per key. Exit 0 when the

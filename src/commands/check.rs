@@ -1,6 +1,7 @@
 //! `ksec check` (the guard) and `ksec hook install`: load the project and
 //! the files from git, run the guard, print its findings (never a value).
 
+use super::outln;
 use super::{Context, write_stdout};
 use crate::cli::{CheckArgs, HookCommand, HookInstallArgs, OutputFormat};
 use crate::error::{Code, Error, Result};
@@ -214,10 +215,10 @@ fn install(args: HookInstallArgs, ctx: &Context) -> Result<()> {
     let script = hook_script(&repo.prefix);
     let replacing = match std::fs::read(&path) {
         Ok(existing) if existing == script.as_bytes() => {
-            println!(
+            outln!(
                 "{} is already ksec's pre-commit hook; nothing changed",
                 path.display()
-            );
+            )?;
             return Ok(());
         }
         Ok(existing) => {
@@ -243,10 +244,10 @@ fn install(args: HookInstallArgs, ctx: &Context) -> Result<()> {
     // a replaced hook may not have been executable
     crate::fsutil::set_mode(&path, 0o755).map_err(|e| Error::io("make executable", &path, &e))?;
     let verb = if replacing { "replaced" } else { "installed" };
-    println!(
+    outln!(
         "{verb} {}: `ksec check --staged` runs before each commit (skip it once with `git commit --no-verify`)",
         path.display()
-    );
+    )?;
     Ok(())
 }
 

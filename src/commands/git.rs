@@ -13,6 +13,7 @@
 //!   conflict the file stays encrypted and holds our side of each
 //!   conflicting key; when a side cannot be decrypted it is left untouched.
 
+use super::outln;
 use super::{Context, read_text, sops_error, write_stdout};
 use crate::cli::{GitCommand, MergeArgs};
 use crate::crypto::cipher::{ValueCipher, is_encrypted};
@@ -64,25 +65,25 @@ fn setup(ctx: &Context) -> Result<()> {
     })?;
     let root = project_root.unwrap_or_else(|| PathBuf::from(top.trim()));
 
-    println!("git config --local (this repository only):");
+    outln!("git config --local (this repository only):")?;
     for (key, value) in CONFIG {
         git(&root, &["config", "--local", key, value])?;
-        println!("  {key} = {value}");
+        outln!("  {key} = {value}")?;
     }
     let attributes = root.join(".gitattributes");
     let added = super::init::merge_lines(&attributes, GITATTRIBUTES)?;
     if added.is_empty() {
-        println!(".gitattributes already selects the ksec drivers; nothing changed");
+        outln!(".gitattributes already selects the ksec drivers; nothing changed")?;
     } else {
-        println!("{}: added", attributes.display());
+        outln!("{}: added", attributes.display())?;
         for line in added {
-            println!("  {line}");
+            outln!("  {line}")?;
         }
     }
     if on_path("ksec").is_none() {
-        println!(
+        outln!(
             "note: git runs `ksec` from PATH, and no ksec is on this shell's PATH; install it there"
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `ksec init`: scaffold a project, or say that there is one already.
 
 use super::Context;
+use super::outln;
 use crate::cli::InitArgs;
 use crate::crypto::wrap::Recipient;
 use crate::error::{Error, Result};
@@ -79,9 +80,9 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
         0o644,
     )?;
     created.push(".sops.yaml".into());
-    println!("initialised ksec project {name} in {}", dir.display());
+    outln!("initialised ksec project {name} in {}", dir.display())?;
     for file in created {
-        println!("  wrote {file}");
+        outln!("  wrote {file}")?;
     }
     Ok(())
 }
@@ -99,21 +100,21 @@ fn existing(dir: &Path, refresh: bool) -> Result<()> {
     let current = std::fs::read_to_string(&sops_path).unwrap_or_default();
     if refresh {
         if current == wanted {
-            println!(".sops.yaml is already in step with ksec.yaml; nothing changed");
+            outln!(".sops.yaml is already in step with ksec.yaml; nothing changed")?;
         } else {
             fsutil::write_atomic(&sops_path, wanted.as_bytes(), 0o644)?;
-            println!("refreshed .sops.yaml from ksec.yaml");
+            outln!("refreshed .sops.yaml from ksec.yaml")?;
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{} is already a ksec project; nothing changed",
         dir.display()
-    );
+    )?;
     if current != wanted {
-        println!(
+        outln!(
             "note: .sops.yaml is out of step with ksec.yaml; run `ksec init --refresh` to regenerate it"
-        );
+        )?;
     }
     Ok(())
 }

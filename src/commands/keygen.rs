@@ -1,6 +1,7 @@
 //! `ksec keygen`: a new age identity, to a file (0600) or the OS keyring.
 
 use super::Context;
+use super::outln;
 use crate::cli::{KeygenArgs, OutputFormat};
 use crate::error::Result;
 use crate::{fsutil, keys};
@@ -20,14 +21,14 @@ pub fn run(args: KeygenArgs, _ctx: &Context) -> Result<()> {
     };
     match args.output {
         OutputFormat::Text => {
-            println!("{}", generated.recipient);
+            outln!("{}", generated.recipient)?;
             eprintln!("identity written to {place}; the line above is its recipient (public key)");
         }
         OutputFormat::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "recipient": generated.recipient, "stored_in": place })
-            );
+            )?;
         }
     }
     Ok(())

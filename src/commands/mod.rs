@@ -173,6 +173,23 @@ pub fn save(path: &Path, opened: Opened) -> Result<()> {
     crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
 }
 
+/// A write to stdout that failed for another reason than a closed pipe.
+pub fn stdout_error(err: &std::io::Error) -> Error {
+    Error::new(Code::Io, format!("cannot write to stdout: {err}"))
+        .hint("check where stdout goes (a full disk, a closed file)")
+}
+
+/// `println!` that returns a failed write instead of panicking: a closed
+/// pipe is fine, any other failure (a full disk) is an io error (see
+/// [`write_stdout`]). Every line ksec prints on stdout goes through it or
+/// `write_stdout` (`clippy::print_stdout` is denied).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+pub(crate) use outln;
+
 /// Write to stdout; a closed pipe (`ksec decrypt f | head`) is not an error.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -180,7 +197,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::io("write", Path::new("<stdout>"), &e)),
+        Err(e) => Err(stdout_error(&e)),
     }
 }
 
