@@ -110,7 +110,9 @@ impl Code {
             }
             Code::Io => "reading or writing a file (or the output) failed",
             Code::CheckFailed => "`ksec check` found problems",
-            Code::Conflict => "`ksec git merge` left conflicts (the file stays encrypted)",
+            Code::Conflict => {
+                "a merge left conflicts (`ksec git merge`, or `edit` vs a change made meanwhile)"
+            }
             Code::Unexpected => "a bug in ksec (please report it)",
             Code::Interrupted => "stopped by Ctrl-C (nothing written)",
         }
