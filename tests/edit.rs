@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::terminal::{Transcript, on_terminal};
 use common::{CANARY, Key, all_output, ksec_with, run_ok, sops, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -310,31 +311,7 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
              fi\n"
         ),
     );
-    let ksec_bin = env!("CARGO_BIN_EXE_ksec");
-    let inner = format!(
-        "{} edit {}",
-        shell_quote(ksec_bin),
-        shell_quote(&fx.file.display().to_string())
-    );
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg("30")
-        .arg(script)
-        .args(["-qec", &inner, "/dev/null"])
-        .env("HOME", fx.dir.path())
-        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
-        .env("EDITOR", &editor)
-        .env("TMPDIR", &fx.tmp)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("VISUAL")
-        .env_remove("KSEC_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut cmd = edit_on_terminal(&fx, &script, &editor);
     let mut child = cmd.spawn().unwrap();
     // Keep stdin open until ksec is done: `script` may end the session
     // when its input ends. The answer waits in the terminal's buffer.
@@ -356,6 +333,22 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
     );
     assert_eq!(fx.decrypt(), PLAIN.replace("admin", "reopened"));
     fx.assert_plaintext_gone();
+}
+
+/// `ksec edit` of the fixture's file with `editor`, on a pseudo-terminal
+/// from util-linux `script`.
+fn edit_on_terminal(fx: &Fixture, script: &Path, editor: &Path) -> std::process::Command {
+    let inner = format!(
+        "{} edit {}",
+        shell_quote(env!("CARGO_BIN_EXE_ksec")),
+        shell_quote(&fx.file.display().to_string())
+    );
+    let mut cmd = on_terminal(script, &inner, fx.dir.path(), &fx.key);
+    cmd.env("EDITOR", editor)
+        .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("VISUAL");
+    cmd
 }
 
 fn shell_quote(s: &str) -> String {
@@ -692,65 +685,11 @@ fn ctrl_c_at_the_reopen_question_exits_130() {
         "editor.sh",
         &format!("{RECORD}echo 'broken: [' >> \"$1\"\n"),
     );
-    let inner = format!(
-        "{} edit {}",
-        shell_quote(env!("CARGO_BIN_EXE_ksec")),
-        shell_quote(&fx.file.display().to_string())
-    );
     let before = std::fs::read(&fx.file).unwrap();
-    let mut child = std::process::Command::new("timeout")
-        .arg("30")
-        .arg(script)
-        .args(["-qec", &inner, "/dev/null"])
-        .env("HOME", fx.dir.path())
-        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
-        .env("EDITOR", &editor)
-        .env("TMPDIR", &fx.tmp)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("VISUAL")
-        .env_remove("KSEC_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let transcript = transcript.clone();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let seen =
-        || String::from_utf8_lossy(&transcript.lock().unwrap()).contains("reopen the editor?");
-    for _ in 0..800 {
-        if seen() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(seen(), "no question");
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
-    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    let mut child = edit_on_terminal(&fx, &script, &editor).spawn().unwrap();
+    let transcript = Transcript::read(&mut child);
+    assert!(transcript.wait_for("reopen the editor?"), "no question");
+    let (status, transcript) = transcript.type_and_wait(&mut child, b"\x03");
     assert_eq!(status.code(), Some(130), "{transcript}");
     assert!(
         transcript.contains("interrupted: nothing was written"),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod terminal;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
