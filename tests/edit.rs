@@ -104,6 +104,17 @@ impl Fixture {
         std::fs::read_to_string(&self.file).unwrap()
     }
 
+    /// `out` is of an interrupted edit (exit 130, `message` on stderr, no
+    /// secret value), the file still holds `before`, the plaintext is gone.
+    fn assert_interrupted(&self, out: &Output, before: &[u8], message: &str) {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert!(err.contains(message), "{err}");
+        assert!(!all_output(out).contains(CANARY));
+        assert_eq!(std::fs::read(&self.file).unwrap(), before);
+        self.assert_plaintext_gone();
+    }
+
     /// The path the editor script recorded, which must exist no more, nor
     /// its directory; and ksec's TMPDIR is empty.
     fn assert_plaintext_gone(&self) {
@@ -375,12 +386,7 @@ fn ctrl_c_while_editing_writes_nothing_and_removes_the_plaintext() {
     );
     let before = std::fs::read(&fx.file).unwrap();
     let out = fx.edit(&editor);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    assert!(!all_output(&out).contains(CANARY));
-    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
-    fx.assert_plaintext_gone();
+    fx.assert_interrupted(&out, &before, "interrupted");
 }
 
 /// The same, without the pause: SIGINT sent just before the editor exits
@@ -490,12 +496,7 @@ fn ctrl_c_to_ksec_and_the_editor_exits_130() {
     );
     let before = std::fs::read(&fx.file).unwrap();
     let out = edit_command(&fx, &editor, &fx.tmp, None).output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted: nothing was written"), "{err}");
-    assert!(!all_output(&out).contains(CANARY));
-    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
-    fx.assert_plaintext_gone();
+    fx.assert_interrupted(&out, &before, "interrupted: nothing was written");
 }
 
 /// SIGKILL gives ksec no chance to clean up: its private directory stays,
