@@ -38,13 +38,7 @@ impl Fixture {
         let src = dir.path().join(name.replace(".enc", ""));
         std::fs::write(&src, plain).unwrap();
         let file = dir.path().join(name);
-        common::ksec(dir.path())
-            .arg("encrypt")
-            .arg(&src)
-            .args(["-r", &key.recipient, "--output"])
-            .arg(&file)
-            .assert()
-            .success();
+        common::encrypt_to(dir.path(), &key, &src, &file);
         std::fs::remove_file(&src).unwrap();
         let ram = ram_dir();
         let tmp = match &ram {

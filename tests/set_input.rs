@@ -20,13 +20,7 @@ impl Fixture {
         let src = dir.path().join("s.yaml");
         std::fs::write(&src, format!("API_TOKEN: {CANARY}\n")).unwrap();
         let file = dir.path().join("s.enc.yaml");
-        common::ksec(dir.path())
-            .arg("encrypt")
-            .arg(&src)
-            .args(["-r", &key.recipient, "--output"])
-            .arg(&file)
-            .assert()
-            .success();
+        common::encrypt_to(dir.path(), &key, &src, &file);
         Fixture { dir, key, file }
     }
 

@@ -32,6 +32,17 @@ impl Key {
     }
 }
 
+/// `ksec encrypt SRC -r KEY --output OUT` with HOME `home`, which must succeed.
+pub fn encrypt_to(home: &Path, key: &Key, src: &Path, out: &Path) {
+    ksec(home)
+        .arg("encrypt")
+        .arg(src)
+        .args(["-r", &key.recipient, "--output"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
 /// Environment variables that would let a test pick up a key it was not given.
 pub const KEY_VARS: &[&str] = &[
     "KSEC_AGE_KEY",
