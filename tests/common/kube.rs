@@ -67,6 +67,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// `ksec --project DIR ARGS` with the key `key` and HOME `dir`, against the
+/// test cluster.
+pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = super::ksec_with(dir, key);
+    cmd.env("KUBECONFIG", kubeconfig())
+        .arg("--project")
+        .arg(dir)
+        .args(args);
+    cmd
+}
+
 /// `kubectl` against the test cluster as `context` (admin, alice, bob, nobody).
 pub fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
     Command::new("kubectl")
