@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Key, code, ksec, ksec_with, project, stderr};
+use common::{Key, code, ksec, ksec_in, project, stderr};
 use std::process::Stdio;
 
 #[test]
@@ -12,17 +12,14 @@ fn an_unknown_recipient_is_invalid_in_encrypt_as_in_namespace_add() {
     let key = Key::new(dir.path(), "key");
     project(dir.path(), &[&key]);
     std::fs::write(dir.path().join("s.yaml"), "a: 1\n").unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args(["encrypt", "s.yaml", "-r", "nosuch"])
-        .output()
-        .unwrap();
+    let out = ksec_in(dir.path(), &key, &["encrypt", "s.yaml", "-r", "nosuch"]);
     assert_eq!(code(&out), Some(6), "{}", stderr(&out));
     assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
 
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "namespace",
             "add",
             "search",
@@ -30,9 +27,8 @@ fn an_unknown_recipient_is_invalid_in_encrypt_as_in_namespace_add() {
             "devs",
             "--recipient",
             "nosuch",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), Some(6), "{}", stderr(&out));
 }
 

