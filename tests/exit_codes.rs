@@ -90,6 +90,23 @@ fn plain_ksec(home: &std::path::Path) -> std::process::Command {
     cmd
 }
 
+/// /dev/full, where every write fails (ENOSPC).
+fn full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+/// A pipe whose reading end is closed (EPIPE).
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
 #[test]
 fn help_and_version_that_cannot_be_written_exit_io() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,13 +116,9 @@ fn help_and_version_that_cannot_be_written_exit_io() {
         &["render", "--help"],
         &["-h"],
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = plain_ksec(dir.path())
             .args(args)
-            .stdout(Stdio::from(full))
+            .stdout(full())
             .output()
             .unwrap();
         assert_eq!(code(&out), Some(10), "{args:?}: {}", stderr(&out));
@@ -120,11 +133,9 @@ fn help_and_version_that_cannot_be_written_exit_io() {
 #[test]
 fn help_into_a_closed_pipe_is_success() {
     let dir = tempfile::tempdir().unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
     let out = plain_ksec(dir.path())
         .arg("--help")
-        .stdout(Stdio::from(writer))
+        .stdout(closed_pipe())
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
@@ -142,14 +153,10 @@ fn command_output_that_cannot_be_written_exits_io_and_a_closed_pipe_is_success()
     .enumerate()
     {
         let target = dir.path().join(format!("full-{i}"));
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = plain_ksec(dir.path())
             .args(&args)
             .arg(&target)
-            .stdout(Stdio::from(full))
+            .stdout(full())
             .output()
             .unwrap();
         let err = stderr(&out);
@@ -158,12 +165,10 @@ fn command_output_that_cannot_be_written_exits_io_and_a_closed_pipe_is_success()
         assert!(!err.contains("panicked"), "{err}");
 
         let target = dir.path().join(format!("pipe-{i}"));
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
         let out = plain_ksec(dir.path())
             .args(&args)
             .arg(&target)
-            .stdout(Stdio::from(writer))
+            .stdout(closed_pipe())
             .output()
             .unwrap();
         assert_eq!(code(&out), Some(0), "{args:?}: {}", stderr(&out));
