@@ -130,6 +130,42 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `git ARGS` in `dir` with HOME `home`, no system configuration and no
+/// GIT_DIR, GIT_INDEX_FILE or GIT_WORK_TREE from outside; must succeed.
+/// Its stdout.
+pub fn git_in(dir: &Path, home: &Path, args: &[&str]) -> String {
+    run_ok(
+        std::process::Command::new("git")
+            .current_dir(dir)
+            .env("HOME", home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .args(args),
+    )
+}
+
+/// `git add -A` and a commit of it (as user T, no hooks) with `git_in`.
+pub fn git_commit_all(dir: &Path, home: &Path) {
+    git_in(dir, home, &["add", "-A"]);
+    git_in(
+        dir,
+        home,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "test",
+        ],
+    );
+}
+
 /// stdout and stderr of an assert_cmd output, for canary checks.
 pub fn all_output(out: &std::process::Output) -> String {
     format!(
