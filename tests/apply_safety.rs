@@ -601,26 +601,12 @@ fn a_server_that_never_answers_times_out_naming_the_url() {
 
 // --- 2. the README tour's kubectl path on an empty cluster ---------------
 
-/// Copy `from` into `to` recursively.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_applied() {
     // the demo as shipped, with namespaces of this test's own
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    copy_tree(&common::kube::repo().join("examples/demo"), &demo);
+    common::copy_dir(&common::kube::repo().join("examples/demo"), &demo);
     let (payments, storefront) = (unique("payments"), unique("storefront"));
     let mut yaml = std::fs::read_to_string(demo.join("ksec.yaml")).unwrap();
     let mut workloads = std::fs::read_to_string(demo.join("workloads.yaml")).unwrap();

@@ -413,7 +413,7 @@ fn a_no_op_apply_from_another_checkout_rewrites_nothing() {
     let before = versions();
     // the same sources from another directory: nothing to write
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(first.dir.path(), copy.path());
+    common::copy_dir(first.dir.path(), copy.path());
     let out = ksec_project(copy.path(), &first.key, &["apply", "--yes"])
         .output()
         .unwrap();
@@ -422,19 +422,6 @@ fn a_no_op_apply_from_another_checkout_rewrites_nothing() {
     let again = first.run(&["apply", "--yes"]);
     assert!(again.status.success());
     assert_eq!(versions(), before, "a no-op apply rewrote objects");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `git ARGS` in `dir`, which must succeed.

@@ -166,6 +166,20 @@ pub fn git_commit_all(dir: &Path, home: &Path) {
     );
 }
 
+/// Copies the directory `from` into `to` (created if need be), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// stdout and stderr of an assert_cmd output, for canary checks.
 pub fn all_output(out: &std::process::Output) -> String {
     format!(
