@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::kube::{kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, text, unique};
+use common::kube::{
+    kubeconfig, kubectl, kubectl_apply_stdin, kubectl_input, kubectl_ok, objects, text, unique,
+};
 use common::{CANARY, Key, code, ksec_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -649,26 +651,11 @@ fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_appl
         .output()
         .unwrap();
     assert!(rendered.status.success(), "{}", text(&rendered));
-    let out = {
-        use std::io::Write;
-        let mut child = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kubeconfig())
-            .args(["--context", "admin", "apply", "--server-side"])
-            .args(["--validate=false", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&rendered.stdout)
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let out = kubectl_input(
+        "admin",
+        &["apply", "--server-side", "--validate=false", "-f", "-"],
+        &rendered.stdout,
+    );
     assert!(out.status.success(), "{}", text(&out));
 
     assert_nginx_mounted(&storefront);
