@@ -297,9 +297,6 @@ fn a_failing_editor_writes_nothing() {
 /// `script` gives ksec a pseudo-terminal.
 #[test]
 fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
-    let Some(script) = common::which("script") else {
-        panic!("util-linux `script` is not installed");
-    };
     let fx = Fixture::new("s.enc.yaml", PLAIN);
     let editor = fx.editor(
         "editor.sh",
@@ -316,7 +313,7 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
              fi\n"
         ),
     );
-    let mut cmd = edit_on_terminal(&fx, &script, &editor);
+    let mut cmd = edit_on_terminal(&fx, &editor);
     let mut child = cmd.spawn().unwrap();
     // Keep stdin open until ksec is done: `script` may end the session
     // when its input ends. The answer waits in the terminal's buffer.
@@ -341,14 +338,17 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
 }
 
 /// `ksec edit` of the fixture's file with `editor`, on a pseudo-terminal
-/// from util-linux `script`.
-fn edit_on_terminal(fx: &Fixture, script: &Path, editor: &Path) -> std::process::Command {
+/// from util-linux `script` (fails the test if it is not installed).
+fn edit_on_terminal(fx: &Fixture, editor: &Path) -> std::process::Command {
+    let Some(script) = common::which("script") else {
+        panic!("util-linux `script` is not installed");
+    };
     let inner = format!(
         "{} edit {}",
         shell_quote(env!("CARGO_BIN_EXE_ksec")),
         shell_quote(&fx.file.display().to_string())
     );
-    let mut cmd = on_terminal(script, &inner, fx.dir.path(), &fx.key);
+    let mut cmd = on_terminal(&script, &inner, fx.dir.path(), &fx.key);
     cmd.env("EDITOR", editor)
         .env("TMPDIR", &fx.tmp)
         .env_remove("XDG_RUNTIME_DIR")
@@ -672,16 +672,13 @@ fn a_conflicting_change_made_while_editing_is_refused() {
 /// into SIGINT) is an interruption: exit 130, not "invalid content".
 #[test]
 fn ctrl_c_at_the_reopen_question_exits_130() {
-    let Some(script) = common::which("script") else {
-        panic!("util-linux `script` is not installed");
-    };
     let fx = Fixture::new("s.enc.yaml", PLAIN);
     let editor = fx.editor(
         "editor.sh",
         &format!("{RECORD}echo 'broken: [' >> \"$1\"\n"),
     );
     let before = std::fs::read(&fx.file).unwrap();
-    let mut child = edit_on_terminal(&fx, &script, &editor).spawn().unwrap();
+    let mut child = edit_on_terminal(&fx, &editor).spawn().unwrap();
     let transcript = Transcript::read(&mut child);
     assert!(transcript.wait_for("reopen the editor?"), "no question");
     let (status, transcript) = transcript.type_and_wait(&mut child, b"\x03");
