@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::kube::{kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, text, unique};
+use common::kube::{
+    kubeconfig, kubectl, kubectl_apply_stdin, kubectl_input, kubectl_ok, objects, text, unique,
+};
 use common::{CANARY, Key, code, ksec_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,24 @@ impl Project {
         );
         p.secret(ns, "db");
         p
+    }
+
+    /// `with_secret`, with the namespace onboarded (`owners: [devs]`): ksec
+    /// creates it.
+    fn onboarded_with_secret(context: &str, ns: &str, extra: &str) -> Project {
+        let p = Project::with_secret(context, ns, extra);
+        p.edit_yaml(
+            "    recipients: [me]\n",
+            "    recipients: [me]\n    owners: [devs]\n",
+        );
+        p
+    }
+
+    /// Rewrites ksec.yaml with every `from` replaced by `to`.
+    fn edit_yaml(&self, from: &str, to: &str) {
+        let path = self.dir.path().join("ksec.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, yaml.replace(from, to)).unwrap();
     }
 
     /// An encrypted `NAME.enc.env` in the namespace folder, holding the canary.
@@ -114,6 +134,17 @@ fn deployment(ns: &str, name: &str, container: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n        - name: {container}\n          image: nginx:1.27\n"
     )
+}
+
+/// The Deployment `web` in `ns` has a volume of a ConfigMap `nginx-…`.
+fn assert_nginx_mounted(ns: &str) {
+    let web: Value = serde_json::from_str(&kubectl_ok(
+        "admin",
+        &["get", "deployment", "web", "-n", ns, "-o", "json"],
+    ))
+    .unwrap();
+    let volumes = web["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("\"name\":\"nginx-"), "{volumes}");
 }
 
 /// A ResourceQuota with its status filled in, as the quota controller
@@ -205,13 +236,7 @@ fn a_mount_into_a_missing_deployment_writes_nothing_not_even_the_namespace() {
     kubectl_apply_stdin("admin", &sts);
     let out = p.run(&["apply", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
-    let web: Value = serde_json::from_str(&kubectl_ok(
-        "admin",
-        &["get", "deployment", "web", "-n", &ns, "-o", "json"],
-    ))
-    .unwrap();
-    let volumes = web["spec"]["template"]["spec"]["volumes"].to_string();
-    assert!(volumes.contains("\"name\":\"nginx-"), "{volumes}");
+    assert_nginx_mounted(&ns);
     let out = p.run(&["diff"]);
     assert_eq!(code(&out), Some(0), "{}", text(&out));
 }
@@ -242,15 +267,10 @@ fn a_write_the_server_refuses_fails_the_apply_before_any_write() {
     }
 
     // a protected environment is not asked to confirm what would be refused
-    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
-    std::fs::write(
-        p.dir.path().join("ksec.yaml"),
-        yaml.replace(
-            "    context: admin\n",
-            "    context: admin\n    protected: true\n",
-        ),
-    )
-    .unwrap();
+    p.edit_yaml(
+        "    context: admin\n",
+        "    context: admin\n    protected: true\n",
+    );
     let out = p.run(&["apply"]);
     assert_eq!(code(&out), Some(6), "{}", text(&out));
     assert!(text(&out).contains("exceeded quota"), "{}", text(&out));
@@ -260,20 +280,9 @@ fn a_write_the_server_refuses_fails_the_apply_before_any_write() {
 #[test]
 fn objects_of_a_namespace_being_created_are_checked_before_the_namespace_is_written() {
     let ns = unique("nn");
-    let p = Project::with_secret("admin", &ns, "        annotations: {'not a key!': x}\n");
-    let p = {
-        // the namespace is onboarded: ksec creates it
-        let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
-        std::fs::write(
-            p.dir.path().join("ksec.yaml"),
-            yaml.replace(
-                "    recipients: [me]\n",
-                "    recipients: [me]\n    owners: [devs]\n",
-            ),
-        )
-        .unwrap();
-        p
-    };
+    // the namespace is onboarded: ksec creates it
+    let p =
+        Project::onboarded_with_secret("admin", &ns, "        annotations: {'not a key!': x}\n");
     for args in [
         &["apply", "--yes", "--dry-run"][..],
         &["apply", "--yes"][..],
@@ -291,12 +300,7 @@ fn objects_of_a_namespace_being_created_are_checked_before_the_namespace_is_writ
     }
 
     // valid: the dry run says what the server could not see
-    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
-    std::fs::write(
-        p.dir.path().join("ksec.yaml"),
-        yaml.replace("'not a key!'", "shop.example/owner"),
-    )
-    .unwrap();
+    p.edit_yaml("'not a key!'", "shop.example/owner");
     let out = p.run(&["apply", "--yes", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let err = common::stderr(&out);
@@ -334,77 +338,75 @@ fn onboarder(dir: &Path, escalate: bool) -> PathBuf {
         ),
     );
     let token = kubectl_ok("admin", &["create", "token", "onboarder", "-n", &home]);
+    kubeconfig_for(dir, &test_server(), token.trim())
+}
+
+/// The URL of the test control plane's API server.
+fn test_server() -> String {
     let view: Value = serde_json::from_str(&kubectl_ok(
         "admin",
         &["config", "view", "--raw", "--minify", "-o", "json"],
     ))
     .unwrap();
-    let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap();
-    kubeconfig_for(dir, server, token.trim())
+    view["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
-#[test]
-fn objects_of_a_new_namespace_are_dry_run_there_before_any_is_written() {
-    let ns = unique("esc");
+/// `Project::onboarded_with_secret` in context `ctx`, applied as the
+/// `onboarder` (with `escalate`), whose kubeconfig is in the returned dir.
+fn onboarded_by_onboarder(ns: &str, escalate: bool) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
-    let mut p = Project::with_secret("ctx", &ns, "");
-    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
-    std::fs::write(
-        p.dir.path().join("ksec.yaml"),
-        yaml.replace(
-            "    recipients: [me]\n",
-            "    recipients: [me]\n    owners: [devs]\n",
-        ),
-    )
-    .unwrap();
-    p.kubeconfig = Some(onboarder(dir.path(), false));
+    let mut p = Project::onboarded_with_secret("ctx", ns, "");
+    p.kubeconfig = Some(onboarder(dir.path(), escalate));
+    (dir, p)
+}
 
+/// `apply --yes` exits 7, naming `object` as failed where its dry run
+/// waits for its namespace or role; its output.
+fn apply_fails_the_dry_run_of(p: &Project, object: &str) -> String {
     let out = p.run(&["apply", "--yes"]);
     assert_eq!(code(&out), Some(7), "{}", text(&out));
     let err = text(&out);
     assert!(
         err.contains(&format!(
-            "failed: {ns}/Role/team-owners: (dry run once its namespace or role exists)"
+            "failed: {object}: (dry run once its namespace or role exists)"
         )),
         "{err}"
     );
+    err
+}
+
+/// `kubectl get KIND -o name` in `ns`, as admin.
+fn names(ns: &str, kind: &str) -> String {
+    kubectl_ok("admin", &["get", kind, "-n", ns, "-o", "name"])
+}
+
+#[test]
+fn objects_of_a_new_namespace_are_dry_run_there_before_any_is_written() {
+    let ns = unique("esc");
+    let (_dir, p) = onboarded_by_onboarder(&ns, false);
+
+    let err = apply_fails_the_dry_run_of(&p, &format!("{ns}/Role/team-owners"));
     assert!(err.contains(&format!("applied: Namespace/{ns}\n")), "{err}");
     assert!(err.contains(&format!("{ns}/ConfigMap/cfg-")), "{err}");
     assert!(namespace_exists(&ns));
     assert!(written(&ns).is_empty(), "{:?}", written(&ns));
-    let roles = kubectl_ok("admin", &["get", "roles", "-n", &ns, "-o", "name"]);
+    let roles = names(&ns, "roles");
     assert!(roles.trim().is_empty(), "{roles}");
 }
 
 #[test]
 fn a_binding_refused_once_its_role_exists_leaves_only_namespace_and_roles_written() {
     let ns = unique("bind");
-    let dir = tempfile::tempdir().unwrap();
-    let mut p = Project::with_secret("ctx", &ns, "");
-    let yaml = std::fs::read_to_string(p.dir.path().join("ksec.yaml")).unwrap();
-    std::fs::write(
-        p.dir.path().join("ksec.yaml"),
-        yaml.replace(
-            "    recipients: [me]\n",
-            "    recipients: [me]\n    owners: [devs]\n",
-        ),
-    )
-    .unwrap();
-    p.kubeconfig = Some(onboarder(dir.path(), true));
+    let (_dir, p) = onboarded_by_onboarder(&ns, true);
 
-    let out = p.run(&["apply", "--yes"]);
-    assert_eq!(code(&out), Some(7), "{}", text(&out));
-    let err = text(&out);
-    assert!(
-        err.contains(&format!(
-            "failed: {ns}/RoleBinding/team-owners: (dry run once its namespace or role exists)"
-        )),
-        "{err}"
-    );
+    let err = apply_fails_the_dry_run_of(&p, &format!("{ns}/RoleBinding/team-owners"));
     assert!(err.contains(&format!("{ns}/Role/team-owners")), "{err}");
-    let roles = kubectl_ok("admin", &["get", "roles", "-n", &ns, "-o", "name"]);
+    let roles = names(&ns, "roles");
     assert!(roles.contains("team-owners"), "{roles}");
-    let bindings = kubectl_ok("admin", &["get", "rolebindings", "-n", &ns, "-o", "name"]);
+    let bindings = names(&ns, "rolebindings");
     assert!(bindings.trim().is_empty(), "{bindings}");
     assert!(written(&ns).is_empty(), "{:?}", written(&ns));
 }
@@ -513,14 +515,9 @@ fn a_malformed_kubeconfig_is_invalid_and_named_without_its_content() {
 
 #[test]
 fn a_wrong_token_is_an_authentication_error_naming_context_and_server() {
-    let view = kubectl_ok(
-        "admin",
-        &["config", "view", "--raw", "--minify", "-o", "json"],
-    );
-    let view: Value = serde_json::from_str(&view).unwrap();
-    let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap();
+    let server = test_server();
     let dir = tempfile::tempdir().unwrap();
-    let p = config_project(kubeconfig_for(dir.path(), server, "not-a-valid-token"));
+    let p = config_project(kubeconfig_for(dir.path(), &server, "not-a-valid-token"));
     let out = p.run(&["apply", "--yes"]);
     assert_eq!(code(&out), Some(7), "{}", text(&out));
     let err = text(&out);
@@ -606,26 +603,12 @@ fn a_server_that_never_answers_times_out_naming_the_url() {
 
 // --- 2. the README tour's kubectl path on an empty cluster ---------------
 
-/// Copy `from` into `to` recursively.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_applied() {
     // the demo as shipped, with namespaces of this test's own
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    copy_tree(&common::kube::repo().join("examples/demo"), &demo);
+    common::copy_dir(&common::kube::repo().join("examples/demo"), &demo);
     let (payments, storefront) = (unique("payments"), unique("storefront"));
     let mut yaml = std::fs::read_to_string(demo.join("ksec.yaml")).unwrap();
     let mut workloads = std::fs::read_to_string(demo.join("workloads.yaml")).unwrap();
@@ -668,35 +651,14 @@ fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_appl
         .output()
         .unwrap();
     assert!(rendered.status.success(), "{}", text(&rendered));
-    let out = {
-        use std::io::Write;
-        let mut child = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kubeconfig())
-            .args(["--context", "admin", "apply", "--server-side"])
-            .args(["--validate=false", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&rendered.stdout)
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let out = kubectl_input(
+        "admin",
+        &["apply", "--server-side", "--validate=false", "-f", "-"],
+        &rendered.stdout,
+    );
     assert!(out.status.success(), "{}", text(&out));
 
-    let web: Value = serde_json::from_str(&kubectl_ok(
-        "admin",
-        &["get", "deployment", "web", "-n", &storefront, "-o", "json"],
-    ))
-    .unwrap();
-    let volumes = web["spec"]["template"]["spec"]["volumes"].to_string();
-    assert!(volumes.contains("\"name\":\"nginx-"), "{volumes}");
+    assert_nginx_mounted(&storefront);
     let api = kubectl_ok(
         "admin",
         &["get", "deployment", "api", "-n", &payments, "-o", "json"],

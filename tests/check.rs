@@ -1040,24 +1040,11 @@ fn pre_commit_hooks_yaml_runs_a_real_ksec_check() {
 
 // ---------------------------------------------------------------- the demo
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_demo_project_passes_thanks_to_its_allow_entry_and_fails_without_it() {
     let w = World::new();
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
-    copy_dir(&demo, &w.project);
+    common::copy_dir(&demo, &w.project);
     w.commit_all();
     let demo_secrets: Vec<String> = w
         .read("demo-key.txt")

@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::Key;
 use common::kube::{
     create_namespaces, kubeconfig, kubectl_apply_stdin, kubectl_ok, kubectl_stdin, objects, repo,
     text, unique,
 };
-use common::{Key, ksec_with};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -69,12 +69,7 @@ impl Project {
     }
 
     fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = ksec_with(self.dir.path(), &self.key);
-        cmd.env("KUBECONFIG", kubeconfig())
-            .arg("--project")
-            .arg(self.dir.path())
-            .args(args);
-        cmd
+        common::kube::ksec_project(self.dir.path(), &self.key, args)
     }
 
     fn write(&self, rel: &str, text: &str) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{CANARY, Key, code, ksec_with, run_ok, sops, stderr};
+use common::{CANARY, Key, code, ksec_in, ksec_with, run_ok, sops, stderr};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -48,9 +48,15 @@ impl Project {
     }
 
     fn ksec(&self, args: &[&str]) -> Output {
+        ksec_in(self.dir.path(), &self.key, args)
+    }
+
+    /// `ksec set FILE KEY VALUE` with KSEC_LOCK_TIMEOUT=`timeout`.
+    fn set_with_lock_timeout(&self, timeout: &str, key: &str, value: &str) -> Output {
         ksec_with(self.dir.path(), &self.key)
             .current_dir(self.dir.path())
-            .args(args)
+            .env("KSEC_LOCK_TIMEOUT", timeout)
+            .args(["set", self.file_arg(), key, value])
             .output()
             .unwrap()
     }
@@ -221,12 +227,7 @@ fn a_held_lock_makes_set_fail_clearly_after_the_wait() {
     }
     assert!(ready.exists(), "flock did not start");
     let before = std::fs::read(&p.file).unwrap();
-    let out = ksec_with(p.dir.path(), &p.key)
-        .current_dir(p.dir.path())
-        .env("KSEC_LOCK_TIMEOUT", "1")
-        .args(["set", p.file_arg(), "NEW", "new-value"])
-        .output()
-        .unwrap();
+    let out = p.set_with_lock_timeout("1", "NEW", "new-value");
     let err = stderr(&out);
     let sleeper = std::fs::read_to_string(&ready).unwrap();
     run_ok(std::process::Command::new("kill").arg(sleeper.trim()));
@@ -368,12 +369,7 @@ fn two_encrypt_in_place_at_once_one_refuses() {
 fn a_bad_lock_timeout_is_a_usage_error_naming_the_variable() {
     let p = Project::new("A: a\n");
     let before = std::fs::read(&p.file).unwrap();
-    let out = ksec_with(p.dir.path(), &p.key)
-        .current_dir(p.dir.path())
-        .env("KSEC_LOCK_TIMEOUT", "ten")
-        .args(["set", p.file_arg(), "B", "b"])
-        .output()
-        .unwrap();
+    let out = p.set_with_lock_timeout("ten", "B", "b");
     let err = stderr(&out);
     assert_eq!(code(&out), Some(2), "{err}");
     assert!(err.contains("KSEC_LOCK_TIMEOUT=\"ten\""), "{err}");

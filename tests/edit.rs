@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::terminal::{Transcript, on_terminal};
 use common::{CANARY, Key, all_output, ksec_with, run_ok, sops, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -37,13 +38,7 @@ impl Fixture {
         let src = dir.path().join(name.replace(".enc", ""));
         std::fs::write(&src, plain).unwrap();
         let file = dir.path().join(name);
-        common::ksec(dir.path())
-            .arg("encrypt")
-            .arg(&src)
-            .args(["-r", &key.recipient, "--output"])
-            .arg(&file)
-            .assert()
-            .success();
+        common::encrypt_to(dir.path(), &key, &src, &file);
         std::fs::remove_file(&src).unwrap();
         let ram = ram_dir();
         let tmp = match &ram {
@@ -101,6 +96,17 @@ impl Fixture {
 
     fn text(&self) -> String {
         std::fs::read_to_string(&self.file).unwrap()
+    }
+
+    /// `out` is of an interrupted edit (exit 130, `message` on stderr, no
+    /// secret value), the file still holds `before`, the plaintext is gone.
+    fn assert_interrupted(&self, out: &Output, before: &[u8], message: &str) {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert!(err.contains(message), "{err}");
+        assert!(!all_output(out).contains(CANARY));
+        assert_eq!(std::fs::read(&self.file).unwrap(), before);
+        self.assert_plaintext_gone();
     }
 
     /// The path the editor script recorded, which must exist no more, nor
@@ -291,9 +297,6 @@ fn a_failing_editor_writes_nothing() {
 /// `script` gives ksec a pseudo-terminal.
 #[test]
 fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
-    let Some(script) = common::which("script") else {
-        panic!("util-linux `script` is not installed");
-    };
     let fx = Fixture::new("s.enc.yaml", PLAIN);
     let editor = fx.editor(
         "editor.sh",
@@ -310,31 +313,7 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
              fi\n"
         ),
     );
-    let ksec_bin = env!("CARGO_BIN_EXE_ksec");
-    let inner = format!(
-        "{} edit {}",
-        shell_quote(ksec_bin),
-        shell_quote(&fx.file.display().to_string())
-    );
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg("30")
-        .arg(script)
-        .args(["-qec", &inner, "/dev/null"])
-        .env("HOME", fx.dir.path())
-        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
-        .env("EDITOR", &editor)
-        .env("TMPDIR", &fx.tmp)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("VISUAL")
-        .env_remove("KSEC_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut cmd = edit_on_terminal(&fx, &editor);
     let mut child = cmd.spawn().unwrap();
     // Keep stdin open until ksec is done: `script` may end the session
     // when its input ends. The answer waits in the terminal's buffer.
@@ -356,6 +335,25 @@ fn edit_on_a_terminal_reopens_the_editor_after_invalid_content() {
     );
     assert_eq!(fx.decrypt(), PLAIN.replace("admin", "reopened"));
     fx.assert_plaintext_gone();
+}
+
+/// `ksec edit` of the fixture's file with `editor`, on a pseudo-terminal
+/// from util-linux `script` (fails the test if it is not installed).
+fn edit_on_terminal(fx: &Fixture, editor: &Path) -> std::process::Command {
+    let Some(script) = common::which("script") else {
+        panic!("util-linux `script` is not installed");
+    };
+    let inner = format!(
+        "{} edit {}",
+        shell_quote(env!("CARGO_BIN_EXE_ksec")),
+        shell_quote(&fx.file.display().to_string())
+    );
+    let mut cmd = on_terminal(&script, &inner, fx.dir.path(), &fx.key);
+    cmd.env("EDITOR", editor)
+        .env("TMPDIR", &fx.tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("VISUAL");
+    cmd
 }
 
 fn shell_quote(s: &str) -> String {
@@ -382,12 +380,7 @@ fn ctrl_c_while_editing_writes_nothing_and_removes_the_plaintext() {
     );
     let before = std::fs::read(&fx.file).unwrap();
     let out = fx.edit(&editor);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    assert!(!all_output(&out).contains(CANARY));
-    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
-    fx.assert_plaintext_gone();
+    fx.assert_interrupted(&out, &before, "interrupted");
 }
 
 /// The same, without the pause: SIGINT sent just before the editor exits
@@ -497,12 +490,7 @@ fn ctrl_c_to_ksec_and_the_editor_exits_130() {
     );
     let before = std::fs::read(&fx.file).unwrap();
     let out = edit_command(&fx, &editor, &fx.tmp, None).output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted: nothing was written"), "{err}");
-    assert!(!all_output(&out).contains(CANARY));
-    assert_eq!(std::fs::read(&fx.file).unwrap(), before);
-    fx.assert_plaintext_gone();
+    fx.assert_interrupted(&out, &before, "interrupted: nothing was written");
 }
 
 /// SIGKILL gives ksec no chance to clean up: its private directory stays,
@@ -684,73 +672,16 @@ fn a_conflicting_change_made_while_editing_is_refused() {
 /// into SIGINT) is an interruption: exit 130, not "invalid content".
 #[test]
 fn ctrl_c_at_the_reopen_question_exits_130() {
-    let Some(script) = common::which("script") else {
-        panic!("util-linux `script` is not installed");
-    };
     let fx = Fixture::new("s.enc.yaml", PLAIN);
     let editor = fx.editor(
         "editor.sh",
         &format!("{RECORD}echo 'broken: [' >> \"$1\"\n"),
     );
-    let inner = format!(
-        "{} edit {}",
-        shell_quote(env!("CARGO_BIN_EXE_ksec")),
-        shell_quote(&fx.file.display().to_string())
-    );
     let before = std::fs::read(&fx.file).unwrap();
-    let mut child = std::process::Command::new("timeout")
-        .arg("30")
-        .arg(script)
-        .args(["-qec", &inner, "/dev/null"])
-        .env("HOME", fx.dir.path())
-        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
-        .env("EDITOR", &editor)
-        .env("TMPDIR", &fx.tmp)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("VISUAL")
-        .env_remove("KSEC_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let transcript = transcript.clone();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let seen =
-        || String::from_utf8_lossy(&transcript.lock().unwrap()).contains("reopen the editor?");
-    for _ in 0..800 {
-        if seen() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(seen(), "no question");
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
-    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    let mut child = edit_on_terminal(&fx, &editor).spawn().unwrap();
+    let transcript = Transcript::read(&mut child);
+    assert!(transcript.wait_for("reopen the editor?"), "no question");
+    let (status, transcript) = transcript.type_and_wait(&mut child, b"\x03");
     assert_eq!(status.code(), Some(130), "{transcript}");
     assert!(
         transcript.contains("interrupted: nothing was written"),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Key, code, ksec, ksec_with, project, stderr};
+use common::{Key, code, ksec, ksec_in, project, stderr};
 use std::process::Stdio;
 
 #[test]
@@ -12,17 +12,14 @@ fn an_unknown_recipient_is_invalid_in_encrypt_as_in_namespace_add() {
     let key = Key::new(dir.path(), "key");
     project(dir.path(), &[&key]);
     std::fs::write(dir.path().join("s.yaml"), "a: 1\n").unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args(["encrypt", "s.yaml", "-r", "nosuch"])
-        .output()
-        .unwrap();
+    let out = ksec_in(dir.path(), &key, &["encrypt", "s.yaml", "-r", "nosuch"]);
     assert_eq!(code(&out), Some(6), "{}", stderr(&out));
     assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
 
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "namespace",
             "add",
             "search",
@@ -30,9 +27,8 @@ fn an_unknown_recipient_is_invalid_in_encrypt_as_in_namespace_add() {
             "devs",
             "--recipient",
             "nosuch",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), Some(6), "{}", stderr(&out));
 }
 
@@ -94,6 +90,23 @@ fn plain_ksec(home: &std::path::Path) -> std::process::Command {
     cmd
 }
 
+/// /dev/full, where every write fails (ENOSPC).
+fn full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+/// A pipe whose reading end is closed (EPIPE).
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
 #[test]
 fn help_and_version_that_cannot_be_written_exit_io() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,13 +116,9 @@ fn help_and_version_that_cannot_be_written_exit_io() {
         &["render", "--help"],
         &["-h"],
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = plain_ksec(dir.path())
             .args(args)
-            .stdout(Stdio::from(full))
+            .stdout(full())
             .output()
             .unwrap();
         assert_eq!(code(&out), Some(10), "{args:?}: {}", stderr(&out));
@@ -124,11 +133,9 @@ fn help_and_version_that_cannot_be_written_exit_io() {
 #[test]
 fn help_into_a_closed_pipe_is_success() {
     let dir = tempfile::tempdir().unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
     let out = plain_ksec(dir.path())
         .arg("--help")
-        .stdout(Stdio::from(writer))
+        .stdout(closed_pipe())
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
@@ -146,14 +153,10 @@ fn command_output_that_cannot_be_written_exits_io_and_a_closed_pipe_is_success()
     .enumerate()
     {
         let target = dir.path().join(format!("full-{i}"));
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = plain_ksec(dir.path())
             .args(&args)
             .arg(&target)
-            .stdout(Stdio::from(full))
+            .stdout(full())
             .output()
             .unwrap();
         let err = stderr(&out);
@@ -162,12 +165,10 @@ fn command_output_that_cannot_be_written_exits_io_and_a_closed_pipe_is_success()
         assert!(!err.contains("panicked"), "{err}");
 
         let target = dir.path().join(format!("pipe-{i}"));
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
         let out = plain_ksec(dir.path())
             .args(&args)
             .arg(&target)
-            .stdout(Stdio::from(writer))
+            .stdout(closed_pipe())
             .output()
             .unwrap();
         assert_eq!(code(&out), Some(0), "{args:?}: {}", stderr(&out));

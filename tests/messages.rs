@@ -4,11 +4,21 @@
 
 mod common;
 
-use common::{Key, code, ksec, ksec_with, project, stderr};
+use common::{Key, code, ksec, ksec_in, project, stderr};
 use std::path::Path;
 
 fn run(home: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
     ksec(home).current_dir(dir).args(args).output().unwrap()
+}
+
+/// Writes `text` as ksec.yaml in `dir`; `ksec namespace list` there must
+/// exit 6. Its stderr.
+fn namespace_list_refuses(dir: &Path, text: impl AsRef<[u8]>) -> String {
+    std::fs::write(dir.join("ksec.yaml"), text).unwrap();
+    let out = run(dir, dir, &["namespace", "list"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    err
 }
 
 #[test]
@@ -32,10 +42,7 @@ namespaces:
           prod: {source: [x.enc.yaml]}
 chek: {}
 ";
-    std::fs::write(dir.path().join("ksec.yaml"), text).unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    let err = namespace_list_refuses(dir.path(), text);
     for (line, field) in [
         (3, "recipents: unknown field; did you mean recipients?"),
         (6, "namespaces.payments.recipientz: unknown field"),
@@ -68,14 +75,10 @@ chek: {}
 #[test]
 fn ksec_yaml_parser_errors_are_in_ksec_words() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ksec.yaml"),
+    let err = namespace_list_refuses(
+        dir.path(),
         "version: 1\nproject: x\nrecipients:\n  a: age1x\n  a: age1y\n",
-    )
-    .unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    );
     assert!(
         err.contains("ksec.yaml:5: key a appears twice in the same mapping"),
         "{err}"
@@ -86,10 +89,7 @@ fn ksec_yaml_parser_errors_are_in_ksec_words() {
     );
 
     // a value of the wrong type
-    std::fs::write(dir.path().join("ksec.yaml"), "version: one\n").unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    let err = namespace_list_refuses(dir.path(), "version: one\n");
     assert!(
         err.contains("ksec.yaml:1: the value here must be a whole number"),
         "{err}"
@@ -102,10 +102,7 @@ fn ksec_yaml_parser_errors_are_in_ksec_words() {
             .map(|i| format!("  r{i}: age1x\n"))
             .collect::<String>()
     );
-    std::fs::write(dir.path().join("ksec.yaml"), big).unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    let err = namespace_list_refuses(dir.path(), big);
     assert!(
         err.contains("ksec.yaml is too large for ksec to read"),
         "{err}"
@@ -118,10 +115,7 @@ fn ksec_yaml_parser_errors_are_in_ksec_words() {
         "[".repeat(3000),
         "]".repeat(3000)
     );
-    std::fs::write(dir.path().join("ksec.yaml"), deep).unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    let err = namespace_list_refuses(dir.path(), deep);
     assert!(err.contains("ksec.yaml"), "{err}");
     assert!(err.contains("nested too deeply"), "{err}");
     assert!(!err.contains("recursion"), "{err}");
@@ -212,10 +206,7 @@ fn names_with_control_characters_are_shown_escaped() {
 
     // from ksec.yaml
     let text = "version: 1\nproject: x\nnamespaces:\n  \"pay\\nerror: forged\\u001b[31m\": {}\nenvironments:\n  \"e\\rx\": {context: c}\n";
-    std::fs::write(dir.path().join("ksec.yaml"), text).unwrap();
-    let out = run(dir.path(), dir.path(), &["namespace", "list"]);
-    let err = stderr(&out);
-    assert_eq!(code(&out), Some(6), "{err}");
+    let err = namespace_list_refuses(dir.path(), text);
     assert_escaped(&err, "error: forged");
     assert!(err.contains("\\nerror: forged\\u{1b}[31m"), "{err}");
     assert!(err.contains("\\rx"), "{err}");
@@ -255,16 +246,16 @@ fn the_identity_error_lists_every_source_in_lookup_order() {
     let key = Key::new(dir.path(), "key");
     project(dir.path(), &[&key]);
     std::fs::write(dir.path().join("namespaces/payments/db.yaml"), "A: x\n").unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "encrypt",
             "namespaces/payments/db.yaml",
             "--output",
             "namespaces/payments/db.enc.yaml",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let yaml = std::fs::read_to_string(dir.path().join("ksec.yaml")).unwrap()
         + "    secrets:\n      - name: db\n        sources: [db.enc.yaml]\n";
@@ -353,9 +344,10 @@ fn namespace_add_suggests_commands_that_work() {
         key.recipient
     );
     std::fs::write(dir.path().join("ksec.yaml"), yaml).unwrap();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args([
+    let out = ksec_in(
+        dir.path(),
+        &key,
+        &[
             "namespace",
             "add",
             "search",
@@ -363,9 +355,8 @@ fn namespace_add_suggests_commands_that_work() {
             "devs",
             "-r",
             "alice",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let err = stderr(&out);
     assert_eq!(code(&out), Some(0), "{err}");
     let next = err.lines().find(|l| l.starts_with("next: ")).expect(&err);
@@ -375,10 +366,6 @@ fn namespace_add_suggests_commands_that_work() {
         .unwrap_or_else(|| panic!("{next}"));
     assert!(render.contains("--env "), "{next}");
     let args: Vec<&str> = render.split_whitespace().skip(1).collect();
-    let out = ksec_with(dir.path(), &key)
-        .current_dir(dir.path())
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = ksec_in(dir.path(), &key, &args);
     assert_eq!(code(&out), Some(0), "{render}: {}", stderr(&out));
 }

@@ -13,7 +13,7 @@
 mod common;
 
 use common::kube::{kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, text, unique};
-use common::{CANARY, Key, ksec_with};
+use common::{CANARY, Key};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,12 +48,7 @@ impl Project {
     }
 
     fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = ksec_with(self.dir.path(), &self.key);
-        cmd.env("KUBECONFIG", kubeconfig())
-            .arg("--project")
-            .arg(self.dir.path())
-            .args(args);
-        cmd
+        common::kube::ksec_project(self.dir.path(), &self.key, args)
     }
 
     /// Runs ksec and checks that no output holds the secret value.

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, code, ksec, ksec_with, run_ok, stderr, stdout};
+use common::{
+    CANARY, Key, all_output, code, git_commit_all, git_in, ksec, ksec_with, stderr, stdout,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -54,31 +56,11 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        run_ok(
-            Command::new("git")
-                .current_dir(&self.root)
-                .env("HOME", &self.home)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env_remove("GIT_DIR")
-                .env_remove("GIT_INDEX_FILE")
-                .env_remove("GIT_WORK_TREE")
-                .args(args),
-        )
+        git_in(&self.root, &self.home, args)
     }
 
     fn commit_all(&self) {
-        self.git(&["add", "-A"]);
-        self.git(&[
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "--no-verify",
-            "-m",
-            "test",
-        ]);
+        git_commit_all(&self.root, &self.home);
     }
 
     fn ksec(&self, args: &[&str]) -> Output {

@@ -99,19 +99,6 @@ fn blocks(readme: &str) -> Result<Vec<Block>, Vec<String>> {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn run_checked(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
@@ -171,12 +158,12 @@ impl Places {
         let demo = work.join("demo");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&fresh).unwrap();
-        copy_dir(&repo_root.join("examples"), &repo.join("examples"));
+        common::copy_dir(&repo_root.join("examples"), &repo.join("examples"));
 
         // The demo, with names of its own on the shared test cluster (a
         // deleted namespace never goes away there): the project and both
         // namespaces get a unique suffix; their folders stay.
-        copy_dir(&repo_root.join("examples/demo"), &demo);
+        common::copy_dir(&repo_root.join("examples/demo"), &demo);
         let suffix = common::kube::unique("r");
         let namespaces = DEMO_NAMESPACES
             .iter()

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::terminal::{Transcript, on_terminal};
 use common::{CANARY, Key, code, ksec_with, run_ok, sops, stderr};
 use std::path::PathBuf;
 
@@ -19,13 +20,7 @@ impl Fixture {
         let src = dir.path().join("s.yaml");
         std::fs::write(&src, format!("API_TOKEN: {CANARY}\n")).unwrap();
         let file = dir.path().join("s.enc.yaml");
-        common::ksec(dir.path())
-            .arg("encrypt")
-            .arg(&src)
-            .args(["-r", &key.recipient, "--output"])
-            .arg(&file)
-            .assert()
-            .success();
+        common::encrypt_to(dir.path(), &key, &src, &file);
         Fixture { dir, key, file }
     }
 
@@ -115,55 +110,14 @@ fn ctrl_c_at_the_hidden_prompt_exits_130_and_restores_the_echo() {
         env!("CARGO_BIN_EXE_ksec"),
         fx.file.display()
     );
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg("30")
-        .arg(script)
-        .args(["-qec", &inner, "/dev/null"])
+    let mut child = on_terminal(&script, &inner, fx.dir.path(), &fx.key)
         .env("SHELL", bash)
-        .env("HOME", fx.dir.path())
-        .env("KSEC_AGE_KEY_FILE", &fx.key.file)
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .env_remove("KSEC_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY")
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let transcript = transcript.clone();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                transcript.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let seen = |what: &str| String::from_utf8_lossy(&transcript.lock().unwrap()).contains(what);
-    for _ in 0..800 {
-        if seen("value for DB_PASSWORD") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(seen("value for DB_PASSWORD"), "no prompt");
+        .spawn()
+        .unwrap();
+    let transcript = Transcript::read(&mut child);
+    assert!(transcript.wait_for("value for DB_PASSWORD"), "no prompt");
     // half a secret typed, then Ctrl-C; keep stdin open until the end
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all(b"half-typed\x03").unwrap();
-    stdin.flush().unwrap();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
-    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap()).into_owned();
+    let (status, transcript) = transcript.type_and_wait(&mut child, b"half-typed\x03");
     assert!(status.success(), "{status}: {transcript}");
     assert!(transcript.contains("rc=130"), "{transcript}");
     assert!(transcript.contains("interrupted"), "{transcript}");

@@ -109,6 +109,27 @@ impl Scratch {
         assert_eq!(code(&res), Some(0), "ksec encrypt: {}", stderr(&res));
         path
     }
+
+    /// `ksec edit FILE` with an editor script `editor.sh` holding `script`.
+    fn edit_with(&self, file: &Path, script: &str) -> Output {
+        let editor = self.write("editor.sh", script);
+        std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        ksec_with(&self.home, &self.key)
+            .current_dir(self.dir.path())
+            .env("EDITOR", &editor)
+            .arg("edit")
+            .arg(file)
+            .output()
+            .unwrap()
+    }
+
+    /// `ksec decrypt FILE`, bounded by `run_bounded`.
+    fn decrypt_bounded(&self, file: &Path) -> Output {
+        let mut cmd = ksec_std(&self.home, &self.key);
+        cmd.arg("decrypt").arg(file);
+        run_bounded(cmd)
+    }
 }
 
 /// `ksec` as a std command (for `run_bounded`), with the same clean
@@ -177,7 +198,7 @@ fn set_unset_and_edit_refuse_sops_json_and_binary_files_and_leave_them_unchanged
     for (kind, file) in &files {
         let name = file.to_str().unwrap();
         let before = std::fs::read(file).unwrap();
-        let sops_before = s.sops(true).arg("-d").arg(file).output().unwrap();
+        let sops_before = s.sops_decrypt(file);
         for args in [
             vec!["set", name, "a", "changed"],
             vec!["unset", name, "a"],
@@ -430,18 +451,10 @@ fn edit_keeps_the_ciphertext_of_an_unchanged_whole_float_printed_as_sops_prints_
     };
     let before = line(&file);
     // the editor sees `f: 2` (as sops prints it) and changes only `other`
-    let editor = s.write(
-        "editor.sh",
+    let out = s.edit_with(
+        &file,
         "#!/bin/sh\ngrep -qx 'f: 2' \"$1\" || exit 1\nsed -i 's/^other: x$/other: y/' \"$1\"\n",
     );
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = ksec_with(&s.home, &s.key)
-        .current_dir(s.dir.path())
-        .env("EDITOR", &editor)
-        .arg("edit")
-        .arg(&file)
-        .output()
-        .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(line(&file), before, "the float's line changed");
     assert_eq!(s.sops_decrypt_ok(&file), "f: 2\nother: \"y\"\n");
@@ -461,18 +474,10 @@ fn edit_of_a_sops_file_with_times_and_numbers_changes_only_the_edited_line() {
     let plain = s.write("m.yaml", &format!("{TIMES}{numbers}changed: old\n"));
     let file = s.sops_encrypt(&plain, "m.enc.yaml");
     let before = std::fs::read_to_string(&file).unwrap();
-    let editor = s.write(
-        "editor.sh",
+    let out = s.edit_with(
+        &file,
         "#!/bin/sh\nsed -i 's/^changed: old$/changed: new/' \"$1\"\n",
     );
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = ksec_with(&s.home, &s.key)
-        .current_dir(s.dir.path())
-        .env("EDITOR", &editor)
-        .arg("edit")
-        .arg(&file)
-        .output()
-        .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let after = std::fs::read_to_string(&file).unwrap();
     let changed: Vec<&str> = before
@@ -548,9 +553,7 @@ fn a_huge_list_index_in_dotenv_metadata_is_refused_by_decrypt() {
     let plain = s.write("d.env", &format!("A=1\nSECRET={CANARY}\n"));
     let enc = std::fs::read_to_string(s.sops_encrypt(&plain, "d.enc.env")).unwrap();
     let file = s.write("bomb.env", &format!("{enc}{BOMB}"));
-    let mut cmd = ksec_std(&s.home, &s.key);
-    cmd.arg("decrypt").arg(&file);
-    let out = run_bounded(cmd);
+    let out = s.decrypt_bounded(&file);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(5), "{err}");
     assert!(
@@ -562,16 +565,12 @@ fn a_huge_list_index_in_dotenv_metadata_is_refused_by_decrypt() {
     // a gap in a list is refused the same way (sops: "Incomplete list")
     let gap = enc.replace("sops_age__list_0__", "sops_age__list_1__");
     let file = s.write("gap.env", &gap);
-    let mut cmd = ksec_std(&s.home, &s.key);
-    cmd.arg("decrypt").arg(&file);
-    let out = run_bounded(cmd);
+    let out = s.decrypt_bounded(&file);
     assert_eq!(code(&out), Some(5), "{}", stderr(&out));
     // deep nesting in a metadata key is refused before it is built
     let deep = format!("{enc}sops_x{}=1\n", "__map_y".repeat(5000));
     let file = s.write("deep.env", &deep);
-    let mut cmd = ksec_std(&s.home, &s.key);
-    cmd.arg("decrypt").arg(&file);
-    let out = run_bounded(cmd);
+    let out = s.decrypt_bounded(&file);
     assert_eq!(code(&out), Some(5), "{}", stderr(&out));
 }
 
@@ -587,9 +586,7 @@ fn deeply_nested_encrypted_yaml_is_refused_not_a_stack_overflow() {
     }
     deep.push_str(&format!("{}leaf: \"\"\n", " ".repeat(6_000)));
     let file = s.write("deep.enc.yaml", &format!("{deep}{meta}"));
-    let mut cmd = ksec_std(&s.home, &s.key);
-    cmd.arg("decrypt").arg(&file);
-    let out = run_bounded(cmd);
+    let out = s.decrypt_bounded(&file);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(6), "{err}");
     assert!(

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{CANARY, Key, all_output, code, ksec, run_ok, stderr, stdout};
+use common::{CANARY, Key, all_output, code, git_commit_all, git_in, ksec, stderr, stdout};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -329,38 +329,6 @@ fn an_invalid_dockerconfigjson_is_refused_at_render() {
 
 // ---------------------------------------------------------------- check
 
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    run_ok(
-        Command::new("git")
-            .current_dir(dir)
-            .env("HOME", home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_WORK_TREE")
-            .args(args),
-    )
-}
-
-fn commit_all(p: &P) {
-    git(&p.root, &p.home, &["add", "-A"]);
-    git(
-        &p.root,
-        &p.home,
-        &[
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "--no-verify",
-            "-m",
-            "test",
-        ],
-    );
-}
-
 fn check(p: &P, args: &[&str]) -> Output {
     ksec(&p.home)
         .current_dir(&p.root)
@@ -374,7 +342,7 @@ fn check(p: &P, args: &[&str]) -> Output {
 fn check_flags_tracked_links_out_of_a_namespace_folder() {
     let p = P::new(CONFIG_FILE);
     std::fs::remove_file(p.path("age.txt")).unwrap();
-    git(&p.root, &p.home, &["init", "-q", "-b", "main"]);
+    git_in(&p.root, &p.home, &["init", "-q", "-b", "main"]);
     p.write("namespaces/ns/real.txt", b"fine\n");
     p.link("namespaces/ns/conf.txt", "../../notes.txt");
     p.link("namespaces/ns/abs.txt", "/etc/hostname");
@@ -385,10 +353,10 @@ fn check_flags_tracked_links_out_of_a_namespace_folder() {
     // a link outside every namespace folder is not a source
     p.link("readme-link", "notes.txt");
     // first everything staged (nothing committed), then tracked
-    git(&p.root, &p.home, &["add", "-A"]);
+    git_in(&p.root, &p.home, &["add", "-A"]);
     for args in [&["--staged"][..], &[][..]] {
         if args.is_empty() {
-            commit_all(&p);
+            git_commit_all(&p.root, &p.home);
         }
         let out = check(&p, args);
         assert_eq!(code(&out), Some(11), "{args:?}: {}", all_output(&out));
@@ -420,12 +388,12 @@ fn check_flags_tracked_links_out_of_a_namespace_folder() {
 fn check_flags_a_namespace_folder_linked_out_of_the_project() {
     let p = P::new(CONFIG_FILE);
     std::fs::remove_file(p.path("age.txt")).unwrap();
-    git(&p.root, &p.home, &["init", "-q", "-b", "main"]);
+    git_in(&p.root, &p.home, &["init", "-q", "-b", "main"]);
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("conf.txt"), "x\n").unwrap();
     std::fs::remove_dir(p.path("namespaces/ns")).unwrap();
     p.link("namespaces/ns", outside.path());
-    commit_all(&p);
+    git_commit_all(&p.root, &p.home);
     let out = check(&p, &[]);
     assert_eq!(code(&out), Some(11), "{}", all_output(&out));
     assert!(

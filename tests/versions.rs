@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::kube::{create_namespaces, kubeconfig, kubectl_apply_stdin, objects, text, unique};
+use common::kube::{create_namespaces, ksec_project, kubectl_apply_stdin, objects, text, unique};
 use common::{CANARY, Key, ksec_with, stdout};
 use std::path::Path;
 
@@ -52,13 +52,17 @@ impl Project {
         project
     }
 
+    /// A project of its own in context admin, in a namespace of its own
+    /// that exists; and that namespace.
+    fn in_new_namespace() -> (String, Project) {
+        let ns = unique("v");
+        create_namespaces(&[&ns]);
+        let project = Project::new(&unique("p"), "admin", &ns, "", "");
+        (ns, project)
+    }
+
     fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = ksec_with(self.dir.path(), &self.key);
-        cmd.env("KUBECONFIG", kubeconfig())
-            .arg("--project")
-            .arg(self.dir.path())
-            .args(args);
-        cmd
+        ksec_project(self.dir.path(), &self.key, args)
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
@@ -74,6 +78,20 @@ impl Project {
     fn set_log_level(&self, level: &str) {
         let path = self.dir.path().join("namespaces").join(&self.ns);
         std::fs::write(path.join("app.env"), format!("LOG_LEVEL={level}\n")).unwrap();
+    }
+
+    /// `ksec set` of PASSWORD in the namespace's db.enc.env, which must
+    /// succeed.
+    fn set_password(&self, value: &str) {
+        let db = self
+            .dir
+            .path()
+            .join("namespaces")
+            .join(&self.ns)
+            .join("db.enc.env");
+        self.ksec(&["set", db.to_str().unwrap(), "PASSWORD", value])
+            .assert()
+            .success();
     }
 
     fn edit_yaml(&self, from: &str, to: &str) {
@@ -95,26 +113,14 @@ fn named(ns: &str, kind: &str, prefix: &str) -> Vec<String> {
 
 #[test]
 fn after_a_change_diff_pairs_the_new_version_with_the_old_and_is_clean_after_apply() {
-    let ns = unique("v");
-    create_namespaces(&[&ns]);
-    let project = Project::new(&unique("p"), "admin", &ns, "", "");
+    let (ns, project) = Project::in_new_namespace();
     project.apply_ok();
     let old_cfg = named(&ns, "configmaps", "cfg-").pop().unwrap();
     let old_db = named(&ns, "secrets", "db-").pop().unwrap();
 
     project.set_log_level("debug");
-    let db = project
-        .dir
-        .path()
-        .join("namespaces")
-        .join(&ns)
-        .join("db.enc.env");
-    let db = db.to_str().unwrap();
     let new_secret = "rotated-canary-91b2";
-    project
-        .ksec(&["set", db, "PASSWORD", new_secret])
-        .assert()
-        .success();
+    project.set_password(new_secret);
 
     let out = project.run(&["diff"]);
     let t = text(&out);
@@ -163,9 +169,7 @@ fn after_a_change_diff_pairs_the_new_version_with_the_old_and_is_clean_after_app
 
 #[test]
 fn apply_keeps_only_the_newest_versions() {
-    let ns = unique("v");
-    create_namespaces(&[&ns]);
-    let project = Project::new(&unique("p"), "admin", &ns, "", "");
+    let (ns, project) = Project::in_new_namespace();
     let mut created = Vec::new();
     for level in ["a", "b", "c", "d", "e"] {
         project.set_log_level(level);
@@ -255,21 +259,7 @@ fn without_the_delete_right_old_versions_stay_and_the_apply_goes_on() {
     );
     project.apply_ok();
     project.set_log_level("debug");
-    let db = project
-        .dir
-        .path()
-        .join("namespaces")
-        .join(&ns)
-        .join("db.enc.env");
-    project
-        .ksec(&[
-            "set",
-            db.to_str().unwrap(),
-            "PASSWORD",
-            "another-canary-5e1",
-        ])
-        .assert()
-        .success();
+    project.set_password("another-canary-5e1");
     let out = project.run(&["apply", "--yes"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
@@ -284,9 +274,7 @@ fn without_the_delete_right_old_versions_stay_and_the_apply_goes_on() {
 
 #[test]
 fn diff_prune_lists_what_apply_prune_deletes() {
-    let ns = unique("v");
-    create_namespaces(&[&ns]);
-    let project = Project::new(&unique("p"), "admin", &ns, "", "");
+    let (ns, project) = Project::in_new_namespace();
     project.apply_ok();
     let cfg = named(&ns, "configmaps", "cfg-").pop().unwrap();
     // the ConfigMap leaves the project
@@ -425,12 +413,8 @@ fn a_no_op_apply_from_another_checkout_rewrites_nothing() {
     let before = versions();
     // the same sources from another directory: nothing to write
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(first.dir.path(), copy.path());
-    let out = ksec_with(copy.path(), &first.key)
-        .env("KUBECONFIG", kubeconfig())
-        .arg("--project")
-        .arg(copy.path())
-        .args(["apply", "--yes"])
+    common::copy_dir(first.dir.path(), copy.path());
+    let out = ksec_project(copy.path(), &first.key, &["apply", "--yes"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -438,19 +422,6 @@ fn a_no_op_apply_from_another_checkout_rewrites_nothing() {
     let again = first.run(&["apply", "--yes"]);
     assert!(again.status.success());
     assert_eq!(versions(), before, "a no-op apply rewrote objects");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `git ARGS` in `dir`, which must succeed.
@@ -471,9 +442,7 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[test]
 fn clones_of_one_repository_prune_each_other_with_a_warning_about_unknown_commits() {
-    let ns = unique("v");
-    create_namespaces(&[&ns]);
-    let origin = Project::new(&unique("p"), "admin", &ns, "", "");
+    let (ns, origin) = Project::in_new_namespace();
     git(origin.dir.path(), &["init", "-q"]);
     git(origin.dir.path(), &["add", "ksec.yaml", "namespaces"]);
     git(origin.dir.path(), &["commit", "-q", "-m", "one"]);
@@ -486,15 +455,7 @@ fn clones_of_one_repository_prune_each_other_with_a_warning_about_unknown_commit
             &["clone", "-q", from, clone.to_str().unwrap()],
         );
     }
-    let ksec = |dir: &Path, args: &[&str]| {
-        ksec_with(dir, &origin.key)
-            .env("KUBECONFIG", kubeconfig())
-            .arg("--project")
-            .arg(dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ksec = |dir: &Path, args: &[&str]| ksec_project(dir, &origin.key, args).output().unwrap();
     // one clone moves on: a new ConfigMap, committed and applied
     let yaml = std::fs::read_to_string(ahead.join("ksec.yaml")).unwrap();
     let extra = "      - name: extra\n        literals: {A: '1'}\n";

@@ -67,6 +67,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// `ksec --project DIR ARGS` with the key `key` and HOME `dir`, against the
+/// test cluster.
+pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = super::ksec_with(dir, key);
+    cmd.env("KUBECONFIG", kubeconfig())
+        .arg("--project")
+        .arg(dir)
+        .args(args);
+    cmd
+}
+
 /// `kubectl` against the test cluster as `context` (admin, alice, bob, nobody).
 pub fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
     Command::new("kubectl")
@@ -97,23 +108,29 @@ pub fn kubectl_apply_stdin(context: &str, manifest: &str) {
 
 /// `kubectl ARGS` as `context` with `input` on stdin; must succeed.
 pub fn kubectl_stdin(context: &str, args: &[&str], input: &str) {
+    let out = kubectl_input(context, args, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `kubectl ARGS` as `context` with `input` on stdin; its output.
+pub fn kubectl_input(context: &str, args: &[&str], input: &[u8]) -> std::process::Output {
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig())
         .args(["--context", context])
         .args(args)
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "kubectl {args:?} failed");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Objects of a kind in a namespace: name -> object.

