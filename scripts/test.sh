@@ -17,4 +17,6 @@ export KSEC_TEST_KUBECONFIG=$kube_dir/kubeconfig
 # the tests run under a private HOME (with-secret-service.sh): keep the cached apiserver
 export KSEC_KUBE_CACHE=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}
 
-KSEC_TEST_SECRET_SERVICE=1 scripts/with-secret-service.sh cargo test --all-targets
+# --include-ignored: the tests that need the Secret Service (ignored by a plain
+# `cargo test`) run here, where it exists.
+scripts/with-secret-service.sh cargo test --all-targets -- --include-ignored

@@ -21,24 +21,37 @@ impl KeySource for KeyringSource {
     }
 
     fn load(&self) -> Result<Found> {
-        match entry().and_then(|e| e.get_password()) {
-            Ok(text) => {
-                let text = zeroize::Zeroizing::new(text);
-                parse_identities(&text, &self.describe()).map(Found::Identities)
-            }
-            Err(keyring::Error::NoEntry) => {
-                Ok(Found::Absent(format!("{} (no entry)", self.describe())))
-            }
-            Err(_) => Ok(Found::Absent(format!(
-                "{} (not available on this machine)",
-                self.describe()
-            ))),
+        load_from(entry(), &self.describe())
+    }
+}
+
+/// Read the identities held by `entry` (`describe` names it in messages).
+fn load_from(
+    entry: std::result::Result<keyring::Entry, keyring::Error>,
+    describe: &str,
+) -> Result<Found> {
+    match entry.and_then(|e| e.get_password()) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            parse_identities(&text, describe).map(Found::Identities)
         }
+        Err(keyring::Error::NoEntry) => Ok(Found::Absent(format!("{describe} (no entry)"))),
+        Err(_) => Ok(Found::Absent(format!(
+            "{describe} (not available on this machine)"
+        ))),
     }
 }
 
 /// Store an identity in the keyring; refuses to replace an existing one.
 pub fn store(secret: &str) -> Result<()> {
+    store_in(entry(), secret)
+}
+
+/// store() on a given entry.
+fn store_in(
+    entry: std::result::Result<keyring::Entry, keyring::Error>,
+    secret: &str,
+) -> Result<()> {
     let unavailable = |e: keyring::Error| {
         Error::new(
             Code::Unavailable,
@@ -46,7 +59,7 @@ pub fn store(secret: &str) -> Result<()> {
         )
         .hint("on a machine without a keyring service (a headless Linux box has no Secret Service), use `ksec keygen --out FILE`")
     };
-    let entry = entry().map_err(unavailable)?;
+    let entry = entry.map_err(unavailable)?;
     match entry.get_password() {
         Ok(_) => {
             return Err(Error::new(
@@ -74,18 +87,84 @@ fn describe_error(err: &keyring::Error) -> String {
 mod tests {
     use super::*;
 
-    /// The keyring crate's mock store: the lookup reads what store() wrote,
-    /// and a second store is refused.
+    /// One mock credential behind every Entry handed out, so that store()
+    /// and load() see the same state (the crate's mock keeps none between
+    /// Entry values).
+    fn shared_mock_entry() -> impl Fn() -> std::result::Result<keyring::Entry, keyring::Error> {
+        let cred = std::sync::Arc::new(keyring::mock::MockCredential::default());
+        move || {
+            let shared = SharedMock(cred.clone());
+            Ok(keyring::Entry::new_with_credential(Box::new(shared)))
+        }
+    }
+
+    #[derive(Debug)]
+    struct SharedMock(std::sync::Arc<keyring::mock::MockCredential>);
+
+    impl keyring::credential::CredentialApi for SharedMock {
+        fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
+            self.0.set_secret(secret)
+        }
+        fn get_secret(&self) -> keyring::Result<Vec<u8>> {
+            self.0.get_secret()
+        }
+        fn delete_credential(&self) -> keyring::Result<()> {
+            self.0.delete_credential()
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// load() on an empty keyring finds nothing; store() then load() gives
+    /// back the stored identity; a second store() is refused and keeps the
+    /// first identity.
     #[test]
-    fn store_then_lookup_with_the_mock_keyring() {
-        keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
-        // the mock keeps no state between Entry values, so check the
-        // refusal logic and the parse path on one entry at a time
-        let generated = super::super::generate();
-        let entry = entry().unwrap();
-        entry.set_password(&generated.secret).unwrap();
-        let text = entry.get_password().unwrap();
-        let ids = parse_identities(&text, "mock").unwrap();
+    fn store_then_load_and_a_second_store_is_refused() {
+        let entry = shared_mock_entry();
+        match load_from(entry(), "test keyring").unwrap() {
+            Found::Absent(why) => assert_eq!(why, "test keyring (no entry)"),
+            Found::Identities(_) => panic!("an empty keyring held identities"),
+        }
+
+        let first = super::super::generate();
+        store_in(entry(), &first.secret).unwrap();
+        let second = super::super::generate();
+        let err = store_in(entry(), &second.secret).unwrap_err();
+        assert_eq!(err.code, Code::Invalid);
+        assert!(err.to_string().contains("already holds"), "{err}");
+
+        let Found::Identities(ids) = load_from(entry(), "test keyring").unwrap() else {
+            panic!("the stored identity was not found");
+        };
         assert_eq!(ids.len(), 1);
+        assert_eq!(
+            entry().unwrap().get_password().unwrap(),
+            first.secret.to_string(),
+            "the second store replaced the first identity"
+        );
+    }
+
+    /// A keyring that cannot be reached is "not available" to load() and an
+    /// Unavailable error (with the --out hint) to store().
+    #[test]
+    fn an_unreachable_keyring_is_absent_for_load_and_unavailable_for_store() {
+        let failing = || {
+            let cred = keyring::mock::MockCredential::default();
+            cred.set_error(keyring::Error::PlatformFailure("no bus".into()));
+            Ok(keyring::Entry::new_with_credential(Box::new(cred)))
+        };
+        match load_from(failing(), "test keyring").unwrap() {
+            Found::Absent(why) => {
+                assert_eq!(why, "test keyring (not available on this machine)")
+            }
+            Found::Identities(_) => panic!("a failing keyring held identities"),
+        }
+        let err = store_in(failing(), "AGE-SECRET-KEY-1X").unwrap_err();
+        assert_eq!(err.code, Code::Unavailable);
+        assert!(
+            err.to_string().contains("no keyring service answered"),
+            "{err}"
+        );
     }
 }
