@@ -1117,53 +1117,44 @@ fn unset_of_a_missing_key_is_not_found() {
     }
 }
 
-/// `set KEY` with a KEY the format cannot hold must be refused (or, if
-/// accepted, leave a file that still opens) — never exit 0 and leave a
-/// file that no longer decrypts.
-fn assert_set_keeps_the_file_readable(name: &str, plain: &str, keys: &[&str]) {
+/// `set KEY` with a KEY the format cannot hold is refused as a wrong command
+/// line (exit 2), names the key, never prints the value, and leaves the file
+/// byte for byte as it was.
+fn assert_set_refuses_keys(name: &str, plain: &str, keys: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::new(dir.path(), "key");
     let src = name.replace(".enc", "");
     let enc = encrypted(dir.path(), &key, &src, plain, name);
     let original = std::fs::read(&enc).unwrap();
-    let mut broken = Vec::new();
+    let mut wrong = Vec::new();
     for bad in keys {
-        std::fs::write(&enc, &original).unwrap();
         let set = ksec_with(dir.path(), &key)
             .arg("set")
             .arg(&enc)
-            .args([bad, "v"])
+            .args([bad, CANARY])
             .output()
             .unwrap();
-        if !set.status.success() {
-            if std::fs::read(&enc).unwrap() != original {
-                broken.push(format!(
-                    "{bad:?}: refused (exit {:?}) but the file changed",
-                    code(&set)
-                ));
-            }
-            continue;
-        }
-        let dec = ksec_with(dir.path(), &key)
-            .arg("decrypt")
-            .arg(&enc)
-            .output()
-            .unwrap();
-        if code(&dec) != Some(0) {
-            broken.push(format!(
-                "{bad:?}: set exited 0, then decrypt exited {:?}: {}",
-                code(&dec),
-                stderr(&dec).lines().next().unwrap_or("")
+        if code(&set) != Some(2) || !stderr(&set).contains(&format!("error: cannot set {bad}")) {
+            wrong.push(format!(
+                "{bad:?}: exit {:?}, not 2 with `cannot set {bad}`: {}",
+                code(&set),
+                stderr(&set).lines().next().unwrap_or("")
             ));
         }
+        if all_output(&set).contains(CANARY) {
+            wrong.push(format!("{bad:?}: the value was printed"));
+        }
+        if std::fs::read(&enc).unwrap() != original {
+            wrong.push(format!("{bad:?}: the file changed"));
+            std::fs::write(&enc, &original).unwrap();
+        }
     }
-    assert!(broken.is_empty(), "{name}:\n{}", broken.join("\n"));
+    assert!(wrong.is_empty(), "{name}:\n{}", wrong.join("\n"));
 }
 
 #[test]
-
 fn set_refuses_dotenv_keys_that_would_break_the_file() {
-    assert_set_keeps_the_file_readable(
+    assert_set_refuses_keys(
         "s.enc.env",
         "A=1\nB=2\n",
         &["X=Y", "#C", "sops_mac", "N\nL"],
@@ -1171,9 +1162,8 @@ fn set_refuses_dotenv_keys_that_would_break_the_file() {
 }
 
 #[test]
-
 fn set_refuses_yaml_keys_that_would_break_the_file() {
-    assert_set_keeps_the_file_readable(
+    assert_set_refuses_keys(
         "s.enc.yaml",
         "a: 1\nb: 2\n",
         &["sops", "[\"sops\"][\"mac\"]", "N\nL"],

@@ -379,8 +379,8 @@ fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
     );
 
     let out = project.ksec(&["apply", "--yes"]).output().unwrap();
-    assert!(!out.status.success());
     let t = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{t}");
     assert!(
         t.contains("conflict") && t.contains("helm") && t.contains("LOG_LEVEL"),
         "{t}"

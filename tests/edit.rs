@@ -285,7 +285,8 @@ fn a_failing_editor_writes_nothing() {
     let before = std::fs::read(&fx.file).unwrap();
     let out = fx.edit(&editor);
     let err = stderr(&out);
-    assert_ne!(out.status.code(), Some(0), "{err}");
+    // the exit-code table: 10, reading or writing a file failed
+    assert_eq!(out.status.code(), Some(10), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(std::fs::read(&fx.file).unwrap(), before);
     fx.assert_plaintext_gone();

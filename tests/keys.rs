@@ -113,7 +113,8 @@ fn keygen_never_overwrites_a_key() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(!out.status.success(), "a second keygen succeeded");
+    // create_new refuses the existing file: 10, writing a file failed
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
     assert!(
         out.stdout.is_empty(),
         "printed a recipient: {}",

@@ -228,7 +228,7 @@ fn keep_versions_is_validated() {
         .arg("render")
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
         text(&out).contains("defaults.keepVersions: 1000 is more than 100"),
         "{}",
