@@ -180,6 +180,7 @@ fn encrypt_in_place_replaces_the_file() {
     let key = Key::new(dir.path(), "key");
     let file = dir.path().join("s.env");
     std::fs::write(&file, format!("TOKEN={CANARY}\n")).unwrap();
+    let before = entries(dir.path());
     let out = ksec(dir.path())
         .current_dir(dir.path())
         .args(["encrypt", "s.env", "--in-place", "-r", &key.recipient])
@@ -201,14 +202,26 @@ fn encrypt_in_place_replaces_the_file() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), format!("TOKEN={CANARY}\n"));
-    // no temporary file left behind
-    assert!(
-        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .contains("tmp")),
-    );
+    // no temporary file left behind: the same entries as before, and no
+    // file anywhere in the directory holds the plaintext
+    assert_eq!(entries(dir.path()), before);
+    for name in &before {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "plaintext in {name}"
+        );
+    }
+}
+
+/// The names in `dir`, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
