@@ -412,6 +412,46 @@ fn the_same_key_changed_on_both_branches_conflicts_without_plaintext_on_disk() {
     assert!(repo.decrypt(APP).starts_with("API_TOKEN: resolved\n"));
 }
 
+/// The driver itself, called as git calls it (`ksec git merge %O %A %B
+/// %P`) on the three stages of a conflicted file: exit 12 (a merge has
+/// conflicts) with ours left in %A, and exit 0 once both sides agree.
+#[test]
+fn the_merge_driver_exits_12_on_a_conflict_and_0_on_a_clean_merge() {
+    let repo = Repo::new();
+    repo.branch("a", |r| r.set(APP, "API_TOKEN", "from-a"));
+    repo.branch("b", |r| r.set(APP, "API_TOKEN", "from-b"));
+    assert_eq!(repo.merge_a_then_b().status.code(), Some(1));
+
+    let stage = |n: u8, name: &str| {
+        let out = repo.git(&["show", &format!(":{n}:{APP}")]);
+        assert!(out.status.success(), "{}", all_output(&out));
+        let path = repo.dir.path().join(name);
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    };
+    let (base, ours, theirs) = (stage(1, "base"), stage(2, "ours"), stage(3, "theirs"));
+    let driver = |ours: &Path, theirs: &Path| {
+        repo.ksec()
+            .args(["git", "merge"])
+            .args([&base, ours, theirs])
+            .arg(APP)
+            .output()
+            .unwrap()
+    };
+
+    let out = driver(&ours, &theirs);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    assert!(stderr(&out).contains("API_TOKEN"), "{}", stderr(&out));
+    let left = repo.ksec_ok(&["decrypt", ours.to_str().unwrap()]);
+    assert!(left.starts_with("API_TOKEN: from-a\n"), "ours was not kept");
+
+    // control: theirs merged with itself is clean
+    let same = repo.dir.path().join("theirs-again");
+    std::fs::copy(&theirs, &same).unwrap();
+    let out = driver(&same, &theirs);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn nested_maps_merge_per_key() {
     let repo = Repo::new();
