@@ -738,12 +738,11 @@ fn remove_of_an_unknown_namespace_is_not_found_and_writes_nothing() {
     );
 }
 
-/// Found while writing these tests: `add` puts the new entry above a
-/// comment that closes the last entry (it ends up below the new entry), and
-/// `remove` then deletes that comment along with the entry. A user's comment
-/// is lost, and add + remove is not a round trip.
+/// A comment that closes the last entry stays with that entry: `add` puts
+/// the new entry below it, `remove` deletes the entry and not the comment,
+/// so add + remove is a round trip that keeps the user's comment.
 #[test]
-fn bug_add_then_remove_loses_a_comment_closing_the_last_entry() {
+fn add_then_remove_keeps_a_comment_closing_the_last_entry() {
     let shop = Shop::with_yaml(
         "version: 1\nrecipients:\n  alice: ALICE\nnamespaces:\n  payments:\n    recipients: [alice]\n    # TODO: move payments to its own cluster\n",
     );
@@ -766,19 +765,17 @@ fn bug_add_then_remove_loses_a_comment_closing_the_last_entry() {
     let after = shop.ksec_yaml();
     assert!(
         after.contains("    # TODO: move payments to its own cluster\n"),
-        "BUG: `namespace add` inserted the entry above the comment that closes the last \
-         entry, and `namespace remove` deleted that comment with the entry:\n--- before\n{}--- after\n{after}",
+        "`namespace remove` deleted the comment that closes the last entry:\n--- before\n{}--- after\n{after}",
         shop.original
     );
     assert_eq!(after, shop.original, "add + remove is not a round trip");
 }
 
-/// Found while writing these tests: an owner group is written into a YAML
-/// flow sequence without quoting `,`, so a group with commas (an LDAP DN,
-/// as many OIDC providers send) is read back as several groups, and the
-/// team-owners RoleBinding grants the namespace to each piece.
+/// An owner group with commas (an LDAP DN, as many OIDC providers send) is
+/// written so that YAML reads it back as one group, not as several (which
+/// the team-owners RoleBinding would grant the namespace to, piece by piece).
 #[test]
-fn bug_an_owner_group_with_commas_is_split_into_several_groups() {
+fn an_owner_group_with_commas_stays_one_group() {
     let shop = Shop::new();
     let dn = "cn=search-devs,ou=groups,dc=example,dc=com";
     shop.ok(&[
@@ -794,8 +791,7 @@ fn bug_an_owner_group_with_commas_is_split_into_several_groups() {
     assert_eq!(
         list["search"]["owners"],
         json!([dn]),
-        "BUG: --owner-group {dn:?} was written as `owners: [{dn}]`, which YAML reads as \
-         several groups; ksec.yaml now says:\n{}",
+        "--owner-group {dn:?} is not read back as one group; ksec.yaml says:\n{}",
         shop.ksec_yaml()
     );
 }
