@@ -423,6 +423,14 @@ fn ksec_set_keeps_the_line_of_an_emoji_key_sops_wrote() {
         after.lines().next(),
         "the emoji key's line changed although its value did not"
     );
+    // sops reads the whole file back exactly as it reads a file it wrote
+    // itself from the expected content: the emoji key, the new value
+    let fresh_plain = s.write("expected.yaml", "rocket🚀: launch\nother: y\n");
+    let fresh = s.sops_encrypt_to(&[&key], &fresh_plain, "yaml", "expected.enc.yaml");
+    let expected = s.sops_decrypt(&key, &fresh);
+    assert!(expected.contains("launch") && expected.contains("other"));
+    assert_eq!(s.sops_decrypt(&key, &enc), expected);
+    assert_eq!(s.ksec_decrypt(&key, &enc), expected);
 }
 
 #[test]
