@@ -950,3 +950,118 @@ fn encrypt_without_recipients_uses_the_namespace_recipients() {
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(!all_output(&out).contains(CANARY));
 }
+
+/// Files sops wrote with a selective-encryption setting: ksec decrypts them
+/// as sops does, `ksec set` of an encrypted and of a plaintext key keeps the
+/// setting (the secret stays encrypted, the plaintext key stays readable),
+/// and sops reads the result back exactly as it reads a file it wrote
+/// itself from the expected content.
+fn selective_encryption_round_trip(flags: &[&str], secret_key: &str, plain_key: &str) {
+    let s = Scratch::new();
+    let key = s.key("alice");
+    let content = |secret: &str, plain: &str| {
+        format!("{secret_key}: {secret}\n{plain_key}: {plain}\nnested:\n    {secret_key}: inner\n")
+    };
+    let sops_encrypt = |name: &str, text: &str| {
+        let plain = s.write(&format!("{name}.yaml"), text);
+        let out = run_ok(
+            s.sops(None)
+                .args(["-e", "--age", &key.recipient])
+                .args(flags)
+                .arg(&plain),
+        );
+        std::fs::remove_file(&plain).unwrap();
+        s.write(&format!("{name}.enc.yaml"), &out)
+    };
+    let enc = sops_encrypt("s", &content("old-secret", "db.internal"));
+    let written = std::fs::read_to_string(&enc).unwrap();
+    assert!(
+        !written.contains("old-secret"),
+        "{flags:?}: sops left the secret readable"
+    );
+    assert!(
+        written.contains(&format!("{plain_key}: db.internal")),
+        "{flags:?}: {written}"
+    );
+    assert_eq!(
+        s.ksec_decrypt(&key, &enc),
+        s.sops_decrypt(&key, &enc),
+        "{flags:?}"
+    );
+
+    for (k, v) in [(secret_key, CANARY), (plain_key, "db.example")] {
+        let out = ksec_with(&s.home, &key)
+            .arg("set")
+            .arg(&enc)
+            .args([k, v])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?} set {k}: {}",
+            all_output(&out)
+        );
+    }
+    let after = std::fs::read_to_string(&enc).unwrap();
+    assert!(
+        !after.contains(CANARY),
+        "{flags:?}: ksec set wrote the secret in plaintext"
+    );
+    assert!(
+        after.contains(&format!("{plain_key}: db.example")),
+        "{flags:?}: ksec set encrypted a key the setting leaves in plaintext:\n{after}"
+    );
+    assert!(!after.contains("inner"), "{flags:?}: {after}");
+
+    let expected = s.sops_decrypt(
+        &key,
+        &sops_encrypt("expected", &content(CANARY, "db.example")),
+    );
+    assert!(expected.contains(CANARY) && expected.contains("db.example"));
+    assert_eq!(
+        s.sops_decrypt(&key, &enc),
+        expected,
+        "{flags:?}: sops reads back"
+    );
+    assert_eq!(
+        s.ksec_decrypt(&key, &enc),
+        expected,
+        "{flags:?}: ksec reads back"
+    );
+}
+
+#[test]
+fn encrypted_regex_files_by_sops_round_trip_through_ksec_set() {
+    selective_encryption_round_trip(&["--encrypted-regex", "^pass"], "password", "host");
+}
+
+#[test]
+fn unencrypted_regex_files_by_sops_round_trip_through_ksec_set() {
+    selective_encryption_round_trip(&["--unencrypted-regex", "^host"], "password", "host");
+}
+
+#[test]
+fn encrypted_suffix_files_by_sops_round_trip_through_ksec_set() {
+    selective_encryption_round_trip(&["--encrypted-suffix", "_secret"], "pw_secret", "host");
+}
+
+#[test]
+fn unencrypted_suffix_files_by_sops_round_trip_through_ksec_set() {
+    selective_encryption_round_trip(
+        &["--unencrypted-suffix", "_plain"],
+        "password",
+        "host_plain",
+    );
+}
+
+/// mac_only_encrypted: the MAC covers only encrypted values, so a plaintext
+/// value ksec changes must not enter it (sops would refuse the file).
+#[test]
+fn mac_only_encrypted_files_by_sops_round_trip_through_ksec_set() {
+    selective_encryption_round_trip(
+        &["--encrypted-regex", "^pass", "--mac-only-encrypted"],
+        "password",
+        "host",
+    );
+}
