@@ -293,6 +293,73 @@ fn prune_deletes_only_managed_objects_that_are_no_longer_rendered() {
     assert_eq!(now.len(), 2);
 }
 
+/// Prune deletes only this project's objects in this environment: objects
+/// labelled `managed-by: ksec` of another project, or of this project in
+/// another environment, stay. A control planted with this project's and
+/// environment's labels is pruned, so the labels planted are the ones prune
+/// reads.
+#[test]
+fn prune_leaves_managed_objects_of_another_project_or_environment() {
+    let ns = unique("q");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let first = objects(&ns, "configmaps");
+    let (cfg, live) = first.iter().next().unwrap();
+    let labels = live["metadata"]["labels"].as_object().unwrap().clone();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "ksec");
+    let ours = labels["ksec.dev/project"].as_str().unwrap().to_string();
+    assert_eq!(labels["ksec.dev/environment"], "test");
+
+    let plant = |name: &str, project: &str, environment: &str| {
+        let mut l = labels.clone();
+        l.insert("ksec.dev/project".into(), project.into());
+        l.insert("ksec.dev/environment".into(), environment.into());
+        let manifest = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": l,
+                "annotations": {"ksec.dev/name": name},
+            },
+            "data": {"A": "b"},
+        });
+        kubectl_apply_stdin("admin", &manifest.to_string());
+    };
+    plant("other-project", "another-project", "test");
+    plant("other-environment", &ours, "prod");
+    plant("ours-not-rendered", &ours, "test");
+
+    let out = project.ksec(&["diff", "--prune"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains(&format!("delete {ns}/ConfigMap/ours-not-rendered")),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("other-project") && !diff.contains("other-environment"),
+        "{diff}"
+    );
+
+    let out = project
+        .ksec(&["apply", "--prune", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut now: Vec<String> = objects(&ns, "configmaps").keys().cloned().collect();
+    now.sort();
+    let mut expected = vec![
+        cfg.clone(),
+        "other-environment".into(),
+        "other-project".into(),
+    ];
+    expected.sort();
+    assert_eq!(now, expected, "{}", text(&out));
+}
+
 #[test]
 fn diff_after_drift_exits_1_and_prints_no_value() {
     let ns = unique("f");
