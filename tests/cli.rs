@@ -901,17 +901,32 @@ fn xdg_config_home_is_respected() {
 
 #[test]
 fn ssh_ed25519_recipient_and_identity() {
+    ssh_recipient_and_identity(&["-t", "ed25519"], "ssh-ed25519");
+}
+
+#[test]
+fn ssh_rsa_recipient_and_identity() {
+    ssh_recipient_and_identity(&["-t", "rsa", "-b", "2048"], "ssh-rsa");
+}
+
+/// A key made by `ssh-keygen ARGS` (of type `kind`): ksec encrypts to its
+/// public half, decrypts with the private half (by --identity and from the
+/// environment), and sops reads the file with the same key.
+fn ssh_recipient_and_identity(args: &[&str], kind: &str) {
     if common::which("ssh-keygen").is_none() {
         panic!("ssh-keygen is not installed (apt-get install openssh-client)");
     }
     let dir = tempfile::tempdir().unwrap();
-    let ssh_key = dir.path().join("id_ed25519");
+    let ssh_key = dir.path().join("id_test");
     run_ok(
         std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test@ksec", "-f"])
+            .args(["-q", "-N", "", "-C", "test@ksec"])
+            .args(args)
+            .arg("-f")
             .arg(&ssh_key),
     );
-    let public = std::fs::read_to_string(dir.path().join("id_ed25519.pub")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("id_test.pub")).unwrap();
+    assert!(public.starts_with(&format!("{kind} ")), "{public}");
     let public = public.trim();
     std::fs::write(dir.path().join("s.yaml"), secret_yaml()).unwrap();
     let out = ksec(dir.path())
@@ -922,7 +937,7 @@ fn ssh_ed25519_recipient_and_identity() {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let enc = dir.path().join("s.enc.yaml");
     let text = std::fs::read_to_string(&enc).unwrap();
-    assert!(text.contains("recipient: ssh-ed25519 "), "{text}");
+    assert!(text.contains(&format!("recipient: {kind} ")), "{text}");
 
     let out = ksec(dir.path())
         .arg("--identity")
