@@ -1065,3 +1065,91 @@ fn mac_only_encrypted_files_by_sops_round_trip_through_ksec_set() {
         "host",
     );
 }
+
+/// Metadata ksec does not use (a `kms` and a `pgp` key, hand-added to a
+/// file sops wrote for age) is kept byte for byte through `ksec set` and
+/// `ksec edit`, and sops still decrypts the result with the age key.
+#[test]
+fn pgp_and_kms_metadata_are_kept_through_set_and_edit() {
+    const KMS: &str = "    kms:\n        \
+        - arn: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab\n          \
+          created_at: \"2024-01-02T03:04:05Z\"\n          \
+          enc: AQICAHhub3QtYS1yZWFsLWttcy1jaXBoZXJ0ZXh0\n          \
+          aws_profile: \"\"\n";
+    const PGP: &str = "    pgp:\n        \
+        - created_at: \"2024-01-02T03:04:05Z\"\n          \
+          enc: |-\n            \
+            -----BEGIN PGP MESSAGE-----\n\n            \
+            hQEMA0JqgSkQ3ayJAQf/bm90LWEtcmVhbC1tZXNzYWdlLWp1c3QtYS1wbGFjZWhv\n            \
+            =abcd\n            \
+            -----END PGP MESSAGE-----\n          \
+          fp: 1E348A8B3C4D5E6F708192A3B4C5D6E7F8091A2B\n";
+    let s = Scratch::new();
+    let key = s.key("alice");
+    let plain = s.write("plain.yaml", "a: one\nb: two\n");
+    let enc = s.sops_encrypt_to(&[&key], &plain, "yaml", "s.enc.yaml");
+    // where sops itself puts them: kms first, pgp after mac
+    let text = std::fs::read_to_string(&enc).unwrap();
+    let text = text
+        .replacen("    age:\n", &format!("{KMS}    age:\n"), 1)
+        .replacen(
+            "    unencrypted_suffix:",
+            &format!("{PGP}    unencrypted_suffix:"),
+            1,
+        );
+    assert!(text.contains(KMS) && text.contains(PGP), "{text}");
+    std::fs::write(&enc, &text).unwrap();
+    let sops_d = |file: &Path| {
+        run_ok(
+            s.sops(Some(&key))
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .arg("-d")
+                .arg(file),
+        )
+    };
+    assert_eq!(
+        sops_d(&enc),
+        "a: one\nb: two\n",
+        "sops refused the planted metadata"
+    );
+
+    ksec_with(&s.home, &key)
+        .arg("set")
+        .arg(&enc)
+        .args(["b", "three"])
+        .assert()
+        .success();
+    let after_set = std::fs::read_to_string(&enc).unwrap();
+    assert!(
+        after_set.contains(KMS),
+        "set dropped or changed kms:\n{after_set}"
+    );
+    assert!(
+        after_set.contains(PGP),
+        "set dropped or changed pgp:\n{after_set}"
+    );
+    assert_eq!(sops_d(&enc), "a: one\nb: three\n");
+
+    let editor = s.write("editor.sh", "#!/bin/sh\nsed -i 's/one/uno/' \"$1\"\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ksec_with(&s.home, &key)
+        .env("EDITOR", &editor)
+        .arg("edit")
+        .arg(&enc)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let after_edit = std::fs::read_to_string(&enc).unwrap();
+    assert!(
+        after_edit.contains(KMS),
+        "edit dropped or changed kms:\n{after_edit}"
+    );
+    assert!(
+        after_edit.contains(PGP),
+        "edit dropped or changed pgp:\n{after_edit}"
+    );
+    assert_eq!(sops_d(&enc), "a: uno\nb: three\n");
+    assert_eq!(s.ksec_decrypt(&key, &enc), "a: uno\nb: three\n");
+}
