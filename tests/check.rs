@@ -838,7 +838,8 @@ fn the_installed_hook_blocks_a_commit_with_plaintext_and_passes_a_clean_one() {
     );
     w.git(&["add", "-A"]);
     let out = git_commit(&w, &["-m", "leak"]);
-    assert_ne!(code(&out), Some(0), "the commit went through");
+    // the hook (ksec check, exit 11) stopped it; git exits 1
+    assert_eq!(code(&out), Some(1), "the commit went through");
     assert!(
         all_output(&out).contains("manifests/leak.yaml:2: secret-manifest: Secret leak manifest holds plaintext values (1 in stringData)"),
         "{}",
@@ -864,7 +865,8 @@ fn the_installed_hook_blocks_a_commit_with_plaintext_and_passes_a_clean_one() {
         &format!("LOG_LEVEL=debug\nKEY={}\n", alice.secret),
     );
     let out = git_commit(&w, &["-a", "-m", "all"]);
-    assert_ne!(code(&out), Some(0), "the commit went through");
+    // the hook (ksec check, exit 11) stopped it; git exits 1
+    assert_eq!(code(&out), Some(1), "the commit went through");
     assert!(
         all_output(&out).contains("namespaces/payments/api.env:2: age-identity"),
         "{}",
@@ -908,7 +910,8 @@ fn the_hook_works_in_a_linked_worktree() {
     .unwrap();
     git_in_tree(&["add", "-A"]);
     let out = git_commit_in(&w, &tree, &["-m", "leak"]);
-    assert_ne!(code(&out), Some(0), "the commit went through");
+    // the hook (ksec check, exit 11) stopped it; git exits 1
+    assert_eq!(code(&out), Some(1), "the commit went through");
     assert!(
         all_output(&out)
             .lines()

@@ -134,6 +134,17 @@ fn assert_escaped(err: &str, forged: &str) {
     );
 }
 
+/// The exit code of these refusals, by what is wrong: an unknown `--env` is
+/// a wrong command line (2), an unknown namespace does not exist (3), a bad
+/// name or recipient is invalid input (6).
+fn refusal_code(args: &[&str]) -> i32 {
+    match args {
+        [.., "--env", _] => 2,
+        ["render", "-n", _] | ["namespace", "remove", _] => 3,
+        _ => 6,
+    }
+}
+
 #[test]
 fn names_with_control_characters_are_shown_escaped() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,7 +189,7 @@ fn names_with_control_characters_are_shown_escaped() {
     ] {
         let out = run(dir.path(), dir.path(), args);
         let err = stderr(&out);
-        assert_ne!(code(&out), Some(0), "{err}");
+        assert_eq!(code(&out), Some(refusal_code(args)), "{args:?}: {err}");
         assert_escaped(&err, "error: forged");
         assert!(err.contains("\\nerror: forged"), "{args:?}: {err}");
     }
@@ -329,7 +340,7 @@ fn hints_that_list_names_say_what_to_do_when_there_are_none() {
     ] {
         let out = run(dir.path(), &root, args);
         let err = stderr(&out);
-        assert_ne!(code(&out), Some(0), "{args:?}");
+        assert_eq!(code(&out), Some(refusal_code(args)), "{args:?}: {err}");
         let hint = hint(&err);
         assert!(hint.contains("none yet; add one"), "{args:?}: {err}");
     }
