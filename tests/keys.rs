@@ -242,4 +242,32 @@ fn keygen_keyring_with_a_real_secret_service() {
         "{}",
         stderr(&out)
     );
+
+    // the keyring's place in the lookup order (the first source that holds
+    // an identity wins): after SOPS_AGE_KEY_FILE, before the default key
+    // file. `other` cannot open the file.
+    let other = common::Key::new(dir.path(), "other");
+    let out = keyring_ksec()
+        .env("SOPS_AGE_KEY_FILE", &other.file)
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SOPS_AGE_KEY_FILE"),
+        "{}",
+        stderr(&out)
+    );
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(config.join("ksec")).unwrap();
+    std::fs::copy(&other.file, config.join("ksec/keys.txt")).unwrap();
+    let out = keyring_ksec()
+        .env("XDG_CONFIG_HOME", &config)
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("token: {CANARY}\n"));
 }
