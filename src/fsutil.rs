@@ -46,18 +46,26 @@ fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Res
         .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(|e| Error::io("write into", dir, &e))?;
-    set_mode(tmp.path(), mode).map_err(|e| Error::io("write", path, &e))?;
+    set_mode(tmp.path(), mode).map_err(|e| Error::io("write", path, &bare(e)))?;
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, &e))?;
+        .map_err(|e| Error::io("write", path, &bare(e)))?;
     if replace {
         tmp.persist(path)
-            .map_err(|e| Error::io("replace", path, &e.error))?;
+            .map_err(|e| Error::io("replace", path, &bare(e.error)))?;
     } else {
         tmp.persist_noclobber(path)
-            .map_err(|e| Error::io("create", path, &e.error))?;
+            .map_err(|e| Error::io("create", path, &bare(e.error)))?;
     }
     Ok(())
+}
+
+/// The error without the temporary file's path the tempfile crate adds to
+/// it: that file is gone when the error is shown; the message names the
+/// target.
+fn bare(err: std::io::Error) -> std::io::Error {
+    err.raw_os_error()
+        .map_or(err, std::io::Error::from_raw_os_error)
 }
 
 /// How the names of ksec's temporary files start; `<pid>-<random>` follows.
