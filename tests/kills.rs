@@ -810,6 +810,14 @@ fn refused_for_space(world: &World, cmd: Command, file: &Path, before: &[u8], wh
         err.to_lowercase().contains("no space left"),
         "{what}: the error does not say the disk is full: {err}"
     );
+    assert!(
+        err.contains("hint: free space"),
+        "{what}: the hint does not say what to do: {err}"
+    );
+    assert!(
+        !err.contains(".ksec-tmp"),
+        "{what}: the error names a temporary file that is gone: {err}"
+    );
     assert!(!err.contains(CANARY) && !String::from_utf8_lossy(&out.stdout).contains(CANARY));
     assert_eq!(
         std::fs::read(file).unwrap(),
