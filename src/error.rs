@@ -230,6 +230,9 @@ impl Error {
             std::io::ErrorKind::NotFound => "check the path",
             std::io::ErrorKind::PermissionDenied => "check the file's permissions",
             std::io::ErrorKind::AlreadyExists => "choose another path or remove the file first",
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                "free space on that file system, then run the command again"
+            }
             _ => "check the path and the disk",
         };
         Error::new(
@@ -245,6 +248,8 @@ fn io_reason(err: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         std::io::ErrorKind::AlreadyExists => "it already exists".into(),
+        std::io::ErrorKind::StorageFull => "no space left on the device".into(),
+        std::io::ErrorKind::QuotaExceeded => "disk quota exceeded".into(),
         _ => err.to_string(),
     }
 }

@@ -1,6 +1,11 @@
 //! File writes that never leave a half-written file: a temporary file in
 //! the target's directory, then a rename over the target. And source reads
 //! that never leave their folder nor read without bound.
+//!
+//! The temporary file is named `.ksec-tmp-<pid>-<random>`. A SIGKILL
+//! between its creation and the rename leaves it behind; the next write
+//! into the same directory (and `ksec rekey`) removes it once the process
+//! named by its pid is gone.
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -36,22 +41,111 @@ fn parent(path: &Path) -> &Path {
 
 fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<()> {
     let dir = parent(path);
+    remove_stale_temps_once(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".ksec-tmp")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(|e| Error::io("write into", dir, &e))?;
-    set_mode(tmp.path(), mode).map_err(|e| Error::io("write", path, &e))?;
+    set_mode(tmp.path(), mode).map_err(|e| Error::io("write", path, &bare(e)))?;
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, &e))?;
+        .map_err(|e| Error::io("write", path, &bare(e)))?;
     if replace {
         tmp.persist(path)
-            .map_err(|e| Error::io("replace", path, &e.error))?;
+            .map_err(|e| Error::io("replace", path, &bare(e.error)))?;
     } else {
         tmp.persist_noclobber(path)
-            .map_err(|e| Error::io("create", path, &e.error))?;
+            .map_err(|e| Error::io("create", path, &bare(e.error)))?;
     }
     Ok(())
+}
+
+/// The error without the temporary file's path the tempfile crate adds to
+/// it: that file is gone when the error is shown; the message names the
+/// target.
+fn bare(err: std::io::Error) -> std::io::Error {
+    err.raw_os_error()
+        .map_or(err, std::io::Error::from_raw_os_error)
+}
+
+/// How the names of ksec's temporary files start; `<pid>-<random>` follows.
+const TEMP_PREFIX: &str = ".ksec-tmp-";
+
+/// The pid in a temporary file's name, `.ksec-tmp-<pid>-<random>`; `None`
+/// for any other name (including the pid-less `.ksec-tmpXXXXXX` of older
+/// versions, whose writer cannot be told).
+fn temp_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 1)
+}
+
+/// Removes `path` if it is a temporary file of this user left by a ksec
+/// process that no longer exists; whether it did.
+pub fn remove_if_stale_temp(path: &Path) -> bool {
+    let Some(pid) = path.file_name().and_then(|n| n.to_str()).and_then(temp_pid) else {
+        return false;
+    };
+    pid != std::process::id() && owned_file(path) && process_gone(pid) && {
+        std::fs::remove_file(path).is_ok()
+    }
+}
+
+/// The stale temporary files of `dir` (see [`remove_if_stale_temp`]), once
+/// per directory and process: a command writing many files into one
+/// directory lists it once.
+fn remove_stale_temps_once(dir: &Path) {
+    use std::sync::{Mutex, OnceLock};
+    static SWEPT: OnceLock<Mutex<std::collections::HashSet<PathBuf>>> = OnceLock::new();
+    let swept = SWEPT.get_or_init(Default::default);
+    if !swept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(dir.to_path_buf())
+    {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            remove_if_stale_temp(&entry.path());
+        }
+    }
+}
+
+/// A regular file (not a link) of the current user.
+#[cfg(unix)]
+fn owned_file(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid cannot fail.
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file() && m.uid() == unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn owned_file(_: &Path) -> bool {
+    false
+}
+
+/// Whether no process `pid` exists.
+#[cfg(unix)]
+fn process_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_gone(_: u32) -> bool {
+    false
 }
 
 #[cfg(unix)]
@@ -267,6 +361,50 @@ fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_carry_the_writer_pid() {
+        assert_eq!(temp_pid(".ksec-tmp-1234-aB3xYz"), Some(1234));
+        for name in [
+            ".ksec-tmpaB3xYz",
+            ".ksec-tmp--aB3xYz",
+            ".ksec-tmp-12a-aB3xYz",
+            ".ksec-tmp-1234-",
+            ".ksec-tmp-1-aB3xYz",
+            "app.enc.yaml",
+        ] {
+            assert_eq!(temp_pid(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_write_removes_what_a_dead_writer_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        // a child that has exited and been reaped: its pid names no process
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".ksec-tmp-{dead}-aB3xYz"));
+        let mine = dir
+            .path()
+            .join(format!(".ksec-tmp-{}-aB3xYz", std::process::id()));
+        let old_style = dir.path().join(".ksec-tmpaB3xYz");
+        for p in [&stale, &mine, &old_style] {
+            std::fs::write(p, b"ENC[...]").unwrap();
+        }
+        write_atomic(&dir.path().join("a.yaml"), b"a: 1\n", 0o644).unwrap();
+        assert!(!stale.exists(), "left by a process that is gone");
+        assert!(
+            mine.exists(),
+            "a write of this very process may be in flight"
+        );
+        assert!(old_style.exists(), "its writer cannot be told");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
 
     #[test]
     fn capped_reads_stop_one_byte_past_the_limit() {

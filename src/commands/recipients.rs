@@ -254,7 +254,8 @@ fn scan(project: &Project) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-/// Temporary files an interrupted write left in the namespaces' folders.
+/// Temporary files an interrupted write left in the namespaces' folders:
+/// those of ksec processes that are gone are removed, the others returned.
 fn leftovers(project: &Project) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for ns in project.namespaces.values() {
@@ -262,6 +263,7 @@ fn leftovers(project: &Project) -> Vec<PathBuf> {
     }
     found.sort();
     found.dedup();
+    found.retain(|p| !fsutil::remove_if_stale_temp(p));
     found
 }
 
