@@ -12,8 +12,8 @@ use crate::keys;
 use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Problem, Selection, emit};
 use secrecy::SecretString;
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
@@ -168,6 +168,7 @@ fn load(
     ctx: &Context,
 ) -> Result<(Inputs, Vec<(Code, Problem)>)> {
     let needed = render::needed(selection);
+    let folders = render::folders(selection);
     let owner = |path: &Path| {
         selection
             .namespaces
@@ -185,7 +186,7 @@ fn load(
     for item in needed {
         match item {
             Needed::Plain(path) => {
-                match read(project, selection, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
+                match read(project, &folders, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
                     Ok(bytes) => {
                         inputs.plain.insert(path, bytes);
                     }
@@ -216,13 +217,8 @@ fn load(
         return Err(e);
     }
     let results = crate::parallel::map(&encrypted, |path| {
-        let text = read(
-            project,
-            selection,
-            path,
-            crate::fsutil::MAX_ENCRYPTED_SOURCE,
-        )
-        .map_err(Failure::Read)?;
+        let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)
+            .map_err(Failure::Read)?;
         decrypt_source(path, text, &lookup).map_err(Failure::Open)
     });
     for (path, result) in encrypted.into_iter().zip(results) {
@@ -256,16 +252,11 @@ enum Failure {
 /// names it.
 fn read(
     project: &Project,
-    selection: &Selection,
+    folders: &HashMap<PathBuf, &Path>,
     path: &Path,
     limit: u64,
 ) -> std::result::Result<Vec<u8>, SourceError> {
-    let uses = render::uses(selection, path);
-    let folder = uses
-        .iter()
-        .map(|u| u.folder)
-        .max_by_key(|f| f.components().count())
-        .unwrap_or(Path::new(""));
+    let folder = folders.get(path).copied().unwrap_or(Path::new(""));
     crate::fsutil::read_source(&project.root, folder, path, limit)
 }
 
