@@ -118,6 +118,8 @@ note "  generation total $(since "$T_GEN")"
 # ---------------------------------------------------------------- one project per size
 # The first K namespaces of the generated ksec.yaml: its header, then whole
 # namespace entries (two-space indented keys under `namespaces:`).
+# (an array, not `ls | head`: head closing the pipe early fails under pipefail)
+mapfile -t ALL_NS < <(cd "$WORK/project/namespaces" && ls -d ns-*)
 for n in "${SIZE_LIST[@]}"; do
   k=$((n / OBJ_PER_NS))
   P=$WORK/p$n
@@ -136,7 +138,7 @@ for line in open(src):
     out.append(line)
 open(dst, "w").write("".join(out))
 PY
-  (cd "$WORK/project/namespaces" && ls -d ns-* | head -n "$k") | while read -r ns; do
+  for ns in "${ALL_NS[@]:0:k}"; do
     cp -al "$WORK/project/namespaces/$ns" "$P/namespaces/$ns"
   done
   (cd "$P" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@localhost \
