@@ -169,6 +169,8 @@ fn load(
 ) -> Result<(Inputs, Vec<(Code, Problem)>)> {
     let needed = render::needed(selection);
     let folders = render::folders(selection);
+    // who names each source: built at the first unreadable one
+    let mut uses = Uses::Later(selection);
     let owner = |path: &Path| {
         selection
             .namespaces
@@ -191,7 +193,7 @@ fn load(
                         inputs.plain.insert(path, bytes);
                     }
                     Err(why) => {
-                        problems.extend(unreadable(selection, &path, &why, "a plain source"));
+                        problems.extend(unreadable(&mut uses, &path, &why, "a plain source"));
                         inputs.unreadable.insert(path);
                     }
                 }
@@ -227,7 +229,7 @@ fn load(
                 inputs.secrets.insert(path, pairs);
             }
             Err(Failure::Read(why)) => {
-                problems.extend(unreadable(selection, &path, &why, "an encrypted source"));
+                problems.extend(unreadable(&mut uses, &path, &why, "an encrypted source"));
             }
             Err(Failure::Open((code, message))) => problems.push((
                 code,
@@ -263,7 +265,7 @@ fn read(
 /// One problem per object that names an unreadable source, at its entry in
 /// ksec.yaml: a missing file is not-found (3), a refused one invalid (6).
 fn unreadable(
-    selection: &Selection,
+    uses: &mut Uses,
     path: &Path,
     why: &SourceError,
     limit_name: &str,
@@ -274,19 +276,39 @@ fn unreadable(
         _ => Code::Invalid,
     };
     let shown = path.to_string_lossy().replace('\\', "/");
-    render::uses(selection, path)
-        .into_iter()
+    uses.of(path)
+        .iter()
         .map(|u| {
             (
                 code,
                 Problem {
-                    location: u.location,
-                    object: u.object,
+                    location: u.location.clone(),
+                    object: u.object.clone(),
                     message: format!("{} {shown} {}", u.what, why.message(limit_name)),
                 },
             )
         })
         .collect()
+}
+
+/// The objects naming each source (`render::uses_by_path`), built once when
+/// the first unreadable source is reported: a lookup per unreadable file,
+/// not a scan of the selection.
+enum Uses<'s, 'a> {
+    Later(&'s Selection<'a>),
+    Built(HashMap<PathBuf, Vec<render::Use<'a>>>),
+}
+
+impl<'a> Uses<'_, 'a> {
+    fn of(&mut self, path: &Path) -> &[render::Use<'a>] {
+        if let Uses::Later(selection) = self {
+            *self = Uses::Built(render::uses_by_path(selection));
+        }
+        match self {
+            Uses::Built(by_path) => by_path.get(path).map_or(&[], Vec::as_slice),
+            Uses::Later(_) => &[],
+        }
+    }
 }
 
 type Pairs = Vec<(String, SecretString)>;

@@ -1776,3 +1776,59 @@ namespaces:
         BTreeSet::from([plain("teams/outer/inner/shared.env")])
     );
 }
+
+#[test]
+fn uses_name_each_object_reading_a_path_once_per_role_in_file_order() {
+    let project = parse(
+        "version: 1
+project: shop
+namespaces:
+  a:
+    configMaps:
+      - name: one
+        envFiles: [x.env, x.env]
+        files: ['k=x.env']
+      - name: two
+        envFiles: [y.env]
+    secrets:
+      - name: s
+        sources: [x.env]
+  b:
+    path: namespaces/a
+    configMaps:
+      - name: three
+        envFiles: [x.env]
+",
+    );
+    let sel = selection(&project, None);
+    let got = |p: &str| -> Vec<(String, String, &str, String)> {
+        uses(&sel, Path::new(p))
+            .into_iter()
+            .map(|u| (u.location, u.object, u.what, u.folder.display().to_string()))
+            .collect()
+    };
+    let at = |o: &str, l: u32, what: &'static str| {
+        (
+            format!("ksec.yaml:{l}"),
+            o.to_string(),
+            what,
+            "namespaces/a".to_string(),
+        )
+    };
+    assert_eq!(
+        got("namespaces/a/x.env"),
+        vec![
+            at("a/ConfigMap/one", 6, "env file"),
+            at("a/ConfigMap/one", 6, "file"),
+            at("a/Secret/s", 12, "encrypted source"),
+            at("b/ConfigMap/three", 17, "env file"),
+        ]
+    );
+    assert_eq!(
+        got("namespaces/a/y.env"),
+        vec![at("a/ConfigMap/two", 9, "env file")]
+    );
+    assert!(got("namespaces/a/z.env").is_empty());
+    let by_path = uses_by_path(&sel);
+    assert_eq!(by_path.len(), 2);
+}
