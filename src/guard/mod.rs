@@ -14,7 +14,7 @@ mod patterns;
 
 use crate::crypto::sops::{EncryptedFile, Format, SopsError};
 use crate::crypto::wrap::Identity;
-use crate::project::{Allow, Namespace, Problem, Project};
+use crate::project::{Allow, Folders, Namespace, Problem, Project};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
@@ -140,8 +140,10 @@ pub struct Inputs<'a> {
 pub fn check(files: &[git::File], inputs: &Inputs) -> Report {
     let project = inputs.project.ok();
     let sources = project.map(secret_sources).unwrap_or_default();
+    let folders = project.map(Project::folders);
     let ctx = FileContext {
         project,
+        folders: folders.as_ref(),
         sources: &sources,
         identities: inputs.identities,
     };
@@ -215,6 +217,8 @@ pub fn check(files: &[git::File], inputs: &Inputs) -> Report {
 /// What the per-file check needs.
 struct FileContext<'a> {
     project: Option<&'a Project>,
+    /// The project's namespaces by source folder.
+    folders: Option<&'a Folders<'a>>,
     /// Secret source path -> the Secret that names it (`payments/db`).
     sources: &'a BTreeMap<String, String>,
     identities: &'a [Identity],
@@ -330,7 +334,9 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
     };
 
     if let Some(project) = ctx.project
-        && let Some(ns) = project.namespace_for(&project.root.join(&file.path))
+        && let Some(ns) = ctx
+            .folders
+            .and_then(|f| f.namespace_of(Path::new(&file.path)))
         && let Some(message) = recipients_mismatch(project, ns, &parsed.recipients())
     {
         outcome

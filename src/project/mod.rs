@@ -11,7 +11,7 @@ use crate::crypto::wrap::Recipient;
 use crate::error::{Error, Result, escape_controls, shown};
 use schema::Map;
 use serde_saphyr::Spanned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "ksec.yaml";
@@ -278,6 +278,19 @@ pub fn absolute(path: &Path) -> PathBuf {
     }
 }
 
+/// Namespaces by their source folder (project-relative).
+pub struct Folders<'a>(HashMap<&'a Path, &'a Namespace>);
+
+impl<'a> Folders<'a> {
+    /// The namespace with the deepest source folder that holds `rel` (a
+    /// project-relative path): a lookup per ancestor of `rel`, not a scan
+    /// of every namespace.
+    pub fn namespace_of(&self, rel: &Path) -> Option<&'a Namespace> {
+        rel.ancestors()
+            .find_map(|folder| self.0.get(folder).copied())
+    }
+}
+
 impl Project {
     pub fn discover(flag: Option<&Path>) -> Result<Project> {
         let root = find_root(flag)?;
@@ -361,10 +374,18 @@ impl Project {
     pub fn namespace_for(&self, path: &Path) -> Option<&Namespace> {
         let path = absolute(path);
         let rel = path.strip_prefix(&self.root).ok()?;
-        self.namespaces
-            .values()
-            .filter(|ns| rel.starts_with(&ns.path))
-            .max_by_key(|ns| ns.path.components().count())
+        self.folders().namespace_of(rel)
+    }
+
+    /// The namespaces by source folder, to find the folder of many paths
+    /// (`ksec check` looks up every encrypted file).
+    pub fn folders(&self) -> Folders<'_> {
+        let mut by_path = HashMap::with_capacity(self.namespaces.len());
+        for ns in self.namespaces.values() {
+            // two namespaces in one folder: the last by name, as before
+            by_path.insert(ns.path.as_path(), ns);
+        }
+        Folders(by_path)
     }
 
     /// Who may decrypt a namespace's secrets: its recipients plus the CI
@@ -1157,6 +1178,36 @@ mod tests {
             "{all}"
         );
         assert_eq!(err.details.len(), 4, "{all}");
+    }
+
+    #[test]
+    fn namespace_for_takes_the_deepest_folder_holding_the_path() {
+        let text = format!(
+            "version: 1\nrecipients:\n  alice: {KEY}\nnamespaces:\n  a-outer:\n    path: teams/outer\n    recipients: [alice]\n  b-inner:\n    path: teams/outer/inner\n    recipients: [alice]\n  c-other:\n    path: teams/outerwear\n    recipients: [alice]\n"
+        );
+        let project = Project::parse(Path::new("/p"), &text).unwrap();
+        let of = |p: &str| {
+            project
+                .namespace_for(Path::new(p))
+                .map(|ns| ns.name.as_str())
+        };
+        assert_eq!(of("/p/teams/outer/inner/db.enc.yaml"), Some("b-inner"));
+        assert_eq!(
+            of("/p/teams/outer/inner/deeper/db.enc.yaml"),
+            Some("b-inner")
+        );
+        assert_eq!(of("/p/teams/outer/db.enc.yaml"), Some("a-outer"));
+        assert_eq!(of("/p/teams/outer/innerx/db.enc.yaml"), Some("a-outer"));
+        assert_eq!(of("/p/teams/outerwear/db.enc.yaml"), Some("c-other"));
+        assert_eq!(of("/p/teams/db.enc.yaml"), None);
+        assert_eq!(of("/elsewhere/teams/outer/db.enc.yaml"), None);
+        let folders = project.folders();
+        assert_eq!(
+            folders
+                .namespace_of(Path::new("teams/outer/inner/x.env"))
+                .map(|ns| ns.name.as_str()),
+            Some("b-inner")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -206,47 +206,85 @@ fn check_paths(ns: &Namespace, spec: &ObjectSpec, kind: &str, problems: &mut Vec
 /// Every file the selection reads, in a stable order. Paths that leave the
 /// namespace folder are left out (render reports them).
 pub fn needed(selection: &Selection) -> Vec<Needed> {
+    let inside = |ns: &Namespace, p: &Path| {
+        p.strip_prefix(&ns.path)
+            .is_ok_and(|rest| stays_inside(&rest.to_string_lossy()))
+    };
     let mut out = Vec::new();
-    for ns in &selection.namespaces {
+    each_source(selection, |ns, _, _, path, what| {
+        // the namespace that names a path nearly always holds it; looking
+        // through every namespace only for the others keeps this linear
+        if inside(ns, &path) || selection.namespaces.iter().any(|n| inside(n, &path)) {
+            out.push(if what == ENCRYPTED_SOURCE {
+                Needed::Encrypted(path)
+            } else {
+                Needed::Plain(path)
+            });
+        }
+    });
+    out.sort();
+    out.dedup();
+    out
+}
+
+const ENCRYPTED_SOURCE: &str = "encrypted source";
+
+/// Call `f` with every source the selection names, in ksec.yaml's order:
+/// the namespace, kind and spec of the object that names it, its path, and
+/// what it is (`env file`, `file` or `encrypted source`). `files` entries that do not parse
+/// are left out (render reports them).
+fn each_source<'a>(
+    selection: &Selection<'a>,
+    mut f: impl FnMut(&'a Namespace, &'static str, &'a ObjectSpec, PathBuf, &'static str),
+) {
+    for ns in selection.namespaces.iter().copied() {
         for cm in &ns.config_maps {
             let over = override_for(cm, selection.environment);
-            for f in cm
+            for e in cm
                 .env_files
                 .iter()
                 .chain(over.map(|o| &o.env_files).into_iter().flatten())
             {
-                out.push(Needed::Plain(ns.path.join(f)));
+                f(ns, "ConfigMap", cm, ns.path.join(e), "env file");
             }
-            for f in cm
+            for e in cm
                 .files
                 .iter()
                 .chain(over.map(|o| &o.files).into_iter().flatten())
             {
-                if let Ok((_, path)) = file_entry(ns, f) {
-                    out.push(Needed::Plain(path));
+                if let Ok((_, path)) = file_entry(ns, e) {
+                    f(ns, "ConfigMap", cm, path, "file");
                 }
             }
         }
         for secret in &ns.secrets {
             let over = override_for(secret, selection.environment);
-            for f in secret
+            for e in secret
                 .sources
                 .iter()
                 .chain(over.map(|o| &o.sources).into_iter().flatten())
             {
-                out.push(Needed::Encrypted(ns.path.join(f)));
+                f(ns, "Secret", secret, ns.path.join(e), ENCRYPTED_SOURCE);
             }
         }
     }
-    out.retain(|n| {
-        let (Needed::Plain(p) | Needed::Encrypted(p)) = n;
-        selection.namespaces.iter().any(|ns| {
-            p.strip_prefix(&ns.path)
-                .is_ok_and(|rest| stays_inside(&rest.to_string_lossy()))
-        })
+}
+
+/// The namespace folder each source must stay inside, for every source the
+/// selection names: the deepest folder among the namespaces whose objects
+/// name it (what `uses` gives one path at a time), found in one pass.
+pub fn folders<'a>(selection: &Selection<'a>) -> HashMap<PathBuf, &'a Path> {
+    let mut out: HashMap<PathBuf, &'a Path> = HashMap::new();
+    each_source(selection, |ns, _, _, path, _| {
+        let depth = ns.path.components().count();
+        out.entry(path)
+            .and_modify(|folder| {
+                if depth >= folder.components().count() {
+                    *folder = ns.path.as_path();
+                }
+            })
+            .or_insert(ns.path.as_path());
     });
-    out.sort();
-    out.dedup();
     out
 }
 
@@ -264,53 +302,25 @@ pub struct Use<'a> {
 
 /// Every object of the selection that reads `path` (project-relative).
 pub fn uses<'a>(selection: &Selection<'a>, path: &Path) -> Vec<Use<'a>> {
-    let mut out = Vec::new();
-    for ns in &selection.namespaces {
-        let mut add = |kind: &str, spec: &ObjectSpec, what: &'static str| {
-            let use_ = Use {
+    uses_by_path(selection).remove(path).unwrap_or_default()
+}
+
+/// `uses` of every source path at once (one pass over the selection), for
+/// reporting many unreadable sources.
+pub fn uses_by_path<'a>(selection: &Selection<'a>) -> HashMap<PathBuf, Vec<Use<'a>>> {
+    let mut out: HashMap<PathBuf, Vec<Use<'a>>> = HashMap::new();
+    each_source(selection, |ns, kind, spec, path, what| {
+        let object = format!("{}/{kind}/{}", ns.name, spec.name);
+        let uses = out.entry(path).or_default();
+        if !uses.iter().any(|u| u.object == object && u.what == what) {
+            uses.push(Use {
                 folder: ns.path.as_path(),
                 location: format!("ksec.yaml:{}", spec.line),
-                object: format!("{}/{kind}/{}", ns.name, spec.name),
+                object,
                 what,
-            };
-            if !out
-                .iter()
-                .any(|u: &Use| u.object == use_.object && u.what == what)
-            {
-                out.push(use_);
-            }
-        };
-        for cm in &ns.config_maps {
-            let over = override_for(cm, selection.environment);
-            let env_files = cm
-                .env_files
-                .iter()
-                .chain(over.map(|o| &o.env_files).into_iter().flatten());
-            if env_files.into_iter().any(|f| ns.path.join(f) == path) {
-                add("ConfigMap", cm, "env file");
-            }
-            let files = cm
-                .files
-                .iter()
-                .chain(over.map(|o| &o.files).into_iter().flatten());
-            if files
-                .into_iter()
-                .any(|f| file_entry(ns, f).is_ok_and(|(_, p)| p == path))
-            {
-                add("ConfigMap", cm, "file");
-            }
+            });
         }
-        for secret in &ns.secrets {
-            let over = override_for(secret, selection.environment);
-            let sources = secret
-                .sources
-                .iter()
-                .chain(over.map(|o| &o.sources).into_iter().flatten());
-            if sources.into_iter().any(|f| ns.path.join(f) == path) {
-                add("Secret", secret, "encrypted source");
-            }
-        }
-    }
+    });
     out
 }
 

@@ -1677,3 +1677,158 @@ namespaces:
     let manifests = render_ok(&project, Some("prod"), &given);
     insta::assert_snapshot!(emit::documents(manifests.iter().map(|m| &m.body)));
 }
+
+// ---------------------------------------------------------------- folders
+
+/// Namespace folders inside one another, a file named by both, one named
+/// only by the outer namespace, in both orders of ksec.yaml.
+const NESTED: &str = "version: 1
+project: shop
+namespaces:
+  a-top:
+    path: teams
+    configMaps:
+      - name: t
+        envFiles: [outer/own.env]
+  inner:
+    path: teams/outer/inner
+    configMaps:
+      - name: a
+        envFiles: [shared.env]
+    secrets:
+      - name: s
+        sources: [db.enc.env]
+  outer:
+    path: teams/outer
+    configMaps:
+      - name: b
+        envFiles: [inner/shared.env, own.env]
+        files: ['k=inner/deep.txt']
+  zlast:
+    path: teams/outer/inner
+    configMaps:
+      - name: c
+        envFiles: [z.env]
+";
+
+#[test]
+fn folders_give_each_source_the_deepest_folder_of_the_objects_naming_it() {
+    let project = parse(NESTED);
+    let sel = selection(&project, None);
+    let folders = folders(&sel);
+    let at = |p: &str| {
+        folders
+            .get(Path::new(p))
+            .map(|f| f.to_string_lossy().into_owned())
+    };
+    // named by inner and by outer: the deeper folder, whatever the order
+    assert_eq!(
+        at("teams/outer/inner/shared.env").as_deref(),
+        Some("teams/outer/inner")
+    );
+    // named by outer only: outer's folder, although it lies in inner's
+    assert_eq!(
+        at("teams/outer/inner/deep.txt").as_deref(),
+        Some("teams/outer")
+    );
+    // named first by a-top (teams), then by outer: outer's
+    assert_eq!(at("teams/outer/own.env").as_deref(), Some("teams/outer"));
+    assert_eq!(
+        at("teams/outer/inner/db.enc.env").as_deref(),
+        Some("teams/outer/inner")
+    );
+    assert_eq!(
+        at("teams/outer/inner/z.env").as_deref(),
+        Some("teams/outer/inner")
+    );
+    // and for every needed file, the folder `uses` finds one path at a time
+    let needed = needed(&sel);
+    assert_eq!(needed.len(), folders.len(), "{needed:?}");
+    for item in needed {
+        let (Needed::Plain(p) | Needed::Encrypted(p)) = &item;
+        let deepest = uses(&sel, p)
+            .iter()
+            .map(|u| u.folder)
+            .max_by_key(|f| f.components().count())
+            .map(Path::to_path_buf);
+        assert_eq!(folders.get(p).map(|f| f.to_path_buf()), deepest, "{p:?}");
+    }
+}
+
+#[test]
+fn needed_leaves_out_a_path_out_of_its_folder_unless_another_namespace_holds_it() {
+    // outer names ../elsewhere/x.env: out of its folder and out of every
+    // other, so not read; inner/shared.env from outer is inside outer.
+    let project = parse(
+        "version: 1
+project: shop
+namespaces:
+  outer:
+    path: teams/outer
+    configMaps:
+      - name: b
+        envFiles: ['../elsewhere/x.env', inner/shared.env]
+",
+    );
+    let sel = selection(&project, None);
+    assert_eq!(
+        needed_set(&needed(&sel)),
+        BTreeSet::from([plain("teams/outer/inner/shared.env")])
+    );
+}
+
+#[test]
+fn uses_name_each_object_reading_a_path_once_per_role_in_file_order() {
+    let project = parse(
+        "version: 1
+project: shop
+namespaces:
+  a:
+    configMaps:
+      - name: one
+        envFiles: [x.env, x.env]
+        files: ['k=x.env']
+      - name: two
+        envFiles: [y.env]
+    secrets:
+      - name: s
+        sources: [x.env]
+  b:
+    path: namespaces/a
+    configMaps:
+      - name: three
+        envFiles: [x.env]
+",
+    );
+    let sel = selection(&project, None);
+    let got = |p: &str| -> Vec<(String, String, &str, String)> {
+        uses(&sel, Path::new(p))
+            .into_iter()
+            .map(|u| (u.location, u.object, u.what, u.folder.display().to_string()))
+            .collect()
+    };
+    let at = |o: &str, l: u32, what: &'static str| {
+        (
+            format!("ksec.yaml:{l}"),
+            o.to_string(),
+            what,
+            "namespaces/a".to_string(),
+        )
+    };
+    assert_eq!(
+        got("namespaces/a/x.env"),
+        vec![
+            at("a/ConfigMap/one", 6, "env file"),
+            at("a/ConfigMap/one", 6, "file"),
+            at("a/Secret/s", 12, "encrypted source"),
+            at("b/ConfigMap/three", 17, "env file"),
+        ]
+    );
+    assert_eq!(
+        got("namespaces/a/y.env"),
+        vec![at("a/ConfigMap/two", 9, "env file")]
+    );
+    assert!(got("namespaces/a/z.env").is_empty());
+    let by_path = uses_by_path(&sel);
+    assert_eq!(by_path.len(), 2);
+}
