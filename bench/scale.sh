@@ -99,19 +99,7 @@ note "generating $NAMESPACES namespaces x ($CMS_PER_NS ConfigMaps + $SECRETS_PER
 "$PY" "$ROOT/bench/gen_project.py" "$WORK" "$RECIPIENT" "$NAMESPACES" "$CMS_PER_NS" "$SECRETS_PER_NS" "$CM_KEYS" "$SECRET_KEYS"
 N_SECRET=$((NAMESPACES * SECRETS_PER_NS))
 note "  plaintext files written in $(since "$T_GEN"); encrypting $N_SECRET secret sources with ksec (parallel $(nproc))"
-encrypt_batch() {  # ns/secret-N.env ...
-  local f
-  for f; do
-    "$KSEC_BIN" encrypt -r "$RECIPIENT" "kustomize/$f" --output "project/namespaces/${f%.env}.enc.env" >/dev/null ||
-      { printf 'scale.sh: error: ksec encrypt failed on kustomize/%s\n' "$f" >&2; return 1; }
-  done
-}
-export -f encrypt_batch
-export KSEC_BIN RECIPIENT
-(cd "$WORK" && (cd kustomize && ls -d */secret-*.env) |
-   xargs -P "$(nproc)" -n 100 bash -c 'encrypt_batch "$@"' _) || die "encryption failed"
-n_enc=$(find "$WORK/project/namespaces" -name '*.enc.env' -size +0 | wc -l)
-[[ $n_enc -eq $N_SECRET ]] || die "expected $N_SECRET encrypted sources, got $n_enc"
+ksec_encrypt_sources "$WORK" kustomize "$RECIPIENT" "$N_SECRET" 100
 rm -rf -- "$WORK/kustomize"   # the plaintext copies are not needed any more
 note "  generation total $(since "$T_GEN")"
 
