@@ -403,33 +403,35 @@ fn kill_loop_one_file(
     );
 }
 
-#[test]
-fn set_killed_at_random_points_leaves_old_or_new_and_no_plaintext() {
+/// The project path of the file the `set` and `edit` loops change.
+const APP: &str = "namespaces/payments/app.enc.yaml";
+
+/// A world whose namespace `payments` holds `APP`, 150 keys of `old-value`
+/// encrypted: the world, the file, its bytes and its plaintext.
+fn world_with_app_file() -> (World, PathBuf, Vec<u8>, String) {
     let mut world = World::new();
     one_namespace(&world);
-    let rel = "namespaces/payments/app.enc.yaml";
-    let file = world.write(rel, &secrets_yaml(150, "old-value"));
-    let cmd = world.command(&["encrypt", "--in-place", rel]);
+    let file = world.write(APP, &secrets_yaml(150, "old-value"));
+    let cmd = world.command(&["encrypt", "--in-place", APP]);
     world.run_ok(cmd, "encrypt");
     let old_bytes = std::fs::read(&file).unwrap();
     let old = plain_of(&file, &world.alice).unwrap();
+    (world, file, old_bytes, old)
+}
+
+#[test]
+fn set_killed_at_random_points_leaves_old_or_new_and_no_plaintext() {
+    let (mut world, file, old_bytes, old) = world_with_app_file();
     let new = old.replace("FIRST: old-value", &format!("FIRST: new-{CANARY}"));
     assert_ne!(old, new);
     let value = format!("new-{CANARY}");
-    let make = move |w: &mut World| w.command(&["set", rel, "FIRST", &value]);
+    let make = move |w: &mut World| w.command(&["set", APP, "FIRST", &value]);
     kill_loop_one_file(&mut world, "set", &make, &file, &old_bytes, &old, &new);
 }
 
 #[test]
 fn edit_killed_at_random_points_leaves_old_or_new_and_no_plaintext() {
-    let mut world = World::new();
-    one_namespace(&world);
-    let rel = "namespaces/payments/app.enc.yaml";
-    let file = world.write(rel, &secrets_yaml(150, "old-value"));
-    let cmd = world.command(&["encrypt", "--in-place", rel]);
-    world.run_ok(cmd, "encrypt");
-    let old_bytes = std::fs::read(&file).unwrap();
-    let old = plain_of(&file, &world.alice).unwrap();
+    let (mut world, file, old_bytes, old) = world_with_app_file();
     let new = old.replace("FIRST: old-value", "FIRST: new-value");
     assert_ne!(old, new);
     let editor = world.base.join("editor.sh");
@@ -440,7 +442,7 @@ fn edit_killed_at_random_points_leaves_old_or_new_and_no_plaintext() {
     .unwrap();
     common::run_ok(Command::new("chmod").arg("+x").arg(&editor));
     let make = move |w: &mut World| {
-        let mut cmd = w.command(&["edit", rel]);
+        let mut cmd = w.command(&["edit", APP]);
         cmd.env("EDITOR", &editor);
         cmd
     };
