@@ -369,8 +369,9 @@ fn leaf(kind: Kind, text: String) -> Value {
     })
 }
 
-/// A mapping key: any scalar, kept as text (sops only supports string keys).
-struct Key(String);
+/// A mapping key: any scalar, kept as text (sops only supports string keys;
+/// `ksec.yaml`'s field check reads its keys the same way).
+pub struct Key(pub String);
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {

@@ -2,6 +2,7 @@
 //! sees only the validated model in `project::Project`. Unknown fields are
 //! rejected so a typo never silently does nothing.
 
+use crate::crypto::yaml::Key;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -210,43 +211,9 @@ fn yes() -> bool {
 /// typed schema above cannot give, since serde stops at the first unknown
 /// field.
 pub enum Node {
-    Map(Vec<(Spanned<KeyText>, Node)>),
+    Map(Vec<(Spanned<Key>, Node)>),
     Seq(Vec<Node>),
     Scalar,
-}
-
-/// A mapping key as text, whatever scalar it is.
-pub struct KeyText(pub String);
-
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = KeyText;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a scalar key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".into()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -259,7 +226,7 @@ impl<'de> Deserialize<'de> for Node {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<Spanned<KeyText>, Node>()? {
+                while let Some(entry) = map.next_entry::<Spanned<Key>, Node>()? {
                     entries.push(entry);
                 }
                 Ok(Node::Map(entries))
