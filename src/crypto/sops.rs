@@ -399,7 +399,7 @@ impl EncryptedFile {
         }
         let mut damaged = Vec::new();
         for (recipient, enc) in &stanzas {
-            match wrap::unwrap(enc, identities) {
+            match wrap::unwrap(enc, recipient, identities) {
                 Ok(key) => return Ok(key),
                 Err(wrap::UnwrapError::Damaged) => damaged.push(recipient.clone()),
                 Err(wrap::UnwrapError::NoMatch) => {}
@@ -1181,7 +1181,7 @@ mod tests {
         let identity = age::x25519::Identity::generate();
         let public = identity.to_public();
         (
-            Box::new(identity),
+            Identity::x25519(identity),
             public.to_string(),
             Recipient::X25519(public),
         )

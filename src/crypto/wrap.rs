@@ -51,8 +51,34 @@ pub fn looks_like_key(text: &str) -> bool {
         || text.starts_with("sk-")
 }
 
-/// An identity that can be shared across the threads that decrypt files.
-pub type Identity = Box<dyn age::Identity + Send + Sync>;
+/// An identity that can be shared across the threads that decrypt files,
+/// with the recipient text it answers to when that is known (X25519).
+pub struct Identity {
+    inner: Box<dyn age::Identity + Send + Sync>,
+    recipient: Option<String>,
+}
+
+impl Identity {
+    pub fn x25519(identity: age::x25519::Identity) -> Identity {
+        let recipient = Some(identity.to_public().to_string());
+        Identity {
+            inner: Box::new(identity),
+            recipient,
+        }
+    }
+
+    pub fn ssh(identity: age::ssh::Identity) -> Identity {
+        Identity {
+            inner: Box::new(identity),
+            recipient: None,
+        }
+    }
+
+    /// Whether this identity is the private half of `recipient`.
+    fn answers_to(&self, recipient: &str) -> bool {
+        self.recipient.as_deref() == Some(recipient.trim())
+    }
+}
 
 /// Encrypt the data key to one recipient, armored.
 pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
@@ -81,12 +107,34 @@ pub enum UnwrapError {
 }
 
 /// Try to decrypt an armored data key with the given identities.
-pub fn unwrap(armored: &str, identities: &[Identity]) -> Result<DataKey, UnwrapError> {
+///
+/// An X25519 stanza carries no tag saying whom it is for, so age cannot tell
+/// an edited stanza from one for somebody else. `recipient` is what the
+/// file's metadata says the stanza is for: when one of the identities is the
+/// private half of it and still cannot open the stanza, the stanza is
+/// damaged, not foreign.
+pub fn unwrap(
+    armored: &str,
+    recipient: &str,
+    identities: &[Identity],
+) -> Result<DataKey, UnwrapError> {
+    let ours = identities.iter().any(|i| i.answers_to(recipient));
+    match try_unwrap(armored, identities) {
+        Err(UnwrapError::NoMatch) if ours => Err(UnwrapError::Damaged),
+        other => other,
+    }
+}
+
+fn try_unwrap(armored: &str, identities: &[Identity]) -> Result<DataKey, UnwrapError> {
     let reader = ArmoredReader::new(armored.as_bytes());
     let decryptor = age::Decryptor::new_buffered(reader).map_err(|_| UnwrapError::Damaged)?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     let mut stream = decryptor
-        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .decrypt(
+            identities
+                .iter()
+                .map(|i| i.inner.as_ref() as &dyn age::Identity),
+        )
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => UnwrapError::NoMatch,
             _ => UnwrapError::Damaged,
@@ -97,4 +145,57 @@ pub fn unwrap(armored: &str, identities: &[Identity]) -> Result<DataKey, UnwrapE
         .read_to_end(&mut plain)
         .map_err(|_| UnwrapError::Damaged)?;
     DataKey::from_slice(&plain).ok_or(UnwrapError::Damaged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stanza() -> (String, String, Identity) {
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public();
+        let key = DataKey::from_slice(&[7u8; 32]).unwrap();
+        let armored = wrap(&key, &Recipient::X25519(recipient.clone())).unwrap();
+        (armored, recipient.to_string(), Identity::x25519(identity))
+    }
+
+    #[test]
+    fn a_whole_stanza_unwraps_with_its_identity_and_is_foreign_to_another() {
+        let (armored, recipient, identity) = stanza();
+        let key = unwrap(&armored, &recipient, &[identity]).unwrap();
+        assert_eq!(key.bytes(), &[7u8; 32]);
+        let (_, other_recipient, other) = stanza();
+        assert_eq!(
+            unwrap(&armored, &recipient, &[other]).err(),
+            Some(UnwrapError::NoMatch)
+        );
+        // metadata naming the other key does not make the stanza ours
+        let (_, _, mine) = stanza();
+        assert_eq!(
+            unwrap(&armored, &other_recipient, &[mine]).err(),
+            Some(UnwrapError::NoMatch)
+        );
+    }
+
+    #[test]
+    fn every_single_character_edit_of_a_stanza_is_damaged_for_its_recipient() {
+        let (armored, recipient, identity) = stanza();
+        let identities = [identity];
+        let lines: Vec<&str> = armored.lines().collect();
+        // every character between the BEGIN and END lines
+        for (n, line) in lines.iter().enumerate().skip(1).take(lines.len() - 2) {
+            for at in 0..line.len() {
+                let was = &line[at..at + 1];
+                let now = if was == "A" { "B" } else { "A" };
+                let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                edited[n].replace_range(at..at + 1, now);
+                let text = edited.join("\n") + "\n";
+                assert_eq!(
+                    unwrap(&text, &recipient, &identities).err(),
+                    Some(UnwrapError::Damaged),
+                    "line {n} column {at}"
+                );
+            }
+        }
+    }
 }

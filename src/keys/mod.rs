@@ -20,7 +20,9 @@ pub mod keyring;
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
 
-pub type Identities = Vec<crate::crypto::wrap::Identity>;
+use crate::crypto::wrap::Identity;
+
+pub type Identities = Vec<Identity>;
 
 /// What one source had to offer.
 pub enum Found {
@@ -222,7 +224,7 @@ pub fn parse_identities(text: &str, source: &str) -> Result<Identities> {
             .hint("use an ssh-ed25519 or ssh-rsa key in OpenSSH format")
         })?;
         return match identity {
-            age::ssh::Identity::Unencrypted(_) => Ok(vec![Box::new(identity)]),
+            age::ssh::Identity::Unencrypted(_) => Ok(vec![Identity::ssh(identity)]),
             age::ssh::Identity::Encrypted(_) => Err(Error::new(
                 Code::Invalid,
                 format!("{source} is a passphrase-protected SSH key, which ksec cannot use yet"),
@@ -242,7 +244,7 @@ pub fn parse_identities(text: &str, source: &str) -> Result<Identities> {
             continue;
         }
         match line.parse::<age::x25519::Identity>() {
-            Ok(identity) => identities.push(Box::new(identity)),
+            Ok(identity) => identities.push(Identity::x25519(identity)),
             Err(_) => {
                 return Err(Error::new(
                     Code::Invalid,
