@@ -66,6 +66,14 @@ fn every_command_has_examples_one_per_line() {
         if lines.is_empty() {
             problems.push(format!("ksec {} --help: empty example", path.join(" ")));
         }
+        // an example of this command, not only of its neighbours
+        let own = format!("ksec {}", path.join(" "));
+        if !lines.iter().any(|l| {
+            l.match_indices(&own)
+                .any(|(i, _)| matches!(l[i + own.len()..].chars().next(), None | Some(' ')))
+        }) {
+            problems.push(format!("{own} --help: no example runs {own}"));
+        }
         for line in lines {
             // one command per line: none means a wrapped or run-on line
             if !line.starts_with("  ") || commands_on(line) != 1 {
@@ -77,6 +85,49 @@ fn every_command_has_examples_one_per_line() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The first word of each row of the `Commands:` section.
+fn listed_commands(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("        "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_lists_every_command_and_subcommand_clap_defines() {
+    let root = ksec::cli::Cli::command();
+    let mut parents = vec![Vec::new()];
+    parents.extend(command_paths());
+    let mut checked = 0;
+    for path in parents {
+        let mut cmd = &root;
+        for name in &path {
+            cmd = cmd.find_subcommand(name).unwrap();
+        }
+        if !cmd.has_subcommands() || path.last().is_some_and(|n| n == "help") {
+            continue;
+        }
+        let mut wanted: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        wanted.push("help".into());
+        let text = help(&path);
+        assert_eq!(
+            listed_commands(&text),
+            wanted,
+            "ksec {path:?} --help:\n{text}"
+        );
+        checked += 1;
+    }
+    // the top level and recipients, git, namespace, hook at least
+    assert!(checked >= 5, "{checked}");
 }
 
 #[test]

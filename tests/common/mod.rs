@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod leftovers;
 pub mod terminal;
 
 use assert_cmd::Command;
