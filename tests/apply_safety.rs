@@ -601,6 +601,100 @@ fn a_server_that_never_answers_times_out_naming_the_url() {
     );
 }
 
+/// A listener that accepts nothing by itself: connections wait in its
+/// backlog, so `connections` counts every one ever made, whenever it is
+/// asked and however early the client gave up.
+struct RecordingServer {
+    listener: std::net::TcpListener,
+}
+
+impl RecordingServer {
+    fn new() -> RecordingServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        RecordingServer { listener }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.listener.local_addr().unwrap())
+    }
+
+    /// Takes the connections made so far out of the backlog; how many.
+    fn connections(&self) -> usize {
+        std::iter::from_fn(|| self.listener.accept().ok()).count()
+    }
+}
+
+/// Two namespaces, `a-…` and `b-…`, each with a Secret from an encrypted
+/// dotenv file, against `server`.
+fn two_namespace_project(dir: &Path, server: &RecordingServer) -> (Project, String) {
+    let (a, b) = (unique("a"), unique("b"));
+    let entry = |ns: &str| {
+        format!(
+            "  {ns}:\n    recipients: [me]\n    secrets:\n      - name: db\n        sources: [db.enc.env]\n"
+        )
+    };
+    let mut p = Project::new("ctx", &format!("{}{}", entry(&a), entry(&b)));
+    p.kubeconfig = Some(kubeconfig_for(dir, &server.url(), "t"));
+    p.secret(&a, "db");
+    p.secret(&b, "db");
+    (p, b)
+}
+
+#[test]
+fn no_request_reaches_the_cluster_until_every_source_decrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RecordingServer::new();
+    let (p, last) = two_namespace_project(dir.path(), &server);
+
+    // positive control: with every source readable, apply does connect
+    // (and gives up on a server that never answers)
+    let out = p
+        .ksec(&["apply", "--yes"])
+        .env("KSEC_CONNECT_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(9), "{}", text(&out));
+    assert!(server.connections() > 0, "the control run never connected");
+
+    // the last namespace's source encrypted to a key ksec does not hold
+    let enc = p
+        .dir
+        .path()
+        .join("namespaces")
+        .join(&last)
+        .join("db.enc.env");
+    let other = Key::new(dir.path(), "other");
+    let plain = dir.path().join("db.env");
+    std::fs::write(&plain, format!("PASSWORD={CANARY}\n")).unwrap();
+    common::encrypt_to(dir.path(), &other, &plain, &enc);
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(4), "{}", text(&out));
+    assert!(text(&out).contains(&last), "{}", text(&out));
+    assert_eq!(
+        server.connections(),
+        0,
+        "a request went out before decryption failed"
+    );
+
+    // the same with a damaged file (a ciphertext character changed)
+    std::fs::remove_file(&enc).unwrap();
+    p.secret(&last, "db");
+    let damaged = std::fs::read_to_string(&enc).unwrap().replacen(
+        "PASSWORD=ENC[AES256_GCM,data:",
+        "PASSWORD=ENC[AES256_GCM,data:A",
+        1,
+    );
+    std::fs::write(&enc, damaged).unwrap();
+    let out = p.run(&["apply", "--yes"]);
+    assert_eq!(code(&out), Some(5), "{}", text(&out));
+    assert_eq!(
+        server.connections(),
+        0,
+        "a request went out before decryption failed"
+    );
+}
+
 // --- 2. the README tour's kubectl path on an empty cluster ---------------
 
 #[test]
