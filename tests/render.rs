@@ -713,3 +713,113 @@ namespaces:
         assert!(err.contains("ksec.yaml"), "{entry}: {err}");
     }
 }
+
+// ------------------------------------------ expectations from the sources
+
+/// `data` of a rendered object as text, base64-decoded for a Secret.
+fn data_of(object: &Value) -> std::collections::BTreeMap<String, String> {
+    use base64::Engine;
+    let decode = |v: &Value| -> String {
+        let text = v.as_str().unwrap();
+        if object["kind"] == "Secret" {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap();
+            String::from_utf8(bytes).unwrap()
+        } else {
+            text.to_string()
+        }
+    };
+    object["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), decode(v)))
+        .collect()
+}
+
+/// Not ksec's own earlier output: what the README promises, built here from
+/// the sources the test wrote.
+#[test]
+fn rendered_objects_hold_the_source_values_and_the_readme_labels() {
+    let p = Project::new(
+        "version: 1
+project: shop
+recipients:
+  me: {ME}
+defaults:
+  labels: {team: blue}
+environments:
+  staging:
+    context: c
+namespaces:
+  payments:
+    recipients: [me]
+    configMaps:
+      - name: app
+        envFiles: [app.env]
+        literals: {MODE: fast}
+        labels: {tier: web}
+    secrets:
+      - name: db
+        sources: [db.enc.yaml]
+",
+    );
+    p.write("namespaces/payments/app.env", "LOG_LEVEL=info\nURL=a=b\n");
+    p.encrypt(
+        "namespaces/payments/db.enc.yaml",
+        &format!("password: {CANARY}\nuser: admin\n"),
+    );
+    let objects: Vec<Value> = documents(&assert_ok(&p.render(&[])))
+        .iter()
+        .map(|d| yaml_value(d))
+        .collect();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    let pairs = |items: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    for (object, kind, base, data, own_labels) in [
+        (
+            &objects[0],
+            "ConfigMap",
+            "app",
+            pairs(&[("LOG_LEVEL", "info"), ("URL", "a=b"), ("MODE", "fast")]),
+            pairs(&[("tier", "web")]),
+        ),
+        (
+            &objects[1],
+            "Secret",
+            "db",
+            pairs(&[("password", CANARY), ("user", "admin")]),
+            pairs(&[]),
+        ),
+    ] {
+        assert_eq!(object["apiVersion"], "v1");
+        assert_eq!(object["kind"], kind);
+        let meta = &object["metadata"];
+        assert_eq!(meta["namespace"], "payments");
+        // a content-hash suffix on the base name, which the annotation keeps
+        let name = meta["name"].as_str().unwrap();
+        let suffix = name.strip_prefix(&format!("{base}-")).unwrap_or("");
+        assert!(
+            suffix.len() == 10 && suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{name}"
+        );
+        assert_eq!(meta["annotations"]["ksec.dev/name"], base);
+        let mut labels = pairs(&[
+            ("app.kubernetes.io/managed-by", "ksec"),
+            ("ksec.dev/project", "shop"),
+            ("ksec.dev/environment", "staging"),
+            ("team", "blue"),
+        ]);
+        labels.extend(own_labels);
+        let rendered: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(meta["labels"].clone()).unwrap();
+        assert_eq!(rendered, labels, "{kind}");
+        assert_eq!(data_of(object), data, "{kind}");
+    }
+    assert_eq!(objects[1]["type"], "Opaque");
+}
