@@ -91,10 +91,10 @@ fn provided_by_setup() -> BTreeSet<String> {
     // scripts/kube-build.sh, which setup.sh runs: `command -v X … || need+=(…)`
     assert!(setup.contains("kube-build.sh"));
     for line in read("scripts/kube-build.sh").lines() {
-        if let Some(rest) = line.strip_prefix("command -v ") {
-            if line.contains("|| need+=(") {
-                names.insert(rest.split_whitespace().next().unwrap().to_string());
-            }
+        if let Some(rest) = line.strip_prefix("command -v ")
+            && line.contains("|| need+=(")
+        {
+            names.insert(rest.split_whitespace().next().unwrap().to_string());
         }
     }
     names
