@@ -12,6 +12,7 @@ use common::kube::{
     create_namespaces, kubeconfig, kubectl_apply_stdin, kubectl_ok, kubectl_stdin, objects, repo,
     text, unique,
 };
+use common::terminal::{Transcript, on_terminal};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -239,6 +240,57 @@ fn dry_run_persists_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("dry run"), "{}", text(&out));
     assert!(objects(&ns, "configmaps").is_empty());
+}
+
+/// The resourceVersion of `kind/name` in `ns`.
+fn resource_version(ns: &str, kind: &str, name: &str) -> String {
+    objects(ns, kind)[name]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_dry_run_reports_a_conflict_only_the_server_knows_and_writes_nothing() {
+    let ns = unique("dc");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
+    // another field manager takes LOG_LEVEL over with a value of its own
+    let other = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
+    );
+    kubectl_stdin(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=other",
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    let before = resource_version(&ns, "configmaps", &cm);
+
+    let out = project
+        .ksec(&["apply", "--dry-run", "--yes"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{t}");
+    assert!(
+        t.contains("conflict") && t.contains("other") && t.contains("LOG_LEVEL"),
+        "{t}"
+    );
+    assert!(!t.contains(common::CANARY), "{t}");
+    assert_eq!(resource_version(&ns, "configmaps", &cm), before);
+    assert_eq!(
+        objects(&ns, "configmaps")[&cm]["data"]["LOG_LEVEL"],
+        "other"
+    );
 }
 
 #[test]
@@ -518,6 +570,75 @@ fn a_mount_merges_into_a_deployment_created_by_kubectl() {
 }
 
 #[test]
+fn changed_config_rolls_the_workload_on_the_server_and_unchanged_config_does_not() {
+    let ns = unique("r");
+    create_namespaces(&[&ns]);
+    // `api` rolls Deployment/web by annotation, `nginx` is mounted into it
+    let project = Project::with_config_maps(
+        "admin",
+        &[&ns],
+        "      - name: api\n        envFiles: [api.env]\n        rollout: [Deployment/web]\n      - name: nginx\n        files: [nginx.conf]\n        mount: {workload: Deployment/web, container: web, path: /etc/nginx}\n",
+    );
+    project.write(&format!("namespaces/{ns}/api.env"), "MODE=a\n");
+    project.write(
+        &format!("namespaces/{ns}/nginx.conf"),
+        "server { listen 80; }\n",
+    );
+    kubectl_apply_stdin(
+        "admin",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n"
+        ),
+    );
+    // the pod template on the server, and the Deployment's generation
+    let template = || -> (Value, i64) {
+        let d: Value = serde_json::from_str(&kubectl_ok(
+            "admin",
+            &["get", "deployment", "web", "-n", &ns, "-o", "json"],
+        ))
+        .unwrap();
+        (
+            d["spec"]["template"].clone(),
+            d["metadata"]["generation"].as_i64().unwrap(),
+        )
+    };
+    let apply = || {
+        let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let annotation = |t: &Value| t["metadata"]["annotations"]["ksec.dev/configmap-api"].clone();
+    let volume = |t: &Value| t["spec"]["volumes"][0]["configMap"]["name"].clone();
+
+    apply();
+    let (first, generation) = template();
+    assert!(annotation(&first).is_string(), "{first}");
+    assert!(volume(&first).is_string(), "{first}");
+
+    // unchanged config: the template and its generation stay
+    apply();
+    assert_eq!(template(), (first.clone(), generation));
+
+    // a changed env value: the annotation moves, the pods roll
+    project.write(&format!("namespaces/{ns}/api.env"), "MODE=b\n");
+    apply();
+    let (second, next) = template();
+    assert_ne!(annotation(&second), annotation(&first), "{second}");
+    assert_eq!(volume(&second), volume(&first));
+    assert_eq!(next, generation + 1);
+
+    // a changed mounted file: the volume points at the new content
+    project.write(
+        &format!("namespaces/{ns}/nginx.conf"),
+        "server { listen 81; }\n",
+    );
+    apply();
+    let (third, last) = template();
+    assert_ne!(volume(&third), volume(&second), "{third}");
+    assert_eq!(annotation(&third), annotation(&second));
+    assert_eq!(last, next + 1);
+}
+
+#[test]
 fn an_unreachable_api_server_is_a_clear_error() {
     let ns = unique("u");
     let project = Project::new("admin", &[&ns]);
@@ -587,45 +708,42 @@ fn a_protected_environment_needs_yes_without_a_terminal_and_asks_on_one() {
     assert!(text(&out).contains("--yes"), "{}", text(&out));
     assert!(objects(&ns, "configmaps").is_empty());
 
-    // on a terminal (util-linux `script` gives a pty): answering "n" writes nothing
-    let ksec_bin = assert_cmd::cargo::cargo_bin("ksec");
-    let run_on_tty = |answer: &str| {
-        let cmd = format!(
-            "{} --project {} apply",
-            ksec_bin.display(),
-            project.dir.path().display()
-        );
-        let mut child = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
+    // on a terminal: the prompt is shown; "n" refuses with exit 8 and writes
+    // nothing, "y" applies
+    let script = common::which("script").expect("util-linux `script` is not installed");
+    let line = format!(
+        "{} --project {} apply",
+        assert_cmd::cargo::cargo_bin("ksec").display(),
+        project.dir.path().display()
+    );
+    let answer = |keys: &[u8]| {
+        let mut child = on_terminal(&script, &line, project.dir.path(), &project.key)
             .env("KUBECONFIG", kubeconfig())
-            .env("KSEC_AGE_KEY_FILE", &project.key.file)
-            .env("HOME", project.dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("script (util-linux) runs");
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        // give ksec time to render, review access and reach the prompt
-        std::thread::sleep(std::time::Duration::from_secs(4));
-        stdin.write_all(answer.as_bytes()).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+            .unwrap();
+        let transcript = Transcript::read(&mut child);
+        assert!(
+            transcript.wait_for("apply these changes?"),
+            "no prompt was shown"
+        );
+        transcript.type_and_wait(&mut child, keys)
     };
-    let out = run_on_tty("n");
-    assert!(text(&out).contains("protected"), "{}", text(&out));
+    let (status, out) = answer(b"n");
+    assert_eq!(status.code(), Some(8), "{out}");
+    assert!(out.contains("environment test is protected"), "{out}");
+    assert!(out.contains("not confirmed; nothing was written"), "{out}");
+    assert!(!out.contains(common::CANARY), "{out}");
     assert!(
         objects(&ns, "configmaps").is_empty(),
         "answering no wrote something"
     );
-    let out = run_on_tty("y");
+    let (status, out) = answer(b"y");
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert_eq!(objects(&ns, "configmaps").len(), 1, "{out}");
     assert!(
-        text(&out).contains("apply these changes?"),
-        "{}",
-        text(&out)
+        objects(&ns, "secrets").keys().any(|n| n.starts_with("db")),
+        "{out}"
     );
-    assert_eq!(objects(&ns, "configmaps").len(), 1, "{}", text(&out));
 
     // --yes needs no terminal
     project.write(&format!("namespaces/{ns}/app.env"), "LOG_LEVEL=warn\n");
