@@ -309,7 +309,8 @@ fn token_kubeconfig(dir: &Path, ns: &str, account: &str) -> PathBuf {
 fn namespace_add_then_apply_creates_the_onboarding_objects_and_a_second_apply_writes_nothing() {
     let ns = unique("ob");
     let project = Project::new();
-    project.add(&ns, &unique("owners"), &["--quota", QUOTA]);
+    let owners = unique("owners");
+    project.add(&ns, &owners, &["--quota", QUOTA]);
     let count = project.rendered_count(&ns);
 
     let summary = project.apply_ok(&["--yes"]);
@@ -344,14 +345,22 @@ fn namespace_add_then_apply_creates_the_onboarding_objects_and_a_second_apply_wr
         .iter()
         .find(|l| l["type"] == "Container")
         .unwrap_or_else(|| panic!("LimitRange team-defaults has no Container limits: {limits}"));
-    for field in ["default", "defaultRequest"] {
-        for resource in ["cpu", "memory"] {
-            assert!(
-                container[field][resource].is_string(),
-                "LimitRange team-defaults has no {field}.{resource}: {container}"
-            );
-        }
-    }
+    // the defaults the README's ksec.yaml reference states
+    assert_eq!(
+        (&container["default"], &container["defaultRequest"]),
+        (
+            &json!({"cpu": "500m", "memory": "512Mi"}),
+            &json!({"cpu": "100m", "memory": "128Mi"})
+        ),
+        "LimitRange team-defaults: {container}"
+    );
+    // the owners' Role is bound to the owner group, and only to it
+    let binding = get(&["rolebinding", "team-owners", "-n", &ns]).expect("RoleBinding team-owners");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "Group", "name": owners, "apiGroup": "rbac.authorization.k8s.io"}])
+    );
+    assert_eq!(binding["roleRef"]["name"], "team-owners");
 
     assert!(
         objects(&ns, "serviceaccounts").contains_key("ksec-ci"),
