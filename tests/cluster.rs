@@ -242,6 +242,34 @@ fn dry_run_persists_nothing() {
     assert!(objects(&ns, "configmaps").is_empty());
 }
 
+/// A project applied to a namespace of its own, whose ConfigMap's
+/// LOG_LEVEL the field manager `manager` then takes over with the value
+/// `other` (kubectl server-side apply, forced): the project, the namespace
+/// and the ConfigMap's name.
+fn applied_then_taken_over_by(manager: &str) -> (Project, String, String) {
+    let ns = unique("c");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    project.ksec(&["apply", "--yes"]).assert().success();
+    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
+    let other = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
+    );
+    kubectl_stdin(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            &format!("--field-manager={manager}"),
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    (project, ns, cm)
+}
+
 /// The resourceVersion of `kind/name` in `ns`.
 fn resource_version(ns: &str, kind: &str, name: &str) -> String {
     objects(ns, kind)[name]["metadata"]["resourceVersion"]
@@ -252,27 +280,7 @@ fn resource_version(ns: &str, kind: &str, name: &str) -> String {
 
 #[test]
 fn a_dry_run_reports_a_conflict_only_the_server_knows_and_writes_nothing() {
-    let ns = unique("dc");
-    create_namespaces(&[&ns]);
-    let project = Project::new("admin", &[&ns]);
-    project.ksec(&["apply", "--yes"]).assert().success();
-    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
-    // another field manager takes LOG_LEVEL over with a value of its own
-    let other = format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
-    );
-    kubectl_stdin(
-        "admin",
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=other",
-            "-f",
-            "-",
-        ],
-        &other,
-    );
+    let (project, ns, cm) = applied_then_taken_over_by("rival");
     let before = resource_version(&ns, "configmaps", &cm);
 
     let out = project
@@ -282,7 +290,7 @@ fn a_dry_run_reports_a_conflict_only_the_server_knows_and_writes_nothing() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(6), "{t}");
     assert!(
-        t.contains("conflict") && t.contains("other") && t.contains("LOG_LEVEL"),
+        t.contains("conflict") && t.contains("rival") && t.contains("LOG_LEVEL"),
         "{t}"
     );
     assert!(!t.contains(common::CANARY), "{t}");
@@ -475,27 +483,7 @@ fn diff_after_drift_exits_1_and_prints_no_value() {
 
 #[test]
 fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
-    let ns = unique("c");
-    create_namespaces(&[&ns]);
-    let project = Project::new("admin", &[&ns]);
-    project.ksec(&["apply", "--yes"]).assert().success();
-    let cm = objects(&ns, "configmaps").into_iter().next().unwrap().0;
-    let other = format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  namespace: {ns}\ndata:\n  LOG_LEVEL: other\n"
-    );
-    kubectl_stdin(
-        "admin",
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager",
-            "helm",
-            "-f",
-            "-",
-        ],
-        &other,
-    );
+    let (project, ns, cm) = applied_then_taken_over_by("helm");
 
     let out = project.ksec(&["apply", "--yes"]).output().unwrap();
     let t = text(&out);
