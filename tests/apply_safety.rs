@@ -87,7 +87,7 @@ impl Project {
         std::fs::remove_file(plain).unwrap();
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         let mut cmd = ksec_with(self.dir.path(), &self.key);
         let kubeconfig = match &self.kubeconfig {
             Some(path) => path.clone(),

@@ -725,7 +725,7 @@ impl LookupFixture {
         path
     }
 
-    fn decrypt(&self, f: impl FnOnce(&mut assert_cmd::Command)) -> Output {
+    fn decrypt(&self, f: impl FnOnce(&mut common::Ksec)) -> Output {
         let mut cmd = ksec(self.home.path());
         f(&mut cmd);
         cmd.arg("decrypt").arg(&self.enc).output().unwrap()
@@ -1396,7 +1396,7 @@ fn the_canary_never_leaks() {
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, format!("A: {CANARY}\nB: plain\nC: gone\n")).unwrap();
     let mut outputs: Vec<(String, Output)> = Vec::new();
-    let mut run = |what: &str, mut cmd: assert_cmd::Command| -> Output {
+    let mut run = |what: &str, mut cmd: common::Ksec| -> Output {
         let out = cmd.output().unwrap();
         outputs.push((what.to_string(), out.clone()));
         out

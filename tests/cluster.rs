@@ -68,7 +68,7 @@ impl Project {
         project
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         common::kube::ksec_project(self.dir.path(), &self.key, args)
     }
 

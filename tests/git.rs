@@ -110,7 +110,7 @@ impl Repo {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn ksec(&self) -> assert_cmd::Command {
+    fn ksec(&self) -> common::Ksec {
         let mut cmd = ksec_with(&self.home, &self.key);
         cmd.current_dir(&self.root);
         cmd

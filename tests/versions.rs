@@ -61,7 +61,7 @@ impl Project {
         (ns, project)
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         ksec_project(self.dir.path(), &self.key, args)
     }
 
