@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    CANARY, Key, all_output, code, ksec, ksec_with, project, run_ok, sops, stderr, stdout,
+    CANARY, Key, all_output, canary, code, ksec, ksec_with, project, run_ok, sops, stderr, stdout,
 };
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -1064,14 +1064,15 @@ fn set_of_an_unchanged_value_writes_nothing() {
 fn set_a_nested_path() {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::new(dir.path(), "key");
-    let plain = "db:\n    user: app\n    password: old\nother: x\n";
-    let enc = encrypted(dir.path(), &key, "s.yaml", plain, "s.enc.yaml");
+    let (was, fresh) = (canary("old"), canary("fresh"));
+    let plain = format!("db:\n    user: app\n    password: {was}\nother: x\n");
+    let enc = encrypted(dir.path(), &key, "s.yaml", &plain, "s.enc.yaml");
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
     ksec_with(dir.path(), &key)
         .arg("set")
         .arg(&enc)
-        .args(["[\"db\"][\"password\"]", "fresh"])
+        .args(["[\"db\"][\"password\"]", &fresh])
         .assert()
         .success();
     let new = std::fs::read_to_string(&enc).unwrap();
@@ -1080,7 +1081,7 @@ fn set_a_nested_path() {
     expected.sort();
     assert_eq!(changed_lines(&old, &new), expected);
     let out = run_ok(sops(Some(&key)).arg("-d").arg(&enc));
-    assert_eq!(out, plain.replace("old", "fresh"));
+    assert_eq!(out, plain.replace(&was, &fresh));
 
     // a new nested key is created
     ksec_with(dir.path(), &key)

@@ -456,22 +456,23 @@ fn the_merge_driver_exits_12_on_a_conflict_and_0_on_a_clean_merge() {
 fn nested_maps_merge_per_key() {
     let repo = Repo::new();
     let file = "namespaces/payments/db.enc.yaml";
+    let (p0, p1) = (common::canary("p0"), common::canary("p1"));
     repo.encrypt(
         file,
-        "db:\n  user: app\n  password: p0\n  host: db.internal\nreplicas:\n- r1\n- r2\n",
+        &format!("db:\n  user: app\n  password: {p0}\n  host: db.internal\nreplicas:\n- r1\n- r2\n"),
     );
     repo.commit("db");
     let before = repo.read(file);
     repo.branch("a", |r| r.set(file, r#"["db"]["user"]"#, "app2"));
     repo.branch("b", |r| {
-        r.set(file, r#"["db"]["password"]"#, "p1");
+        r.set(file, r#"["db"]["password"]"#, &p1);
         r.set(file, r#"["db"]["port"]"#, "5432");
     });
     let out = repo.merge_a_then_b();
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert_eq!(
         repo.decrypt(file),
-        "db:\n    user: app2\n    password: p1\n    host: db.internal\n    port: \"5432\"\nreplicas:\n    - r1\n    - r2\n"
+        format!("db:\n    user: app2\n    password: {p1}\n    host: db.internal\n    port: \"5432\"\nreplicas:\n    - r1\n    - r2\n")
     );
     assert_eq!(
         line(&repo.read(file), "    host:"),

@@ -891,7 +891,7 @@ fn encrypt_without_recipients_uses_the_namespace_recipients() {
     project(&proj, &[&a, &b]);
     let body = format!("password: {CANARY}\n");
     std::fs::write(proj.join("namespaces/payments/db.yaml"), &body).unwrap();
-    std::fs::write(proj.join("namespaces/payments/app.env"), "TOKEN=t0k\n").unwrap();
+    std::fs::write(proj.join("namespaces/payments/app.env"), format!("TOKEN={}\n", common::canary("token"))).unwrap();
 
     for (src, out, recipients_of) in [
         (

@@ -447,7 +447,7 @@ namespaces:
 fn every_problem_is_reported_together_and_nothing_is_printed() {
     let p = Project::new(BROKEN);
     p.write("namespaces/payments/flags.env", "A=1\nnot a pair\n");
-    p.encrypt("namespaces/payments/token.enc.yaml", "TOKEN: t\n");
+    p.encrypt("namespaces/payments/token.enc.yaml", &format!("TOKEN: {}\n", common::canary("token")));
     p.encrypt(
         "namespaces/payments/db.enc.yaml",
         &format!("DB_PASSWORD: {CANARY}\nDB_USER: app\n"),
