@@ -647,6 +647,7 @@ fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_appl
     let rendered = common::ksec(home.path())
         .env("KSEC_AGE_KEY_FILE", demo.join("demo-key.txt"))
         .current_dir(&demo)
+        .expect_secret_output()
         .args(["render", "--env", "staging"])
         .output()
         .unwrap();

@@ -168,6 +168,7 @@ fn encrypt_writes_a_sops_file_to_stdout_by_default() {
     std::fs::write(dir.path().join("s.enc.yaml"), &text).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
@@ -197,6 +198,7 @@ fn encrypt_in_place_replaces_the_file() {
     assert!(text.starts_with("TOKEN=ENC[AES256_GCM,"), "{text}");
     assert!(text.contains("sops_mac=ENC["));
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .args(["decrypt"])
         .arg(&file)
         .output()
@@ -347,6 +349,7 @@ fn encrypt_inside_a_namespace_uses_its_recipients() {
     assert!(text.contains(&a.recipient) && text.contains(&b.recipient));
     for key in [&a, &b] {
         let out = ksec_with(dir.path(), key)
+            .expect_secret_output()
             .arg("decrypt")
             .arg(&file)
             .output()
@@ -397,6 +400,7 @@ fn decrypt_prints_the_plaintext() {
     let key = Key::new(dir.path(), "key");
     let enc = encrypted(dir.path(), &key, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -422,6 +426,7 @@ fn decrypt_output_outside_the_project_is_private() {
     let target = outside.path().join("plain.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .arg("--output")
@@ -447,6 +452,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     for target in ["namespaces/payments/s.yaml", "plain.yaml"] {
         let out = ksec_with(dir.path(), &key)
             .current_dir(dir.path())
+            .expect_secret_output()
             .args([
                 "decrypt",
                 "namespaces/payments/s.enc.yaml",
@@ -466,6 +472,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     let target = dir.path().join("leak.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(&ns)
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml", "--output"])
         .arg(&target)
         .output()
@@ -475,6 +482,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     // a git-ignored *.dec.* name is allowed
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args([
             "decrypt",
             "namespaces/payments/s.enc.yaml",
@@ -504,6 +512,7 @@ fn decrypt_output_into_a_project_from_outside_it_is_refused() {
     std::fs::remove_file(ns.join("s.yaml")).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args([
             "decrypt",
             "repo/namespaces/payments/s.enc.yaml",
@@ -535,6 +544,7 @@ fn decrypt_output_into_the_project_through_a_symlink_is_refused() {
     let target = dir.path().join("link/namespaces/payments/s.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(&root)
+        .expect_secret_output()
         .args(["decrypt", "namespaces/payments/s.enc.yaml", "--output"])
         .arg(&target)
         .output()
@@ -554,6 +564,7 @@ fn decrypt_of_a_plain_file_is_invalid() {
     std::fs::write(dir.path().join("plain.yaml"), secret_yaml()).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "plain.yaml"])
         .output()
         .unwrap();
@@ -573,6 +584,7 @@ fn decrypt_of_a_missing_file_is_not_found() {
     let key = Key::new(dir.path(), "key");
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "gone.enc.yaml"])
         .output()
         .unwrap();
@@ -589,6 +601,7 @@ fn wrong_key_lists_the_recipients_and_where_ksec_looked() {
     let b = Key::new(dir.path(), "b");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let out = ksec_with(dir.path(), &b)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -618,7 +631,12 @@ fn no_key_at_all_lists_the_lookup_order() {
     let home = tempfile::tempdir().unwrap();
     let a = Key::new(dir.path(), "a");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
-    let out = ksec(home.path()).arg("decrypt").arg(&enc).output().unwrap();
+    let out = ksec(home.path())
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(out.stdout.is_empty());
@@ -650,7 +668,12 @@ fn no_key_at_all_mentions_the_identity_flag() {
     let home = tempfile::tempdir().unwrap();
     let a = Key::new(dir.path(), "a");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
-    let out = ksec(home.path()).arg("decrypt").arg(&enc).output().unwrap();
+    let out = ksec(home.path())
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), Some(4));
     assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
 }
@@ -664,11 +687,13 @@ fn key_error_messages() {
     encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let wrong = ksec_with(home.path(), &b)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
     let none = ksec(home.path())
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
@@ -728,7 +753,11 @@ impl LookupFixture {
     fn decrypt(&self, f: impl FnOnce(&mut common::Ksec)) -> Output {
         let mut cmd = ksec(self.home.path());
         f(&mut cmd);
-        cmd.arg("decrypt").arg(&self.enc).output().unwrap()
+        cmd.expect_secret_output()
+            .arg("decrypt")
+            .arg(&self.enc)
+            .output()
+            .unwrap()
     }
 }
 
@@ -942,6 +971,7 @@ fn ssh_recipient_and_identity(args: &[&str], kind: &str) {
     let out = ksec(dir.path())
         .arg("--identity")
         .arg(&ssh_key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -950,6 +980,7 @@ fn ssh_recipient_and_identity(args: &[&str], kind: &str) {
     // as a key file from the environment too
     let out = ksec(dir.path())
         .env("KSEC_AGE_KEY_FILE", &ssh_key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1017,6 +1048,7 @@ fn set_reads_the_value_from_stdin_and_strips_one_newline() {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(!all_output(&out).contains(CANARY));
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1215,6 +1247,7 @@ fn set_accepts_unusual_but_valid_keys() {
     }
     let plain = run_ok(sops(Some(&key)).arg("-d").arg(&enc));
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1233,6 +1266,7 @@ fn encrypt_round_trips_a_yaml_key_with_a_newline() {
     let plain = "\"a\\nb\": v\nc: d\n";
     let enc = encrypted(dir.path(), &key, "s.yaml", plain, "s.enc.yaml");
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1456,11 +1490,11 @@ fn the_canary_never_leaks() {
     assert_eq!(code(&run("edit (invalid)", cmd)), Some(6));
 
     let mut cmd = ksec_with(dir.path(), &other);
-    cmd.arg("decrypt").arg(&file);
+    cmd.expect_secret_output().arg("decrypt").arg(&file);
     assert_eq!(code(&run("decrypt (wrong key)", cmd)), Some(4));
 
     let mut cmd = ksec_with(dir.path(), &key);
-    cmd.arg("decrypt").arg(&file);
+    cmd.expect_secret_output().arg("decrypt").arg(&file);
     let decrypted = run("decrypt", cmd);
     assert_eq!(code(&decrypted), Some(0));
     assert_eq!(
@@ -1486,7 +1520,7 @@ fn the_canary_never_leaks() {
     assert_ne!(flipped, text);
     std::fs::write(&tampered, flipped).unwrap();
     let mut cmd = ksec_with(dir.path(), &key);
-    cmd.arg("decrypt").arg(&tampered);
+    cmd.expect_secret_output().arg("decrypt").arg(&tampered);
     assert_eq!(code(&run("decrypt (tampered)", cmd)), Some(5));
 
     for (what, out) in &outputs {

@@ -92,6 +92,7 @@ fn admin_apply_creates_exactly_the_rendered_objects_and_a_second_apply_writes_no
 
     let rendered = project
         .ksec(&["render", "--output", "json"])
+        .expect_secret_output()
         .output()
         .unwrap();
     let rendered: Value = serde_json::from_slice(&rendered.stdout).unwrap();

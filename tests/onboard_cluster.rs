@@ -126,6 +126,7 @@ impl Project {
         // render prints the Secret's data: that is its job
         let out = self
             .ksec(&["render", "-n", ns, "--output", "json"])
+            .expect_secret_output()
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));

@@ -108,6 +108,7 @@ impl Fixture {
 
     fn render(&self, format: &str) -> std::process::Output {
         ksec_with(&self.home(), &self.key)
+            .expect_secret_output()
             .arg("render")
             .arg("--project")
             .arg(self.root())
@@ -516,7 +517,10 @@ fn opaque_secrets_from_encrypted_yaml_and_dotenv_give_kubectls_data() {
                   QUOTED=\"kept\"\n\
                   SPACES= lead and trail  \n\
                   EMPTY=\n";
-    let url = format!("postgres://u:{}@h:5432/db?sslmode=require&x=<y>", canary("url"));
+    let url = format!(
+        "postgres://u:{}@h:5432/db?sslmode=require&x=<y>",
+        canary("url")
+    );
     let dotenv = dotenv.replace("postgres://u:p@h:5432/db?sslmode=require&x=<y>", &url);
     fx.encrypted("b.env", &dotenv, "b.enc.env");
     let items = fx.render_items();
@@ -777,8 +781,10 @@ fn secret_hash_names_and_data_match_kustomize() {
         &yaml_strings(&[("user", "admin"), ("password", literal.as_str())]),
         "lit.enc.yaml",
     );
-    let secret_env =
-        format!("DB_HOST=postgres.payments.svc\nDB_PASSWORD={}=t <&> ü\nEMPTY=\n", canary("db"));
+    let secret_env = format!(
+        "DB_HOST=postgres.payments.svc\nDB_PASSWORD={}=t <&> ü\nEMPTY=\n",
+        canary("db")
+    );
     let secret_env = secret_env.as_str();
     fx.encrypted("secret.env", secret_env, "secret.enc.env");
     fx.source("secret.env", secret_env.as_bytes());

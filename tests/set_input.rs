@@ -86,7 +86,10 @@ fn set_from_stdin_still_drops_one_trailing_newline() {
         (format!("{secret}\n"), secret.clone()),
         (format!("{secret}\r\n"), secret.clone()),
         (secret.clone(), secret.clone()),
-        (format!("{secret} one\n{secret} two\n"), format!("{secret} one\n{secret} two")),
+        (
+            format!("{secret} one\n{secret} two\n"),
+            format!("{secret} one\n{secret} two"),
+        ),
         (format!("{secret}\n\n"), format!("{secret}\n")),
     ] {
         let out = fx.set(&["VALUE"], &input);

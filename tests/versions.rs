@@ -225,6 +225,7 @@ fn keep_versions_is_validated() {
     let out = ksec_with(dir.path(), &key)
         .arg("--project")
         .arg(dir.path())
+        .expect_secret_output()
         .arg("render")
         .output()
         .unwrap();

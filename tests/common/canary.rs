@@ -17,7 +17,6 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -128,13 +127,13 @@ pub fn append(mut record: Value) {
         .unwrap_or_else(|e| panic!("canary log {}: {e}", file.display()));
 }
 
-/// Records a ksec process the test ran by other means (a `std` command, a
-/// pseudo-terminal): its arguments, what it printed, and whether the test
-/// asked for a secret on stdout (`secret_stdout`, see
-/// `Ksec::expect_secret_output`).
-pub fn record_output(args: &[OsString], out: &Output, secret_stdout: bool) {
+/// Records a ksec process the test ran as a `std` command `cmd` (to bound
+/// or kill it): its arguments, what it printed, and whether the test asked
+/// for a secret on stdout (`secret_stdout`, see
+/// `Ksec::expect_secret_output`). Its files are not watched.
+pub fn record_std(cmd: &std::process::Command, out: &Output, secret_stdout: bool) {
     append(json!({
-        "args": args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+        "args": cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
         "secret_stdout": secret_stdout,
         "stdout": String::from_utf8_lossy(&out.stdout),
         "stderr": String::from_utf8_lossy(&out.stderr),
@@ -256,10 +255,12 @@ fn git_object(path: &Path) -> Option<Vec<u8>> {
 /// `edit` and `exec`.
 fn asks_for_secret(args: &[&str]) -> bool {
     let has = |a: &str| args.contains(&a);
-    let named_output = args
-        .iter()
-        .any(|a| *a == "--output" || *a == "--out" || a.starts_with("--out"));
-    ((has("decrypt") || has("render")) && !named_output)
+    let to_file = |flag: &str| {
+        args.iter()
+            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    (has("decrypt") && !to_file("--output"))
+        || (has("render") && !to_file("--out"))
         || (has("git") && has("textconv"))
         || has("edit")
         || has("exec")

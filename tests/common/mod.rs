@@ -82,6 +82,7 @@ pub fn ksec(home: &Path) -> Ksec {
         args: Vec::new(),
         dirs: vec![home.to_path_buf(), tmpdir.path().to_path_buf()],
         outputs: Vec::new(),
+        cwd: None,
         secret_stdout: false,
         _tmpdir: tmpdir,
     }
@@ -90,14 +91,16 @@ pub fn ksec(home: &Path) -> Ksec {
 /// A ksec command (an `assert_cmd::Command` with the same builder methods)
 /// whose every run is recorded for the canary scan (`common::canary`): its
 /// arguments, stdout, stderr, and the files it created or changed under
-/// HOME, TMPDIR, XDG_CONFIG_HOME, its working directory, `--project` and
-/// the directories of its path arguments, except its explicit outputs
-/// (`--output`, `--out`, `explicit_output`).
+/// HOME, TMPDIR, XDG_CONFIG_HOME, XDG_RUNTIME_DIR, its working directory
+/// and the directories of its absolute path arguments under the temp
+/// directory (so `--project DIR`), except its explicit outputs (`--output`,
+/// `--out`, `explicit_output`).
 pub struct Ksec {
     cmd: assert_cmd::Command,
     args: Vec<OsString>,
     dirs: Vec<PathBuf>,
     outputs: Vec<PathBuf>,
+    cwd: Option<PathBuf>,
     secret_stdout: bool,
     _tmpdir: tempfile::TempDir,
 }
@@ -117,7 +120,9 @@ impl Ksec {
         {
             self.outputs.push(PathBuf::from(value));
         }
-        if path.is_absolute() {
+        // a path under the temp directory is the test's own: watch its
+        // directory (not /dev for /dev/zero, nor /etc)
+        if path.is_absolute() && path.starts_with(std::env::temp_dir()) {
             self.dirs.push(if path.is_dir() {
                 path.to_path_buf()
             } else {
@@ -174,6 +179,7 @@ impl Ksec {
     }
 
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
         self.dirs.push(dir.as_ref().to_path_buf());
         self.cmd.current_dir(dir);
         self
@@ -208,9 +214,17 @@ impl Ksec {
     /// Runs the command to its end, recording it; its output.
     pub fn output(&mut self) -> std::io::Result<Output> {
         let dirs: Vec<PathBuf> = self.dirs.iter().filter(|d| watchable(d)).cloned().collect();
+        let outputs: Vec<PathBuf> = self
+            .outputs
+            .iter()
+            .map(|o| match &self.cwd {
+                Some(cwd) => cwd.join(o),
+                None => o.clone(),
+            })
+            .collect();
         let watch = canary::Watch::start(&dirs);
         let out = self.cmd.output()?;
-        let (files, checked) = watch.finish(&self.outputs);
+        let (files, checked) = watch.finish(&outputs);
         canary::append(json!({
             "args": self.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
             "secret_stdout": self.secret_stdout,
