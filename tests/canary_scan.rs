@@ -148,7 +148,7 @@ fn the_scan_allows_a_canary_only_where_it_was_asked_for() {
         true,
     );
     assert_eq!(judge(&to_a_file).len(), 1);
-    let on_stderr = record(&["decrypt", "s.enc.yaml"], "", &value, true);
+    let on_stderr = record(&["decrypt", "s.enc.yaml", &value], "", &value, true);
     let leak = judge(&on_stderr);
     assert!(
         leak[0].contains("stderr") && leak[0].contains("b-1::t"),

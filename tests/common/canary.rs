@@ -278,10 +278,21 @@ pub fn judge(record: &Value) -> Vec<String> {
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let test = text(&record["test"]);
     let binary = text(&record["binary"]);
+    // a value given as an argument is shown as <canary>
+    let shown: Vec<&str> = arg_refs
+        .iter()
+        .map(|a| {
+            if find(a.as_bytes()).is_some() {
+                "<canary>"
+            } else {
+                a
+            }
+        })
+        .collect();
     let place = |what: &str, form: &str| {
         format!(
             "test {binary}::{test}: `ksec {}`: canary ({form}) on {what}",
-            args.join(" ")
+            shown.join(" ")
         )
     };
     let mut leaks = Vec::new();
