@@ -18,5 +18,9 @@ export KSEC_TEST_KUBECONFIG=$kube_dir/kubeconfig
 export KSEC_KUBE_CACHE=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}
 
 # --include-ignored: the tests that need the Secret Service (ignored by a plain
-# `cargo test`) run here, where it exists.
-scripts/with-secret-service.sh cargo test --all-targets -- --include-ignored
+# `cargo test`) run here, where it exists. Every ksec process the tests start
+# is recorded in target/canary (tests/common/canary.rs), emptied first; the
+# final canary scan reads it after the whole suite.
+rm -rf target/canary
+scripts/with-secret-service.sh cargo test --all-targets -- --include-ignored --skip final_canary_scan
+cargo test --test canary_scan -- --ignored --exact final_canary_scan

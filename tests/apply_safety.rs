@@ -87,7 +87,7 @@ impl Project {
         std::fs::remove_file(plain).unwrap();
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         let mut cmd = ksec_with(self.dir.path(), &self.key);
         let kubeconfig = match &self.kubeconfig {
             Some(path) => path.clone(),
@@ -741,6 +741,7 @@ fn the_demo_renders_into_kubectl_on_an_empty_cluster_once_its_workloads_are_appl
     let rendered = common::ksec(home.path())
         .env("KSEC_AGE_KEY_FILE", demo.join("demo-key.txt"))
         .current_dir(&demo)
+        .expect_secret_output()
         .args(["render", "--env", "staging"])
         .output()
         .unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use common::leftovers::files_holding;
 use common::{
-    CANARY, Key, all_output, code, ksec, ksec_with, project, run_ok, sops, stderr, stdout,
+    CANARY, Key, all_output, canary, code, ksec, ksec_with, project, run_ok, sops, stderr, stdout,
 };
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -113,6 +113,7 @@ fn encrypt_writes_a_sops_file_to_stdout_by_default() {
     std::fs::write(dir.path().join("s.enc.yaml"), &text).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
@@ -144,6 +145,7 @@ fn encrypt_in_place_replaces_the_file() {
     assert!(text.starts_with("TOKEN=ENC[AES256_GCM,"), "{text}");
     assert!(text.contains("sops_mac=ENC["));
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .args(["decrypt"])
         .arg(&file)
         .output()
@@ -299,6 +301,7 @@ fn encrypt_inside_a_namespace_uses_its_recipients() {
     assert!(text.contains(&a.recipient) && text.contains(&b.recipient));
     for key in [&a, &b] {
         let out = ksec_with(dir.path(), key)
+            .expect_secret_output()
             .arg("decrypt")
             .arg(&file)
             .output()
@@ -349,6 +352,7 @@ fn decrypt_prints_the_plaintext() {
     let key = Key::new(dir.path(), "key");
     let enc = encrypted(dir.path(), &key, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -374,6 +378,7 @@ fn decrypt_output_outside_the_project_is_private() {
     let target = outside.path().join("plain.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .arg("--output")
@@ -399,6 +404,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     for target in ["namespaces/payments/s.yaml", "plain.yaml"] {
         let out = ksec_with(dir.path(), &key)
             .current_dir(dir.path())
+            .expect_secret_output()
             .args([
                 "decrypt",
                 "namespaces/payments/s.enc.yaml",
@@ -418,6 +424,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     let target = dir.path().join("leak.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(&ns)
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml", "--output"])
         .arg(&target)
         .output()
@@ -427,6 +434,7 @@ fn decrypt_output_inside_the_project_is_refused() {
     // a git-ignored *.dec.* name is allowed
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args([
             "decrypt",
             "namespaces/payments/s.enc.yaml",
@@ -456,6 +464,7 @@ fn decrypt_output_into_a_project_from_outside_it_is_refused() {
     std::fs::remove_file(ns.join("s.yaml")).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args([
             "decrypt",
             "repo/namespaces/payments/s.enc.yaml",
@@ -487,6 +496,7 @@ fn decrypt_output_into_the_project_through_a_symlink_is_refused() {
     let target = dir.path().join("link/namespaces/payments/s.yaml");
     let out = ksec_with(dir.path(), &key)
         .current_dir(&root)
+        .expect_secret_output()
         .args(["decrypt", "namespaces/payments/s.enc.yaml", "--output"])
         .arg(&target)
         .output()
@@ -506,6 +516,7 @@ fn decrypt_of_a_plain_file_is_invalid() {
     std::fs::write(dir.path().join("plain.yaml"), secret_yaml()).unwrap();
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "plain.yaml"])
         .output()
         .unwrap();
@@ -525,6 +536,7 @@ fn decrypt_of_a_missing_file_is_not_found() {
     let key = Key::new(dir.path(), "key");
     let out = ksec_with(dir.path(), &key)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "gone.enc.yaml"])
         .output()
         .unwrap();
@@ -541,6 +553,7 @@ fn wrong_key_lists_the_recipients_and_where_ksec_looked() {
     let b = Key::new(dir.path(), "b");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let out = ksec_with(dir.path(), &b)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -570,7 +583,12 @@ fn no_key_at_all_lists_the_lookup_order() {
     let home = tempfile::tempdir().unwrap();
     let a = Key::new(dir.path(), "a");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
-    let out = ksec(home.path()).arg("decrypt").arg(&enc).output().unwrap();
+    let out = ksec(home.path())
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(out.stdout.is_empty());
@@ -602,7 +620,12 @@ fn no_key_at_all_mentions_the_identity_flag() {
     let home = tempfile::tempdir().unwrap();
     let a = Key::new(dir.path(), "a");
     let enc = encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
-    let out = ksec(home.path()).arg("decrypt").arg(&enc).output().unwrap();
+    let out = ksec(home.path())
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), Some(4));
     assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
 }
@@ -616,11 +639,13 @@ fn key_error_messages() {
     encrypted(dir.path(), &a, "s.yaml", &secret_yaml(), "s.enc.yaml");
     let wrong = ksec_with(home.path(), &b)
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
     let none = ksec(home.path())
         .current_dir(dir.path())
+        .expect_secret_output()
         .args(["decrypt", "s.enc.yaml"])
         .output()
         .unwrap();
@@ -677,10 +702,14 @@ impl LookupFixture {
         path
     }
 
-    fn decrypt(&self, f: impl FnOnce(&mut assert_cmd::Command)) -> Output {
+    fn decrypt(&self, f: impl FnOnce(&mut common::Ksec)) -> Output {
         let mut cmd = ksec(self.home.path());
         f(&mut cmd);
-        cmd.arg("decrypt").arg(&self.enc).output().unwrap()
+        cmd.expect_secret_output()
+            .arg("decrypt")
+            .arg(&self.enc)
+            .output()
+            .unwrap()
     }
 }
 
@@ -894,6 +923,7 @@ fn ssh_recipient_and_identity(args: &[&str], kind: &str) {
     let out = ksec(dir.path())
         .arg("--identity")
         .arg(&ssh_key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -902,6 +932,7 @@ fn ssh_recipient_and_identity(args: &[&str], kind: &str) {
     // as a key file from the environment too
     let out = ksec(dir.path())
         .env("KSEC_AGE_KEY_FILE", &ssh_key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -976,6 +1007,7 @@ fn set_reads_the_value_from_stdin_and_strips_one_newline() {
         Vec::<PathBuf>::new()
     );
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1023,14 +1055,15 @@ fn set_of_an_unchanged_value_writes_nothing() {
 fn set_a_nested_path() {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::new(dir.path(), "key");
-    let plain = "db:\n    user: app\n    password: old\nother: x\n";
-    let enc = encrypted(dir.path(), &key, "s.yaml", plain, "s.enc.yaml");
+    let (was, fresh) = (canary("old"), canary("fresh"));
+    let plain = format!("db:\n    user: app\n    password: {was}\nother: x\n");
+    let enc = encrypted(dir.path(), &key, "s.yaml", &plain, "s.enc.yaml");
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
     ksec_with(dir.path(), &key)
         .arg("set")
         .arg(&enc)
-        .args(["[\"db\"][\"password\"]", "fresh"])
+        .args(["[\"db\"][\"password\"]", &fresh])
         .assert()
         .success();
     let new = std::fs::read_to_string(&enc).unwrap();
@@ -1039,7 +1072,7 @@ fn set_a_nested_path() {
     expected.sort();
     assert_eq!(changed_lines(&old, &new), expected);
     let out = run_ok(sops(Some(&key)).arg("-d").arg(&enc));
-    assert_eq!(out, plain.replace("old", "fresh"));
+    assert_eq!(out, plain.replace(&was, &fresh));
 
     // a new nested key is created
     ksec_with(dir.path(), &key)
@@ -1173,6 +1206,7 @@ fn set_accepts_unusual_but_valid_keys() {
     }
     let plain = run_ok(sops(Some(&key)).arg("-d").arg(&enc));
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1191,6 +1225,7 @@ fn encrypt_round_trips_a_yaml_key_with_a_newline() {
     let plain = "\"a\\nb\": v\nc: d\n";
     let enc = encrypted(dir.path(), &key, "s.yaml", plain, "s.enc.yaml");
     let out = ksec_with(dir.path(), &key)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -1355,7 +1390,7 @@ fn the_canary_never_leaks() {
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, format!("A: {CANARY}\nB: plain\nC: gone\n")).unwrap();
     let mut outputs: Vec<(String, Output)> = Vec::new();
-    let mut run = |what: &str, mut cmd: assert_cmd::Command| -> Output {
+    let mut run = |what: &str, mut cmd: common::Ksec| -> Output {
         let out = cmd.output().unwrap();
         outputs.push((what.to_string(), out.clone()));
         out
@@ -1414,11 +1449,11 @@ fn the_canary_never_leaks() {
     assert_eq!(code(&run("edit (invalid)", cmd)), Some(6));
 
     let mut cmd = ksec_with(dir.path(), &other);
-    cmd.arg("decrypt").arg(&file);
+    cmd.expect_secret_output().arg("decrypt").arg(&file);
     assert_eq!(code(&run("decrypt (wrong key)", cmd)), Some(4));
 
     let mut cmd = ksec_with(dir.path(), &key);
-    cmd.arg("decrypt").arg(&file);
+    cmd.expect_secret_output().arg("decrypt").arg(&file);
     let decrypted = run("decrypt", cmd);
     assert_eq!(code(&decrypted), Some(0));
     assert_eq!(
@@ -1444,7 +1479,7 @@ fn the_canary_never_leaks() {
     assert_ne!(flipped, text);
     std::fs::write(&tampered, flipped).unwrap();
     let mut cmd = ksec_with(dir.path(), &key);
-    cmd.arg("decrypt").arg(&tampered);
+    cmd.expect_secret_output().arg("decrypt").arg(&tampered);
     assert_eq!(code(&run("decrypt (tampered)", cmd)), Some(5));
 
     for (what, out) in &outputs {

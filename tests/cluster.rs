@@ -69,7 +69,7 @@ impl Project {
         project
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         common::kube::ksec_project(self.dir.path(), &self.key, args)
     }
 
@@ -93,6 +93,7 @@ fn admin_apply_creates_exactly_the_rendered_objects_and_a_second_apply_writes_no
 
     let rendered = project
         .ksec(&["render", "--output", "json"])
+        .expect_secret_output()
         .output()
         .unwrap();
     let rendered: Value = serde_json::from_slice(&rendered.stdout).unwrap();

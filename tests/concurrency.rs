@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{CANARY, Key, code, ksec_in, ksec_with, run_ok, sops, stderr};
+use common::{CANARY, Key, code, ksec_with, run_ok, sops, stderr};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -47,8 +47,14 @@ impl Project {
         }
     }
 
+    /// `ksec ARGS` (decrypt prints the secret asked for).
     fn ksec(&self, args: &[&str]) -> Output {
-        ksec_in(self.dir.path(), &self.key, args)
+        ksec_with(self.dir.path(), &self.key)
+            .expect_secret_output()
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// `ksec set FILE KEY VALUE` with KSEC_LOCK_TIMEOUT=`timeout`.

@@ -86,6 +86,7 @@ impl Fixture {
 
     fn decrypt(&self) -> String {
         let out = ksec_with(self.dir.path(), &self.key)
+            .expect_secret_output()
             .arg("decrypt")
             .arg(&self.file)
             .output()

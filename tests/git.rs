@@ -110,14 +110,20 @@ impl Repo {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn ksec(&self) -> assert_cmd::Command {
+    fn ksec(&self) -> common::Ksec {
         let mut cmd = ksec_with(&self.home, &self.key);
         cmd.current_dir(&self.root);
         cmd
     }
 
     fn ksec_ok(&self, args: &[&str]) -> String {
-        let out = self.ksec().args(args).output().unwrap();
+        // decrypt and textconv print the secret asked for
+        let out = self
+            .ksec()
+            .expect_secret_output()
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -456,22 +462,27 @@ fn the_merge_driver_exits_12_on_a_conflict_and_0_on_a_clean_merge() {
 fn nested_maps_merge_per_key() {
     let repo = Repo::new();
     let file = "namespaces/payments/db.enc.yaml";
+    let (p0, p1) = (common::canary("p0"), common::canary("p1"));
     repo.encrypt(
         file,
-        "db:\n  user: app\n  password: p0\n  host: db.internal\nreplicas:\n- r1\n- r2\n",
+        &format!(
+            "db:\n  user: app\n  password: {p0}\n  host: db.internal\nreplicas:\n- r1\n- r2\n"
+        ),
     );
     repo.commit("db");
     let before = repo.read(file);
     repo.branch("a", |r| r.set(file, r#"["db"]["user"]"#, "app2"));
     repo.branch("b", |r| {
-        r.set(file, r#"["db"]["password"]"#, "p1");
+        r.set(file, r#"["db"]["password"]"#, &p1);
         r.set(file, r#"["db"]["port"]"#, "5432");
     });
     let out = repo.merge_a_then_b();
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert_eq!(
         repo.decrypt(file),
-        "db:\n    user: app2\n    password: p1\n    host: db.internal\n    port: \"5432\"\nreplicas:\n    - r1\n    - r2\n"
+        format!(
+            "db:\n    user: app2\n    password: {p1}\n    host: db.internal\n    port: \"5432\"\nreplicas:\n    - r1\n    - r2\n"
+        )
     );
     assert_eq!(
         line(&repo.read(file), "    host:"),
@@ -569,6 +580,7 @@ fn recipients_changed_on_one_branch_survive_the_merge() {
     assert!(merged.contains(&bob.recipient), "bob lost his access");
     let as_bob = ksec_with(&repo.home, &bob)
         .current_dir(&repo.root)
+        .expect_secret_output()
         .args(["decrypt", APP])
         .output()
         .unwrap();
@@ -665,6 +677,7 @@ fn textconv_never_fails_a_diff() {
     std::fs::write(repo.path("plain.enc.yaml"), "a: 1\n").unwrap();
     let out = repo
         .ksec()
+        .expect_secret_output()
         .args(["git", "textconv", "plain.enc.yaml"])
         .output()
         .unwrap();
@@ -675,6 +688,7 @@ fn textconv_never_fails_a_diff() {
     // missing: a one-line note
     let out = repo
         .ksec()
+        .expect_secret_output()
         .args(["git", "textconv", "gone.enc.yaml"])
         .output()
         .unwrap();
@@ -686,7 +700,12 @@ fn textconv_never_fails_a_diff() {
     // tampered: digests and the reason, never unverified values
     let tampered = repo.read(APP).replace("LOG_LEVEL:", "LOG_LEVEL_X:");
     std::fs::write(repo.path(APP), tampered).unwrap();
-    let out = repo.ksec().args(["git", "textconv", APP]).output().unwrap();
+    let out = repo
+        .ksec()
+        .expect_secret_output()
+        .args(["git", "textconv", APP])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -705,6 +724,7 @@ fn textconv_of_a_file_over_the_read_limit_is_a_note() {
     big.set_len(64 * 1024 * 1024 + 1).unwrap();
     let out = repo
         .ksec()
+        .expect_secret_output()
         .args(["git", "textconv", "huge.enc.yaml"])
         .output()
         .unwrap();

@@ -107,6 +107,7 @@ impl Fixture {
         self.write(text);
         ksec_with(self.dir.path(), &self.key)
             .current_dir(self.dir.path())
+            .expect_secret_output()
             .args(["decrypt", self.fmt.file_name()])
             .output()
             .unwrap()
@@ -308,6 +309,7 @@ fn a_tampered_file_is_not_written_to_output() {
         let target = fx.dir.path().join("out.dec");
         let out = ksec_with(fx.dir.path(), &fx.key)
             .current_dir(fx.dir.path())
+            .expect_secret_output()
             .args(["decrypt", fmt.file_name(), "--output"])
             .arg(&target)
             .output()

@@ -182,6 +182,7 @@ impl Scratch {
     fn ksec_decrypt(&self, key: &Key, file: &Path) -> String {
         let out = ksec_with(&self.home, key)
             .current_dir(self.path())
+            .expect_secret_output()
             .arg("decrypt")
             .arg(file)
             .output()
@@ -690,6 +691,7 @@ fn an_unrelated_key_cannot_decrypt_a_three_recipient_file() {
     let enc = s.ksec_encrypt(&refs, &plain, "enc.yaml");
 
     let out = ksec_with(&s.home, &stranger)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -861,6 +863,7 @@ fn plain_sops_in_an_initialised_project_encrypts_to_the_namespace_recipients() {
 
     let out = ksec_with(&s.home, &alice)
         .current_dir(&proj)
+        .expect_secret_output()
         .arg("decrypt")
         .arg("namespaces/payments/x.enc.yaml")
         .output()
@@ -870,6 +873,7 @@ fn plain_sops_in_an_initialised_project_encrypts_to_the_namespace_recipients() {
     // bob is a project recipient but not payments', so he cannot read it.
     let out = ksec_with(&s.home, &bob)
         .current_dir(&proj)
+        .expect_secret_output()
         .arg("decrypt")
         .arg("namespaces/payments/x.enc.yaml")
         .output()
@@ -891,7 +895,11 @@ fn encrypt_without_recipients_uses_the_namespace_recipients() {
     project(&proj, &[&a, &b]);
     let body = format!("password: {CANARY}\n");
     std::fs::write(proj.join("namespaces/payments/db.yaml"), &body).unwrap();
-    std::fs::write(proj.join("namespaces/payments/app.env"), "TOKEN=t0k\n").unwrap();
+    std::fs::write(
+        proj.join("namespaces/payments/app.env"),
+        format!("TOKEN={}\n", common::canary("token")),
+    )
+    .unwrap();
 
     for (src, out, recipients_of) in [
         (

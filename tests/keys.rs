@@ -65,6 +65,7 @@ fn keygen_out_writes_an_age_identity_file() {
     let out = ksec(dir.path())
         .arg("--identity")
         .arg(&file)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -215,12 +216,18 @@ fn keygen_keyring_with_a_real_secret_service() {
         .success();
 
     // no key variable and no key file: the identity comes from the keyring
-    let out = keyring_ksec().arg("decrypt").arg(&enc).output().unwrap();
+    let out = keyring_ksec()
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("token: {CANARY}\n"));
 
     // the keyring is what made the difference: without the bus it fails
     let out = ksec(std::path::Path::new(&real_home))
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -235,7 +242,12 @@ fn keygen_keyring_with_a_real_secret_service() {
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
     assert!(stderr(&out).contains("already holds"), "{}", stderr(&out));
-    let out = keyring_ksec().arg("decrypt").arg(&enc).output().unwrap();
+    let out = keyring_ksec()
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
     assert_eq!(
         stdout(&out),
         format!("token: {CANARY}\n"),
@@ -249,6 +261,7 @@ fn keygen_keyring_with_a_real_secret_service() {
     let other = common::Key::new(dir.path(), "other");
     let out = keyring_ksec()
         .env("SOPS_AGE_KEY_FILE", &other.file)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()
@@ -264,6 +277,7 @@ fn keygen_keyring_with_a_real_secret_service() {
     std::fs::copy(&other.file, config.join("ksec/keys.txt")).unwrap();
     let out = keyring_ksec()
         .env("XDG_CONFIG_HOME", &config)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()

@@ -288,6 +288,7 @@ fn the_identity_error_lists_every_source_in_lookup_order() {
     let out = ksec(dir.path())
         .current_dir(dir.path())
         .env_remove("HOME")
+        .expect_secret_output()
         .args(["decrypt", "namespaces/payments/db.enc.yaml"])
         .output()
         .unwrap();

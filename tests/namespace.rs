@@ -156,9 +156,11 @@ impl Shop {
             .unwrap()
     }
 
-    /// `ksec --project DIR ARGS…` decrypting with `key`.
+    /// `ksec --project DIR ARGS…` decrypting with `key` (decrypt and render
+    /// print the secrets asked for).
     fn run_with(&self, key: &Key, args: &[&str]) -> Output {
         ksec_with(self.home.path(), key)
+            .expect_secret_output()
             .arg("--project")
             .arg(&self.dir)
             .args(args)

@@ -47,7 +47,7 @@ impl Project {
         Project { dir, key }
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         common::kube::ksec_project(self.dir.path(), &self.key, args)
     }
 
@@ -126,6 +126,7 @@ impl Project {
         // render prints the Secret's data: that is its job
         let out = self
             .ksec(&["render", "-n", ns, "--output", "json"])
+            .expect_secret_output()
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));

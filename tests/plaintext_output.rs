@@ -63,8 +63,10 @@ impl Repo {
         git_commit_all(&self.root, &self.home);
     }
 
+    /// `ksec ARGS` (decrypt and render print the secrets asked for).
     fn ksec(&self, args: &[&str]) -> Output {
         ksec_with(&self.home, &self.key)
+            .expect_secret_output()
             .current_dir(&self.root)
             .args(args)
             .output()
@@ -159,6 +161,7 @@ fn render_out_refuses_an_unignored_folder_before_writing_anything() {
     let dir = outside.path().join("r");
     let out = ksec_with(&r.home, &r.key)
         .current_dir(&r.root)
+        .expect_secret_output()
         .args(["render", "--out"])
         .arg(&dir)
         .output()
@@ -229,6 +232,7 @@ fn the_fallback_outside_git_keeps_the_name_rule() {
     let decrypt = |out: &str| {
         ksec_with(tmp.path(), &key)
             .current_dir(&root)
+            .expect_secret_output()
             .args(["decrypt", "s.enc.yaml", "--output", out])
             .output()
             .unwrap()
@@ -246,6 +250,7 @@ fn without_git_on_path_a_repository_refuses_and_elsewhere_nothing_is_asked() {
         ksec_with(&r.home, &r.key)
             .current_dir(&r.root)
             .env("PATH", empty.path())
+            .expect_secret_output()
             .args(["decrypt", "namespaces/payments/db.enc.yaml", "--output"])
             .arg(out)
             .output()

@@ -245,6 +245,7 @@ impl Shop {
     fn ksec_decrypt_raw(&self, key: &Key, rel: &str) -> Output {
         ksec_with(&self.home, key)
             .current_dir(&self.root)
+            .expect_secret_output()
             .args(["decrypt", rel])
             .output()
             .unwrap()
@@ -1202,6 +1203,7 @@ fn killed_mid_run_then_rekey_finishes(killed: Killed) {
         .collect();
     for path in &sample {
         let out = ksec_with(&home, &alice)
+            .expect_secret_output()
             .arg("decrypt")
             .arg(path)
             .output()

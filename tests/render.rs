@@ -155,6 +155,7 @@ impl Project {
     fn render(&self, args: &[&str]) -> Output {
         ksec_with(self.home.path(), &self.key)
             .current_dir(self.dir.path())
+            .expect_secret_output()
             .arg("render")
             .args(args)
             .output()
@@ -169,6 +170,7 @@ fn render_demo(cwd: &Path, key_file: &Path, project: Option<&Path>) -> Output {
     let mut cmd = ksec(home.path());
     cmd.current_dir(cwd)
         .env("KSEC_AGE_KEY_FILE", key_file)
+        .expect_secret_output()
         .arg("render");
     if let Some(project) = project {
         cmd.arg("--project").arg(project);
@@ -447,7 +449,10 @@ namespaces:
 fn every_problem_is_reported_together_and_nothing_is_printed() {
     let p = Project::new(BROKEN);
     p.write("namespaces/payments/flags.env", "A=1\nnot a pair\n");
-    p.encrypt("namespaces/payments/token.enc.yaml", "TOKEN: t\n");
+    p.encrypt(
+        "namespaces/payments/token.enc.yaml",
+        &format!("TOKEN: {}\n", common::canary("token")),
+    );
     p.encrypt(
         "namespaces/payments/db.enc.yaml",
         &format!("DB_PASSWORD: {CANARY}\nDB_USER: app\n"),

@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{Key, ksec_with, run_ok, which};
+use common::{Key, canary, ksec_with, run_ok, which};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -108,6 +108,7 @@ impl Fixture {
 
     fn render(&self, format: &str) -> std::process::Output {
         ksec_with(&self.home(), &self.key)
+            .expect_secret_output()
             .arg("render")
             .arg("--project")
             .arg(self.root())
@@ -504,7 +505,10 @@ fn opaque_secrets_from_encrypted_yaml_and_dotenv_give_kubectls_data() {
                 flag: true\n\
                 json: '{\"a\": [1, 2]}'\n\
                 tab: \"a\\tb\"\n";
-    fx.encrypted("a.yaml", yaml, "a.enc.yaml");
+    let secret = canary("password");
+    let yaml = yaml.replace("p@ss", &secret);
+    let password = format!("{secret}=word with  spaces ");
+    fx.encrypted("a.yaml", &yaml, "a.enc.yaml");
     let dotenv = "# a comment, not a key\n\
                   URL=postgres://u:p@h:5432/db?sslmode=require&x=<y>\n\
                   EQUALS=a=b==c\n\
@@ -513,11 +517,16 @@ fn opaque_secrets_from_encrypted_yaml_and_dotenv_give_kubectls_data() {
                   QUOTED=\"kept\"\n\
                   SPACES= lead and trail  \n\
                   EMPTY=\n";
-    fx.encrypted("b.env", dotenv, "b.enc.env");
+    let url = format!(
+        "postgres://u:{}@h:5432/db?sslmode=require&x=<y>",
+        canary("url")
+    );
+    let dotenv = dotenv.replace("postgres://u:p@h:5432/db?sslmode=require&x=<y>", &url);
+    fx.encrypted("b.env", &dotenv, "b.enc.env");
     let items = fx.render_items();
 
     let yaml_pairs = [
-        ("password", "p@ss=word with  spaces "),
+        ("password", password.as_str()),
         ("multi", "line one\n  indented two\nline three\n"),
         ("strip", "no\nfinal newline"),
         ("unicode", "café ✓ 日本 \u{2028} 🔑"),
@@ -543,7 +552,7 @@ fn opaque_secrets_from_encrypted_yaml_and_dotenv_give_kubectls_data() {
 
     // sops dotenv: `\n` in a value is a newline once decrypted
     let env_pairs = [
-        ("URL", "postgres://u:p@h:5432/db?sslmode=require&x=<y>"),
+        ("URL", url.as_str()),
         ("EQUALS", "a=b==c"),
         ("NEWLINE", "first\nsecond"),
         ("UNICODE", "ü ✓ 🔑"),
@@ -766,12 +775,17 @@ fn secret_hash_names_and_data_match_kustomize() {
          \x20 - name: sec-env\n    sources: [secret.enc.env]\n\
          \x20 - name: sec-51\n    sources: [s51.enc.yaml]\n",
     );
+    let literal = format!("{}&<>=x é", canary("literal"));
     fx.encrypted(
         "lit.yaml",
-        &yaml_strings(&[("user", "admin"), ("password", "p&<>=x é")]),
+        &yaml_strings(&[("user", "admin"), ("password", literal.as_str())]),
         "lit.enc.yaml",
     );
-    let secret_env = "DB_HOST=postgres.payments.svc\nDB_PASSWORD=s3cr=t <&> ü\nEMPTY=\n";
+    let secret_env = format!(
+        "DB_HOST=postgres.payments.svc\nDB_PASSWORD={}=t <&> ü\nEMPTY=\n",
+        canary("db")
+    );
+    let secret_env = secret_env.as_str();
     fx.encrypted("secret.env", secret_env, "secret.enc.env");
     fx.source("secret.env", secret_env.as_bytes());
     // 51 bytes: 68 base64 characters, the longest kustomize leaves unwrapped
@@ -782,7 +796,7 @@ fn secret_hash_names_and_data_match_kustomize() {
         &format!(
             r#"secretGenerator:
   - name: sec-literals
-    literals: ["user=admin", "password=p&<>=x é"]
+    literals: ["user=admin", "password={literal}"]
     options: {{disableNameSuffixHash: false}}
   - name: sec-env
     envs: [secret.env]

@@ -81,16 +81,20 @@ fn set_with_allow_empty_stores_an_empty_value() {
 #[test]
 fn set_from_stdin_still_drops_one_trailing_newline() {
     let fx = Fixture::new();
+    let secret = common::canary("stdin");
     for (input, stored) in [
-        ("s3cret\n", "s3cret"),
-        ("s3cret\r\n", "s3cret"),
-        ("s3cret", "s3cret"),
-        ("line one\nline two\n", "line one\nline two"),
-        ("ends in a blank line\n\n", "ends in a blank line\n"),
+        (format!("{secret}\n"), secret.clone()),
+        (format!("{secret}\r\n"), secret.clone()),
+        (secret.clone(), secret.clone()),
+        (
+            format!("{secret} one\n{secret} two\n"),
+            format!("{secret} one\n{secret} two"),
+        ),
+        (format!("{secret}\n\n"), format!("{secret}\n")),
     ] {
-        let out = fx.set(&["VALUE"], input);
-        assert_eq!(code(&out), Some(0), "{input:?}: {}", stderr(&out));
-        assert_eq!(fx.value("VALUE"), stored, "{input:?}");
+        let out = fx.set(&["VALUE"], &input);
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        assert_eq!(fx.value("VALUE"), stored, "input {} bytes", input.len());
     }
 }
 

@@ -74,8 +74,10 @@ impl Scratch {
         stdout(&out)
     }
 
+    /// `ksec ARGS` (decrypt prints the secret asked for).
     fn ksec(&self, args: &[&str]) -> Output {
         ksec_with(&self.home, &self.key)
+            .expect_secret_output()
             .current_dir(self.dir.path())
             .env("EDITOR", "true")
             .args(args)
@@ -156,7 +158,10 @@ fn run_bounded(mut cmd: Command) -> Output {
         .unwrap();
     for _ in 0..600 {
         if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+            let out = child.wait_with_output().unwrap();
+            // decrypt and textconv print the secret asked for
+            common::canary::record_std(&cmd, &out, true);
+            return out;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -750,6 +755,7 @@ fn a_truncated_data_key_stanza_is_called_damaged_not_a_foreign_key() {
     // someone else's key still hears that they are not a recipient
     let other = Key::new(s.dir.path(), "other");
     let out = ksec_with(&s.home, &other)
+        .expect_secret_output()
         .arg("decrypt")
         .arg(&enc)
         .output()

@@ -99,7 +99,9 @@ impl P {
         let mut child = cmd.spawn().unwrap();
         for _ in 0..1200 {
             if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
+                let out = child.wait_with_output().unwrap();
+                common::canary::record_std(&cmd, &out, true);
+                return out;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

@@ -61,7 +61,7 @@ impl Project {
         (ns, project)
     }
 
-    fn ksec(&self, args: &[&str]) -> assert_cmd::Command {
+    fn ksec(&self, args: &[&str]) -> common::Ksec {
         ksec_project(self.dir.path(), &self.key, args)
     }
 
@@ -225,6 +225,7 @@ fn keep_versions_is_validated() {
     let out = ksec_with(dir.path(), &key)
         .arg("--project")
         .arg(dir.path())
+        .expect_secret_output()
         .arg("render")
         .output()
         .unwrap();

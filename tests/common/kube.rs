@@ -69,7 +69,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// `ksec --project DIR ARGS` with the key `key` and HOME `dir`, against the
 /// test cluster.
-pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> assert_cmd::Command {
+pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> super::Ksec {
     let mut cmd = super::ksec_with(dir, key);
     cmd.env("KUBECONFIG", kubeconfig())
         .arg("--project")

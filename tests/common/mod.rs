@@ -3,14 +3,21 @@
 //! holds the test control plane and `kubectl` against it.
 #![allow(dead_code)]
 
+pub mod canary;
 pub mod kube;
 pub mod leftovers;
 pub mod terminal;
 
-use assert_cmd::Command;
+#[allow(unused_imports)]
+pub use canary::canary;
+use serde_json::json;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
-/// A value that must never appear in any output except `decrypt`'s.
+/// A secret value of the `canary` family (`canary::MARKER`) for tests that
+/// need only one: it must never appear in any output the user did not ask
+/// for.
 pub const CANARY: &str = "canary-7f3a9c1e-do-not-print";
 
 /// A fresh age identity: the key file on disk and its recipient.
@@ -54,22 +61,207 @@ pub const KEY_VARS: &[&str] = &[
     "XDG_CONFIG_HOME",
 ];
 
-/// `ksec` with HOME pointed at `home` and no key variables set.
-pub fn ksec(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("ksec").unwrap();
+/// `ksec` with HOME pointed at `home`, no key variables set and a TMPDIR of
+/// its own; what it prints and writes is recorded for the canary scan.
+pub fn ksec(home: &Path) -> Ksec {
+    let mut cmd = assert_cmd::Command::cargo_bin("ksec").unwrap();
     for var in KEY_VARS {
         cmd.env_remove(var);
     }
+    let tmpdir = tempfile::Builder::new()
+        .prefix("ksec-canary-tmp-")
+        .tempdir()
+        .expect("temp dir");
     cmd.env("HOME", home)
+        .env("TMPDIR", tmpdir.path())
         .env_remove("VISUAL")
         .env_remove("EDITOR")
         // keep a test from reaching a real Secret Service by accident
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent");
-    cmd
+    Ksec {
+        cmd,
+        args: Vec::new(),
+        dirs: vec![home.to_path_buf(), tmpdir.path().to_path_buf()],
+        outputs: Vec::new(),
+        cwd: None,
+        secret_stdout: false,
+        _tmpdir: tmpdir,
+    }
+}
+
+/// A ksec command (an `assert_cmd::Command` with the same builder methods)
+/// whose every run is recorded for the canary scan (`common::canary`): its
+/// arguments, stdout, stderr, and the files it created or changed under
+/// HOME, TMPDIR, XDG_CONFIG_HOME, XDG_RUNTIME_DIR, its working directory
+/// and the directories of its absolute path arguments under the temp
+/// directory (so `--project DIR`), except its explicit outputs (`--output`,
+/// `--out`, `explicit_output`).
+pub struct Ksec {
+    cmd: assert_cmd::Command,
+    args: Vec<OsString>,
+    dirs: Vec<PathBuf>,
+    outputs: Vec<PathBuf>,
+    cwd: Option<PathBuf>,
+    secret_stdout: bool,
+    _tmpdir: tempfile::TempDir,
+}
+
+impl Ksec {
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        let arg = arg.as_ref();
+        let path = Path::new(arg);
+        if let Some(flag) = self.args.last().and_then(|a| a.to_str())
+            && matches!(flag, "--output" | "--out")
+        {
+            self.outputs.push(path.to_path_buf());
+        }
+        if let Some(value) = arg
+            .to_str()
+            .and_then(|a| a.strip_prefix("--output=").or(a.strip_prefix("--out=")))
+        {
+            self.outputs.push(PathBuf::from(value));
+        }
+        // a path under the temp directory is the test's own: watch its
+        // directory (not /dev for /dev/zero, nor /etc)
+        if path.is_absolute() && path.starts_with(std::env::temp_dir()) {
+            self.dirs.push(if path.is_dir() {
+                path.to_path_buf()
+            } else {
+                path.parent().unwrap_or(path).to_path_buf()
+            });
+        }
+        self.args.push(arg.to_os_string());
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
+    }
+
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        if matches!(
+            key.as_ref().to_str(),
+            Some("HOME" | "TMPDIR" | "XDG_CONFIG_HOME" | "XDG_RUNTIME_DIR")
+        ) {
+            self.dirs.push(PathBuf::from(value.as_ref()));
+        }
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (key, value) in vars {
+            self.env(key, value);
+        }
+        self
+    }
+
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.cmd.env_clear();
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self.dirs.push(dir.as_ref().to_path_buf());
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn write_stdin(&mut self, input: impl Into<Vec<u8>>) -> &mut Self {
+        self.cmd.write_stdin(input);
+        self
+    }
+
+    pub fn timeout(&mut self, timeout: std::time::Duration) -> &mut Self {
+        self.cmd.timeout(timeout);
+        self
+    }
+
+    /// The test asked for a secret on stdout (`decrypt` to stdout, `render`
+    /// to stdout, `git textconv`, `edit`, `exec`): the scan allows a canary
+    /// on stdout for this run if its subcommand is one of those. Never on
+    /// stderr, never in a file.
+    pub fn expect_secret_output(&mut self) -> &mut Self {
+        self.secret_stdout = true;
+        self
+    }
+
+    /// A file or directory the run writes that the test named as an output
+    /// (besides `--output` and `--out`, which are known): not scanned.
+    pub fn explicit_output(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.outputs.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Runs the command to its end, recording it; its output.
+    pub fn output(&mut self) -> std::io::Result<Output> {
+        let dirs: Vec<PathBuf> = self.dirs.iter().filter(|d| watchable(d)).cloned().collect();
+        let outputs: Vec<PathBuf> = self
+            .outputs
+            .iter()
+            .map(|o| match &self.cwd {
+                Some(cwd) => cwd.join(o),
+                None => o.clone(),
+            })
+            .collect();
+        let watch = canary::Watch::start(&dirs);
+        let out = self.cmd.output()?;
+        let (files, checked) = watch.finish(&outputs);
+        canary::append(json!({
+            "args": self.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+            "secret_stdout": self.secret_stdout,
+            "stdout": String::from_utf8_lossy(&out.stdout),
+            "stderr": String::from_utf8_lossy(&out.stderr),
+            "files": files,
+            "files_checked": checked,
+        }));
+        Ok(out)
+    }
+
+    /// Runs the command to its end, recording it; its output to assert on.
+    pub fn assert(&mut self) -> assert_cmd::assert::Assert {
+        use assert_cmd::assert::OutputAssertExt;
+        self.output().expect("ksec runs").assert()
+    }
+}
+
+/// Whether a run's files under `dir` can be watched: not the shared temp
+/// directory, the repository, `/` or one of their ancestors.
+fn watchable(dir: &Path) -> bool {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let shared = [
+        std::env::temp_dir(),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        PathBuf::from("/dev/shm"),
+    ];
+    dir.is_dir()
+        && !shared.iter().any(|s| {
+            let s = s.canonicalize().unwrap_or_else(|_| s.clone());
+            s.starts_with(&dir) || dir.starts_with(s.join("target"))
+        })
 }
 
 /// `ksec` that decrypts with `key`.
-pub fn ksec_with(home: &Path, key: &Key) -> Command {
+pub fn ksec_with(home: &Path, key: &Key) -> Ksec {
     let mut cmd = ksec(home);
     cmd.env("KSEC_AGE_KEY_FILE", &key.file);
     cmd

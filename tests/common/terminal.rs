@@ -73,7 +73,8 @@ impl Transcript {
 
     /// Types `keys` into the child's stdin, which stays open until the
     /// child has exited (`script` may end the session when its input ends);
-    /// then the child's exit status and the whole output.
+    /// then the child's exit status and the whole output, which is recorded
+    /// for the canary scan (a secret typed at a prompt must not echo).
     pub fn type_and_wait(self, child: &mut Child, keys: &[u8]) -> (ExitStatus, String) {
         let mut stdin = child.stdin.take().unwrap();
         use std::io::Write;
@@ -83,6 +84,14 @@ impl Transcript {
         drop(stdin);
         self.reader.join().unwrap();
         let text = String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned();
+        super::canary::append(serde_json::json!({
+            "args": ["(a terminal session)"],
+            "secret_stdout": false,
+            "stdout": text,
+            "stderr": "",
+            "files": [],
+            "files_checked": 0,
+        }));
         (status, text)
     }
 }
