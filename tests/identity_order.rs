@@ -140,7 +140,12 @@ fn walk_the_order(keyring: Option<&SecretService>) {
             for configured in &slots[top..] {
                 configure(&mut cmd, configured, keyring);
             }
-            let out = cmd.arg("decrypt").arg(&slot.encrypted).output().unwrap();
+            let out = cmd
+                .expect_secret_output()
+                .arg("decrypt")
+                .arg(&slot.encrypted)
+                .output()
+                .unwrap();
             let what = format!(
                 "sources from {:?} on, decrypting the file of {:?}",
                 slots[top].source, slot.source
@@ -160,7 +165,7 @@ fn walk_the_order(keyring: Option<&SecretService>) {
 }
 
 /// Adds `slot`'s source to `cmd` (the files in HOME are there until removed).
-fn configure(cmd: &mut assert_cmd::Command, slot: &Slot, keyring: Option<&SecretService>) {
+fn configure(cmd: &mut common::Ksec, slot: &Slot, keyring: Option<&SecretService>) {
     let key = slot.key.as_ref();
     match slot.source {
         Source::IdentityFlag => cmd.arg("--identity").arg(&key.unwrap().file),
