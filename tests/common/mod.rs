@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod proxy;
 pub mod terminal;
 
 use assert_cmd::Command;
