@@ -47,7 +47,10 @@ pub fn retryable_status(code: u16) -> bool {
 }
 
 /// A kube client for `config` whose requests go through `Transport`.
-pub fn client(config: Config) -> kube::Result<Client> {
+pub fn client(mut config: Config) -> kube::Result<Client> {
+    // kube's own retry (on by default: 15 tries of 429/503/504, waits of up
+    // to 1000 s) would run under this one, outside its budget
+    config.default_retry = false;
     let builder = ClientBuilder::try_from(config)?;
     Ok(builder.with_layer(&Layer).build())
 }
