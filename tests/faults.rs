@@ -442,6 +442,11 @@ fn the_api_server_killed_mid_apply_is_a_clear_error_and_a_rerun_converges() {
                 && l.contains(&format!("cannot reach the API server {}", proxy.url))),
         "{t}"
     );
+    // and stdout's summary counts the same writes as created
+    assert_eq!(
+        common::stdout(&out),
+        format!("{ns}: {applied} created, 0 updated, 0 unchanged, 0 pruned\n")
+    );
 
     // back on the same etcd: the rerun writes what is missing, and only that
     cluster.restart_apiserver(&argv);
