@@ -457,7 +457,8 @@ impl Cluster {
 
     /// One write, unless the server already stopped answering (`down`):
     /// then it is not attempted (it would only wait through its retries).
-    /// A transport failure marks the server down for the writes after it.
+    /// No answer, or a 429/5xx still there when the retries ran out, marks
+    /// the server down for the writes after it.
     async fn write(
         &self,
         id: String,
