@@ -30,6 +30,7 @@ use plan::{Need, Reads};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use transport::CONCURRENCY;
 
 /// (namespace, kind, name)
 pub type ObjectKey = (String, String, String);
@@ -49,7 +50,6 @@ type Listed = Vec<(ObjectKey, Value)>;
 
 /// ksec's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "ksec";
-use transport::CONCURRENCY;
 
 pub struct Cluster {
     client: Client,
