@@ -23,7 +23,8 @@ pub enum Code {
     AccessDenied,
     /// 8: a protected environment needs confirmation (`--yes`).
     NeedsConfirmation,
-    /// 9: the cluster or a local service (keyring) is unreachable.
+    /// 9: the cluster or a local service (keyring) is unreachable, or the
+    /// API server still refuses with 429/5xx when the retries run out.
     Unavailable,
     /// 10: reading or writing a file failed.
     Io,

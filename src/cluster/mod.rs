@@ -1,7 +1,8 @@
 //! The only module that talks to Kubernetes: access reviews, reading live
 //! objects, server-side apply and pruning. Everything it decides is
-//! computed by `plan` (pure); this module only performs requests, with
-//! bounded concurrency and retries on 429, 5xx and timeouts.
+//! computed by `plan` (pure); this module only performs requests, through
+//! `transport` (bounded concurrency, retries of 429, 5xx and dropped
+//! connections within a budget).
 //!
 //! It never logs an object body: errors name the namespace, kind, name and
 //! verb, and the server's message (which names fields, not values).
@@ -9,6 +10,7 @@
 pub mod connect;
 pub mod plan;
 pub mod preflight;
+pub mod transport;
 pub mod versions;
 
 use crate::error::{Code, Error, Result};
@@ -28,7 +30,7 @@ use plan::{Need, Reads};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use transport::CONCURRENCY;
 
 /// (namespace, kind, name)
 pub type ObjectKey = (String, String, String);
@@ -48,8 +50,6 @@ type Listed = Vec<(ObjectKey, Value)>;
 
 /// ksec's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "ksec";
-const CONCURRENCY: usize = 8;
-const ATTEMPTS: u32 = 4;
 
 pub struct Cluster {
     client: Client,
@@ -87,6 +87,17 @@ fn api_error(what: &str, err: &kube::Error) -> Error {
             format!("{what}: conflict: {}", status.message),
         )
         .hint("another field manager owns these fields; rerun with --force-conflicts to take them over"),
+        kube::Error::Api(status) if transport::retryable_status(status.code) => Error::new(
+            Code::Unavailable,
+            format!(
+                "{what}: the API server still answered {} ({}) when the retries ran out (at most {} tries and {} s of waiting)",
+                status.code,
+                status.message,
+                transport::ATTEMPTS,
+                transport::TOTAL_WAIT.as_secs()
+            ),
+        )
+        .hint("the API server is overloaded or restarting: wait, then run the command again (ksec apply writes only what still differs)"),
         kube::Error::Api(status) => Error::new(
             Code::Invalid,
             format!("{what}: the API server refused it ({}): {}", status.code, status.message),
@@ -109,35 +120,6 @@ fn not_attempted(context: &str) -> Error {
 /// Whether a write's error says it was skipped, not refused.
 pub fn is_not_attempted(err: &Error) -> bool {
     err.message.starts_with(NOT_ATTEMPTED)
-}
-
-/// Transient failures worth another try. A request that timed out is not
-/// retried: the server had its whole read timeout to answer.
-fn retryable(err: &kube::Error) -> bool {
-    match err {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => !connect::is_timeout(err),
-        _ => false,
-    }
-}
-
-async fn with_retries<T, F, Fut>(mut call: F) -> std::result::Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 fn api_resource(kind: &str) -> ApiResource {
@@ -206,7 +188,7 @@ impl Cluster {
             config.read_timeout = Some(timeouts.read);
             config.write_timeout = Some(timeouts.read);
             let server = config.cluster_url.to_string();
-            let client = Client::try_from(config).map_err(|e| invalid(&e))?;
+            let client = transport::client(config).map_err(|e| invalid(&e))?;
             Ok::<_, Error>((client, server))
         })?;
         Ok(Cluster {
@@ -251,7 +233,7 @@ impl Cluster {
                                 ..SelfSubjectAccessReview::default()
                             };
                             let post = PostParams::default();
-                            let answer = with_retries(|| api.create(&post, &review)).await?;
+                            let answer = api.create(&post, &review).await?;
                             let status = answer.status.unwrap_or_default();
                             Ok(Verdict {
                                 need,
@@ -286,7 +268,7 @@ impl Cluster {
                     .map(|name| {
                         let api = api.clone();
                         async move {
-                            let found = with_retries(|| api.get_opt(&name)).await;
+                            let found = api.get_opt(&name).await;
                             (name, found.map(|o| o.is_some()))
                         }
                     })
@@ -331,7 +313,7 @@ impl Cluster {
                         } else {
                             format!("list {ns}/{kind}")
                         };
-                        let list = match with_retries(|| api.list(&lp)).await {
+                        let list = match api.list(&lp).await {
                             Ok(list) => list,
                             Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
                                 return Ok(None);
@@ -373,9 +355,7 @@ impl Cluster {
                     let api = self.api(ns, kind);
                     async move {
                         let what = format!("get {}", plan::id(key));
-                        let found = with_retries(|| api.get_opt(name))
-                            .await
-                            .map_err(|e| self.fail(&what, &e))?;
+                        let found = api.get_opt(name).await.map_err(|e| self.fail(&what, &e))?;
                         Ok(found.and_then(|obj| {
                             let value = serde_json::to_value(obj).ok()?;
                             Some((key.clone(), value))
@@ -463,11 +443,8 @@ impl Cluster {
                     let params = params.clone();
                     async move {
                         let patch = Patch::Apply(&m.body);
-                        let request = async {
-                            with_retries(|| api.patch(&m.name, &params, &patch))
-                                .await
-                                .map(|_| ())
-                        };
+                        let request =
+                            async { api.patch(&m.name, &params, &patch).await.map(|_| ()) };
                         self.write(plan::id(&key), "apply", request, down, done)
                             .await
                     }
@@ -480,7 +457,8 @@ impl Cluster {
 
     /// One write, unless the server already stopped answering (`down`):
     /// then it is not attempted (it would only wait through its retries).
-    /// A transport failure marks the server down for the writes after it.
+    /// No answer, or a 429/5xx still there when the retries ran out, marks
+    /// the server down for the writes after it.
     async fn write(
         &self,
         id: String,
@@ -494,7 +472,8 @@ impl Cluster {
             return (id, Err(not_attempted(&self.context)));
         }
         let result = request.await.map_err(|e| {
-            if !matches!(e, kube::Error::Api(_)) {
+            // no answer, or still overloaded after every retry
+            if !matches!(&e, kube::Error::Api(s) if !transport::retryable_status(s.code)) {
                 down.store(true, Ordering::Relaxed);
             }
             self.fail(&format!("{verb} {id}"), &e)
@@ -523,8 +502,7 @@ impl Cluster {
                     let api = self.api(ns, kind);
                     let params = params.clone();
                     async move {
-                        let request =
-                            async { with_retries(|| api.delete(name, &params)).await.map(|_| ()) };
+                        let request = async { api.delete(name, &params).await.map(|_| ()) };
                         self.write(plan::id(key), "delete", request, down, done)
                             .await
                     }
