@@ -90,22 +90,7 @@ CLUSTER=$WORK/cluster    # scripts/kube-up.sh wants a new directory
 P=$WORK/project          # the ksec project
 R=$WORK/rendered.yaml    # what kubectl applies
 OUT=$WORK/out
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [[ -d $CLUSTER ]]; then
-    if ! "$ROOT/scripts/kube-down.sh" "$CLUSTER" >&2; then
-      printf 'apply.sh: warning: scripts/kube-down.sh failed; left %s in place\n' "$WORK" >&2
-      exit "$rc"
-    fi
-  fi
-  rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+remove_work_on_exit
 mkdir -p "$P/namespaces" "$WORK/plain" "$OUT"
 
 # One fresh age identity; ksec gets it only from KSEC_AGE_KEY_FILE. Clear every

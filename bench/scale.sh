@@ -102,22 +102,7 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ksec-bench-scale.XXXXXX")
 CLUSTER=""   # the private control plane of the apply step, while it runs
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [[ -n $CLUSTER && -d $CLUSTER ]]; then
-    if ! "$ROOT/scripts/kube-down.sh" "$CLUSTER" >&2; then
-      printf 'scale.sh: warning: scripts/kube-down.sh failed; left %s in place\n' "$WORK" >&2
-      exit "$rc"
-    fi
-  fi
-  rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+remove_work_on_exit
 mkdir -p "$WORK/out"
 
 age-keygen -o "$WORK/key.txt" 2>/dev/null
@@ -313,22 +298,27 @@ for n in sizes:
         if mib > max_rss:
             ok = rss_ok = False
     rows.append(row)
-hdr = ["objects", "namespaces", "render median (min-max)", "render /1k", "check median (min-max)",
-       "check /1k", "render peak RSS", "check peak RSS"]
-w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
-line = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip()
-print()
-print(line(hdr)); print(line(["-" * x for x in w]))
-for r in rows: print(line(r))
-print()
-if len(sizes) >= 2:
-    a, b = sizes[-2], sizes[-1]
-    for cmd in ("render", "check"):
-        g = per_k[(cmd, b)] / per_k[(cmd, a)]
-        verdict = "PASS" if g <= max_growth else "MISS"
-        if g > max_growth:
-            ok = False
-        print(f"{cmd}: ms per 1,000 objects at {b} / at {a} = {g:.2f} (limit {max_growth:g}) {verdict}")
+def table(hdr, rows):
+    w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
+    line = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip()
+    print()
+    print(line(hdr)); print(line(["-" * x for x in w]))
+    for r in rows: print(line(r))
+    print()
+def growth(cmds):
+    """Prints ms per 1,000 at the largest size / at the one before; whether all are within the limit."""
+    within = True
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        for cmd in cmds:
+            g = per_k[(cmd, b)] / per_k[(cmd, a)]
+            within &= g <= max_growth
+            print(f"{cmd}: ms per 1,000 objects at {b} / at {a} = {g:.2f} (limit {max_growth:g})"
+                  f" {'PASS' if g <= max_growth else 'MISS'}")
+    return within
+table(["objects", "namespaces", "render median (min-max)", "render /1k", "check median (min-max)",
+       "check /1k", "render peak RSS", "check peak RSS"], rows)
+ok &= growth(("render", "check"))
 print(f"peak RSS of render and check <= {max_rss:g} MiB at every size: {'PASS' if rss_ok else 'MISS'}")
 def runs(kind, n):
     try:
@@ -348,21 +338,9 @@ if runs("first", sizes[0]):
         rows.append([f"{n}", f"{first[0]:.2f} s", f"{per_k[('apply', n)]:.0f} ms",
                      f"{med:.2f} s ({min(t for t, _ in noop):.2f}-{max(t for t, _ in noop):.2f})",
                      f"{per_k[('no-op', n)]:.0f} ms", f"{first[1] / 1024:.1f} MiB", f"{rss:.1f} MiB"])
-    hdr = ["objects", "first apply", "first /1k", "no-op median (min-max)", "no-op /1k",
-           "first peak RSS", "peak RSS (all runs)"]
-    w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
-    print()
-    print(line(hdr)); print(line(["-" * x for x in w]))
-    for r in rows: print(line(r))
-    print()
-    if len(sizes) >= 2:
-        a, b = sizes[-2], sizes[-1]
-        for cmd in ("apply", "no-op"):
-            g = per_k[(cmd, b)] / per_k[(cmd, a)]
-            if g > max_growth:
-                ok = False
-            print(f"{cmd}: ms per 1,000 objects at {b} / at {a} = {g:.2f} (limit {max_growth:g})"
-                  f" {'PASS' if g <= max_growth else 'MISS'}")
+    table(["objects", "first apply", "first /1k", "no-op median (min-max)", "no-op /1k",
+           "first peak RSS", "peak RSS (all runs)"], rows)
+    ok &= growth(("apply", "no-op"))
     print(f"peak RSS of apply <= {max_rss:g} MiB at every size: {'PASS' if apply_rss_ok else 'MISS'}")
     print("(apply: ksec apply --context admin --yes against a private control plane per size, one first"
           " apply on empty namespaces, then no-op re-applies; wall time and peak RSS from /usr/bin/time)")
