@@ -33,8 +33,8 @@
 #   SECRET_KEYS     keys per Secret env file        (default 5)
 #   RUNS_FIRST      hyperfine runs, first apply     (default 3)
 #   RUNS_NOOP       hyperfine runs, no-op re-apply  (default 5, plus 1 warm-up)
-#   TARGET_FIRST    required kubectl/ksec ratio, first apply (default 3)
-#   TARGET_NOOP     required kubectl/ksec ratio, no-op       (default 10)
+#   TARGET_FIRST    required kubectl/ksec ratio, first apply (default 5)
+#   TARGET_NOOP     required kubectl/ksec ratio, no-op       (default 25)
 #   BENCH_BREAKDOWN if 1 (default), also time ksec's phases (render, access
 #                   review, reading live objects) for the report; 0 skips it
 #   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
@@ -61,8 +61,8 @@ CM_KEYS=${CM_KEYS:-10}
 SECRET_KEYS=${SECRET_KEYS:-5}
 RUNS_FIRST=${RUNS_FIRST:-3}
 RUNS_NOOP=${RUNS_NOOP:-5}
-TARGET_FIRST=${TARGET_FIRST:-3}
-TARGET_NOOP=${TARGET_NOOP:-10}
+TARGET_FIRST=${TARGET_FIRST:-5}
+TARGET_NOOP=${TARGET_NOOP:-25}
 BENCH_BREAKDOWN=${BENCH_BREAKDOWN:-1}
 BENCH_STRICT=${BENCH_STRICT:-0}
 for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS_FIRST RUNS_NOOP; do
@@ -90,22 +90,7 @@ CLUSTER=$WORK/cluster    # scripts/kube-up.sh wants a new directory
 P=$WORK/project          # the ksec project
 R=$WORK/rendered.yaml    # what kubectl applies
 OUT=$WORK/out
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [[ -d $CLUSTER ]]; then
-    if ! "$ROOT/scripts/kube-down.sh" "$CLUSTER" >&2; then
-      printf 'apply.sh: warning: scripts/kube-down.sh failed; left %s in place\n' "$WORK" >&2
-      exit "$rc"
-    fi
-  fi
-  rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+remove_work_on_exit
 mkdir -p "$P/namespaces" "$WORK/plain" "$OUT"
 
 # One fresh age identity; ksec gets it only from KSEC_AGE_KEY_FILE. Clear every

@@ -106,3 +106,24 @@ select_ksec() {
       die "$KSEC_BIN has no '$sub' command (an old build?): run cargo build --release, or set KSEC_BIN"
   done
 }
+
+# On every exit path (success, failure, Ctrl-C): stop the control plane that
+# scripts/kube-up.sh started in $CLUSTER (when set and there), then remove $WORK.
+remove_work() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [[ -n ${CLUSTER:-} && -d $CLUSTER ]]; then
+    if ! "$ROOT/scripts/kube-down.sh" "$CLUSTER" >&2; then
+      printf '%s: warning: scripts/kube-down.sh failed; left %s in place\n' "$BENCH_NAME" "$WORK" >&2
+      exit "$rc"
+    fi
+  fi
+  rm -rf -- "$WORK"
+  exit "$rc"
+}
+remove_work_on_exit() {
+  trap remove_work EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
+}

@@ -14,6 +14,17 @@
 #        `ksec check --project P > /dev/null` (hyperfine, medians).
 # Peak memory: maximum resident set size from `/usr/bin/time -f %M`, the
 #        median of MEM_RUNS runs.
+# Apply (APPLY=1, the default): for each size, a private control plane of its
+#        own (scripts/kube-up.sh; stopped with scripts/kube-down.sh on every
+#        exit path), its namespaces created with one `kubectl create -f`, then
+#        `ksec apply --context admin --yes` once on the empty namespaces (first
+#        apply) and APPLY_RUNS times more (no-op re-applies), each under
+#        `/usr/bin/time -f "%e %M"` (wall time, peak RSS). Checked (exit 2):
+#        the first apply creates every object; a no-op re-apply reports
+#        everything unchanged, changes no resourceVersion of any ConfigMap or
+#        Secret, and makes no write request at all (the API server's own
+#        apiserver_request_total for configmaps and secrets, every verb but
+#        GET, LIST and WATCH, dry runs included, is the same before and after).
 #
 # Environment knobs (all optional):
 #   KSEC_BIN        ksec binary (default: ${CARGO_TARGET_DIR:-target}/release/ksec;
@@ -28,12 +39,16 @@
 #   MAX_GROWTH      largest allowed (ms per 1,000 at the largest size) /
 #                   (ms per 1,000 at the middle size) (default 1.25)
 #   MAX_RSS_MIB     largest allowed peak memory       (default 256)
+#   APPLY           1: also the apply step above; 0 skips it (default 1)
+#   APPLY_RUNS      no-op re-applies per size          (default 3)
+#   KUBECTL_BIN     kubectl for the apply step         (default: kubectl on PATH)
 #   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
 #                   (scale-render-N.json, scale-check-N.json)
 #   BENCH_STRICT    if 1, exit 3 when a limit is exceeded (default: report only)
 #
-# Exit codes: 0 ok (limits reported), 1 setup error, 2 ksec render or check
-# failed, 3 a limit exceeded with BENCH_STRICT=1.
+# Exit codes: 0 ok (limits reported), 1 setup error, 2 ksec render, check or
+# apply failed, applied the wrong objects, or wrote on a no-op re-apply, 3 a
+# limit exceeded with BENCH_STRICT=1.
 set -euo pipefail
 
 INVOKE_DIR=$PWD
@@ -53,7 +68,10 @@ MEM_RUNS=${MEM_RUNS:-3}
 MAX_GROWTH=${MAX_GROWTH:-1.25}
 MAX_RSS_MIB=${MAX_RSS_MIB:-256}
 BENCH_STRICT=${BENCH_STRICT:-0}
-for v in CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS MEM_RUNS; do
+APPLY=${APPLY:-1}
+APPLY_RUNS=${APPLY_RUNS:-3}
+[[ $APPLY == 0 || $APPLY == 1 ]] || die "APPLY=$APPLY must be 0 or 1"
+for v in CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS MEM_RUNS APPLY_RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
 done
 for v in MAX_GROWTH MAX_RSS_MIB; do
@@ -76,9 +94,15 @@ done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install -y time; scripts/setup.sh installs it)"
 PY=$(command -v python3)
 select_ksec check render encrypt
+if [[ $APPLY == 1 ]]; then
+  select_kubectl
+  "$KSEC_BIN" apply --help >/dev/null 2>&1 ||
+    die "$KSEC_BIN has no 'apply' command (an old build?): run cargo build --release, set KSEC_BIN, or APPLY=0"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ksec-bench-scale.XXXXXX")
-trap 'rm -rf -- "$WORK"' EXIT
+CLUSTER=""   # the private control plane of the apply step, while it runs
+remove_work_on_exit
 mkdir -p "$WORK/out"
 
 age-keygen -o "$WORK/key.txt" 2>/dev/null
@@ -164,6 +188,81 @@ for n in "${SIZE_LIST[@]}"; do
   done
 done
 
+# ---------------------------------------------------------------- apply
+# The write requests the API server counted for ConfigMaps and Secrets (every
+# verb but GET, LIST and WATCH; dry runs included), summed.
+# Then all requests the API server counted (any verb and resource).
+counts() {
+  "$KUBECTL_BIN" --context admin get --raw /metrics |
+    awk '/^apiserver_request_total\{/ { all += $NF }
+         /^apiserver_request_total\{/ && /resource="(configmaps|secrets)"/ &&
+         !/verb="(GET|LIST|WATCH)"/ { w += $NF } END { printf "%d %d\n", w, all }'
+}
+# "ns kind name resourceVersion" of every ConfigMap and Secret.
+versions() {
+  "$KUBECTL_BIN" --context admin get configmaps,secrets -A --no-headers \
+    -o custom-columns=NS:.metadata.namespace,KIND:.kind,NAME:.metadata.name,RV:.metadata.resourceVersion |
+    LC_ALL=C sort
+}
+# Check ksec apply's summary: one line per namespace, all with these counts.
+summary_ok() {  # file namespaces created unchanged
+  local lines
+  lines=$(grep -c "^ns-[0-9]*: $3 created, 0 updated, $4 unchanged, 0 pruned$" "$1" || true)
+  [[ $lines -eq $2 && $(wc -l <"$1") -eq $2 ]]
+}
+# ksec apply under /usr/bin/time: appends "seconds peak-KiB" to $WORK/apply-KIND-N.
+timed_apply() {  # n kind
+  local out=$WORK/out/apply-$2-$1
+  if ! /usr/bin/time -f "%e %M" -o "$out.time" "$KSEC_BIN" apply --project "$WORK/p$1" --env bench \
+      --context admin --yes >"$out.txt" 2>"$out.err"; then
+    cat "$out.err" >&2
+    fail "ksec apply ($2) of the $1-object project exited non-zero"
+  fi
+  tail -n1 "$out.time" >>"$WORK/apply-$2-$1"
+}
+if [[ $APPLY == 1 ]]; then
+  for n in "${SIZE_LIST[@]}"; do
+    k=$((n / OBJ_PER_NS))
+    CLUSTER=$WORK/cluster-$n
+    t=$(now)
+    up=$("$ROOT/scripts/kube-up.sh" "$CLUSTER") ||
+      die "scripts/kube-up.sh failed (is the kube-apiserver built? run scripts/kube-build.sh)"
+    [[ $up == "export KUBECONFIG=$CLUSTER/kubeconfig" && -s $CLUSTER/kubeconfig ]] ||
+      die "unexpected output from scripts/kube-up.sh: $up"
+    export KUBECONFIG=$CLUSTER/kubeconfig
+    for ns in "${ALL_NS[@]:0:k}"; do
+      printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns"
+    done >"$WORK/namespaces-$n.yaml"
+    "$KUBECTL_BIN" --context admin create -f "$WORK/namespaces-$n.yaml" >/dev/null 2>"$WORK/out/ns.err" ||
+      { cat "$WORK/out/ns.err" >&2; die "kubectl create of $k namespaces failed"; }
+    note "apply $n objects: control plane and $k namespaces ready in $(since "$t")"
+    timed_apply "$n" first
+    summary_ok "$WORK/out/apply-first-$n.txt" "$k" "$OBJ_PER_NS" 0 ||
+      fail "the first ksec apply of $n objects did not create $OBJ_PER_NS objects in each of $k namespaces (see $WORK/out/apply-first-$n.txt)"
+    got=$(versions | awk '$4 != "" && $3 != "kube-root-ca.crt" && $3 !~ /^default-token-/' | wc -l)
+    [[ $got -eq $n ]] || fail "after the first apply the cluster holds $got ConfigMaps and Secrets, expected $n"
+    note "  first apply $(tail -n1 "$WORK/apply-first-$n" | awk '{ printf "%.1f s, %.0f MiB", $1, $2 / 1024 }')"
+    for ((i = 0; i < APPLY_RUNS; i++)); do
+      versions >"$WORK/out/rv-before"
+      read -r w0 r0 < <(counts)
+      timed_apply "$n" noop
+      read -r w1 r1 < <(counts)
+      versions >"$WORK/out/rv-after"
+      summary_ok "$WORK/out/apply-noop-$n.txt" "$k" 0 "$OBJ_PER_NS" ||
+        fail "a no-op ksec apply of $n objects did not report every object unchanged (see $WORK/out/apply-noop-$n.txt)"
+      cmp -s "$WORK/out/rv-before" "$WORK/out/rv-after" ||
+        fail "a no-op ksec apply of $n objects changed $(diff "$WORK/out/rv-before" "$WORK/out/rv-after" | grep -c '^>') resourceVersions"
+      [[ $w0 -eq $w1 ]] ||
+        fail "a no-op ksec apply of $n objects made $((w1 - w0)) write requests to ConfigMaps and Secrets"
+    done
+    # (less the one GET of /metrics that `counts` itself makes)
+    note "  no-op re-apply x$APPLY_RUNS: no write, no resourceVersion changed; $((r1 - r0 - 1)) requests (the last run); $(awk '{ printf "%.1f s ", $1 }' "$WORK/apply-noop-$n")"
+    "$ROOT/scripts/kube-down.sh" "$CLUSTER" >&2 || die "scripts/kube-down.sh $CLUSTER failed"
+    rm -rf -- "$CLUSTER"
+    CLUSTER=""
+  done
+fi
+
 if [[ -n ${BENCH_JSON_DIR:-} ]]; then
   [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
   mkdir -p "$BENCH_JSON_DIR"
@@ -199,23 +298,52 @@ for n in sizes:
         if mib > max_rss:
             ok = rss_ok = False
     rows.append(row)
-hdr = ["objects", "namespaces", "render median (min-max)", "render /1k", "check median (min-max)",
-       "check /1k", "render peak RSS", "check peak RSS"]
-w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
-line = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip()
-print()
-print(line(hdr)); print(line(["-" * x for x in w]))
-for r in rows: print(line(r))
-print()
-if len(sizes) >= 2:
-    a, b = sizes[-2], sizes[-1]
-    for cmd in ("render", "check"):
-        g = per_k[(cmd, b)] / per_k[(cmd, a)]
-        verdict = "PASS" if g <= max_growth else "MISS"
-        if g > max_growth:
-            ok = False
-        print(f"{cmd}: ms per 1,000 objects at {b} / at {a} = {g:.2f} (limit {max_growth:g}) {verdict}")
+def table(hdr, rows):
+    w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
+    line = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip()
+    print()
+    print(line(hdr)); print(line(["-" * x for x in w]))
+    for r in rows: print(line(r))
+    print()
+def growth(cmds):
+    """Prints ms per 1,000 at the largest size / at the one before; whether all are within the limit."""
+    within = True
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        for cmd in cmds:
+            g = per_k[(cmd, b)] / per_k[(cmd, a)]
+            within &= g <= max_growth
+            print(f"{cmd}: ms per 1,000 objects at {b} / at {a} = {g:.2f} (limit {max_growth:g})"
+                  f" {'PASS' if g <= max_growth else 'MISS'}")
+    return within
+table(["objects", "namespaces", "render median (min-max)", "render /1k", "check median (min-max)",
+       "check /1k", "render peak RSS", "check peak RSS"], rows)
+ok &= growth(("render", "check"))
 print(f"peak RSS of render and check <= {max_rss:g} MiB at every size: {'PASS' if rss_ok else 'MISS'}")
+def runs(kind, n):
+    try:
+        return [tuple(map(float, l.split())) for l in open(f"{work}/apply-{kind}-{n}") if l.strip()]
+    except FileNotFoundError:
+        return None
+if runs("first", sizes[0]):
+    rows, apply_rss_ok = [], True
+    for n in sizes:
+        first, noop = runs("first", n)[0], runs("noop", n)
+        med = statistics.median(t for t, _ in noop)
+        per_k[("apply", n)] = first[0] * 1e3 / (n / 1000)
+        per_k[("no-op", n)] = med * 1e3 / (n / 1000)
+        rss = max([first[1]] + [r for _, r in noop]) / 1024
+        if rss > max_rss:
+            ok = apply_rss_ok = False
+        rows.append([f"{n}", f"{first[0]:.2f} s", f"{per_k[('apply', n)]:.0f} ms",
+                     f"{med:.2f} s ({min(t for t, _ in noop):.2f}-{max(t for t, _ in noop):.2f})",
+                     f"{per_k[('no-op', n)]:.0f} ms", f"{first[1] / 1024:.1f} MiB", f"{rss:.1f} MiB"])
+    table(["objects", "first apply", "first /1k", "no-op median (min-max)", "no-op /1k",
+           "first peak RSS", "peak RSS (all runs)"], rows)
+    ok &= growth(("apply", "no-op"))
+    print(f"peak RSS of apply <= {max_rss:g} MiB at every size: {'PASS' if apply_rss_ok else 'MISS'}")
+    print("(apply: ksec apply --context admin --yes against a private control plane per size, one first"
+          " apply on empty namespaces, then no-op re-applies; wall time and peak RSS from /usr/bin/time)")
 print("(medians of hyperfine runs; /1k = median / (objects / 1000), start-up included;"
       " peak RSS = median of /usr/bin/time %M)")
 sys.exit(0 if ok else 3)

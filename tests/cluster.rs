@@ -228,6 +228,79 @@ fn rights_in_one_namespace_only_write_nothing_anywhere() {
     assert_eq!(objects(&denied, "configmaps").len(), 1);
 }
 
+/// `Kind/name` -> resourceVersion of the ConfigMaps and Secrets of `ns`.
+fn resource_versions(ns: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = ["configmaps", "secrets"]
+        .iter()
+        .flat_map(|kind| {
+            objects(ns, kind).into_iter().map(move |(name, o)| {
+                let rv = o["metadata"]["resourceVersion"].as_str().unwrap();
+                (format!("{kind}/{name}"), rv.to_string())
+            })
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reads go across namespaces at once when the user may (admin), namespace
+/// by namespace when not (alice): either way a re-apply of an applied
+/// project changes no object, and one limited to some namespaces sees (and
+/// prunes) nothing of the others.
+#[test]
+fn a_no_op_apply_of_several_namespaces_writes_nothing_as_admin_or_a_team() {
+    let names: Vec<String> = (0..3).map(|_| unique("m")).collect();
+    let ns: Vec<&str> = names.iter().map(String::as_str).collect();
+    create_namespaces(&ns);
+    for n in &ns {
+        grant("team-a", n);
+    }
+    let project = Project::new("alice", &ns);
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let before: Vec<_> = ns.iter().map(|n| resource_versions(n)).collect();
+    assert!(before.iter().all(|v| v.len() == 2), "{before:?}");
+    for context in ["alice", "admin"] {
+        let out = project
+            .ksec(&["apply", "--yes", "--context", context])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{context}: {}", text(&out));
+        for n in &ns {
+            assert!(
+                text(&out).contains(&format!("{n}: 0 created, 0 updated, 2 unchanged, 0 pruned")),
+                "{context}: {}",
+                text(&out)
+            );
+        }
+        let after: Vec<_> = ns.iter().map(|n| resource_versions(n)).collect();
+        assert_eq!(after, before, "a no-op apply as {context} wrote");
+        assert!(!text(&out).contains(common::CANARY));
+    }
+    // the third namespace's objects are no longer rendered: a prune limited
+    // to the first two must neither count them nor delete them
+    let yaml = std::fs::read_to_string(project.dir.path().join("ksec.yaml")).unwrap();
+    let kept = &yaml[..yaml.find(&format!("  {}:", ns[2])).unwrap()];
+    project.write("ksec.yaml", kept);
+    let out = project
+        .ksec(&[
+            "apply",
+            "--yes",
+            "--prune",
+            "--context",
+            "admin",
+            "-n",
+            ns[0],
+            "-n",
+            ns[1],
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(ns[2]), "{}", text(&out));
+    assert_eq!(resource_versions(ns[2]), before[2], "{}", text(&out));
+}
+
 #[test]
 fn dry_run_persists_nothing() {
     let ns = unique("d");

@@ -28,7 +28,7 @@ use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
 use plan::{Need, Reads};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use transport::CONCURRENCY;
 
@@ -138,6 +138,39 @@ fn api_resource(kind: &str) -> ApiResource {
     }
 }
 
+/// Objects per page of a LIST: a page is held in memory at once.
+const PAGE: u32 = 500;
+
+/// Every object of a LIST with a label selector (or all, when it is
+/// empty), page by page, keyed by
+/// its own namespace (empty for a cluster-scoped kind). Their
+/// `managedFields` are dropped: ksec compares and keeps the rest only.
+async fn list_pages(api: &Api<DynamicObject>, kind: &str, selector: &str) -> kube::Result<Listed> {
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().labels(selector).limit(PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await?;
+        for mut obj in page.items {
+            let Some(name) = obj.metadata.name.clone() else {
+                continue;
+            };
+            obj.metadata.managed_fields = None;
+            let ns = obj.metadata.namespace.clone().unwrap_or_default();
+            if let Ok(value) = serde_json::to_value(obj) {
+                listed.push(((ns, kind.to_string(), name), value));
+            }
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(listed);
+        }
+    }
+}
+
 impl Cluster {
     /// Connect with the kubeconfig (`KUBECONFIG` or `~/.kube/config`) and
     /// the given context (else the current one).
@@ -208,8 +241,39 @@ impl Cluster {
         self.target.error(what, err, api_error)
     }
 
-    /// Ask the server, in parallel, whether each need is allowed.
+    /// Whether each need is allowed. A need that several namespaces share
+    /// is first asked once for all namespaces (see `plan::every_namespace`):
+    /// where that is allowed, it is allowed in each of them, and only the
+    /// rest is asked namespace by namespace.
     async fn review_async(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+        let wide = self.ask(&plan::every_namespace(needs)).await?;
+        let (covered, rest): (Vec<&Need>, Vec<&Need>) = needs.iter().partition(|need| {
+            wide.iter()
+                .any(|v| v.allowed && plan::same_right(&v.need, need))
+        });
+        let rest: Vec<Need> = rest.into_iter().cloned().collect();
+        let mut verdicts = self.ask(&rest).await?;
+        for need in covered {
+            let reason = wide
+                .iter()
+                .find(|v| plan::same_right(&v.need, need))
+                .map(|v| v.reason.clone())
+                .unwrap_or_default();
+            verdicts.push(Verdict {
+                need: need.clone(),
+                allowed: true,
+                reason: format!("in every namespace: {reason}"),
+            });
+        }
+        verdicts.sort_by(|a, b| a.need.cmp(&b.need));
+        Ok(verdicts)
+    }
+
+    /// Ask the server, in parallel, whether each need is allowed.
+    async fn ask(&self, needs: &[Need]) -> Result<Vec<Verdict>> {
+        if needs.is_empty() {
+            return Ok(Vec::new());
+        }
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
         async {
             let results: Vec<std::result::Result<Verdict, kube::Error>> =
@@ -259,9 +323,29 @@ impl Cluster {
     }
 
     /// Namespaces that do not exist. A namespace the user may not read is
-    /// assumed to exist (the writes will tell).
+    /// assumed to exist (the writes will tell). Several are looked up with
+    /// one LIST of all namespaces when the user may make it.
     async fn missing_namespaces_async(&self, names: &[String]) -> Result<Vec<String>> {
         let api: Api<Namespace> = Api::all(self.client.clone());
+        if names.len() >= 2 {
+            match list_pages(&self.api("", "Namespace"), "Namespace", "").await {
+                Ok(listed) => {
+                    let existing: BTreeSet<&str> = listed
+                        .iter()
+                        .map(|((_, _, name), _)| name.as_str())
+                        .collect();
+                    let mut missing: Vec<String> = names
+                        .iter()
+                        .filter(|n| !existing.contains(n.as_str()))
+                        .cloned()
+                        .collect();
+                    missing.sort();
+                    return Ok(missing);
+                }
+                Err(kube::Error::Api(s)) if s.code == 403 => {}
+                Err(e) => return Err(self.fail("list namespaces", &e)),
+            }
+        }
         async {
             let answers: Vec<(String, std::result::Result<bool, kube::Error>)> =
                 stream::iter(names.iter().cloned())
@@ -303,51 +387,90 @@ impl Cluster {
     ) -> Result<Live> {
         let selector = format!("{MANAGED_BY}=ksec,{PROJECT_LABEL}={project}");
         async {
-            let lists: Vec<Result<Option<Listed>>> = stream::iter(reads.lists.iter())
-                .map(|(ns, kind)| {
-                    let api = self.api(ns, kind);
-                    let lp = ListParams::default().labels(&selector);
+            // A kind listed in several namespaces is listed once across all
+            // of them when the user may (kept to those namespaces); else
+            // namespace by namespace.
+            let mut spread: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for (ns, kind) in reads.lists.iter().filter(|(ns, _)| !ns.is_empty()) {
+                spread.entry(kind).or_default().insert(ns);
+            }
+            spread.retain(|_, namespaces| namespaces.len() >= 2);
+            let wide: Vec<(&str, Option<Listed>)> = stream::iter(spread.keys().copied())
+                .map(|kind| {
+                    let selector = &selector;
                     async move {
-                        let what = if ns.is_empty() {
-                            format!("list {kind} (cluster-wide)")
-                        } else {
-                            format!("list {ns}/{kind}")
-                        };
-                        let list = match api.list(&lp).await {
-                            Ok(list) => list,
-                            Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
-                                return Ok(None);
-                            }
-                            Err(e) => return Err(self.fail(&what, &e)),
-                        };
-                        Ok(Some(
-                            list.items
-                                .into_iter()
-                                .filter_map(|obj| {
-                                    let name = obj.metadata.name.clone()?;
-                                    let value = serde_json::to_value(obj).ok()?;
-                                    Some(((ns.clone(), kind.to_string(), name), value))
-                                })
-                                .collect(),
-                        ))
+                        let all = Api::all_with(self.client.clone(), &api_resource(kind));
+                        match list_pages(&all, kind, selector).await {
+                            Ok(items) => Ok((kind, Some(items))),
+                            Err(kube::Error::Api(s)) if s.code == 403 => Ok((kind, None)),
+                            Err(e) => Err(self.fail(&format!("list {kind} (all namespaces)"), &e)),
+                        }
                     }
                 })
-                .buffered(CONCURRENCY) // in order: matched with reads.lists below
-                .collect()
-                .await;
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<Result<_>>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
+            let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
             let mut live = Live::default();
-            for (list, (_, kind)) in lists.into_iter().zip(&reads.lists) {
-                let Some(list) = list? else {
-                    live.unseen.push(kind.clone());
-                    continue;
-                };
-                for (key, value) in list {
-                    let env = value["metadata"]["labels"][ENVIRONMENT_LABEL].as_str();
-                    if environment.is_none_or(|e| env == Some(e)) {
-                        live.managed.push(key.clone());
+            let mut found: Vec<(ObjectKey, Value)> = Vec::new();
+            for (kind, items) in wide {
+                let Some(items) = items else { continue };
+                let namespaces = &spread[kind];
+                covered.extend(namespaces.iter().map(|ns| (*ns, kind)));
+                found.extend(
+                    items
+                        .into_iter()
+                        .filter(|(key, _)| namespaces.contains(key.0.as_str())),
+                );
+            }
+            let lists: Vec<Result<(&String, Option<Listed>)>> = stream::iter(
+                reads
+                    .lists
+                    .iter()
+                    .filter(|(ns, kind)| !covered.contains(&(ns.as_str(), kind.as_str()))),
+            )
+            .map(|(ns, kind)| {
+                let api = self.api(ns, kind);
+                let selector = &selector;
+                async move {
+                    let what = if ns.is_empty() {
+                        format!("list {kind} (cluster-wide)")
+                    } else {
+                        format!("list {ns}/{kind}")
+                    };
+                    match list_pages(&api, kind, selector).await {
+                        Ok(items) => Ok((kind, Some(items))),
+                        Err(kube::Error::Api(s)) if s.code == 403 && ns.is_empty() => {
+                            Ok((kind, None))
+                        }
+                        Err(e) => Err(self.fail(&what, &e)),
                     }
-                    live.objects.insert(key, value);
                 }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+            for list in lists {
+                match list? {
+                    (_, Some(items)) => found.extend(items),
+                    (kind, None) => live.unseen.push(kind.clone()),
+                }
+            }
+            // in the order of `reads`, as they were asked
+            live.unseen.sort_by_key(|kind| {
+                reads
+                    .lists
+                    .iter()
+                    .position(|(ns, k)| ns.is_empty() && k == kind)
+            });
+            for (key, value) in found {
+                let env = value["metadata"]["labels"][ENVIRONMENT_LABEL].as_str();
+                if environment.is_none_or(|e| env == Some(e)) {
+                    live.managed.push(key.clone());
+                }
+                live.objects.insert(key, value);
             }
             let gets: Vec<Result<Option<(ObjectKey, Value)>>> = stream::iter(reads.gets.iter())
                 .map(|key| {

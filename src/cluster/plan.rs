@@ -112,10 +112,14 @@ pub fn reads(
     }
     // Cluster-scoped objects are read by name even when listed: a user may
     // `get` them (rules with resourceNames) without being allowed to list.
+    let listed: BTreeSet<(&str, &str)> = lists
+        .iter()
+        .map(|(ns, kind)| (ns.as_str(), kind.as_str()))
+        .collect();
     let gets = manifests
         .iter()
         .map(key_of)
-        .filter(|(ns, kind, _)| ns.is_empty() || !lists.iter().any(|(n, k)| n == ns && k == kind))
+        .filter(|(ns, kind, _)| ns.is_empty() || !listed.contains(&(ns.as_str(), kind.as_str())))
         .collect();
     Reads { lists, gets }
 }
@@ -146,6 +150,38 @@ pub fn read_needs(reads: &Reads) -> Vec<Need> {
         needs.insert(need(ns, kind, "get", name));
     }
     needs.into_iter().collect()
+}
+
+/// The namespaced needs that two or more namespaces share, to ask once
+/// for all namespaces (an empty namespace). The API server authorizes a
+/// request without a namespace as one across all of them, which RBAC
+/// allows only through a ClusterRoleBinding, whose rules hold in every
+/// namespace: an allowed answer stands for the need in each namespace. A
+/// denied one says nothing about a single namespace.
+pub fn every_namespace(needs: &[Need]) -> Vec<Need> {
+    let mut shared: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for n in needs.iter().filter(|n| !n.namespace.is_empty()) {
+        *shared.entry((&n.group, &n.resource, &n.verb)).or_default() += 1;
+    }
+    shared
+        .into_iter()
+        .filter(|(_, count)| *count >= 2)
+        .map(|((group, resource, verb), _)| Need {
+            namespace: String::new(),
+            group: group.into(),
+            resource: resource.into(),
+            verb: verb.into(),
+            name: String::new(),
+        })
+        .collect()
+}
+
+/// Whether `wide`, a need asked for all namespaces, is `need` in one.
+pub fn same_right(wide: &Need, need: &Need) -> bool {
+    !need.namespace.is_empty()
+        && wide.group == need.group
+        && wide.resource == need.resource
+        && wide.verb == need.verb
 }
 
 /// The permissions the writes need: `create` and `patch` to create with
@@ -467,6 +503,40 @@ mod tests {
         let wide = super::reads(&ms, &namespaces, &["team".into()], true);
         assert!(wide.lists.contains(&("".into(), "Namespace".into())));
         assert_eq!(wide.gets, reads.gets);
+    }
+
+    #[test]
+    fn a_right_shared_by_namespaces_is_asked_once_for_all_of_them() {
+        let n = |ns: &str, resource: &str, verb: &str, name: &str| {
+            need(
+                ns,
+                if resource == "secrets" {
+                    "Secret"
+                } else {
+                    "Namespace"
+                },
+                verb,
+                name,
+            )
+        };
+        let needs = vec![
+            n("a", "secrets", "list", ""),
+            n("b", "secrets", "list", ""),
+            n("a", "secrets", "patch", ""),
+            n("", "namespaces", "get", "a"),
+            n("", "namespaces", "get", "b"),
+        ];
+        // only the right two namespaces share; never a cluster-scoped one
+        assert_eq!(rows(&every_namespace(&needs)), vec![":/secrets/:list"]);
+        let wide = &every_namespace(&needs)[0];
+        let covered: Vec<String> = rows(
+            &needs
+                .iter()
+                .filter(|x| same_right(wide, x))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(covered, vec!["a:/secrets/:list", "b:/secrets/:list"]);
     }
 
     #[test]

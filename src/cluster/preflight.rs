@@ -11,6 +11,7 @@ use super::{ObjectKey, plan};
 use crate::error::Error;
 use crate::render::Manifest;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// The kinds render emits as partial workloads (mounts, rollouts).
 pub const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
@@ -99,7 +100,7 @@ pub fn phases<'a>(writes: &[&'a Manifest]) -> Vec<(usize, Vec<&'a Manifest>)> {
 /// namespace that does not exist yet (dry run or not), and refuses a
 /// binding to a role that does not exist yet (it checks the role's rules).
 /// `created` are the keys of the objects this apply creates.
-pub fn ready_after(m: &Manifest, created: &[ObjectKey]) -> Option<usize> {
+pub fn ready_after(m: &Manifest, created: &BTreeSet<ObjectKey>) -> Option<usize> {
     let mut after = None;
     if !crate::onboard::is_cluster_scoped(&m.kind)
         && created.contains(&(String::new(), "Namespace".into(), m.namespace.clone()))
@@ -386,11 +387,11 @@ mod tests {
     fn what_needs_a_new_namespace_or_a_new_role_is_dry_run_once_they_exist() {
         let key =
             |ns: &str, kind: &str, name: &str| (ns.to_string(), kind.to_string(), name.to_string());
-        let created = vec![
+        let created = BTreeSet::from([
             key("", "Namespace", "new"),
             key("old", "Role", "r"),
             key("", "ClusterRole", "c"),
-        ];
+        ]);
         let cm = m("new", "ConfigMap", "c", json!({}));
         let ns = m("new", "Namespace", "new", json!({}));
         let old = m("old", "ConfigMap", "c", json!({}));

@@ -14,7 +14,7 @@ use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
 use crate::project::Project;
 use crate::render::Manifest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::IsTerminal;
 
 use crate::cluster::ObjectKey as Key;
@@ -113,14 +113,16 @@ fn changes<'a>(
         &rendered.manifests,
         project.defaults.keep_versions,
     );
+    let by_key: BTreeMap<Key, &Manifest> = rendered
+        .manifests
+        .iter()
+        .map(|m| (plan::key_of(m), m))
+        .collect();
     let replaces = sorted
         .replaces
         .iter()
         .filter_map(|(new, old)| {
-            let m = rendered
-                .manifests
-                .iter()
-                .find(|m| plan::key_of(m) == *new)?;
+            let m = by_key.get(new)?;
             let change = plan::compare(m, Some(live.objects.get(old)?));
             Some((new.clone(), (old.clone(), change)))
         })
@@ -387,7 +389,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
 }
 
 /// The keys of the objects this apply creates.
-fn created_keys(changes: &Changes) -> Vec<Key> {
+fn created_keys(changes: &Changes) -> BTreeSet<Key> {
     changes
         .objects
         .iter()
@@ -703,6 +705,7 @@ fn summary(
         pruned: usize,
     }
     let mut per_ns: BTreeMap<String, Counts> = BTreeMap::new();
+    let written: HashSet<&String> = written.iter().collect();
     for (m, change) in &changes.objects {
         let id = plan::id(&plan::key_of(m));
         let c = per_ns.entry(m.namespace.clone()).or_default();
