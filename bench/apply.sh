@@ -393,11 +393,13 @@ if [[ $BENCH_BREAKDOWN == 1 ]]; then
     -n "apply" "$KSEC_APPLY" >&2
 fi
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$OUT"/apply-*.json "$BENCH_JSON_DIR/"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$OUT"/apply-*.json "$JSON_DIR/"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss apply-noop kubectl "$KUBECTL_APPLY"
+  peak_rss apply-noop ksec "$KSEC_APPLY"
+  peak_rss apply-first kubectl "$KUBECTL_APPLY" "$WORK/prepare.sh"
+  peak_rss apply-first ksec "$KSEC_APPLY" "$WORK/prepare.sh"
 fi
 
 # ---------------------------------------------------------------- report

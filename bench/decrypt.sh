@@ -175,12 +175,14 @@ hyperfine --shell=bash --warmup 1 --runs "$RUNS_LARGE" --export-json "$WORK/larg
   -n sops "$SOPS_Q -d $LARGE_Q >/dev/null" \
   -n ksec "$KSEC_Q decrypt $LARGE_Q >/dev/null" >&2
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$WORK/small.json" "$BENCH_JSON_DIR/decrypt-small.json"
-  cp "$WORK/large.json" "$BENCH_JSON_DIR/decrypt-large.json"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$WORK/small.json" "$JSON_DIR/decrypt-small.json"
+  cp "$WORK/large.json" "$JSON_DIR/decrypt-large.json"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss decrypt-small sops "$(loop "$SOPS_Q -d")"
+  peak_rss decrypt-small ksec "$(loop "$KSEC_Q decrypt")"
+  peak_rss decrypt-large sops "$SOPS_Q -d $LARGE_Q"
+  peak_rss decrypt-large ksec "$KSEC_Q decrypt $LARGE_Q"
 fi
 
 # ---------------------------------------------------------------- report

@@ -164,14 +164,16 @@ for n in "${SIZE_LIST[@]}"; do
   done
 done
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
   for n in "${SIZE_LIST[@]}"; do
-    cp "$WORK/render-$n.json" "$BENCH_JSON_DIR/scale-render-$n.json"
-    cp "$WORK/check-$n.json" "$BENCH_JSON_DIR/scale-check-$n.json"
+    cp "$WORK/render-$n.json" "$JSON_DIR/scale-render-$n.json"
+    cp "$WORK/check-$n.json" "$JSON_DIR/scale-check-$n.json"
+    for cmd in render check; do  # the median of MEM_RUNS, as the table shows
+      sort -n "$WORK/$cmd-$n.rss" | awk -v w="scale-$cmd-$n" '{ v[NR] = $1 } END { printf "%s\tksec\t%s\n", w, v[int((NR + 1) / 2)] }' \
+        >>"$JSON_DIR/peak-rss.tsv"
+    done
   done
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+  note "hyperfine JSON and peak memory copied to $JSON_DIR"
 fi
 
 # ---------------------------------------------------------------- report
