@@ -71,7 +71,7 @@ fi
 if [[ -n ${BENCH_RESULT:-} ]]; then
   [[ $BENCH_RESULT == /* ]] || BENCH_RESULT=$INVOKE_DIR/$BENCH_RESULT
 elif [[ $FULL == 1 ]]; then
-  BENCH_RESULT=$ROOT/bench/results.json
+  BENCH_RESULT=$ROOT/bench/results.json  # moved there only when every script succeeds
 else
   BENCH_RESULT=$BENCH_OUT/results.json
 fi
@@ -105,7 +105,7 @@ meta cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' |
 meta memory "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 meta kernel "$(uname -sr)"
 meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta ksec "$(git describe --always --dirty 2>/dev/null || echo '?') ($(basename "$(dirname "$KSEC_BIN")") build, $(stat -c %s "$KSEC_BIN") bytes)"
+meta ksec "commit $(git describe --always --dirty 2>/dev/null || echo '?'), $KSEC_BIN ($(stat -c %s "$KSEC_BIN") bytes)"
 meta rustc "$(first_line rustc -V)"
 meta sops "$(first_line "$SOPS_BIN" --version --disable-version-check)"
 meta kubectl "$("$KUBECTL_BIN" version --client 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')"
@@ -146,6 +146,8 @@ if [[ $FULL == 1 && ${#failed[@]} -eq 0 ]]; then
   docs=(--doc "$ROOT/BENCHMARKS.md" --doc "$ROOT/README.md")
 else
   note "not a full run (BENCH_QUICK=1, BENCH_ONLY or a failed script): BENCHMARKS.md and README.md are left alone"
+  # a failed full run must not replace the result the documents were made from
+  [[ $FULL == 0 ]] || BENCH_RESULT=$BENCH_OUT/results.json
 fi
 "$PY" bench/report.py --dir "$BENCH_OUT" --out "$BENCH_RESULT" "${docs[@]}" || die "bench/report.py failed"
 note "wrote $BENCH_RESULT${docs:+, BENCHMARKS.md and README.md}"
