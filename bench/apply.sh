@@ -37,7 +37,9 @@
 #   TARGET_NOOP     required kubectl/ksec ratio, no-op       (default 10)
 #   BENCH_BREAKDOWN if 1 (default), also time ksec's phases (render, access
 #                   review, reading live objects) for the report; 0 skips it
-#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (apply-first.json, apply-noop.json, apply-phases.json)
 #   BENCH_STRICT    if 1, exit 3 when a target is missed (default: report only)
 #

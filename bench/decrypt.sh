@@ -16,7 +16,9 @@
 #   RUNS_LARGE    hyperfine runs, large workload   (default 10)
 #   TARGET_SMALL  required sops/ksec ratio, small  (default 8)
 #   TARGET_LARGE  required sops/ksec ratio, large  (default 15)
-#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #   BENCH_STRICT  if 1, exit 3 when a target is missed (default: report only)
 #
 # Exit codes: 0 ok (targets reported), 1 setup error, 2 ksec output differs

@@ -26,7 +26,9 @@
 #   WARMUP          hyperfine warm-up runs, both    (default 0: the correctness
 #                   pass has just run every timed command once; a sops warm-up
 #                   of the remove workload costs 15-20 s)
-#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (rekey-remove.json, rekey-noop.json)
 #
 # Exit codes: 0 ok, 1 setup error, 2 a correctness check failed (a removed key

@@ -27,7 +27,9 @@
 #   SECRET_KEYS     keys per Secret env file        (default 5)
 #   RUNS_RENDER     hyperfine runs                  (default 5, plus 1 warm-up)
 #   TARGET_RENDER   required kustomize/ksec ratio   (default 10)
-#   BENCH_JSON_DIR  if set, hyperfine's JSON export is copied there (render.json)
+#   BENCH_JSON_DIR  if set, hyperfine's JSON export is copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh) (render.json)
 #   BENCH_STRICT    if 1, exit 3 when the target is missed (default: report only)
 #
 # Exit codes: 0 ok (target reported), 1 setup error (ksec without `render`

@@ -28,8 +28,8 @@ import sys
 # (id, hyperfine file, the other tool's command name, label, per, target)
 # per: the figures are also shown divided by this (per file)
 COMPARISONS = [
-    ("decrypt-small", "decrypt-small.json", "sops", "decrypt, small files, one process each ({per} files), per file", "files", 15),
-    ("decrypt-large", "decrypt-large.json", "sops", "decrypt, one 5,000-key file", None, 40),
+    ("decrypt-small", "decrypt-small.json", "sops", "decrypt vs `sops -d`, {per} small files, one process each, per file", "files", 15),
+    ("decrypt-large", "decrypt-large.json", "sops", "decrypt vs `sops -d`, one 5,000-key file", None, 40),
     ("render", "render.json", "kustomize", "render vs `kubectl kustomize`", None, 50),
     ("apply-first", "apply-first.json", "kubectl", "first apply vs `kubectl apply --server-side`", None, 5),
     ("apply-noop", "apply-noop.json", "kubectl", "no-op re-apply vs `kubectl apply --server-side`", None, 25),
@@ -166,7 +166,7 @@ def machine_line(meta):
 
 def summary_block(res):
     meta = res["meta"]
-    rows = [[c["label"], t(c["other_median_s"]), t(c["ksec_median_s"]), x(c["ratio"]),
+    rows = [[c["label"], f"{c['other']} {t(c['other_median_s'])}", t(c["ksec_median_s"]), x(c["ratio"]),
              f"{x(c['ratio_low'])}–{x(c['ratio_high'])}", verdict(c)] for c in res["comparisons"]]
     out = table(["workload", "other", "ksec", "ratio of medians", "spread (quartiles)", "target"], rows)
     out += ["", f"Measured by `bench/all.sh` on {meta.get('started', '?')[:10]}, ksec "
@@ -187,7 +187,7 @@ def figures_block(res):
     out += ["**Comparisons** (each a ratio of the medians of runs measured side by side in one hyperfine "
             "call; spread: the other tool's lower quartile over ksec's upper one, to its upper quartile "
             "over ksec's lower one; peak memory: the largest resident set of one process, one run):", ""]
-    rows = [[c["label"], str(c["runs"]), t(c["other_median_s"]), t(c["ksec_median_s"]), x(c["ratio"]),
+    rows = [[c["label"], str(c["runs"]), f"{c['other']} {t(c['other_median_s'])}", t(c["ksec_median_s"]), x(c["ratio"]),
              f"{x(c['ratio_low'])}–{x(c['ratio_high'])}", verdict(c),
              f"{mib(c['other_peak_rss_kib'])} / {mib(c['ksec_peak_rss_kib'])}"] for c in res["comparisons"]]
     out += table(["workload", "runs", "other (median)", "ksec (median)", "ratio", "spread", "target",

@@ -28,7 +28,9 @@
 #   MAX_GROWTH      largest allowed (ms per 1,000 at the largest size) /
 #                   (ms per 1,000 at the middle size) (default 1.25)
 #   MAX_RSS_MIB     largest allowed peak memory       (default 256)
-#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (scale-render-N.json, scale-check-N.json)
 #   BENCH_STRICT    if 1, exit 3 when a limit is exceeded (default: report only)
 #
