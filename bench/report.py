@@ -171,7 +171,7 @@ def summary_block(res):
     out = table(["workload", "other", "ksec", "ratio of medians", "spread (quartiles)", "target"], rows)
     out += ["", f"Measured by `bench/all.sh` on {meta.get('started', '?')[:10]}, ksec "
             f"{meta.get('ksec', '?')}, on {machine_line(meta)}. "
-            "Medians of runs side by side in one run; the spread and peak memory are in "
+            "Peak memory, the scale runs, the tools and what dominates where a target is missed are in "
             "[BENCHMARKS.md](BENCHMARKS.md)."]
     return out
 
@@ -208,7 +208,7 @@ def figures_block(res):
             out += ["", f"Growth of the time per 1,000 objects from the middle to the largest size "
                     f"(1.00 is linear): {', '.join(growth)}."]
     if res["apply_phases"]:
-        out += ["", "**ksec's no-op apply, phase by phase** (medians; each command does the ones above it):", ""]
+        out += ["", "**ksec's no-op apply, phase by phase** (medians, informational; `bench/apply.sh` explains each):", ""]
         out += table(["command", "median"], [[p["command"], t(p["median_s"])] for p in res["apply_phases"]])
     secs = [f"{s} {meta[f'seconds_{s}']} s" for s in meta.get("scripts", "").split() if f"seconds_{s}" in meta]
     loads = [f"{s} {meta[f'load_after_{s}']}" for s in meta.get("scripts", "").split() if f"load_after_{s}" in meta]
