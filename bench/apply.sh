@@ -37,7 +37,9 @@
 #   TARGET_NOOP     required kubectl/ksec ratio, no-op       (default 25)
 #   BENCH_BREAKDOWN if 1 (default), also time ksec's phases (render, access
 #                   review, reading live objects) for the report; 0 skips it
-#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (apply-first.json, apply-noop.json, apply-phases.json)
 #   BENCH_STRICT    if 1, exit 3 when a target is missed (default: report only)
 #
@@ -378,11 +380,13 @@ if [[ $BENCH_BREAKDOWN == 1 ]]; then
     -n "apply" "$KSEC_APPLY" >&2
 fi
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$OUT"/apply-*.json "$BENCH_JSON_DIR/"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$OUT"/apply-*.json "$JSON_DIR/"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss apply-noop kubectl "$KUBECTL_APPLY"
+  peak_rss apply-noop ksec "$KSEC_APPLY"
+  peak_rss apply-first kubectl "$KUBECTL_APPLY" "$WORK/prepare.sh"
+  peak_rss apply-first ksec "$KSEC_APPLY" "$WORK/prepare.sh"
 fi
 
 # ---------------------------------------------------------------- report

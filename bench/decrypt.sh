@@ -16,7 +16,9 @@
 #   RUNS_LARGE    hyperfine runs, large workload   (default 10)
 #   TARGET_SMALL  required sops/ksec ratio, small  (default 8)
 #   TARGET_LARGE  required sops/ksec ratio, large  (default 15)
-#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #   BENCH_STRICT  if 1, exit 3 when a target is missed (default: report only)
 #
 # Exit codes: 0 ok (targets reported), 1 setup error, 2 ksec output differs
@@ -175,12 +177,14 @@ hyperfine --shell=bash --warmup 1 --runs "$RUNS_LARGE" --export-json "$WORK/larg
   -n sops "$SOPS_Q -d $LARGE_Q >/dev/null" \
   -n ksec "$KSEC_Q decrypt $LARGE_Q >/dev/null" >&2
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$WORK/small.json" "$BENCH_JSON_DIR/decrypt-small.json"
-  cp "$WORK/large.json" "$BENCH_JSON_DIR/decrypt-large.json"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$WORK/small.json" "$JSON_DIR/decrypt-small.json"
+  cp "$WORK/large.json" "$JSON_DIR/decrypt-large.json"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss decrypt-small sops "$(loop "$SOPS_Q -d")"
+  peak_rss decrypt-small ksec "$(loop "$KSEC_Q decrypt")"
+  peak_rss decrypt-large sops "$SOPS_Q -d $LARGE_Q"
+  peak_rss decrypt-large ksec "$KSEC_Q decrypt $LARGE_Q"
 fi
 
 # ---------------------------------------------------------------- report

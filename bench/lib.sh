@@ -127,3 +127,31 @@ remove_work_on_exit() {
   trap 'exit 143' TERM
   trap 'exit 129' HUP
 }
+
+# BENCH_JSON_DIR (set by bench/all.sh) as an absolute path, created; empty
+# when unset. Each script copies its hyperfine JSON exports there.
+json_dir() {
+  [[ -n ${BENCH_JSON_DIR:-} ]] || return 0
+  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
+  mkdir -p "$BENCH_JSON_DIR"
+  printf '%s\n' "$BENCH_JSON_DIR"
+}
+
+# Peak memory for the report of bench/all.sh: only with BENCH_JSON_DIR set,
+# run PREPARE (untimed, may be empty), then the shell command CMD once under
+# GNU time, and append "WORKLOAD<TAB>TOOL<TAB>KiB" to
+# $BENCH_JSON_DIR/peak-rss.tsv. The figure is the largest resident set of
+# any one process CMD ran (wait4's ru_maxrss over the process tree), so a
+# loop of 100 processes reports its largest, not their sum.
+peak_rss() {  # WORKLOAD TOOL CMD [PREPARE]
+  local dir kib tmp
+  dir=$(json_dir)
+  [[ -n $dir ]] || return 0
+  [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install -y time)"
+  [[ -z ${4:-} ]] || bash -c "$4" >/dev/null 2>&1 || die "peak_rss: prepare for $1/$2 failed"
+  tmp=$(mktemp)
+  /usr/bin/time -f %M -o "$tmp" bash -c "$3" >/dev/null 2>&1 ||
+    { rm -f "$tmp"; die "peak_rss: $1/$2 exited non-zero"; }
+  kib=$(tail -n1 "$tmp"); rm -f "$tmp"
+  printf '%s\t%s\t%s\n' "$1" "$2" "$kib" >>"$dir/peak-rss.tsv"
+}

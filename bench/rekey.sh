@@ -26,7 +26,9 @@
 #   WARMUP          hyperfine warm-up runs, both    (default 0: the correctness
 #                   pass has just run every timed command once; a sops warm-up
 #                   of the remove workload costs 15-20 s)
-#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (rekey-remove.json, rekey-noop.json)
 #
 # Exit codes: 0 ok, 1 setup error, 2 a correctness check failed (a removed key
@@ -280,12 +282,14 @@ hyperfine --shell=bash --warmup "$WARMUP" --runs "$RUNS_NOOP" --prepare "$RESTOR
   -n sops "$SOPS_NOOP" \
   -n ksec "$KSEC_NOOP" >&2
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$WORK/remove.json" "$BENCH_JSON_DIR/rekey-remove.json"
-  cp "$WORK/noop.json" "$BENCH_JSON_DIR/rekey-noop.json"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$WORK/remove.json" "$JSON_DIR/rekey-remove.json"
+  cp "$WORK/noop.json" "$JSON_DIR/rekey-noop.json"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss rekey-remove sops "$SOPS_REMOVE" "$RESTORE"
+  peak_rss rekey-remove ksec "$KSEC_REMOVE" "$RESTORE"
+  peak_rss rekey-noop sops "$SOPS_NOOP" "$RESTORE"
+  peak_rss rekey-noop ksec "$KSEC_NOOP" "$RESTORE"
 fi
 
 # ---------------------------------------------------------------- report

@@ -27,7 +27,9 @@
 #   SECRET_KEYS     keys per Secret env file        (default 5)
 #   RUNS_RENDER     hyperfine runs                  (default 5, plus 1 warm-up)
 #   TARGET_RENDER   required kustomize/ksec ratio   (default 10)
-#   BENCH_JSON_DIR  if set, hyperfine's JSON export is copied there (render.json)
+#   BENCH_JSON_DIR  if set, hyperfine's JSON export is copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh) (render.json)
 #   BENCH_STRICT    if 1, exit 3 when the target is missed (default: report only)
 #
 # Exit codes: 0 ok (target reported), 1 setup error (ksec without `render`
@@ -273,11 +275,11 @@ hyperfine --shell=bash --warmup 1 --runs "$RUNS_RENDER" --export-json "$WORK/ren
   -n kustomize "$KUBECTL_Q kustomize $K_Q >/dev/null" \
   -n ksec "$KSEC_Q render --project $P_Q --env bench >/dev/null" >&2
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
-  cp "$WORK/render.json" "$BENCH_JSON_DIR/render.json"
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
+  cp "$WORK/render.json" "$JSON_DIR/render.json"
+  note "hyperfine JSON copied to $JSON_DIR; measuring peak memory"
+  peak_rss render kustomize "$KUBECTL_Q kustomize $K_Q"
+  peak_rss render ksec "$KSEC_Q render --project $P_Q --env bench"
 fi
 
 # ---------------------------------------------------------------- report

@@ -42,7 +42,9 @@
 #   APPLY           1: also the apply step above; 0 skips it (default 1)
 #   APPLY_RUNS      no-op re-applies per size          (default 3)
 #   KUBECTL_BIN     kubectl for the apply step         (default: kubectl on PATH)
-#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there
+#   BENCH_JSON_DIR  if set, hyperfine's JSON exports are copied there,
+#                   and each side's peak memory is appended to peak-rss.tsv (one more run;
+#                   used by bench/all.sh)
 #                   (scale-render-N.json, scale-check-N.json)
 #   BENCH_STRICT    if 1, exit 3 when a limit is exceeded (default: report only)
 #
@@ -263,14 +265,16 @@ if [[ $APPLY == 1 ]]; then
   done
 fi
 
-if [[ -n ${BENCH_JSON_DIR:-} ]]; then
-  [[ $BENCH_JSON_DIR == /* ]] || BENCH_JSON_DIR=$INVOKE_DIR/$BENCH_JSON_DIR
-  mkdir -p "$BENCH_JSON_DIR"
+if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
   for n in "${SIZE_LIST[@]}"; do
-    cp "$WORK/render-$n.json" "$BENCH_JSON_DIR/scale-render-$n.json"
-    cp "$WORK/check-$n.json" "$BENCH_JSON_DIR/scale-check-$n.json"
+    cp "$WORK/render-$n.json" "$JSON_DIR/scale-render-$n.json"
+    cp "$WORK/check-$n.json" "$JSON_DIR/scale-check-$n.json"
+    for cmd in render check; do  # the median of MEM_RUNS, as the table shows
+      sort -n "$WORK/$cmd-$n.rss" | awk -v w="scale-$cmd-$n" '{ v[NR] = $1 } END { printf "%s\tksec\t%s\n", w, v[int((NR + 1) / 2)] }' \
+        >>"$JSON_DIR/peak-rss.tsv"
+    done
   done
-  note "hyperfine JSON copied to $BENCH_JSON_DIR"
+  note "hyperfine JSON and peak memory copied to $JSON_DIR"
 fi
 
 # ---------------------------------------------------------------- report

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""bench/report.py — the one benchmark result, and the documents made from it.
+
+    report.py --dir RUN --out results.json [--doc FILE]...   collect, then render
+    report.py --out results.json --doc FILE...                render only
+
+RUN is what bench/all.sh leaves: json/*.json (hyperfine --export-json of each
+script), json/peak-rss.tsv (peak memory, from lib.sh's peak_rss) and meta.tsv
+(the machine and the tools). Every comparison is a ratio of medians of runs
+measured side by side in the same hyperfine call; its spread is the ratio of
+the quartiles the other way round: (other's lower quartile / ksec's upper
+quartile) to (other's upper quartile / ksec's lower quartile).
+
+Each --doc FILE gets its generated blocks replaced: the lines between
+`<!-- bench:NAME begin -->` and `<!-- bench:NAME end -->`, where NAME is
+`figures` (the full report) or `summary` (the short table the README quotes).
+Everything outside those markers is left as written.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+# (id, hyperfine file, the other tool's command name, label, per, target)
+# per: the figures are also shown divided by this (per file)
+COMPARISONS = [
+    ("decrypt-small", "decrypt-small.json", "sops", "decrypt vs `sops -d`, {per} small files, one process each, per file", "files", 15),
+    ("decrypt-large", "decrypt-large.json", "sops", "decrypt vs `sops -d`, one 5,000-key file", None, 40),
+    ("render", "render.json", "kustomize", "render vs `kubectl kustomize`", None, 50),
+    ("apply-first", "apply-first.json", "kubectl", "first apply vs `kubectl apply --server-side`", None, 5),
+    ("apply-noop", "apply-noop.json", "kubectl", "no-op re-apply vs `kubectl apply --server-side`", None, 25),
+    ("rekey-remove", "rekey-remove.json", "sops", "remove a recipient vs `sops updatekeys` + `rotate`", None, None),
+    ("rekey-noop", "rekey-noop.json", "sops", "no-op rekey vs `sops updatekeys`", None, None),
+]
+
+
+def quartiles(xs):
+    if len(xs) == 1:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def hyperfine(path):
+    return {r["command"]: r for r in json.load(open(path))["results"]}
+
+
+def small_files(run_dir):
+    """The file count of decrypt.sh's small workload, from its table."""
+    try:
+        m = re.search(r"small: per file \((\d+) procs\)", open(os.path.join(run_dir, "decrypt.txt")).read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def collect(run_dir):
+    meta = {}
+    for line in open(os.path.join(run_dir, "meta.tsv")):
+        k, _, v = line.rstrip("\n").partition("\t")
+        meta[k] = v
+    jdir = os.path.join(run_dir, "json")
+    rss = {}
+    try:
+        for line in open(os.path.join(jdir, "peak-rss.tsv")):
+            w, tool, kib = line.split("\t")
+            rss[(w, tool)] = int(kib)
+    except OSError:
+        pass
+    n_small = small_files(run_dir)
+    comps = []
+    for cid, fname, other, label, per, target in COMPARISONS:
+        path = os.path.join(jdir, fname)
+        if not os.path.exists(path):
+            continue
+        res = hyperfine(path)
+        o, k = res[other]["times"], res["ksec"]["times"]
+        o_q1, o_q3 = quartiles(o)
+        k_q1, k_q3 = quartiles(k)
+        div = n_small if per and n_small else 1
+        comps.append({
+            "id": cid,
+            "label": label.format(per=div),
+            "other": other,
+            "runs": len(k),
+            "per": div,
+            "other_median_s": statistics.median(o) / div,
+            "ksec_median_s": statistics.median(k) / div,
+            "ratio": statistics.median(o) / statistics.median(k),
+            "ratio_low": o_q1 / k_q3,
+            "ratio_high": o_q3 / k_q1,
+            "target": target,
+            "other_peak_rss_kib": rss.get((cid, other)),
+            "ksec_peak_rss_kib": rss.get((cid, "ksec")),
+        })
+    scale = []
+    for path in sorted(glob.glob(os.path.join(jdir, "scale-*-*.json"))):
+        m = re.fullmatch(r"scale-(\w+)-(\d+)\.json", os.path.basename(path))
+        if not m:
+            continue
+        cmd, n = m.group(1), int(m.group(2))
+        (r,) = hyperfine(path).values()
+        med = statistics.median(r["times"])
+        scale.append({
+            "command": cmd,
+            "objects": n,
+            "runs": len(r["times"]),
+            "median_s": med,
+            "min_s": min(r["times"]),
+            "max_s": max(r["times"]),
+            "ms_per_1k": med * 1e3 / (n / 1000),
+            "peak_rss_kib": rss.get((f"scale-{cmd}-{n}", "ksec")),
+        })
+    scale.sort(key=lambda s: (s["command"], s["objects"]))
+    phases = []
+    path = os.path.join(jdir, "apply-phases.json")
+    if os.path.exists(path):
+        for name, r in hyperfine(path).items():
+            phases.append({"command": f"ksec {name}", "median_s": statistics.median(r["times"])})
+    return {"schema": 1, "meta": meta, "comparisons": comps, "scale": scale, "apply_phases": phases}
+
+
+# ---------------------------------------------------------------- rendering
+def t(s):
+    """A duration, in the unit people read it in."""
+    if s >= 10:
+        return f"{s:.1f} s"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 0.1:
+        return f"{s * 1e3:.0f} ms"
+    if s >= 0.01:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e3:.2f} ms"
+
+
+def x(r):
+    return f"{r:.0f}×" if r >= 100 else f"{r:.1f}×"
+
+
+def mib(kib):
+    return "–" if kib is None else f"{kib / 1024:.0f} MiB" if kib >= 100 * 1024 else f"{kib / 1024:.1f} MiB"
+
+
+def verdict(c):
+    if c["target"] is None:
+        return "–"
+    return f"≥ {c['target']}×: " + ("met" if c["ratio"] >= c["target"] else "**missed**")
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def machine_line(meta):
+    return (f"{meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), {meta.get('memory', '?')}, "
+            f"{meta.get('kernel', '?')}; load average {meta.get('load_before', '?')} before, "
+            f"{meta.get('load_after', '?')} after")
+
+
+def summary_block(res):
+    meta = res["meta"]
+    rows = [[c["label"], f"{c['other']} {t(c['other_median_s'])}", t(c["ksec_median_s"]), x(c["ratio"]),
+             f"{x(c['ratio_low'])}–{x(c['ratio_high'])}", verdict(c)] for c in res["comparisons"]]
+    out = table(["workload", "other", "ksec", "ratio of medians", "spread (quartiles)", "target"], rows)
+    out += ["", f"Measured by `bench/all.sh` on {meta.get('started', '?')[:10]}, ksec "
+            f"{meta.get('ksec', '?')}, on {machine_line(meta)}. "
+            "Peak memory, the scale runs, the tools and what dominates where a target is missed are in "
+            "[BENCHMARKS.md](BENCHMARKS.md)."]
+    return out
+
+
+def figures_block(res):
+    meta = res["meta"]
+    out = [f"Run of {meta.get('started', '?')}: ksec {meta.get('ksec', '?')}; "
+           f"{meta.get('seconds_total', '?')} s in all"
+           + (" (**quick run: small workloads, not for quoting**)" if meta.get("quick") == "1" else "") + ".", ""]
+    out += ["**Machine.** " + machine_line(meta) + ".", ""]
+    tools = ["rustc", "sops", "kubectl", "kube_apiserver", "hyperfine", "age", "python"]
+    out += ["**Tools.** " + "; ".join(f"{k.replace('_', '-')}: {meta[k]}" for k in tools if meta.get(k)) + ".", ""]
+    out += ["**Comparisons** (each a ratio of the medians of runs measured side by side in one hyperfine "
+            "call; spread: the other tool's lower quartile over ksec's upper one, to its upper quartile "
+            "over ksec's lower one; peak memory: the largest resident set of one process, one run):", ""]
+    rows = [[c["label"], str(c["runs"]), f"{c['other']} {t(c['other_median_s'])}", t(c["ksec_median_s"]), x(c["ratio"]),
+             f"{x(c['ratio_low'])}–{x(c['ratio_high'])}", verdict(c),
+             f"{mib(c['other_peak_rss_kib'])} / {mib(c['ksec_peak_rss_kib'])}"] for c in res["comparisons"]]
+    out += table(["workload", "runs", "other (median)", "ksec (median)", "ratio", "spread", "target",
+                  "peak memory other / ksec"], rows)
+    if res["scale"]:
+        out += ["", "**Scale** (`bench/scale.sh`: ksec against itself; /1k = median per 1,000 objects, "
+                "process start-up included; peak memory: median of its runs under `/usr/bin/time`):", ""]
+        rows = [[s["command"], f"{s['objects']:,}", str(s["runs"]), t(s["median_s"]),
+                 f"{t(s['min_s'])} – {t(s['max_s'])}", f"{s['ms_per_1k']:.1f} ms", mib(s["peak_rss_kib"])]
+                for s in res["scale"]]
+        out += table(["command", "objects", "runs", "median", "min – max", "/1k", "peak memory"], rows)
+        growth = []
+        for cmd in sorted({s["command"] for s in res["scale"]}):
+            ss = [s for s in res["scale"] if s["command"] == cmd]
+            if len(ss) >= 2:
+                growth.append(f"{cmd} {ss[-1]['ms_per_1k'] / ss[-2]['ms_per_1k']:.2f}")
+        if growth:
+            out += ["", f"Growth of the time per 1,000 objects from the middle to the largest size "
+                    f"(1.00 is linear): {', '.join(growth)}."]
+    if res["apply_phases"]:
+        out += ["", "**ksec's no-op apply, phase by phase** (medians, informational; `bench/apply.sh` explains each):", ""]
+        out += table(["command", "median"], [[p["command"], t(p["median_s"])] for p in res["apply_phases"]])
+    secs = [f"{s} {meta[f'seconds_{s}']} s" for s in meta.get("scripts", "").split() if f"seconds_{s}" in meta]
+    loads = [f"{s} {meta[f'load_after_{s}']}" for s in meta.get("scripts", "").split() if f"load_after_{s}" in meta]
+    out += ["", f"Time per script: {', '.join(secs)}. Load average after each: {'; '.join(loads)}."]
+    return out
+
+
+def splice(path, name, lines):
+    text = open(path).read()
+    begin, end = f"<!-- bench:{name} begin -->", f"<!-- bench:{name} end -->"
+    pat = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
+    if not pat.search(text):
+        return False
+    note = f"<!-- generated by bench/report.py from bench/results.json: edit those, not this block -->"
+    body = "\n".join([begin, note, "", *lines, "", end])
+    new = pat.sub(lambda _: body, text, count=1)
+    if new != text:
+        open(path + ".tmp", "w").write(new)
+        os.replace(path + ".tmp", path)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", help="a bench/all.sh run directory to collect (else --out is read)")
+    ap.add_argument("--out", required=True, help="the JSON result")
+    ap.add_argument("--doc", action="append", default=[], help="a document whose generated blocks to rewrite")
+    a = ap.parse_args()
+    if a.dir:
+        res = collect(a.dir)
+        with open(a.out + ".tmp", "w") as f:
+            json.dump(res, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        os.replace(a.out + ".tmp", a.out)
+    else:
+        res = json.load(open(a.out))
+    for doc in a.doc:
+        found = [splice(doc, "figures", figures_block(res)), splice(doc, "summary", summary_block(res))]
+        if not any(found):
+            sys.exit(f"report.py: {doc} has no <!-- bench:figures begin --> or <!-- bench:summary begin --> block")
+    if not a.doc:
+        print("\n".join(summary_block(res)))
+
+
+if __name__ == "__main__":
+    main()
