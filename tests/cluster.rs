@@ -14,7 +14,6 @@ use common::kube::{
 };
 use common::terminal::{Transcript, on_terminal};
 use serde_json::Value;
-use std::process::Command;
 
 /// A project with one environment `test` (context `context`) and the given
 /// namespaces, each with a ConfigMap `cfg` and a Secret `db`.
