@@ -349,6 +349,7 @@ pub fn merge_texts(
     let (ours, theirs) = match (ours, theirs) {
         (Ok(o), Ok(t)) => (o, t),
         (Err(SopsError::NotEncrypted), Err(SopsError::NotEncrypted)) => {
+            // Not encrypted on either side: an ordinary line merge.
             return Ok(MergeOutcome {
                 result: MergeResult::LineMerge,
                 dropped_comments: None,
