@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The address space ksec may use: a few times what a normal run needs
 /// (threads' stacks and allocator arenas are address space too), far
 /// below what an unbounded read of these inputs takes.
-const CAP_BYTES: u64 = 512 * 1024 * 1024;
+const CAP_BYTES: u64 = 256 * 1024 * 1024;
 
 /// `ksec ARGS` in `dir` under the address-space cap, with `key`.
 fn capped(dir: &Path, key: &Key, args: &[&str]) -> std::process::Output {
@@ -95,7 +95,7 @@ fn huge_scalar_yaml(bytes: usize) -> Vec<u8> {
 /// A sops metadata block (no valid key: these files fail before it counts).
 const SOPS_META: &str = "sops:\n    age:\n        - recipient: age1qqqq\n          enc: x\n    lastmodified: \"2026-01-01T00:00:00Z\"\n    mac: ENC[AES256_GCM,data:AA==,iv:AAAAAAAAAAAAAAAAAAAAAA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n    version: 3.11.0\n";
 
-const HUGE: usize = 200 * 1024 * 1024;
+const HUGE: usize = 100 * 1024 * 1024;
 
 struct World {
     _tmp: tempfile::TempDir,
