@@ -28,9 +28,12 @@ pub const TEST_IDENTITY: &str =
 /// The recipient of [`TEST_IDENTITY`].
 pub const TEST_RECIPIENT: &str = "age14p90wrznz65uq6pdvqqkqdjjmnex4ra3uvxt3rys332djqzs4fqsw7hq0g";
 
+/// A fuzz target: bytes in, `Ok` or a named error out.
+pub type Target = fn(&[u8]) -> Result<()>;
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/` name them.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<()>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sops_yaml", sops_yaml),
     ("sops_dotenv", sops_dotenv),
     ("envfile", envfile),

@@ -61,7 +61,7 @@ fn alias_bomb() -> String {
     let mut s = String::from("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let prev = format!("*l{}", i - 1);
-        let items = vec![prev.as_str(); 10].join(", ");
+        let items = [prev.as_str(); 10].join(", ");
         s.push_str(&format!("l{i}: &l{i} [{items}]\n"));
     }
     s

@@ -22,7 +22,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 
 /// Run `target` on every file; the names of those that panicked or gave an
 /// unnamed error.
-fn replay(target: fn(&[u8]) -> ksec::error::Result<()>, files: &[PathBuf]) -> Vec<String> {
+fn replay(target: ksec::fuzzing::Target, files: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
     for file in files {
         let data = std::fs::read(file).expect("read a corpus file");
