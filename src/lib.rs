@@ -17,6 +17,8 @@ pub mod commands;
 pub mod crypto;
 pub mod error;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod keys;
 pub mod lock;

@@ -232,7 +232,7 @@ enum Base {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
     Ours,
     Theirs,
 }
@@ -254,9 +254,87 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         Err(e) if e.code == Code::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let format = match &args.path {
+    let input = MergeInput {
+        name: &name,
+        path: args.path.as_deref(),
+        base: &base_text,
+        ours: &ours_text,
+        theirs: &theirs_text,
+    };
+    let outcome = merge_texts(&input, || {
+        let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+        if lookup.identities.is_empty() {
+            return Err(lookup
+                .not_found(format!(
+                    "cannot merge {name}: no age identity found to decrypt it"
+                ))
+                .hint("set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`"));
+        }
+        Ok(lookup.identities)
+    })?;
+    match outcome.result {
+        MergeResult::LineMerge => return merge_text(args, &name),
+        MergeResult::Unchanged => {}
+        MergeResult::Write(text) => {
+            if let Some(side) = outcome.dropped_comments {
+                let kept_text = match side {
+                    Side::Ours => &ours_text,
+                    Side::Theirs => &theirs_text,
+                };
+                super::warn_dropped_comments_in(&name, kept_text);
+            }
+            fsutil::write_atomic(&args.ours, text.as_bytes(), 0o644)?;
+        }
+    }
+    match outcome.conflict {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The three texts the merge driver reads, and the file's name.
+pub struct MergeInput<'a> {
+    /// How errors name the file.
+    pub name: &'a str,
+    /// The path in the repository (%P), which picks the format.
+    pub path: Option<&'a Path>,
+    /// The merge base; empty when the file was added on both sides.
+    pub base: &'a str,
+    pub ours: &'a str,
+    pub theirs: &'a str,
+}
+
+/// What the merge driver does with our side's file.
+pub enum MergeResult {
+    /// Neither side is encrypted: git's own line merge.
+    LineMerge,
+    /// Our side already holds the merge.
+    Unchanged,
+    /// Write this (encrypted) text over our side.
+    Write(String),
+}
+
+pub struct MergeOutcome {
+    pub result: MergeResult,
+    /// The side whose YAML comments the written text drops (a warning).
+    pub dropped_comments: Option<Side>,
+    /// Set when keys or recipients conflict: the driver's error, after the
+    /// write.
+    pub conflict: Option<Error>,
+}
+
+/// The merge driver without its I/O: parse the three texts, open them
+/// with the identities `identities` returns (asked only once both sides
+/// parse as encrypted), merge per key and seal the result.
+pub fn merge_texts(
+    input: &MergeInput,
+    identities: impl FnOnce() -> Result<keys::Identities>,
+) -> Result<MergeOutcome> {
+    let name = input.name;
+    let (ours_text, theirs_text, base_text) = (input.ours, input.theirs, input.base);
+    let format = match input.path {
         Some(p) => Format::from_path(p),
-        None if EncryptedFile::parse(&ours_text, Format::Dotenv).is_ok() => Format::Dotenv,
+        None if EncryptedFile::parse(ours_text, Format::Dotenv).is_ok() => Format::Dotenv,
         None => Format::Yaml,
     };
     let left = |e: Error| {
@@ -266,13 +344,17 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
     };
     let label = |side: &str| PathBuf::from(format!("{name} ({side})"));
 
-    let ours = EncryptedFile::parse(&ours_text, format);
-    let theirs = EncryptedFile::parse(&theirs_text, format);
+    let ours = EncryptedFile::parse(ours_text, format);
+    let theirs = EncryptedFile::parse(theirs_text, format);
     let (ours, theirs) = match (ours, theirs) {
         (Ok(o), Ok(t)) => (o, t),
         (Err(SopsError::NotEncrypted), Err(SopsError::NotEncrypted)) => {
             // Not encrypted on either side: an ordinary line merge.
-            return merge_text(args, &name);
+            return Ok(MergeOutcome {
+                result: MergeResult::LineMerge,
+                dropped_comments: None,
+                conflict: None,
+            });
         }
         (Err(e), _) => return Err(left(sops_error(&label("this side"), e))),
         (_, Err(e)) => return Err(left(sops_error(&label("their side"), e))),
@@ -280,28 +362,20 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
     let base = if base_text.trim().is_empty() {
         None
     } else {
-        match EncryptedFile::parse(&base_text, format) {
+        match EncryptedFile::parse(base_text, format) {
             Ok(file) => Some(Base::Encrypted(file)),
             // committed in plaintext once: those are the base values
             Err(SopsError::NotEncrypted) => Some(Base::Plain(
-                parse_plain(&base_text, format)
+                parse_plain(base_text, format)
                     .map_err(|e| left(sops_error(&label("merge base"), e)))?,
             )),
             Err(e) => return Err(left(sops_error(&label("merge base"), e))),
         }
     };
 
-    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
-    if lookup.identities.is_empty() {
-        let e = lookup.not_found(format!(
-            "cannot merge {name}: no age identity found to decrypt it"
-        ));
-        return Err(left(e).hint(
-            "set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`",
-        ));
-    }
+    let identities = identities().map_err(left)?;
     let open = |file: EncryptedFile, side: &str| -> Result<Opened> {
-        file.open(&lookup.identities)
+        file.open(&identities)
             .map_err(|e| left(sops_error(&label(side), e)))
     };
     let recipients = |file: &EncryptedFile| {
@@ -321,7 +395,7 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         None => Value::Map(Vec::new()),
         Some(Base::Plain(plain)) => plain,
         Some(Base::Encrypted(file)) => {
-            file.open_to_read(&lookup.identities)
+            file.open_to_read(&identities)
                 .map_err(|e| left(sops_error(&label("merge base"), e)))?
                 .plain
         }
@@ -341,16 +415,19 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
 
     let merged = merge::merge(&base_plain, &ours.plain, &theirs.plain);
     let (mut keep, other, keep_text) = match container {
-        Side::Ours => (ours, theirs, &ours_text),
-        Side::Theirs => (theirs, ours, &theirs_text),
+        Side::Ours => (ours, theirs, ours_text),
+        Side::Theirs => (theirs, ours, theirs_text),
     };
-    if merge::same(&merged.value, &keep.plain) {
+    let mut dropped_comments = None;
+    let result = if merge::same(&merged.value, &keep.plain) {
         if container == Side::Theirs {
-            fsutil::write_atomic(&args.ours, keep_text.as_bytes(), 0o644)?;
+            MergeResult::Write(keep_text.to_string())
+        } else {
+            MergeResult::Unchanged
         }
     } else {
         if format == Format::Yaml {
-            super::warn_dropped_comments_in(&name, keep_text);
+            dropped_comments = Some(container);
         }
         // Same data key on both sides (the usual case): values taken from
         // the other side keep their exact ciphertext too.
@@ -358,19 +435,23 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
             stash_ivs(&mut keep.cipher, &other.file.body, &mut Vec::new());
         }
         keep.plain = merged.value;
-        let sealed = keep.seal().map_err(|e| sops_error(Path::new(&name), e))?;
-        let text = sealed.emit().map_err(|e| sops_error(Path::new(&name), e))?;
-        fsutil::write_atomic(&args.ours, text.as_bytes(), 0o644)?;
-    }
+        let sealed = keep.seal().map_err(|e| sops_error(Path::new(name), e))?;
+        let text = sealed.emit().map_err(|e| sops_error(Path::new(name), e))?;
+        MergeResult::Write(text)
+    };
 
-    if merged.conflicts.is_empty() && !recipients_conflict {
-        return Ok(());
-    }
-    Err(conflict_error(
-        &name,
-        &merged.conflicts,
-        recipients_conflict.then_some((&ours_recipients, &theirs_recipients)),
-    ))
+    let conflict = (!merged.conflicts.is_empty() || recipients_conflict).then(|| {
+        conflict_error(
+            name,
+            &merged.conflicts,
+            recipients_conflict.then_some((&ours_recipients, &theirs_recipients)),
+        )
+    });
+    Ok(MergeOutcome {
+        result,
+        dropped_comments,
+        conflict,
+    })
 }
 
 fn conflict_error(

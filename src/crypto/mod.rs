@@ -4,7 +4,7 @@
 
 pub mod cipher;
 pub mod dotenv;
-mod fast_yaml;
+pub(crate) mod fast_yaml;
 pub mod merge;
 pub mod sops;
 pub mod tree;

@@ -83,6 +83,16 @@ pub fn located_error(err: &serde_saphyr::Error, redact: bool) -> YamlError {
     // The message of a syntax error describes the grammar, not the content;
     // still, cut anything after a quote or backtick in case it echoes input.
     let raw = err.to_string();
+    // The scanner's own guard against deep flow nesting (`[[[…`), hit
+    // before the depth budget: the same limit, not a syntax error.
+    if raw.contains("recursion limit exceeded") {
+        return YamlError {
+            line,
+            column,
+            message: limit_message(DEPTH_LIMIT),
+            limit: true,
+        };
+    }
     let first = raw.lines().next().unwrap_or("invalid YAML");
     let message = if redact {
         redact_quoted(first)
@@ -117,7 +127,7 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
     use serde_saphyr::budget::BudgetBreach as B;
     let (what, limit) = match breach {
         B::Nodes { .. } => ("values (scalars, maps and lists)", "250,000"),
-        B::Depth { .. } => ("levels of nesting", "64"),
+        B::Depth { .. } => DEPTH_LIMIT,
         B::Events { .. } => ("parser events", "1,000,000"),
         B::Aliases { .. } => ("aliases (*name)", "50,000"),
         B::Anchors { .. } => ("anchors (&name)", "50,000"),
@@ -128,6 +138,13 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
         B::InputBytes { .. } => ("bytes of input", "256 MiB"),
         _ => ("alias expansion or nesting", "the reader's built-in limit"),
     };
+    limit_message((what, limit))
+}
+
+/// What the depth budget allows (the scanner's recursion guard says it too).
+const DEPTH_LIMIT: (&str, &str) = ("levels of nesting", "64");
+
+fn limit_message((what, limit): (&str, &str)) -> String {
     format!("the YAML is larger than ksec reads: more than {limit} {what}")
 }
 

@@ -309,7 +309,13 @@ impl Project {
 
     pub fn load(root: &Path) -> Result<Project> {
         let path = root.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
+        // capped like every file ksec reads whole: a runaway ksec.yaml is
+        // an error, not an exhausted memory
+        let bytes = crate::fsutil::read_file(&path)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(format!("{} is not UTF-8 text", path.display()))
+                .hint("save ksec.yaml as UTF-8")
+        })?;
         Project::parse(root, &text)
     }
 
