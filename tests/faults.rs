@@ -10,7 +10,7 @@
 mod common;
 
 use common::Key;
-use common::kube::{create_namespaces, kubeconfig, repo, text, unique};
+use common::kube::{create_namespaces, kubeconfig, repo, resource_versions, text, unique};
 use common::proxy::{Answer, Fault, Proxy, Seen};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -102,24 +102,7 @@ fn versions(config: &Path, ns: &str) -> BTreeMap<String, String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            (
-                format!(
-                    "{}/{}",
-                    o["kind"].as_str().unwrap(),
-                    o["metadata"]["name"].as_str().unwrap()
-                ),
-                o["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
-        .collect()
+    resource_versions(list["items"].as_array().unwrap())
 }
 
 /// The first line of the report of a failed apply, as numbers:

@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::leftovers::{holds, regular_files};
 use common::{CANARY, KEY_VARS, Key, sops};
 use ksec::crypto::sops::{EncryptedFile, Format, emit_plain};
 use std::os::unix::process::CommandExt;
@@ -230,23 +231,12 @@ impl World {
 
 /// Every regular file under `dir` whose bytes contain the canary.
 fn scan(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            scan(&path, found);
-        } else if meta.is_file() {
-            let bytes = std::fs::read(&path).unwrap_or_default();
-            if bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()) {
-                found.push(path);
-            }
-        }
-    }
+    found.extend(
+        regular_files(dir)
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| holds(path, CANARY)),
+    );
 }
 
 /// `.ksec-tmp*` files under `dir`.

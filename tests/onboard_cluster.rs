@@ -12,7 +12,9 @@
 
 mod common;
 
-use common::kube::{kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, text, unique};
+use common::kube::{
+    kubeconfig, kubectl, kubectl_apply_stdin, kubectl_ok, objects, resource_versions, text, unique,
+};
 use common::{CANARY, Key};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -191,21 +193,7 @@ fn versions(ns: &str) -> BTreeMap<String, String> {
     let ci = format!("ksec-ci:{ns}");
     all.extend(get(&["clusterrole", &ci]));
     all.extend(get(&["clusterrolebinding", &ci]));
-    all.iter()
-        .map(|o| {
-            (
-                format!(
-                    "{}/{}",
-                    o["kind"].as_str().unwrap(),
-                    o["metadata"]["name"].as_str().unwrap()
-                ),
-                o["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
-        .collect()
+    resource_versions(&all)
 }
 
 /// The ConfigMaps or Secrets whose (hashed) name starts with `prefix-`.

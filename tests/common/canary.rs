@@ -147,20 +147,9 @@ type Snapshot = BTreeMap<PathBuf, (u64, i128, u64)>;
 
 fn snapshot(dir: &Path, into: &mut Snapshot) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            snapshot(&path, into);
-        } else if meta.is_file() {
-            let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-            into.insert(path, (meta.len(), mtime, meta.ino()));
-        }
+    for (path, meta) in super::leftovers::regular_files(dir) {
+        let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        into.insert(path, (meta.len(), mtime, meta.ino()));
     }
 }
 

@@ -162,3 +162,19 @@ pub fn create_namespaces(names: &[&str]) {
 pub fn text(out: &std::process::Output) -> String {
     super::all_output(out)
 }
+
+/// `Kind/name` -> resourceVersion of the objects in `items` (as `kubectl get
+/// -o json` lists them), to prove what a run did not write.
+pub fn resource_versions<'a>(
+    items: impl IntoIterator<Item = &'a Value>,
+) -> std::collections::BTreeMap<String, String> {
+    items
+        .into_iter()
+        .map(|o| {
+            let kind = o["kind"].as_str().unwrap();
+            let name = o["metadata"]["name"].as_str().unwrap();
+            let version = o["metadata"]["resourceVersion"].as_str().unwrap();
+            (format!("{kind}/{name}"), version.to_string())
+        })
+        .collect()
+}

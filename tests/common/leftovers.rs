@@ -3,28 +3,46 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir` (recursively, symlinks not followed) whose bytes
-/// contain `needle`, except the paths in `allowed`.
-pub fn files_holding(dir: &Path, needle: &str, allowed: &[&Path]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+/// Every regular file under `dir`, recursively, with its metadata;
+/// symlinks are not followed, and entries that vanish or cannot be read
+/// while the walk runs (a process still working there) are skipped.
+pub fn regular_files(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let entry = entry.unwrap();
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
             let path = entry.path();
-            let kind = entry.file_type().unwrap();
-            if kind.is_dir() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
                 stack.push(path);
-            } else if kind.is_file()
-                && !allowed.contains(&path.as_path())
-                && std::fs::read(&path)
-                    .unwrap()
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_bytes())
-            {
-                found.push(path);
+            } else if meta.is_file() {
+                files.push((path, meta));
             }
         }
     }
-    found
+    files
+}
+
+/// Whether the file at `path` holds `needle` (false when it is gone).
+pub fn holds(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .unwrap_or_default()
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Every file under `dir` (recursively, symlinks not followed) whose bytes
+/// contain `needle`, except the paths in `allowed`.
+pub fn files_holding(dir: &Path, needle: &str, allowed: &[&Path]) -> Vec<PathBuf> {
+    assert!(dir.is_dir(), "no directory {}", dir.display());
+    regular_files(dir)
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| !allowed.contains(&path.as_path()) && holds(path, needle))
+        .collect()
 }
