@@ -749,6 +749,37 @@ fn a_namespace_that_does_not_exist_is_named() {
 }
 
 #[test]
+fn apply_shows_a_progress_bar_on_a_terminal_and_none_in_a_pipe() {
+    let ns = unique("bar");
+    create_namespaces(&[&ns]);
+    let project = Project::new("admin", &[&ns]);
+    let script = common::which("script").expect("util-linux `script` is not installed");
+    let line = format!(
+        "{} --project {} apply --yes",
+        assert_cmd::cargo::cargo_bin("ksec").display(),
+        project.dir.path().display()
+    );
+    let mut child = on_terminal(&script, &line, project.dir.path(), &project.key)
+        .env("KUBECONFIG", kubeconfig())
+        .spawn()
+        .unwrap();
+    let (status, out) = Transcript::read(&mut child).type_and_wait(&mut child, b"");
+    assert_eq!(status.code(), Some(0), "{out}");
+    // the bar counts the two writes (ConfigMap and Secret) on the terminal
+    assert!(
+        out.contains("/2 objects written"),
+        "no progress bar:\n{out}"
+    );
+
+    // in a pipe (CI logs): the same apply after a change shows no bar
+    project.write(&format!("namespaces/{ns}/app.env"), "LOG_LEVEL=warn\n");
+    let out = project.ksec(&["apply", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 created"), "{}", text(&out));
+    assert!(!text(&out).contains("objects written"), "{}", text(&out));
+}
+
+#[test]
 fn a_protected_environment_needs_yes_without_a_terminal_and_asks_on_one() {
     let ns = unique("q");
     create_namespaces(&[&ns]);
