@@ -22,6 +22,10 @@ pub fn split_and_parse(text: &str) -> Option<(Vec<Item>, &str)> {
         text.find("\nsops:")? + 1
     };
     let (body, meta) = text.split_at(at);
+    // the key `sops`, not a scalar that starts with `sops:` (`sops:x`)
+    if !matches!(meta.as_bytes().get(5), None | Some(b'\n' | b'\r' | b' ')) {
+        return None;
+    }
     // the metadata block must be the last top-level key
     if meta
         .lines()
