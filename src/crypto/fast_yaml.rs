@@ -16,6 +16,11 @@ use std::collections::HashSet;
 /// to the end of the file) and the metadata block, and parse the body.
 /// Returns the body's items and the `sops:` block's text.
 pub fn split_and_parse(text: &str) -> Option<(Vec<Item>, &str)> {
+    // YAML breaks lines at a lone `\r` too, where `lines()` does not: leave
+    // such a file (and CRLF files) to the full parser
+    if text.contains('\r') {
+        return None;
+    }
     let at = if text.starts_with("sops:") {
         0
     } else {
@@ -164,6 +169,19 @@ mod tests {
         }
         let slow = yaml::parse(text).unwrap();
         assert_eq!(yaml::emit(&Value::Map(all)), yaml::emit(&slow));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_left_to_the_full_parser() {
+        // YAML reads `\r` as a line break: `b` is a top-level key after sops
+        let whole = format!("a: {ENC}\nsops:\n    version: 3.9.0\n");
+        assert!(
+            split_and_parse(&whole).is_some(),
+            "the control is not taken"
+        );
+        let text = format!("a: {ENC}\nsops:\n    version: 3.9.0\rb: {ENC}\n");
+        assert!(split_and_parse(&text).is_none());
+        assert!(split_and_parse(&whole.replace('\n', "\r\n")).is_none());
     }
 
     const ENC: &str = "ENC[AES256_GCM,data:Kq0=,iv:TV0dT0LtaoXpqHGR05nS5TGP4E7RW607hGyowFAmSrw=,tag:Dneg1I5l6axitdApbatUpg==,type:str]";

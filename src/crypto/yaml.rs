@@ -8,6 +8,7 @@
 use super::tree::{Item, Kind, Leaf, Value, bool_text, float_text};
 use secrecy::SecretString;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 
 /// A YAML syntax or structure problem, located but value-free.
@@ -365,9 +366,22 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut items: Vec<Item> = Vec::new();
-        // serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error).
+        // serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error),
+        // but compares nodes: `!!str a` and `a`, or `? ` and `? !x`, are two
+        // keys to it and one key (`a`, `null`) once read as text
+        let mut seen: HashSet<String> = HashSet::new();
         let spans = source_active();
         while let Some(Key(key)) = map.next_key::<Key>()? {
+            if !seen.insert(key.clone()) {
+                let shown = if key.chars().any(char::is_control) {
+                    "a key".to_string()
+                } else {
+                    format!("key {key}")
+                };
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate {shown}: a key may appear only once in a map (two keys read as the same text)"
+                )));
+            }
             let value = if spans {
                 refine(map.next_value::<serde_saphyr::Spanned<Value>>()?)
             } else {
@@ -434,7 +448,7 @@ pub fn emit(value: &Value) -> String {
         Value::Map(items) if !items.is_empty() => emit_map(&mut out, items, 0, false),
         Value::Seq(values) if !values.is_empty() => emit_seq(&mut out, values, 0, false),
         other => {
-            out.push_str(&inline_scalar(other, 0));
+            out.push_str(&inline_scalar(other, 0, INDENT));
             out.push('\n');
         }
     }
@@ -465,7 +479,7 @@ fn emit_map(out: &mut String, items: &[Item], indent: usize, in_seq: bool) {
             out.push_str(&scalar_string(key, key_col));
         }
         out.push(':');
-        emit_child(out, value, indent);
+        emit_child(out, value, indent, in_seq.then_some(key_col));
     }
     if first && in_seq {
         out.push_str("{}\n");
@@ -490,17 +504,26 @@ fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
             }
             other => {
                 out.push(' ');
-                // go-yaml indents a block scalar item two columns past its dash
-                let indent = (dash_col + 2).saturating_sub(INDENT);
-                out.push_str(&inline_scalar(other, indent));
+                // a block scalar item goes two columns past its dash (as
+                // go-yaml puts it; at least at column 4), and its indentation
+                // indicator says so
+                let content = (dash_col + INDENT_IN_SEQ).max(INDENT);
+                out.push_str(&inline_scalar(other, dash_col, content - dash_col));
                 out.push('\n');
             }
         }
     }
 }
 
-/// The value after `key:` (the colon is already written).
-fn emit_child(out: &mut String, value: &Value, indent: usize) {
+/// Block scalars under a sequence go two columns past the dash or the key
+/// of the item's map. go-yaml (so sops) then writes an indentation indicator
+/// of 4, which no YAML parser reads back (the content is 2 columns in):
+/// ksec writes 2, the same bytes otherwise.
+const INDENT_IN_SEQ: usize = 2;
+
+/// The value after `key:` (the colon is already written). `seq_key_col` is
+/// the key's column when its map is a sequence item.
+fn emit_child(out: &mut String, value: &Value, indent: usize, seq_key_col: Option<usize>) {
     match value {
         Value::Map(items) if !items.is_empty() => {
             out.push('\n');
@@ -512,21 +535,24 @@ fn emit_child(out: &mut String, value: &Value, indent: usize) {
         }
         other => {
             out.push(' ');
-            out.push_str(&inline_scalar(other, indent));
+            out.push_str(&match seq_key_col {
+                Some(col) => inline_scalar(other, col, INDENT_IN_SEQ),
+                None => inline_scalar(other, indent, INDENT),
+            });
             out.push('\n');
         }
     }
 }
 
 /// A scalar (or empty collection) written after `key: ` or `- `. Block
-/// scalars continue on following lines at `indent + 4`.
-fn inline_scalar(value: &Value, indent: usize) -> String {
+/// scalars continue on following lines at `indent + step`.
+fn inline_scalar(value: &Value, indent: usize, step: usize) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Map(_) => "{}".into(),
         Value::Seq(_) => "[]".into(),
         Value::Leaf(leaf) => match leaf.kind {
-            Kind::Str => scalar_string(leaf.expose(), indent),
+            Kind::Str => scalar_string_with_step(leaf.expose(), indent, step),
             Kind::Bool => {
                 if leaf.expose().eq_ignore_ascii_case("true") {
                     "true".into()
@@ -810,6 +836,37 @@ fn looks_like_timestamp(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_scalar_under_a_sequence_reads_back_as_it_was() {
+        // values that need an indentation indicator (a leading newline or
+        // space), as a sequence item and in a map that is a sequence item
+        for value in ["\nafter a blank line\n", " leading space\nx", "\n\nx"] {
+            let quoted = double_quoted(value);
+            for doc in [
+                format!("a:\n    - {quoted}\n"),
+                format!("a:\n    b:\n        - r: 1\n          enc: {quoted}\n"),
+                format!("- {quoted}\n"),
+                format!("- r: 1\n  enc: {quoted}\n"),
+            ] {
+                let tree = parse(&doc).unwrap();
+                let written = emit(&tree);
+                let again = parse(&written).unwrap_or_else(|e| panic!("{written}: {e:?}"));
+                assert!(crate::crypto::merge::same(&tree, &again), "{written}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_that_read_as_the_same_text_are_a_duplicate() {
+        for doc in ["!!str a: 1\na: 2\n", "? \n: 1\n? !x\n: 2\n"] {
+            let err = parse(doc).unwrap_err();
+            assert!(
+                err.message.contains("a key may appear only once"),
+                "{doc:?}: {err:?}"
+            );
+        }
+    }
 
     #[test]
     fn quoting_follows_go_yaml() {
