@@ -22,7 +22,19 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 
 /// Run `target` on every file; the names of those that panicked or gave an
 /// unnamed error.
+/// On a thread with the stack ksec's own threads have (the main thread's
+/// 8 MiB, `ksec::parallel::WORKER_STACK`), not the test harness's 2 MiB.
 fn replay(target: ksec::fuzzing::Target, files: &[PathBuf]) -> Vec<String> {
+    let files = files.to_vec();
+    std::thread::Builder::new()
+        .stack_size(ksec::parallel::WORKER_STACK)
+        .spawn(move || replay_here(target, &files))
+        .expect("start the replay thread")
+        .join()
+        .expect("the replay thread ends")
+}
+
+fn replay_here(target: ksec::fuzzing::Target, files: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
     for file in files {
         let data = std::fs::read(file).expect("read a corpus file");
