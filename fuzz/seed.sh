@@ -14,9 +14,8 @@ rm -rf "$out"
 mkdir -p "$out"/{sops_yaml,sops_dotenv,envfile,project,merge,decrypt}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-identity=$(sed -n 's/^pub const TEST_IDENTITY: &str =$//;s/^ *"\(AGE-SECRET-KEY-[0-9A-Z]*\)";$/\1/p' "$root/src/fuzzing.rs")
 recipient=$(sed -n 's/^pub const TEST_RECIPIENT: &str = "\(age1[0-9a-z]*\)";$/\1/p' "$root/src/fuzzing.rs")
-printf '%s\n' "$identity" > "$work/key.txt"
+cp "$root/tests/fixtures/fuzz-identity.txt" "$work/key.txt"
 export KSEC_AGE_KEY_FILE=$work/key.txt SOPS_AGE_KEY_FILE=$work/key.txt HOME=$work
 unset KSEC_AGE_KEY SOPS_AGE_KEY SOPS_AGE_RECIPIENTS
 

@@ -24,8 +24,8 @@ use std::path::Path;
 /// A test identity, known to the world: the `decrypt` and `merge` seeds are
 /// encrypted to its recipient, [`TEST_RECIPIENT`], so that mutations of them
 /// reach the value decryption and the MAC check. Never use it for secrets.
-pub const TEST_IDENTITY: &str =
-    "AGE-SECRET-KEY-17WWCC6MS8XKZ7TJVM4N7SKXY2ZS9QJYY82H5S6NTWM9VJ63VS32QQWDW0K";
+/// An age identity file, kept with the other test fixtures.
+pub const TEST_IDENTITY: &str = include_str!("../tests/fixtures/fuzz-identity.txt");
 /// The recipient of [`TEST_IDENTITY`].
 pub const TEST_RECIPIENT: &str = "age14p90wrznz65uq6pdvqqkqdjjmnex4ra3uvxt3rys332djqzs4fqsw7hq0g";
 

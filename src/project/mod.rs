@@ -521,11 +521,13 @@ fn yaml_problem(err: &serde_saphyr::Error) -> Problem {
             format!("the value here must be {wanted}")
         }
         _ => {
-            let message = crate::crypto::yaml::located_error(err, false).message;
-            if message.contains("recursion limit") {
+            // the budgets are handled above: a limit here is the parser's
+            // own recursion guard, the nesting of flow collections
+            let located = crate::crypto::yaml::located_error(err, false);
+            if located.limit {
                 "ksec.yaml is nested too deeply for ksec to read; a project file is a few hundred lines of plain YAML".to_string()
             } else {
-                message
+                located.message
             }
         }
     };
