@@ -436,9 +436,4 @@ PY
 rc=$?
 set -e
 note "total run time $(since "$T_START")"
-if [[ $rc -eq 3 ]]; then
-  if [[ $BENCH_STRICT == 1 ]]; then exit 3; fi
-  note "target missed (set BENCH_STRICT=1 to make that a failure)"
-elif [[ $rc -ne 0 ]]; then
-  die "report failed"
-fi
+report_status "$rc" "target missed"

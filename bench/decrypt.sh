@@ -224,9 +224,4 @@ sys.exit(3 if missed else 0)
 PY
 rc=$?
 set -e
-if [[ $rc -eq 3 ]]; then
-  if [[ $BENCH_STRICT == 1 ]]; then exit 3; fi
-  note "one or more targets missed (set BENCH_STRICT=1 to make that a failure)"
-elif [[ $rc -ne 0 ]]; then
-  die "report failed"
-fi
+report_status "$rc" "one or more targets missed"

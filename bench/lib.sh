@@ -155,3 +155,15 @@ peak_rss() {  # WORKLOAD TOOL CMD [PREPARE]
   kib=$(tail -n1 "$tmp"); rm -f "$tmp"
   printf '%s\t%s\t%s\n' "$1" "$2" "$kib" >>"$dir/peak-rss.tsv"
 }
+
+# The end of a script, from its report's exit status RC: 3 (a target missed
+# or a limit exceeded) exits 3 with BENCH_STRICT=1 and is a note saying WHAT
+# otherwise; any other non-zero status is a failed report.
+report_status() {  # RC WHAT
+  if [[ $1 -eq 3 ]]; then
+    if [[ ${BENCH_STRICT:-0} == 1 ]]; then exit 3; fi
+    note "$2 (set BENCH_STRICT=1 to make that a failure)"
+  elif [[ $1 -ne 0 ]]; then
+    die "report failed"
+  fi
+}

@@ -354,9 +354,4 @@ sys.exit(0 if ok else 3)
 PY
 rc=$?
 set -e
-if [[ $rc -eq 3 ]]; then
-  if [[ $BENCH_STRICT == 1 ]]; then exit 3; fi
-  note "a limit was exceeded (set BENCH_STRICT=1 to make that a failure)"
-elif [[ $rc -ne 0 ]]; then
-  die "report failed"
-fi
+report_status "$rc" "a limit was exceeded"
