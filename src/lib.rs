@@ -20,10 +20,12 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+pub mod k8s;
 pub mod keys;
 pub mod lock;
 pub mod onboard;
 pub mod parallel;
+pub mod problem;
 pub mod project;
 pub mod render;
 

@@ -3,7 +3,7 @@
 //! clear: a changed Secret key is reported with short digests only.
 
 use super::ObjectKey;
-use crate::render::Manifest;
+use crate::k8s::{Manifest, Role, is_cluster_scoped, is_onboarding_kind, kinds_of};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -21,45 +21,9 @@ pub struct Need {
     pub name: String,
 }
 
-/// The API group and plural resource of a kind ksec reads or writes.
-pub fn resource_of(kind: &str) -> (&'static str, &'static str) {
-    match kind {
-        "ConfigMap" => ("", "configmaps"),
-        "Secret" => ("", "secrets"),
-        "Namespace" => ("", "namespaces"),
-        "ResourceQuota" => ("", "resourcequotas"),
-        "LimitRange" => ("", "limitranges"),
-        "ServiceAccount" => ("", "serviceaccounts"),
-        "Deployment" => ("apps", "deployments"),
-        "StatefulSet" => ("apps", "statefulsets"),
-        "DaemonSet" => ("apps", "daemonsets"),
-        "Role" => (RBAC, "roles"),
-        "RoleBinding" => (RBAC, "rolebindings"),
-        "ClusterRole" => (RBAC, "clusterroles"),
-        "ClusterRoleBinding" => (RBAC, "clusterrolebindings"),
-        "NetworkPolicy" => ("networking.k8s.io", "networkpolicies"),
-        _ => ("", "unknown"),
-    }
-}
-
-const RBAC: &str = "rbac.authorization.k8s.io";
-
-/// Namespaced kinds an onboarded namespace holds, listed to compare and prune.
-pub const ONBOARDING_NAMESPACED: &[&str] = &[
-    "ResourceQuota",
-    "LimitRange",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "NetworkPolicy",
-];
-
-/// Cluster-scoped kinds onboarding writes, listed to prune.
-pub const ONBOARDING_CLUSTER: &[&str] = &["Namespace", "ClusterRole", "ClusterRoleBinding"];
-
 /// An object's key: cluster-scoped objects have an empty namespace.
 pub fn key_of(m: &Manifest) -> ObjectKey {
-    let ns = if crate::onboard::is_cluster_scoped(&m.kind) {
+    let ns = if is_cluster_scoped(&m.kind) {
         String::new()
     } else {
         m.namespace.clone()
@@ -100,14 +64,14 @@ pub fn reads(
             lists.push((ns.clone(), kind.to_string()));
         }
         if onboarded.contains(ns) {
-            for kind in ONBOARDING_NAMESPACED {
-                lists.push((ns.clone(), kind.to_string()));
+            for kind in kinds_of(Role::Onboarding).filter(|k| !k.cluster_scoped) {
+                lists.push((ns.clone(), kind.name.to_string()));
             }
         }
     }
     if cluster_wide {
-        for kind in ONBOARDING_CLUSTER {
-            lists.push((String::new(), kind.to_string()));
+        for kind in kinds_of(Role::Onboarding).filter(|k| k.cluster_scoped) {
+            lists.push((String::new(), kind.name.to_string()));
         }
     }
     // Cluster-scoped objects are read by name even when listed: a user may
@@ -125,7 +89,7 @@ pub fn reads(
 }
 
 fn need(ns: &str, kind: &str, verb: &str, name: &str) -> Need {
-    let (group, resource) = resource_of(kind);
+    let (group, resource) = crate::k8s::resource_of(kind);
     Need {
         namespace: ns.to_string(),
         group: group.into(),
@@ -311,7 +275,7 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
     let Some(live) = live else {
         return Change::Create;
     };
-    if crate::onboard::is_onboarding_kind(&want.kind) {
+    if is_onboarding_kind(&want.kind) {
         // items of a LIST carry no apiVersion and kind
         let mut fields = want.body.clone();
         if let Some(map) = fields.as_object_mut() {
@@ -427,8 +391,8 @@ fn holds(live: &Value, want: &Value, leaves: Leaves) -> bool {
         }),
         (Value::String(l), Value::String(w)) if matches!(leaves, Leaves::Quantities) => {
             l == w
-                || crate::project::quantity_nanos(l)
-                    .is_some_and(|n| Some(n) == crate::project::quantity_nanos(w))
+                || crate::k8s::quantity_nanos(l)
+                    .is_some_and(|n| Some(n) == crate::k8s::quantity_nanos(w))
         }
         (l, w) => l == w,
     }

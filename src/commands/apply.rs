@@ -12,8 +12,8 @@ use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
 use crate::cluster::{Cluster, Verdict};
 use crate::error::{Code, Error, Result};
+use crate::k8s::Manifest;
 use crate::project::Project;
-use crate::render::Manifest;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::IsTerminal;
 
@@ -571,9 +571,7 @@ fn refuse_missing_workloads(
     let missing: Vec<Key> = changes
         .objects
         .iter()
-        .filter(|(m, c)| {
-            preflight::WORKLOAD_KINDS.contains(&m.kind.as_str()) && *c == Change::Create
-        })
+        .filter(|(m, c)| crate::k8s::is_workload_kind(&m.kind) && *c == Change::Create)
         .map(|(m, _)| plan::key_of(m))
         .collect();
     if missing.is_empty() {

@@ -30,7 +30,7 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
 pub struct Rendered {
     pub environment: Option<String>,
     pub namespaces: Vec<String>,
-    pub manifests: Vec<render::Manifest>,
+    pub manifests: Vec<crate::k8s::Manifest>,
 }
 
 /// Select, load, decrypt and render; every problem becomes one error.
@@ -372,8 +372,8 @@ fn flatten(plain: &Value) -> Decrypted {
     Ok(out)
 }
 
-fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
-    let text_of = |items: &[&render::Manifest]| match args.output {
+fn output(args: &RenderArgs, manifests: &[crate::k8s::Manifest]) -> Result<()> {
+    let text_of = |items: &[&crate::k8s::Manifest]| match args.output {
         ManifestFormat::Yaml => emit::documents(items.iter().map(|m| &m.body)),
         ManifestFormat::Json => {
             let list = serde_json::json!({
@@ -388,11 +388,11 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
     };
     match &args.out {
         None => {
-            let all: Vec<&render::Manifest> = manifests.iter().collect();
+            let all: Vec<&crate::k8s::Manifest> = manifests.iter().collect();
             super::write_stdout(text_of(&all).as_bytes())
         }
         Some(dir) => {
-            let mut by_ns: BTreeMap<&str, Vec<&render::Manifest>> = BTreeMap::new();
+            let mut by_ns: BTreeMap<&str, Vec<&crate::k8s::Manifest>> = BTreeMap::new();
             for m in manifests {
                 by_ns.entry(&m.namespace).or_default().push(m);
             }
@@ -400,7 +400,7 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
                 ManifestFormat::Yaml => "yaml",
                 ManifestFormat::Json => "json",
             };
-            let files: Vec<(std::path::PathBuf, Vec<&render::Manifest>)> = by_ns
+            let files: Vec<(std::path::PathBuf, Vec<&crate::k8s::Manifest>)> = by_ns
                 .into_iter()
                 .map(|(ns, items)| (dir.join(format!("{ns}.{ext}")), items))
                 .collect();
@@ -419,7 +419,7 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
 /// ignores it; every file is asked about before the first is written.
 fn refuse_unignored_secrets(
     dir: &Path,
-    files: &[(std::path::PathBuf, Vec<&render::Manifest>)],
+    files: &[(std::path::PathBuf, Vec<&crate::k8s::Manifest>)],
 ) -> Result<()> {
     let mut refused = Vec::new();
     for (path, items) in files {
