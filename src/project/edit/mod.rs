@@ -15,7 +15,9 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-use model::{DEFAULT_STEP, Doc, Kind, List, Node, Value, children, find_top, parse_list};
+use model::{
+    Children, DEFAULT_STEP, Doc, Kind, Line, List, Node, Value, children, find_top, parse_list,
+};
 use std::fmt;
 
 /// Why `ksec.yaml` could not be edited, worded for the person who wrote it.
@@ -298,28 +300,9 @@ pub fn add_recipient(text: &str, name: &str, key: &str) -> Result<String, EditEr
 pub fn add_to_group(text: &str, group: &str, name: &str) -> Result<String, EditError> {
     check_name(name, "recipient", ["", ""])?;
     let doc = Doc::parse(text);
-    let Some(groups) = find_top(&doc.lines, "groups") else {
-        return Err(EditError(format!(
-            "ksec.yaml has no top-level `groups:`, so there is no group `{group}`"
-        )));
-    };
-    match groups.inline(&doc.lines).value {
-        Value::Block => {}
-        Value::Flow => return Err(flow_mapping_error(&groups, "groups")),
-        _ => {
-            return Err(EditError(format!(
-                "ksec.yaml has no group `{group}`: `groups:` (line {}) is empty",
-                groups.line + 1
-            )));
-        }
-    }
-    let kids = children(&doc.lines, &groups)?;
-    let Some(node) = kids.entries.into_iter().find(|e| e.name == group) else {
-        return Err(EditError(format!(
-            "ksec.yaml has no group `{group}` under `groups:`"
-        )));
-    };
-    list_add(doc, &node, &format!("groups.{group}"), name)
+    let (_, kids, pos) = find_entry(&doc.lines, "groups", "group", group)?;
+    let node = &kids.entries[pos];
+    list_add(doc, node, &format!("groups.{group}"), name)
 }
 
 /// `text` with `name` appended to the `recipients:` list of namespace
@@ -328,48 +311,28 @@ pub fn add_to_group(text: &str, group: &str, name: &str) -> Result<String, EditE
 pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<String, EditError> {
     check_name(name, "recipient", ["", ""])?;
     let mut doc = Doc::parse(text);
-    let Some(namespaces) = find_top(&doc.lines, "namespaces") else {
-        return Err(EditError(format!(
-            "ksec.yaml has no top-level `namespaces:`, so there is no namespace `{namespace}`"
-        )));
-    };
-    match namespaces.inline(&doc.lines).value {
-        Value::Block => {}
-        Value::Flow => return Err(flow_mapping_error(&namespaces, "namespaces")),
-        _ => {
-            return Err(EditError(format!(
-                "ksec.yaml has no namespace `{namespace}`: `namespaces:` (line {}) is empty",
-                namespaces.line + 1
-            )));
-        }
-    }
-    let kids = children(&doc.lines, &namespaces)?;
-    let step = kids.step;
-    let Some(ns) = kids.entries.into_iter().find(|e| e.name == namespace) else {
-        return Err(EditError(format!(
-            "ksec.yaml has no namespace `{namespace}` under `namespaces:`"
-        )));
-    };
+    let (_, kids, pos) = find_entry(&doc.lines, "namespaces", "namespace", namespace)?;
+    let ns = &kids.entries[pos];
     let field = format!("namespaces.{namespace}");
     let inline = ns.inline(&doc.lines);
     let new_field =
         |indent: usize| format!("{}recipients: [{}]", " ".repeat(indent), yaml_key(name));
     match inline.value {
-        Value::Flow => Err(flow_mapping_error(&ns, &field)),
-        Value::Other => Err(not_a_mapping(&ns, &field)),
+        Value::Flow => Err(flow_mapping_error(ns, &field)),
+        Value::Other => Err(not_a_mapping(ns, &field)),
         Value::Empty => {
             doc.set(ns.line, ns.key_line(&doc.lines, &inline, ""));
-            doc.insert(ns.line + 1, vec![new_field(ns.indent + step)]);
+            doc.insert(ns.line + 1, vec![new_field(ns.indent + kids.step)]);
             Ok(doc.render())
         }
         Value::Block => {
-            let fields = children(&doc.lines, &ns)?;
+            let fields = children(&doc.lines, ns)?;
             if let Some(list) = fields.entries.iter().find(|e| e.name == "recipients") {
                 return list_add(doc, list, &format!("{field}.recipients"), name);
             }
             // The namespace's own step when it has fields, else the file's.
             let indent = if fields.entries.is_empty() {
-                ns.indent + step
+                ns.indent + kids.step
             } else {
                 fields.indent
             };
@@ -387,29 +350,9 @@ pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<Strin
 pub fn remove_recipient(text: &str, name: &str) -> Result<(String, Vec<String>), EditError> {
     check_name(name, "recipient", ["", ""])?;
     let mut doc = Doc::parse(text);
-    let Some(node) = find_top(&doc.lines, "recipients") else {
-        return Err(EditError(format!(
-            "ksec.yaml has no top-level `recipients:`, so there is no recipient `{name}`"
-        )));
-    };
+    let (node, kids, pos) = find_entry(&doc.lines, "recipients", "recipient", name)?;
     let inline = node.inline(&doc.lines);
-    match inline.value {
-        Value::Block => {}
-        Value::Flow => return Err(flow_mapping_error(&node, "recipients")),
-        Value::Other => return Err(not_a_mapping(&node, "recipients")),
-        Value::Empty => {
-            return Err(EditError(format!(
-                "ksec.yaml has no recipient `{name}`: `recipients:` (line {}) is empty",
-                node.line + 1
-            )));
-        }
-    }
-    let kids = children(&doc.lines, &node)?;
-    let Some(entry) = kids.entries.iter().find(|e| e.name == name) else {
-        return Err(EditError(format!(
-            "ksec.yaml has no recipient `{name}` under `recipients:`"
-        )));
-    };
+    let entry = &kids.entries[pos];
     let last = (entry.line..entry.end)
         .rev()
         .find(|&i| doc.lines[i].is_data())
@@ -468,6 +411,39 @@ pub fn remove_recipient(text: &str, name: &str) -> Result<(String, Vec<String>),
             return Ok((text, places));
         }
     }
+}
+
+/// The entry `name` of the top-level mapping `top`, a `what` to the person:
+/// the mapping's node, its children, and the entry's place among them.
+fn find_entry(
+    lines: &[Line],
+    top: &str,
+    what: &str,
+    name: &str,
+) -> Result<(Node, Children, usize), EditError> {
+    let Some(parent) = find_top(lines, top) else {
+        return Err(EditError(format!(
+            "ksec.yaml has no top-level `{top}:`, so there is no {what} `{name}`"
+        )));
+    };
+    match parent.inline(lines).value {
+        Value::Block => {}
+        Value::Flow => return Err(flow_mapping_error(&parent, top)),
+        Value::Other => return Err(not_a_mapping(&parent, top)),
+        Value::Empty => {
+            return Err(EditError(format!(
+                "ksec.yaml has no {what} `{name}`: `{top}:` (line {}) is empty",
+                parent.line + 1
+            )));
+        }
+    }
+    let kids = children(lines, &parent)?;
+    let Some(pos) = kids.entries.iter().position(|e| e.name == name) else {
+        return Err(EditError(format!(
+            "ksec.yaml has no {what} `{name}` under `{top}:`"
+        )));
+    };
+    Ok((parent, kids, pos))
 }
 
 fn flow_mapping_error(node: &Node, field: &str) -> EditError {
