@@ -770,6 +770,27 @@ namespaces:
         );
     }
 
+    /// The one model gives every edit the same indentation for a block with
+    /// no children yet: one step below its key, the step the file uses.
+    #[test]
+    fn new_children_of_an_empty_block_are_indented_as_the_file_is() {
+        let out = add_recipient("recipients:\n", "carol", KEY).unwrap();
+        assert_eq!(out, format!("recipients:\n  carol: {KEY}\n"));
+        assert_eq!(parse(&out)["recipients"]["carol"], KEY);
+
+        let text = "namespaces:\n    a: {}\n    b: {}\n";
+        let out = add_to_namespace(text, "a", "carol").unwrap();
+        assert_eq!(
+            out,
+            "namespaces:\n    a:\n        recipients: [carol]\n    b: {}\n"
+        );
+        let with_body = add_namespace(text, "c", "owners: [x]\n").unwrap();
+        assert!(
+            with_body.ends_with("    c:\n        owners: [x]\n"),
+            "{with_body}"
+        );
+    }
+
     #[test]
     fn remove_recipient_takes_it_out_of_every_list() {
         let (out, places) = remove_recipient(TEAM, "bob").unwrap();
