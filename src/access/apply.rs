@@ -121,10 +121,7 @@ fn execute(
                 .rotate(&pick(&job.source.access.wanted))
                 .map_err(fail)?;
             if rotated.format == Format::Yaml {
-                let comments = text
-                    .lines()
-                    .filter(|l| l.trim_start().starts_with('#') || l.ends_with(",type:comment]"))
-                    .count();
+                let comments = crate::crypto::comment_lines(&text);
                 if comments > 0 {
                     eprintln!(
                         "warning: {}: {comments} comment line{} dropped (ksec does not keep comments in encrypted YAML yet)",
