@@ -47,8 +47,9 @@ pub fn scan(project: &Project) -> Result<Vec<Source>> {
 }
 
 /// Temporary files an interrupted write left in the namespaces' folders:
-/// those of ksec processes that are gone are removed, the others returned.
-pub fn leftovers(project: &Project) -> Vec<PathBuf> {
+/// those of ksec processes that are gone are removed, the others returned
+/// (relative to the project root).
+pub fn leftovers(project: &Project) -> Vec<String> {
     let mut found = Vec::new();
     for ns in project.namespaces.values() {
         let _ = walk(&project.root.join(&ns.path), &mut Vec::new(), &mut found);
@@ -56,7 +57,7 @@ pub fn leftovers(project: &Project) -> Vec<PathBuf> {
     found.sort();
     found.dedup();
     found.retain(|p| !fsutil::remove_if_stale_temp(p));
-    found
+    found.iter().map(|p| rel(project, p)).collect()
 }
 
 /// The files under `dir`, recursively; `.ksec-tmp*` files (left by an
@@ -152,7 +153,7 @@ pub fn exposed(jobs: &[Job], names: &Names) -> Vec<Exposed> {
 }
 
 /// `path` relative to the project root, as messages name it.
-pub fn rel(project: &Project, path: &Path) -> String {
+fn rel(project: &Project, path: &Path) -> String {
     path.strip_prefix(&project.root)
         .unwrap_or(path)
         .display()

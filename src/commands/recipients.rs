@@ -137,25 +137,10 @@ impl Change<'_> {
         let names = Names::new(&[self.project, &self.edit.updated]);
         if dry_run {
             let mut out = format!("{} {}\n", self.verbs.0, self.edit.headline);
-            out.push_str(&files_text(
-                &plan.actions(),
-                &names,
-                true,
-                plan.unchanged,
-                0,
-            ));
-            if let Some(who) = self.removed {
-                let exposed = files::exposed(&plan.jobs, &names);
-                out.push_str(&report::exposure(&exposed, Some(who), true));
-            }
-            out.push_str("dry run: nothing was changed\n");
+            out.push_str(&dry_run_text(&plan, &names, self.removed));
             return write_stdout(out.as_bytes());
         }
-        let ids = if plan.jobs.is_empty() {
-            Vec::new()
-        } else {
-            identities(ctx, &plan.jobs)?
-        };
+        let ids = identities(ctx, &plan.jobs)?;
         apply::write_project(self.project, &self.edit.new_text, &self.edit.updated)?;
         write_stdout(format!("{} {}\n", self.verbs.1, self.edit.headline).as_bytes())?;
         let result = finish(&plan, &ids, &names, self.removed);
@@ -182,42 +167,29 @@ pub fn rekey(args: RekeyArgs, ctx: &Context) -> Result<()> {
         if sops_stale {
             out.push_str("would update .sops.yaml from ksec.yaml\n");
         }
-        out.push_str(&files_text(
-            &plan.actions(),
-            &names,
-            true,
-            plan.unchanged,
-            0,
-        ));
-        let exposed = files::exposed(&plan.jobs, &names);
-        out.push_str(&report::exposure(&exposed, None, true));
-        out.push_str("dry run: nothing was changed\n");
+        out.push_str(&dry_run_text(&plan, &names, None));
         write_stdout(out.as_bytes())?;
         return refused;
     }
-    let ids = if plan.jobs.is_empty() {
-        Vec::new()
-    } else {
-        identities(ctx, &plan.jobs)?
-    };
+    let ids = identities(ctx, &plan.jobs)?;
     if sops_stale {
         fsutil::write_atomic(&sops_file, sops_wanted.as_bytes(), 0o644)?;
         write_stdout(b"updated .sops.yaml from ksec.yaml\n")?;
     }
     let result = finish(&plan, &ids, &names, None);
-    let left: Vec<String> = files::leftovers(&project)
-        .iter()
-        .map(|p| files::rel(&project, p))
-        .collect();
-    if let Some(note) = report::leftovers(&left) {
+    if let Some(note) = report::leftovers(&files::leftovers(&project)) {
         eprintln!("{note}");
     }
     result?;
     refused
 }
 
-/// The identities of the user, or an error before anything is written.
+/// The identities of the user (none needed without jobs), or an error
+/// before anything is written.
 fn identities(ctx: &Context, jobs: &[Job]) -> Result<Vec<Identity>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
     let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
     if lookup.identities.is_empty() {
         let e = lookup.not_found(format!(
@@ -251,6 +223,16 @@ fn finish(plan: &Plan, ids: &[Identity], names: &Names, removed: Option<&str>) -
     } else {
         Err(report::failed(&failures))
     }
+}
+
+/// The plan as `--dry-run` prints it, with what `removed` (else whoever
+/// is removed) can read.
+fn dry_run_text(plan: &Plan, names: &Names, removed: Option<&str>) -> String {
+    let mut out = files_text(&plan.actions(), names, true, plan.unchanged, 0);
+    let exposed = files::exposed(&plan.jobs, names);
+    out.push_str(&report::exposure(&exposed, removed, true));
+    out.push_str("dry run: nothing was changed\n");
+    out
 }
 
 /// The changed files as a table, then the summary.
