@@ -616,6 +616,26 @@ mod tests {
     }
 
     #[test]
+    fn a_recipient_mismatch_names_known_keys_and_shortens_unknown_ones_once() {
+        let alice = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let bob = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        let dave = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
+        let text = format!(
+            "version: 1\nrecipients:\n  alice: {alice}\n  bob: {bob}\nnamespaces:\n  payments:\n    recipients: [alice]\n"
+        );
+        let project = Project::parse(Path::new("/p"), &text).unwrap();
+        let ns = &project.namespaces["payments"];
+        assert_eq!(recipients_mismatch(&project, ns, vec![alice.into()]), None);
+        let actual = vec![bob.into(), dave.into(), format!(" {dave} ")];
+        assert_eq!(
+            recipients_mismatch(&project, ns, actual).as_deref(),
+            Some(
+                "recipients differ from ksec.yaml for namespace payments: missing alice; extra bob, age1lggyhqrw… (not in ksec.yaml); run `ksec rekey`"
+            )
+        );
+    }
+
+    #[test]
     fn a_ksec_yaml_message_never_quotes_a_secret() {
         let key = crate::keys::generate();
         let problems = [Problem {
