@@ -44,25 +44,27 @@ pub enum Cut {
     Start,
 }
 
-/// A public key shortened for a message: an SSH key keeps its type and
-/// loses its comment; the key itself is cut as `cut` says, and only when
-/// that makes it shorter.
+/// A public key shortened for a message. As for [`key_id`], an age
+/// recipient is one word and an SSH key keeps its type and loses its
+/// comment; the key itself is cut as `cut` says, unless too little of it
+/// would go.
 pub fn short_key(key: &str, cut: Cut) -> String {
     let key = key.trim();
     let (prefix, body) = match key.split_once(' ') {
-        Some((kind, rest)) => (
+        Some((kind, rest)) if !key.starts_with("age1") => (
             format!("{kind} "),
             rest.split_whitespace().next().unwrap_or(""),
         ),
-        None => (String::new(), key),
+        _ => (String::new(), key),
     };
-    let (keep_start, keep_end) = match cut {
-        Cut::Ends if prefix.is_empty() => (12, 6),
-        Cut::Ends => (8, 6),
-        Cut::Start => (12, 0),
+    // (kept at the start, kept at the end, the fewest characters cut)
+    let (keep_start, keep_end, least_cut) = match cut {
+        Cut::Ends if prefix.is_empty() => (12, 6, 2),
+        Cut::Ends => (8, 6, 2),
+        Cut::Start => (12, 0, 1),
     };
     let chars: Vec<char> = body.chars().collect();
-    if chars.len() <= keep_start + keep_end + 1 {
+    if chars.len() < keep_start + keep_end + least_cut {
         return format!("{prefix}{body}");
     }
     let start: String = chars[..keep_start].iter().collect();
@@ -167,6 +169,12 @@ mod tests {
             "ssh-ed25519 AAAAC3Nz…Z6U3Pg"
         );
         assert_eq!(short_key("age1short", Cut::Ends), "age1short");
+        let nineteen = "age1abcdefghijklmno";
+        assert_eq!(short_key(nineteen, Cut::Ends), nineteen);
+        assert_eq!(
+            short_key("age1abcdefghijklmnop", Cut::Ends),
+            "age1abcdefgh…klmnop"
+        );
     }
 
     #[test]
@@ -180,6 +188,8 @@ mod tests {
             "ssh-ed25519 AAAAC3NzaC1l…"
         );
         assert_eq!(short_key("age1short", Cut::Start), "age1short");
+        assert_eq!(short_key("age1abcdefgh", Cut::Start), "age1abcdefgh");
+        assert_eq!(short_key("age1abcdefghi", Cut::Start), "age1abcdefgh…");
     }
 
     #[test]
