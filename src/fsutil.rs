@@ -291,16 +291,6 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// The text of `path` (see [`read_file`]); a file that is not UTF-8 is an
-/// error naming it.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = read_file(path)?;
-    String::from_utf8(bytes).map_err(|_| {
-        Error::invalid(format!("{} is not UTF-8 text", path.display()))
-            .hint("ksec encrypts YAML and dotenv files")
-    })
-}
-
 /// At most `limit` bytes; more is an error, never a larger allocation.
 pub fn read_capped(
     reader: impl std::io::Read,

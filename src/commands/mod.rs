@@ -101,7 +101,13 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
     }
 }
 
-pub use crate::fsutil::read_text;
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = crate::fsutil::read_file(path)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("ksec encrypts YAML and dotenv files")
+    })
+}
 
 /// Read, decrypt and verify an encrypted file, to change and save it.
 pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
