@@ -210,10 +210,7 @@ fn warn_dropped_comments(path: &Path) {
 
 /// The warning for the encrypted YAML `text` of file `name`.
 pub fn warn_dropped_comments_in(name: &str, text: &str) {
-    let count = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with('#') || l.ends_with(",type:comment]"))
-        .count();
+    let count = crate::crypto::comment_lines(text);
     if count > 0 {
         eprintln!(
             "warning: {name}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",
