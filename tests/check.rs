@@ -1015,7 +1015,7 @@ fn pre_commit_hooks_yaml_runs_a_real_ksec_check() {
         .args(["check", "--help"])
         .output()
         .unwrap();
-    for flag in words[2..].iter() {
+    for flag in &words[2..] {
         assert!(
             stdout(&help).contains(flag),
             "{flag} is not a flag of ksec check"

@@ -26,7 +26,7 @@ fn completions_generate_for_each_shell_with_the_real_commands() {
     ];
     for (shell, marker) in markers {
         let out = ksec(&["completions", shell]);
-        assert!(out.status.success(), "{shell}: {:?}", out);
+        assert!(out.status.success(), "{shell}: {out:?}");
         let script = stdout(&out);
         assert!(script.contains(marker), "{shell}: no {marker:?}");
         // subcommands and a nested flag come from the clap definitions

@@ -148,6 +148,7 @@ impl World {
 
     /// Starts `cmd` in a process group of its own and SIGKILLs the group
     /// after `delay` (or reaps it if it ended before).
+    #[allow(unsafe_code, reason = "libc: kill of a process group")]
     fn kill_after(&mut self, mut cmd: Command, delay: Duration) {
         cmd.process_group(0);
         let mut child = cmd.spawn().unwrap();
@@ -717,6 +718,7 @@ struct Tmpfs {
 impl Tmpfs {
     /// Mounts a tmpfs of `size` at `path`; `None` (with the reason printed)
     /// when not root. As root a failed mount fails the test.
+    #[allow(unsafe_code, reason = "libc: geteuid")]
     fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {

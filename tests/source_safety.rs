@@ -111,6 +111,7 @@ impl P {
     }
 }
 
+#[allow(unsafe_code, reason = "libc: setrlimit before exec")]
 fn limit_memory(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in pre_exec.
@@ -190,6 +191,7 @@ fn a_link_to_dev_zero_gives_a_bounded_error() {
 }
 
 #[test]
+#[allow(unsafe_code, reason = "libc: mkfifo")]
 fn a_fifo_or_a_folder_is_not_a_source() {
     let p = P::new(CONFIG_FILE);
     let fifo = p.path("namespaces/ns/conf.txt");
