@@ -60,7 +60,7 @@ fn next_second() {
 // ------------------------------------------------------------------- help
 
 // Every command listed in --help, its examples and the exit-code table:
-// tests/help.rs, from the clap definitions and `Code::ALL`.
+// tests/it/help.rs, from the clap definitions and `Code::ALL`.
 
 #[test]
 fn an_unknown_subcommand_is_a_usage_error() {

@@ -176,7 +176,7 @@ fn keygen_keyring_without_a_secret_service_is_unavailable() {
 /// Against a real Secret Service (gnome-keyring in a private D-Bus
 /// session). Ignored by a plain `cargo test` (there is no Secret Service);
 /// scripts/test.sh runs it: by hand,
-/// `scripts/with-secret-service.sh cargo test --test keys -- --include-ignored`.
+/// `scripts/with-secret-service.sh cargo test --test it keys:: -- --include-ignored`.
 #[test]
 #[ignore = "needs a real Secret Service: run under scripts/with-secret-service.sh (scripts/test.sh does)"]
 fn keygen_keyring_with_a_real_secret_service() {

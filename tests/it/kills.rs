@@ -8,7 +8,7 @@
 //! the file, leaves it byte-identical and no temporary file behind.
 //!
 //! The kill delays come from a seeded generator: a failure prints the seed,
-//! and `KSEC_KILL_SEED=N cargo test --test kills` replays it.
+//! and `KSEC_KILL_SEED=N cargo test --test it kills::` replays it.
 
 use crate::common;
 

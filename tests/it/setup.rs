@@ -26,10 +26,10 @@ fn literals_after(text: &str, opener: &str) -> Vec<String> {
 /// The commands the Rust test sources spawn or look up.
 fn spawned_by_tests() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for dir in ["tests", "tests/common"] {
+    for dir in ["tests", "tests/it", "tests/common"] {
         for entry in std::fs::read_dir(common::kube::repo().join(dir)).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests/setup.rs") {
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests/it/setup.rs") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
@@ -131,7 +131,7 @@ fn every_command_setup_provides_is_on_path() {
 #[test]
 fn setup_provides_the_python_modules_the_tests_import() {
     let setup = read("scripts/setup.sh");
-    let interop = read("tests/interop.rs");
+    let interop = read("tests/it/interop.rs");
     assert!(interop.contains("import yaml"));
     assert!(
         setup.contains("python3 -c 'import yaml'") && setup.contains("pyyaml"),
