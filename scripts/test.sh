@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: install test dependencies, then check formatting,
-# run clippy, and run all tests against a real (private) Secret Service.
+# run clippy, build the docs with warnings denied, check the dependency tree
+# (scripts/deny.sh), and run all tests against a real (private) Secret Service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
@@ -9,6 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+scripts/deny.sh
 # One real control plane (etcd + kube-apiserver with RBAC) for the cluster tests.
 kube_dir=$(mktemp -d)
 trap 'scripts/kube-down.sh "$kube_dir" >/dev/null 2>&1 || true; rm -rf "$kube_dir"' EXIT

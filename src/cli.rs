@@ -1,6 +1,11 @@
 //! The command line, as clap types only. Doc comments are the `--help`
 //! text. Nothing here is seen past `settings`.
 
+// Written for a terminal, not as rustdoc markdown: `<command>` and
+// `'["a"]["b"]'` are what the user types, and escaping them would show in
+// `--help`.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

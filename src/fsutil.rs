@@ -120,6 +120,7 @@ fn remove_stale_temps_once(dir: &Path) {
 
 /// A regular file (not a link) of the current user.
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "libc: getuid")]
 fn owned_file(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: getuid cannot fail.
@@ -134,6 +135,7 @@ fn owned_file(_: &Path) -> bool {
 
 /// Whether no process `pid` exists.
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "libc: kill(pid, 0)")]
 fn process_gone(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;

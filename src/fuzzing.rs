@@ -1,6 +1,6 @@
 //! Fuzz targets: one function per input kind, each calling the code the
 //! commands call on that input. The cargo-fuzz targets in `fuzz/` and the
-//! corpus replay in `tests/fuzz_corpus.rs` both call these, so CI replays
+//! corpus replay in `tests/it/fuzz_corpus.rs` both call these, so CI replays
 //! exactly the fuzzed code.
 //!
 //! Every target returns `Ok` or an [`Error`] with a named exit code; a panic

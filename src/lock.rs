@@ -108,6 +108,7 @@ mod sys {
     use std::path::Path;
 
     /// `Ok(true)` when locked, `Ok(false)` when another process holds it.
+    #[allow(unsafe_code, reason = "libc: flock")]
     pub fn try_lock(file: &File) -> std::io::Result<bool> {
         loop {
             // SAFETY: flock on a file descriptor this File owns.

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 /// when this was written): fewer means the capture is broken.
 const MIN_PROCESSES: usize = 1_500;
 
-/// Test binaries that start ksec through the common helpers; each must have
-/// left a log.
-fn expected_binaries() -> Vec<String> {
-    let dir = common::kube::repo().join("tests");
+/// The modules of the test binary `tests/it` that start ksec through the
+/// common helpers; each must have left a record.
+fn expected_modules() -> Vec<String> {
+    let dir = common::kube::repo().join("tests/it");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -26,7 +26,7 @@ fn expected_binaries() -> Vec<String> {
             let uses = ["ksec(", "ksec_with(", "ksec_in(", "ksec_project("]
                 .iter()
                 .any(|h| text.contains(h));
-            (path.extension()? == "rs" && name != "canary_scan" && uses).then_some(name)
+            (path.extension()? == "rs" && name != "main" && uses).then_some(name)
         })
         .collect();
     names.sort();
@@ -64,25 +64,23 @@ fn final_canary_scan() {
             records.len()
         ));
     }
-    let seen: std::collections::BTreeSet<String> = records
+    // A test's name starts with its module: `render::determinism`.
+    let seen: std::collections::BTreeSet<&str> = records
         .iter()
         .filter_map(|r| {
-            let binary = r["binary"].as_str()?;
-            Some(
-                binary
-                    .rsplit_once('-')
-                    .map_or(binary, |(name, _)| name)
-                    .to_string(),
-            )
+            r["test"]
+                .as_str()?
+                .split_once("::")
+                .map(|(module, _)| module)
         })
         .collect();
-    let missing: Vec<String> = expected_binaries()
+    let missing: Vec<String> = expected_modules()
         .into_iter()
-        .filter(|b| !seen.contains(b))
+        .filter(|m| !seen.contains(m.as_str()))
         .collect();
     if !missing.is_empty() {
         problems.push(format!(
-            "no ksec process recorded by the test binaries {missing:?}: their capture is broken"
+            "no ksec process recorded by the test modules {missing:?}: their capture is broken"
         ));
     }
     let leaks: Vec<String> = records.iter().flat_map(judge).collect();

@@ -238,6 +238,7 @@ fn stale_pid(name: &str) -> Option<u32> {
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "libc: statfs, access, getuid, kill(pid, 0)")]
 mod ram {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
@@ -402,6 +403,7 @@ fn run_editor(path: &Path) -> Result<()> {
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "libc: the signal mask has no std API")]
 mod signals {
     use std::os::unix::process::CommandExt;
 

@@ -213,6 +213,7 @@ fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
 /// turned off, is restored, and ksec exits 130 ("interrupted") instead of
 /// dying of the signal with the terminal left silent.
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "libc: a signal handler, tcsetattr")]
 mod interrupt {
     use std::sync::OnceLock;
 

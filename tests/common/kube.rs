@@ -30,6 +30,7 @@ extern "C" fn stop_cluster() {
 }
 
 /// The kubeconfig of the test control plane (started once per test binary).
+#[allow(unsafe_code, reason = "libc: atexit stops the cluster")]
 pub fn kubeconfig() -> &'static Path {
     KUBECONFIG.get_or_init(|| {
         if let Ok(path) = std::env::var("KSEC_TEST_KUBECONFIG") {

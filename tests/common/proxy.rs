@@ -390,6 +390,7 @@ fn read_body(from: &mut impl BufRead, head: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Reset the connection (RST, not FIN).
+#[allow(unsafe_code, reason = "libc: setsockopt SO_LINGER")]
 fn reset(socket: &TcpStream) {
     use std::os::fd::AsRawFd;
     let linger = libc::linger {

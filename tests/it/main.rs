@@ -1,0 +1,40 @@
+//! The black-box tests, one module per area, in one test binary: each test
+//! binary links the whole crate, so one binary instead of thirty-one is
+//! built and linked once. `tests/README.md` says what each module covers
+//! and which need the local API server or the Secret Service.
+//! `canary_scan` stays a binary of its own: it runs after this one.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod apply_safety;
+mod bounded_memory;
+mod check;
+mod cli;
+mod cluster;
+mod completions;
+mod concurrency;
+mod edit;
+mod exit_codes;
+mod faults;
+mod fuzz_corpus;
+mod git;
+mod help;
+mod identity_order;
+mod integrity;
+mod interop;
+mod keys;
+mod kills;
+mod messages;
+mod namespace;
+mod onboard_cluster;
+mod plaintext_output;
+mod readme;
+mod recipients;
+mod render;
+mod render_kubectl;
+mod set_input;
+mod setup;
+mod sops_compat;
+mod source_safety;
+mod versions;
