@@ -19,8 +19,10 @@ pub mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gitdriver;
 pub mod guard;
 pub mod keys;
+pub mod load;
 pub mod lock;
 pub mod onboard;
 pub mod parallel;
@@ -59,13 +61,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             };
         }
     };
-    let ctx = commands::Context {
+    let ctx = load::Context {
         project_flag: cli.project,
         identity_flag: cli.identity,
     };
-    let result = dispatch(cli.command, &ctx);
-    match result {
-        Ok(()) => 0,
+    match dispatch(cli.command, &ctx) {
+        Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprintln!("{err}");
             err.code.exit_code()
@@ -73,8 +74,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
-    match command {
+/// Run the command; only `diff` answers more than "done".
+fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outcome> {
+    let done = match command {
+        Command::Diff(args) => return commands::apply::diff(args, ctx),
         Command::Init(args) => commands::init::run(args, ctx),
         Command::Keygen(args) => commands::keygen::run(args, ctx),
         Command::Encrypt(args) => commands::encrypt::run(args, ctx),
@@ -83,7 +86,6 @@ fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
         Command::Set(args) => commands::set::set(args, ctx),
         Command::Unset(args) => commands::set::unset(args, ctx),
         Command::Render(args) => commands::render::run(args, ctx),
-        Command::Diff(args) => commands::apply::diff(args, ctx),
         Command::Apply(args) => commands::apply::apply(args, ctx),
         Command::Namespace(cmd) => commands::namespace::run(cmd, ctx),
         Command::Check(args) => commands::check::run(args, ctx),
@@ -93,5 +95,6 @@ fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
         Command::Git(cmd) => commands::git::run(cmd, ctx),
         Command::Completions(args) => commands::completions::completions(args),
         Command::Man(args) => commands::completions::man(args),
-    }
+    };
+    done.map(|()| error::Outcome::Success)
 }

@@ -378,16 +378,15 @@ impl Names {
 
 /// The identities of the user, or an error before anything is written.
 fn identities(ctx: &Context, jobs: &[Job]) -> Result<Vec<Identity>> {
-    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
-    if lookup.identities.is_empty() {
-        let e = lookup.not_found(format!(
+    let lookup = crate::load::identities(ctx, || {
+        crate::load::NoIdentity::new(format!(
             "no age identity found, and {} encrypted file{} must be opened to change who can read {}",
             jobs.len(),
             plural(jobs.len()),
             if jobs.len() == 1 { "it" } else { "them" }
-        ));
-        return Err(e.hint(format!("{}; nothing was changed", keys::NO_IDENTITY_HINT)));
-    }
+        ))
+        .hint(format!("{}; nothing was changed", keys::NO_IDENTITY_HINT))
+    })?;
     Ok(lookup.identities)
 }
 
