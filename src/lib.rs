@@ -3,9 +3,11 @@
 //! clusters.
 //!
 //! Data flows one way: `cli` (clap types) -> `commands` (one per
-//! subcommand) -> the domain: `project` (ksec.yaml), `crypto` (SOPS format),
-//! `keys` (identity lookup), `render` (pure: sources -> manifests),
-//! `onboard` (namespace templates), `cluster` (the Kubernetes API).
+//! subcommand; none imports another) -> `load` (project, identity,
+//! decrypted sources) and the domain: `project` (ksec.yaml), `crypto` (SOPS
+//! format), `keys` (identity lookup), `render` (pure: sources -> manifests),
+//! `onboard` (namespace templates), `gitdriver` (the per-key merge),
+//! `cluster` (the Kubernetes API; `cluster::plan` decides, without I/O).
 
 // stdout goes through `commands::write_stdout`/`outln!`, which return a
 // failed write (a full disk) as an error instead of panicking

@@ -2,6 +2,9 @@
 //! validate everything first, prove every needed permission with the
 //! cluster's own RBAC, and only then write — nothing at all if anything is
 //! denied, undecryptable or invalid. Unchanged objects are not written.
+//!
+//! What changes, what is deleted and what is drift is decided in
+//! `cluster::plan`; this module asks, confirms, writes and reports.
 
 use super::Context;
 use super::outln;
