@@ -1,5 +1,6 @@
 //! `--help` is written for people: every command shows an example, each
-//! on its own line, and the exit-code list is the one ksec returns.
+//! on its own line, and the exit-code list is the one ksec returns (the man
+//! page and the README show the same table).
 
 mod common;
 
@@ -163,4 +164,16 @@ fn the_exit_code_table_in_the_readme_is_the_code_table() {
         table.starts_with(&wanted),
         "README.md's exit-code table differs from the code's; it should read:\n{wanted}"
     );
+}
+
+#[test]
+fn the_man_page_lists_the_exit_codes_of_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ksec(dir.path()).arg("man").output().unwrap();
+    assert_eq!(code(&out), Some(0));
+    // roff escapes the minus signs
+    let page = stdout(&out).replace("\\-", "-");
+    for line in ksec::error::exit_codes_help().lines() {
+        assert!(page.contains(line), "the man page lacks {line:?}");
+    }
 }
