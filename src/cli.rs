@@ -565,7 +565,7 @@ pub struct EditArgs {
     pub file: PathBuf,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SetArgs {
     /// The SOPS file
     pub file: PathBuf,
@@ -576,6 +576,18 @@ pub struct SetArgs {
     /// Store an empty value (otherwise an empty value or empty input is refused)
     #[arg(long)]
     pub allow_empty: bool,
+}
+
+/// The value given on the command line is a secret: `Debug` never shows it.
+impl std::fmt::Debug for SetArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetArgs")
+            .field("file", &self.file)
+            .field("key", &self.key)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .field("allow_empty", &self.allow_empty)
+            .finish()
+    }
 }
 
 /// Which environment and namespaces a command works on.
@@ -672,4 +684,20 @@ pub struct UnsetArgs {
     pub file: PathBuf,
     /// The key: a top-level key or a sops-style path like '["a"]["b"]'
     pub key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn debug_of_a_set_command_hides_the_value() {
+        let cli = super::Cli::parse_from(["ksec", "set", "a.enc.yaml", "password", "hunter2"]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("password") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+    }
 }

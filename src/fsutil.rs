@@ -261,6 +261,17 @@ impl SourceError {
     }
 }
 
+/// A source path stays inside its folder: relative, and no `..`.
+/// (kustomize refuses such paths too; a changed ksec.yaml must never copy
+/// files of the machine that renders into a ConfigMap.)
+pub fn stays_inside(path: &str) -> bool {
+    use std::path::Component;
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
 /// Read `rel` (relative to the project `root`) as a source of the
 /// namespace whose folder is `folder` (relative to `root`): links are
 /// resolved and the real path must stay inside the namespace folder, whose

@@ -23,11 +23,13 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod gitdriver;
 pub mod guard;
+pub mod k8s;
 pub mod keys;
 pub mod load;
 pub mod lock;
 pub mod onboard;
 pub mod parallel;
+pub mod problem;
 pub mod project;
 pub mod render;
 

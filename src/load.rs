@@ -12,8 +12,9 @@ use crate::error::{Code, Error, Result, sops_error};
 use crate::fsutil::SourceError;
 use crate::keys::{self, Identities, Lookup};
 use crate::onboard::Templates;
+use crate::problem::Problem;
 use crate::project::{Namespace, Project};
-use crate::render::{self, Inputs, Needed, Problem, Selection};
+use crate::render::{self, Inputs, Needed, Selection};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ pub fn templates(project: &Project) -> Result<Templates> {
 pub struct Rendered {
     pub environment: Option<String>,
     pub namespaces: Vec<String>,
-    pub manifests: Vec<render::Manifest>,
+    pub manifests: Vec<crate::k8s::Manifest>,
 }
 
 /// Select, load, decrypt and render; every problem becomes one error.

@@ -14,7 +14,7 @@ pub mod transport;
 pub mod versions;
 
 use crate::error::{Code, Error, Result};
-use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};
+use crate::k8s::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL};
 use connect::Target;
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::authorization::v1::{
@@ -37,7 +37,7 @@ pub type ObjectKey = (String, String, String);
 
 /// An object's key: cluster-scoped objects have an empty namespace.
 pub fn key_of(m: &Manifest) -> ObjectKey {
-    let ns = if crate::onboard::is_cluster_scoped(&m.kind) {
+    let ns = if crate::k8s::is_cluster_scoped(&m.kind) {
         String::new()
     } else {
         m.namespace.clone()
@@ -144,7 +144,7 @@ pub fn is_not_attempted(err: &Error) -> bool {
 
 fn api_resource(kind: &str) -> ApiResource {
     // every kind ksec reads or writes is at version v1 of its group
-    let (group, resource) = plan::resource_of(kind);
+    let (group, resource) = crate::k8s::resource_of(kind);
     ApiResource {
         group: group.into(),
         version: "v1".into(),

@@ -6,7 +6,7 @@
 
 use super::versions::{self, Provenance};
 use super::{Live, ObjectKey, id, key_of};
-use crate::render::Manifest;
+use crate::k8s::{Manifest, Role, is_onboarding_kind, kinds_of};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -23,42 +23,6 @@ pub struct Need {
     pub verb: String,
     pub name: String,
 }
-
-/// The API group and plural resource of a kind ksec reads or writes.
-pub fn resource_of(kind: &str) -> (&'static str, &'static str) {
-    match kind {
-        "ConfigMap" => ("", "configmaps"),
-        "Secret" => ("", "secrets"),
-        "Namespace" => ("", "namespaces"),
-        "ResourceQuota" => ("", "resourcequotas"),
-        "LimitRange" => ("", "limitranges"),
-        "ServiceAccount" => ("", "serviceaccounts"),
-        "Deployment" => ("apps", "deployments"),
-        "StatefulSet" => ("apps", "statefulsets"),
-        "DaemonSet" => ("apps", "daemonsets"),
-        "Role" => (RBAC, "roles"),
-        "RoleBinding" => (RBAC, "rolebindings"),
-        "ClusterRole" => (RBAC, "clusterroles"),
-        "ClusterRoleBinding" => (RBAC, "clusterrolebindings"),
-        "NetworkPolicy" => ("networking.k8s.io", "networkpolicies"),
-        _ => ("", "unknown"),
-    }
-}
-
-const RBAC: &str = "rbac.authorization.k8s.io";
-
-/// Namespaced kinds an onboarded namespace holds, listed to compare and prune.
-pub const ONBOARDING_NAMESPACED: &[&str] = &[
-    "ResourceQuota",
-    "LimitRange",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "NetworkPolicy",
-];
-
-/// Cluster-scoped kinds onboarding writes, listed to prune.
-pub const ONBOARDING_CLUSTER: &[&str] = &["Namespace", "ClusterRole", "ClusterRoleBinding"];
 
 /// The reads a diff or apply makes: LISTs (of ksec's labelled objects, in
 /// a namespace or cluster-wide when it is empty) and GETs of single objects.
@@ -83,14 +47,14 @@ pub fn reads(
             lists.push((ns.clone(), kind.to_string()));
         }
         if onboarded.contains(ns) {
-            for kind in ONBOARDING_NAMESPACED {
-                lists.push((ns.clone(), kind.to_string()));
+            for kind in kinds_of(Role::Onboarding).filter(|k| !k.cluster_scoped) {
+                lists.push((ns.clone(), kind.name.to_string()));
             }
         }
     }
     if cluster_wide {
-        for kind in ONBOARDING_CLUSTER {
-            lists.push((String::new(), kind.to_string()));
+        for kind in kinds_of(Role::Onboarding).filter(|k| k.cluster_scoped) {
+            lists.push((String::new(), kind.name.to_string()));
         }
     }
     // Cluster-scoped objects are read by name even when listed: a user may
@@ -108,7 +72,7 @@ pub fn reads(
 }
 
 fn need(ns: &str, kind: &str, verb: &str, name: &str) -> Need {
-    let (group, resource) = resource_of(kind);
+    let (group, resource) = crate::k8s::resource_of(kind);
     Need {
         namespace: ns.to_string(),
         group: group.into(),
@@ -469,7 +433,7 @@ pub fn compare(want: &Manifest, live: Option<&Value>) -> Change {
     let Some(live) = live else {
         return Change::Create;
     };
-    if crate::onboard::is_onboarding_kind(&want.kind) {
+    if is_onboarding_kind(&want.kind) {
         // items of a LIST carry no apiVersion and kind
         let mut fields = want.body.clone();
         if let Some(map) = fields.as_object_mut() {
@@ -585,8 +549,8 @@ fn holds(live: &Value, want: &Value, leaves: Leaves) -> bool {
         }),
         (Value::String(l), Value::String(w)) if matches!(leaves, Leaves::Quantities) => {
             l == w
-                || crate::project::quantity_nanos(l)
-                    .is_some_and(|n| Some(n) == crate::project::quantity_nanos(w))
+                || crate::k8s::quantity_nanos(l)
+                    .is_some_and(|n| Some(n) == crate::k8s::quantity_nanos(w))
         }
         (l, w) => l == w,
     }
@@ -826,7 +790,7 @@ mod tests {
             kind: "Secret".into(),
             name: name.clone(),
             body: json!({
-                "metadata": {"name": name, "annotations": {crate::render::NAME_ANNOTATION: base}},
+                "metadata": {"name": name, "annotations": {crate::k8s::NAME_ANNOTATION: base}},
                 "data": data,
             }),
         }
@@ -834,7 +798,7 @@ mod tests {
 
     fn live_version(base: &str, created: &str) -> Value {
         json!({
-            "metadata": {"creationTimestamp": created, "annotations": {crate::render::NAME_ANNOTATION: base}},
+            "metadata": {"creationTimestamp": created, "annotations": {crate::k8s::NAME_ANNOTATION: base}},
             "data": {"k": "b2xk"},
         })
     }

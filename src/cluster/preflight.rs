@@ -9,12 +9,9 @@
 
 use super::ObjectKey;
 use crate::error::Error;
-use crate::render::Manifest;
+use crate::k8s::{Manifest, is_cluster_scoped, is_workload_kind};
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-/// The kinds render emits as partial workloads (mounts, rollouts).
-pub const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
 /// The error for missing workloads, naming each with what refers to it.
 pub fn missing_workloads_error(
@@ -82,7 +79,7 @@ pub fn rank(m: &Manifest) -> usize {
         "Namespace" => 0,
         "Role" | "ClusterRole" => 1,
         "RoleBinding" | "ClusterRoleBinding" => 2,
-        k if WORKLOAD_KINDS.contains(&k) => 4,
+        k if is_workload_kind(k) => 4,
         _ => 3,
     }
 }
@@ -102,7 +99,7 @@ pub fn phases<'a>(writes: &[&'a Manifest]) -> Vec<(usize, Vec<&'a Manifest>)> {
 /// `created` are the keys of the objects this apply creates.
 pub fn ready_after(m: &Manifest, created: &BTreeSet<ObjectKey>) -> Option<usize> {
     let mut after = None;
-    if !crate::onboard::is_cluster_scoped(&m.kind)
+    if !is_cluster_scoped(&m.kind)
         && created.contains(&(String::new(), "Namespace".into(), m.namespace.clone()))
     {
         after = Some(0);
@@ -134,7 +131,7 @@ pub fn offline_problems(m: &Manifest) -> Vec<String> {
         if !is_qualified_name(k) {
             out.push(format!("metadata.labels: {k:?} is not a valid label key"));
         }
-        if !v.as_str().is_some_and(crate::project::is_label_value) {
+        if !v.as_str().is_some_and(crate::k8s::is_label_value) {
             out.push(format!(
                 "metadata.labels.{k}: the value is not a valid label value (at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends)"
             ));
@@ -157,7 +154,7 @@ pub fn offline_problems(m: &Manifest) -> Vec<String> {
     if matches!(m.kind.as_str(), "ConfigMap" | "Secret") {
         for field in ["data", "binaryData", "stringData"] {
             for k in m.body[field].as_object().into_iter().flat_map(|d| d.keys()) {
-                if !crate::render::is_data_key(k) {
+                if !crate::k8s::is_data_key(k) {
                     out.push(format!("{field}: {k:?} is not a valid key"));
                 }
             }
@@ -231,9 +228,9 @@ fn is_qualified_name(s: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    prefix.is_none_or(crate::project::is_dns_subdomain)
+    prefix.is_none_or(crate::k8s::is_dns_subdomain)
         && !name.is_empty()
-        && crate::project::is_label_value(name)
+        && crate::k8s::is_label_value(name)
 }
 
 /// What an apply did when a write failed: applied, failed (with the

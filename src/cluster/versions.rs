@@ -17,7 +17,7 @@
 
 use super::{Cluster, ObjectKey as Key};
 use crate::error::{Error, Result};
-use crate::render::{Manifest, NAME_ANNOTATION};
+use crate::k8s::{Manifest, NAME_ANNOTATION};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -14,9 +14,9 @@ use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
 use crate::cluster::{self, Cluster, Verdict};
 use crate::error::{Code, Error, Outcome, Result};
+use crate::k8s::Manifest;
 use crate::load::{self, Rendered};
 use crate::project::Project;
-use crate::render::Manifest;
 use std::io::IsTerminal;
 
 use crate::cluster::ObjectKey as Key;
@@ -487,9 +487,7 @@ fn refuse_missing_workloads(
     let missing: Vec<Key> = changes
         .objects
         .iter()
-        .filter(|(m, c)| {
-            preflight::WORKLOAD_KINDS.contains(&m.kind.as_str()) && *c == Change::Create
-        })
+        .filter(|(m, c)| crate::k8s::is_workload_kind(&m.kind) && *c == Change::Create)
         .map(|(m, _)| cluster::key_of(m))
         .collect();
     if missing.is_empty() {

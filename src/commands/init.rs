@@ -25,7 +25,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
         );
     }
     let name = match &args.name {
-        Some(n) if project::is_dns_label(n) => n.clone(),
+        Some(n) if crate::k8s::is_dns_label(n) => n.clone(),
         Some(n) => {
             return Err(Error::invalid(format!(
                 "project name {} is not a DNS-1123 label",

@@ -10,8 +10,9 @@ use crate::crypto::wrap::Recipient;
 use crate::crypto::yaml::scalar_string;
 use crate::error::{Error, Result, shown};
 use crate::fsutil;
+use crate::k8s::{is_dns_label, is_quantity, reserved_namespace};
 use crate::load;
-use crate::project::{Project, edit, is_dns_label, is_quantity, reserved_namespace, scaffold};
+use crate::project::{Project, edit, scaffold};
 use std::io::IsTerminal;
 use std::path::Path;
 

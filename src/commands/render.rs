@@ -5,9 +5,10 @@
 use super::Context;
 use crate::cli::{ManifestFormat, RenderArgs};
 use crate::error::{Error, Result};
+use crate::k8s::Manifest;
 use crate::load;
 use crate::project::Project;
-use crate::render::{self, emit};
+use crate::render::emit;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,8 +23,8 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     output(&args, &rendered.manifests)
 }
 
-fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
-    let text_of = |items: &[&render::Manifest]| match args.output {
+fn output(args: &RenderArgs, manifests: &[Manifest]) -> Result<()> {
+    let text_of = |items: &[&Manifest]| match args.output {
         ManifestFormat::Yaml => emit::documents(items.iter().map(|m| &m.body)),
         ManifestFormat::Json => {
             let list = serde_json::json!({
@@ -38,11 +39,11 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
     };
     match &args.out {
         None => {
-            let all: Vec<&render::Manifest> = manifests.iter().collect();
+            let all: Vec<&Manifest> = manifests.iter().collect();
             super::write_stdout(text_of(&all).as_bytes())
         }
         Some(dir) => {
-            let mut by_ns: BTreeMap<&str, Vec<&render::Manifest>> = BTreeMap::new();
+            let mut by_ns: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
             for m in manifests {
                 by_ns.entry(&m.namespace).or_default().push(m);
             }
@@ -50,7 +51,7 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
                 ManifestFormat::Yaml => "yaml",
                 ManifestFormat::Json => "json",
             };
-            let files: Vec<(std::path::PathBuf, Vec<&render::Manifest>)> = by_ns
+            let files: Vec<(std::path::PathBuf, Vec<&Manifest>)> = by_ns
                 .into_iter()
                 .map(|(ns, items)| (dir.join(format!("{ns}.{ext}")), items))
                 .collect();
@@ -69,7 +70,7 @@ fn output(args: &RenderArgs, manifests: &[render::Manifest]) -> Result<()> {
 /// ignores it; every file is asked about before the first is written.
 fn refuse_unignored_secrets(
     dir: &Path,
-    files: &[(std::path::PathBuf, Vec<&render::Manifest>)],
+    files: &[(std::path::PathBuf, Vec<&Manifest>)],
 ) -> Result<()> {
     let mut refused = Vec::new();
     for (path, items) in files {

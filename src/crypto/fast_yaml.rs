@@ -21,25 +21,29 @@ pub fn split_and_parse(text: &str) -> Option<(Vec<Item>, &str)> {
     if text.contains('\r') {
         return None;
     }
+    let at = metadata_start(text)?;
+    let (body, meta) = text.split_at(at);
+    Some((parse_body(body)?, meta))
+}
+
+/// Where the `sops:` block starts when it is the last top-level key: a line
+/// that is just `sops:` at column 0 (not a scalar such as `sops:x`),
+/// followed by indented or empty lines only. The fast path splits the file
+/// there, and a change to the metadata alone rewrites it from there.
+pub(crate) fn metadata_start(text: &str) -> Option<usize> {
     let at = if text.starts_with("sops:") {
         0
     } else {
         text.find("\nsops:")? + 1
     };
-    let (body, meta) = text.split_at(at);
-    // the key `sops`, not a scalar that starts with `sops:` (`sops:x`)
-    if !matches!(meta.as_bytes().get(5), None | Some(b'\n' | b'\r' | b' ')) {
+    let mut lines = text[at..].lines();
+    let first = lines.next()?;
+    if first.trim_end() != "sops:" {
         return None;
     }
-    // the metadata block must be the last top-level key
-    if meta
-        .lines()
-        .skip(1)
-        .any(|l| !l.is_empty() && !l.starts_with(' '))
-    {
-        return None;
-    }
-    Some((parse_body(body)?, meta))
+    lines
+        .all(|l| l.is_empty() || l.starts_with(' '))
+        .then_some(at)
 }
 
 /// Nesting the fast path builds at most: the full parser's own limit, so

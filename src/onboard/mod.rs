@@ -7,8 +7,12 @@
 //! inside a longer string by its text. An unknown placeholder is an error.
 //! Pure: the caller reads the project's template files.
 
-use crate::project::{Namespace, Project, is_dns_subdomain};
-use crate::render::{ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL, Problem};
+use crate::k8s::{
+    ENVIRONMENT_LABEL, MANAGED_BY, Manifest, PROJECT_LABEL, Role, is_cluster_scoped, is_dns_label,
+    is_dns_subdomain, kind_named, kinds_of,
+};
+use crate::problem::Problem;
+use crate::project::{Namespace, Project};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -65,30 +69,6 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("default_limits", "container default limits (a map)"),
     ("default_requests", "container default requests (a map)"),
 ];
-
-/// The kinds a template may hold, with their apiVersion and whether they
-/// are cluster-scoped.
-pub const KINDS: &[(&str, &str, bool)] = &[
-    ("Namespace", "v1", true),
-    ("ResourceQuota", "v1", false),
-    ("LimitRange", "v1", false),
-    ("ServiceAccount", "v1", false),
-    ("Role", "rbac.authorization.k8s.io/v1", false),
-    ("RoleBinding", "rbac.authorization.k8s.io/v1", false),
-    ("ClusterRole", "rbac.authorization.k8s.io/v1", true),
-    ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", true),
-    ("NetworkPolicy", "networking.k8s.io/v1", false),
-];
-
-/// Whether a kind is one that onboarding writes.
-pub fn is_onboarding_kind(kind: &str) -> bool {
-    KINDS.iter().any(|(k, _, _)| *k == kind)
-}
-
-/// Whether a kind lives outside namespaces.
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    KINDS.iter().any(|(k, _, cluster)| *k == kind && *cluster)
-}
 
 struct Template {
     /// How messages name it: `templates/quota.yaml` or `built-in quota.yaml`.
@@ -180,12 +160,16 @@ fn parse(origin: &str, text: &str) -> Result<Vec<Value>, Vec<String>> {
             }
         }
         let kind = doc["kind"].as_str().unwrap_or_default();
-        let Some((_, api_version, cluster)) = KINDS.iter().find(|(k, _, _)| *k == kind) else {
+        let Some(&crate::k8s::Kind {
+            api_version,
+            cluster_scoped: cluster,
+            ..
+        }) = kind_named(kind).filter(|k| k.role == Role::Onboarding)
+        else {
             problems.push(format!(
                 "{at}: kind {kind:?} is not one onboarding writes ({})",
-                KINDS
-                    .iter()
-                    .map(|(k, _, _)| *k)
+                kinds_of(Role::Onboarding)
+                    .map(|k| k.name)
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -198,7 +182,7 @@ fn parse(origin: &str, text: &str) -> Result<Vec<Value>, Vec<String>> {
             problems.push(format!("{at}: metadata.name is missing"));
         }
         match doc["metadata"]["namespace"].as_str() {
-            Some(_) if *cluster => {
+            Some(_) if cluster => {
                 problems.push(format!("{at}: a {kind} is cluster-scoped: remove metadata.namespace"))
             }
             Some(ns) if ns != "${namespace}" => problems.push(format!(
@@ -382,7 +366,7 @@ fn valid_name(kind: &str, name: &str) -> bool {
         // RBAC names are path segments
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
     } else if kind == "Namespace" {
-        crate::project::is_dns_label(name)
+        is_dns_label(name)
     } else {
         is_dns_subdomain(name)
     }

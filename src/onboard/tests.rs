@@ -232,28 +232,3 @@ fn onboarding_fields_are_validated_in_ksec_yaml() {
         "{err:?}"
     );
 }
-
-#[test]
-fn quantities_follow_kubernetes() {
-    for ok in [
-        "4", "0.5", "500m", "8Gi", "1G", "1e3", "+1", ".5", "100Ki", "2E",
-    ] {
-        assert!(crate::project::is_quantity(ok), "{ok}");
-    }
-    for bad in ["8GB", "", "m", "1.2.3", "4 Gi", "Gi", "1e", "-", "1mi"] {
-        assert!(!crate::project::is_quantity(bad), "{bad}");
-    }
-}
-
-#[test]
-fn quantities_compare_by_value() {
-    use crate::project::quantity_nanos as q;
-    assert_eq!(q("0.5"), q("500m"));
-    assert_eq!(q("8192Mi"), q("8Gi"));
-    assert_eq!(q("1e3"), q("1k"));
-    assert_eq!(q("20"), Some(20_000_000_000));
-    assert_eq!(q("1n"), Some(1));
-    assert_eq!(q("0.1n"), Some(1), "rounded up");
-    assert_ne!(q("1Ki"), q("1k"));
-    assert_eq!(q("8GB"), None);
-}

@@ -11,24 +11,24 @@ pub mod emit;
 pub mod envfile;
 pub mod hash;
 
-use crate::project::{MountSpec, Namespace, ObjectSpec, Project, is_dns_subdomain};
+mod workload;
+
+pub use crate::problem::Problem;
+
+use workload::{Workload, wire};
+
+use crate::fsutil::stays_inside;
+use crate::k8s::{
+    ENVIRONMENT_LABEL, MANAGED_BY, MAX_OBJECT_BYTES, Manifest, NAME_ANNOTATION, PROJECT_LABEL,
+    is_data_key, is_dns_subdomain, is_onboarding_kind,
+};
+use crate::project::{Namespace, ObjectSpec, Project};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The largest object Kubernetes stores (data plus binaryData).
-pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
-
-pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const PROJECT_LABEL: &str = "ksec.dev/project";
-pub const ENVIRONMENT_LABEL: &str = "ksec.dev/environment";
-/// The name before the hash suffix: live objects with the same one that
-/// are no longer rendered are older versions of this object.
-pub const NAME_ANNOTATION: &str = "ksec.dev/name";
 
 /// Secret types ksec knows, with the keys each requires (any one of them
 /// for basic-auth).
@@ -67,25 +67,6 @@ pub struct Inputs {
     pub unreadable: std::collections::BTreeSet<PathBuf>,
 }
 
-/// One rendered object.
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    pub namespace: String,
-    pub kind: String,
-    pub name: String,
-    pub body: Value,
-}
-
-/// A problem found while rendering, located as precisely as possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// `ksec.yaml:12` or `namespaces/payments/api.env:3`
-    pub location: String,
-    /// `payments/ConfigMap/api-config`
-    pub object: String,
-    pub message: String,
-}
-
 impl Problem {
     /// A problem with an object, located at its entry in ksec.yaml.
     fn at_object(ns: &Namespace, kind: &str, spec: &ObjectSpec, message: String) -> Problem {
@@ -95,24 +76,6 @@ impl Problem {
             message,
         }
     }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.location, self.object, self.message)
-    }
-}
-
-/// A ConfigMap or Secret data key, as the API server checks it:
-/// `[-._a-zA-Z0-9]+`, at most 253 characters, not `.`, not starting with `..`.
-pub fn is_data_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 253
-        && key != "."
-        && !key.starts_with("..")
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 fn display(path: &Path) -> String {
@@ -142,17 +105,6 @@ fn file_entry(ns: &Namespace, entry: &str) -> Result<(String, PathBuf), String> 
             }
         }
     }
-}
-
-/// A source path stays inside the namespace folder: relative, and no `..`.
-/// (kustomize refuses such paths too; a changed ksec.yaml must never copy
-/// files of the machine that renders into a ConfigMap.)
-pub fn stays_inside(path: &str) -> bool {
-    use std::path::Component;
-    !path.is_empty()
-        && Path::new(path)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// The path part of every source entry of an object (base and overrides).
@@ -471,7 +423,7 @@ pub fn kind_order(kind: &str) -> u8 {
     match kind {
         "Namespace" => 0,
         "RoleBinding" | "ClusterRoleBinding" => 2,
-        k if crate::onboard::is_onboarding_kind(k) => 1,
+        k if is_onboarding_kind(k) => 1,
         _ => 3,
     }
 }
@@ -903,175 +855,6 @@ fn build_docker_config(data: &mut DataBuilder) {
         }
         _ => {
             data.object_problem("a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson, or the keys registry, username and password".into());
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Workloads: file mounts and rollout annotations
-
-#[derive(Default)]
-struct Workload {
-    volumes: BTreeMap<String, Value>,
-    /// container -> volume name -> mount
-    mounts: BTreeMap<String, BTreeMap<String, Value>>,
-    annotations: BTreeMap<String, String>,
-}
-
-impl Workload {
-    fn body(&self, namespace: &str, kind: &str, name: &str) -> Value {
-        let mut pod_spec = Map::new();
-        if !self.mounts.is_empty() {
-            let containers: Vec<Value> = self
-                .mounts
-                .iter()
-                .map(|(c, mounts)| json!({"name": c, "volumeMounts": mounts.values().cloned().collect::<Vec<_>>()}))
-                .collect();
-            pod_spec.insert("containers".into(), Value::Array(containers));
-        }
-        if !self.volumes.is_empty() {
-            pod_spec.insert(
-                "volumes".into(),
-                Value::Array(self.volumes.values().cloned().collect()),
-            );
-        }
-        let mut template = Map::new();
-        if !self.annotations.is_empty() {
-            template.insert("metadata".into(), json!({"annotations": self.annotations}));
-        }
-        if !pod_spec.is_empty() {
-            template.insert("spec".into(), Value::Object(pod_spec));
-        }
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": kind,
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"template": template},
-        })
-    }
-}
-
-const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
-
-fn workload_ref(text: &str) -> Option<(String, String)> {
-    let (kind, name) = text.split_once('/')?;
-    (WORKLOAD_KINDS.contains(&kind) && crate::project::is_dns_subdomain(name))
-        .then(|| (kind.to_string(), name.to_string()))
-}
-
-/// A name for an object's volume or annotation, unique per (kind, name):
-/// `prefix` + name when that is short enough (and, for a DNS label, has no
-/// dot); otherwise a shortened form plus 8 hex digits of a digest of the
-/// kind and full name, so `a.b` and `a-b`, or two long names sharing a
-/// prefix, never collide.
-fn wiring_name(prefix: &str, kind: &str, base: &str, dots_allowed: bool) -> String {
-    let plain = format!("{prefix}{base}");
-    if plain.len() <= 63 && (dots_allowed || !plain.contains('.')) {
-        return plain;
-    }
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{kind}/{base}").as_bytes());
-    let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let mut readable = if dots_allowed {
-        plain
-    } else {
-        plain.replace('.', "-")
-    };
-    readable.truncate(63 - 9);
-    format!("{}-{tag}", readable.trim_end_matches(['-', '.']))
-}
-
-/// The pod volume of a mounted object.
-fn volume_name(kind: &str, base: &str) -> String {
-    let prefix = if kind == "Secret" {
-        "ksec-s-"
-    } else {
-        "ksec-c-"
-    };
-    wiring_name(prefix, kind, base, false)
-}
-
-fn checksum(manifest: &Manifest) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for field in ["data", "binaryData", "type"] {
-        if let Some(v) = manifest.body.get(field) {
-            h.update(field.as_bytes());
-            h.update(v.to_string().as_bytes());
-        }
-    }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Record the mount and rollout wiring of one object.
-fn wire(
-    ns: &Namespace,
-    spec: &ObjectSpec,
-    kind: &str,
-    hashed_name: &str,
-    manifest: &Manifest,
-    workloads: &mut BTreeMap<(String, String, String), Workload>,
-    problems: &mut Vec<Problem>,
-) {
-    let bad_ref = |what: &str, text: &str, problems: &mut Vec<Problem>| {
-        problems.push(Problem::at_object(
-            ns,
-            kind,
-            spec,
-            format!("{what} {text:?} is not KIND/NAME with KIND one of Deployment, StatefulSet, DaemonSet"),
-        ));
-    };
-    if let Some(MountSpec {
-        workload,
-        container,
-        path,
-        read_only,
-    }) = &spec.mount
-    {
-        match workload_ref(workload) {
-            None => bad_ref("mount.workload", workload, problems),
-            Some((wkind, wname)) => {
-                let Some(container) = container else {
-                    problems.push(Problem::at_object(
-                        ns,
-                        kind,
-                        spec,
-                        "mount.container is required: name the container to mount into (mounting into every container needs the live workload and is not supported yet)".into(),
-                    ));
-                    return;
-                };
-                let volume = volume_name(kind, &spec.name);
-                let source = if kind == "Secret" {
-                    json!({"name": volume, "secret": {"secretName": hashed_name}})
-                } else {
-                    json!({"name": volume, "configMap": {"name": hashed_name}})
-                };
-                let w = workloads
-                    .entry((ns.name.clone(), wkind, wname))
-                    .or_default();
-                w.volumes.insert(volume.clone(), source);
-                w.mounts.entry(container.clone()).or_default().insert(
-                    volume.clone(),
-                    json!({"name": volume, "mountPath": path, "readOnly": read_only}),
-                );
-            }
-        }
-    }
-    for target in &spec.rollout {
-        match workload_ref(target) {
-            None => bad_ref("rollout", target, problems),
-            Some((wkind, wname)) => {
-                let w = workloads
-                    .entry((ns.name.clone(), wkind, wname))
-                    .or_default();
-                let prefix = format!("{}-", kind.to_ascii_lowercase());
-                let key = format!("ksec.dev/{}", wiring_name(&prefix, kind, &spec.name, true));
-                w.annotations.insert(key, checksum(manifest));
-            }
         }
     }
 }

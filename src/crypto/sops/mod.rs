@@ -11,48 +11,26 @@
 //! - the data key is wrapped once per age recipient.
 //!
 //! Metadata that ksec does not use (pgp, kms, …) is kept as it was.
+//!
+//! This module holds the document and its operations; the walks and the MAC
+//! are in `walk`, the metadata's layout in the stores in `metadata`.
 
-use super::cipher::{DataKey, ValueCipher, ValueError, is_encrypted};
+mod metadata;
+mod walk;
+
+use super::cipher::{DataKey, ValueCipher, is_encrypted};
 use super::tree::{self, Item, Kind, Leaf, Value};
 use super::wrap::{self, Identity, Recipient};
 use super::{dotenv, yaml};
-use regex::Regex;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha512};
+use metadata::{dotenv_metadata_start, dotenv_pairs, split_dotenv_metadata, split_yaml_metadata};
+pub use metadata::{rfc3339, rfc3339_now};
+use secrecy::ExposeSecret;
+use walk::Rules;
 
 /// The sops format version ksec writes into new files (the format it
 /// implements and is tested against).
 pub const SOPS_VERSION: &str = "3.11.0";
 const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
-
-/// 32 bytes sops hashes first when `mac_only_encrypted` is set.
-const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
-    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
-    0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
-];
-
-/// Order in which sops writes its metadata keys.
-const METADATA_ORDER: &[&str] = &[
-    "shamir_threshold",
-    "key_groups",
-    "kms",
-    "gcp_kms",
-    "hckms",
-    "azure_kv",
-    "hc_vault",
-    "age",
-    "lastmodified",
-    "mac",
-    "pgp",
-    "unencrypted_suffix",
-    "encrypted_suffix",
-    "unencrypted_regex",
-    "encrypted_regex",
-    "unencrypted_comment_regex",
-    "encrypted_comment_regex",
-    "mac_only_encrypted",
-    "version",
-];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -162,84 +140,6 @@ impl std::fmt::Display for SopsError {
             SopsError::MacMismatch => f.write_str("the values do not match the MAC"),
         }
     }
-}
-
-/// The rules that decide which leaves are encrypted.
-#[derive(Debug, Default, Clone)]
-struct Rules {
-    unencrypted_suffix: Option<String>,
-    encrypted_suffix: Option<String>,
-    unencrypted_regex: Option<Regex>,
-    encrypted_regex: Option<Regex>,
-    mac_only_encrypted: bool,
-}
-
-impl Rules {
-    fn from_metadata(meta: &[Item]) -> Result<Rules, SopsError> {
-        for unsupported in ["unencrypted_comment_regex", "encrypted_comment_regex"] {
-            if tree::get(meta, unsupported).is_some() {
-                return Err(SopsError::Unsupported(format!(
-                    "the file uses sops's {unsupported}, which ksec does not support yet"
-                )));
-            }
-        }
-        if tree::get(meta, "key_groups").is_some() {
-            return Err(SopsError::Unsupported(
-                "the file uses sops key groups (Shamir secret sharing), which ksec does not support".into(),
-            ));
-        }
-        let text = |key: &str| {
-            tree::get(meta, key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let regex = |key: &str| -> Result<Option<Regex>, SopsError> {
-            text(key)
-                .map(|r| {
-                    Regex::new(&r).map_err(|_| {
-                        SopsError::BadMetadata(format!("{key} is not a valid regular expression"))
-                    })
-                })
-                .transpose()
-        };
-        Ok(Rules {
-            unencrypted_suffix: text("unencrypted_suffix").filter(|s| !s.is_empty()),
-            encrypted_suffix: text("encrypted_suffix").filter(|s| !s.is_empty()),
-            unencrypted_regex: regex("unencrypted_regex")?,
-            encrypted_regex: regex("encrypted_regex")?,
-            mac_only_encrypted: matches!(
-                tree::get(meta, "mac_only_encrypted").and_then(Value::as_str),
-                Some("True" | "true")
-            ),
-        })
-    }
-
-    fn should_encrypt(&self, path: &[String]) -> bool {
-        let mut encrypted = true;
-        if let Some(suffix) = &self.unencrypted_suffix
-            && path.iter().any(|p| p.ends_with(suffix.as_str()))
-        {
-            encrypted = false;
-        }
-        if let Some(suffix) = &self.encrypted_suffix {
-            encrypted = path.iter().any(|p| p.ends_with(suffix.as_str()));
-        }
-        if let Some(re) = &self.unencrypted_regex
-            && path.iter().any(|p| re.is_match(p))
-        {
-            encrypted = false;
-        }
-        if let Some(re) = &self.encrypted_regex {
-            encrypted = path.iter().any(|p| re.is_match(p));
-        }
-        encrypted
-    }
-}
-
-fn aad(path: &[String]) -> String {
-    let mut s = path.join(":");
-    s.push(':');
-    s
 }
 
 /// An encrypted SOPS file, parsed but not decrypted.
@@ -430,13 +330,7 @@ impl EncryptedFile {
 
     fn open_with(self, mut cipher: ValueCipher) -> Result<Opened, SopsError> {
         let rules = Rules::from_metadata(&self.metadata)?;
-        let mut hasher = Sha512::new();
-        if rules.mac_only_encrypted {
-            hasher.update(MAC_ONLY_ENCRYPTED_INIT);
-        }
-        let mut path = Vec::new();
-        let plain = decrypt_value(&self.body, &mut path, &rules, &mut cipher, &mut hasher)?;
-        let computed = hex_upper(&hasher.finalize());
+        let (plain, computed) = walk::decrypt_tree(&self.body, &rules, &mut cipher)?;
 
         let lastmodified = self.lastmodified()?;
         let stored = tree::get(&self.metadata, "mac")
@@ -478,12 +372,7 @@ impl EncryptedFile {
                     return Err(SopsError::Emit("the document is not a map".into()));
                 };
                 let mut items = body.clone();
-                let mut flat = Vec::new();
-                flatten(&Value::Map(self.metadata.clone()), "sops", &mut flat);
-                flat.sort_by(|a, b| a.0.cmp(&b.0));
-                for (key, value) in flat {
-                    items.push(Item::Pair(key, Value::Leaf(Leaf::str(value))));
-                }
+                items.extend(dotenv_pairs(&self.metadata));
                 dotenv::emit(&Value::Map(items)).map_err(SopsError::Emit)
             }
         }
@@ -494,17 +383,11 @@ impl EncryptedFile {
             *slot = value;
             return;
         }
-        let rank = |k: &str| {
-            METADATA_ORDER
-                .iter()
-                .position(|o| *o == k)
-                .unwrap_or(usize::MAX)
-        };
-        let my_rank = rank(key);
+        let my_rank = metadata::rank(key);
         let at = self
             .metadata
             .iter()
-            .position(|item| matches!(item, Item::Pair(k, _) if rank(k) > my_rank))
+            .position(|item| matches!(item, Item::Pair(k, _) if metadata::rank(k) > my_rank))
             .unwrap_or(self.metadata.len());
         self.metadata.insert(at, Item::Pair(key.to_string(), value));
     }
@@ -515,7 +398,7 @@ impl Opened {
     /// recipients. Unchanged values keep their exact ciphertext.
     pub fn seal(mut self) -> Result<EncryptedFile, SopsError> {
         let rules = Rules::from_metadata(&self.file.metadata)?;
-        let (body, mac) = encrypt_tree(&self.plain, &rules, &self.cipher);
+        let (body, mac) = walk::encrypt_tree(&self.plain, &rules, &self.cipher);
         self.file.body = body;
         let now = rfc3339_now();
         let sealed_mac = self.cipher.encrypt(Some(Kind::Str), &mac, &now);
@@ -574,7 +457,7 @@ impl EncryptedFile {
     pub fn emit_metadata_change(&self, original: &str) -> Result<String, SopsError> {
         match self.format {
             Format::Yaml => {
-                let Some(at) = yaml_metadata_start(original) else {
+                let Some(at) = super::fast_yaml::metadata_start(original) else {
                     return self.emit();
                 };
                 let meta = Value::Map(vec![Item::Pair(
@@ -587,14 +470,8 @@ impl EncryptedFile {
                 let Some(at) = dotenv_metadata_start(original) else {
                     return self.emit();
                 };
-                let mut flat = Vec::new();
-                flatten(&Value::Map(self.metadata.clone()), "sops", &mut flat);
-                flat.sort_by(|a, b| a.0.cmp(&b.0));
-                let items = flat
-                    .into_iter()
-                    .map(|(k, v)| Item::Pair(k, Value::Leaf(Leaf::str(v))))
-                    .collect();
-                let meta = dotenv::emit(&Value::Map(items)).map_err(SopsError::Emit)?;
+                let meta = dotenv::emit(&Value::Map(dotenv_pairs(&self.metadata)))
+                    .map_err(SopsError::Emit)?;
                 Ok(format!("{}{meta}", &original[..at]))
             }
         }
@@ -603,51 +480,8 @@ impl EncryptedFile {
     /// The key paths of the encrypted values (`DB_PASSWORD`, `db.password`,
     /// `hosts[0]`), in document order. Names only: nothing is decrypted.
     pub fn encrypted_keys(&self) -> Result<Vec<String>, SopsError> {
-        fn walk(
-            value: &Value,
-            path: &mut Vec<String>,
-            shown: &str,
-            rules: &Rules,
-            out: &mut Vec<String>,
-        ) {
-            match value {
-                Value::Null => {}
-                Value::Leaf(leaf) => {
-                    if rules.should_encrypt(path)
-                        && !leaf.expose().is_empty()
-                        && !out.iter().any(|o| o == shown)
-                    {
-                        out.push(shown.to_string());
-                    }
-                }
-                Value::Seq(values) => {
-                    for (i, v) in values.iter().enumerate() {
-                        if is_comment_item(v) {
-                            continue;
-                        }
-                        walk(v, path, &format!("{shown}[{i}]"), rules, out);
-                    }
-                }
-                Value::Map(items) => {
-                    for item in items {
-                        if let Item::Pair(key, v) = item {
-                            path.push(key.clone());
-                            let name = if shown.is_empty() {
-                                key.clone()
-                            } else {
-                                format!("{shown}.{key}")
-                            };
-                            walk(v, path, &name, rules, out);
-                            path.pop();
-                        }
-                    }
-                }
-            }
-        }
         let rules = Rules::from_metadata(&self.metadata)?;
-        let mut out = Vec::new();
-        walk(&self.body, &mut Vec::new(), "", &rules, &mut out);
-        Ok(out)
+        Ok(walk::encrypted_paths(&self.body, &rules))
     }
 }
 
@@ -690,39 +524,6 @@ fn age_stanza(key: &DataKey, text: &str, recipient: &Recipient) -> Result<Value,
     ]))
 }
 
-/// Where the `sops:` block starts when it is the last top-level key.
-fn yaml_metadata_start(text: &str) -> Option<usize> {
-    let at = if text.starts_with("sops:") {
-        0
-    } else {
-        text.find("\nsops:")? + 1
-    };
-    let mut lines = text[at..].lines();
-    let first = lines.next()?;
-    if first.trim_end() != "sops:" {
-        return None;
-    }
-    lines
-        .all(|l| l.is_empty() || l.starts_with(' '))
-        .then_some(at)
-}
-
-/// Where the `sops_…` lines start when nothing else follows them.
-fn dotenv_metadata_start(text: &str) -> Option<usize> {
-    let mut offset = 0;
-    let mut start = None;
-    for line in text.split_inclusive('\n') {
-        let is_meta = line.starts_with("sops_");
-        match (start, is_meta) {
-            (None, true) => start = Some(offset),
-            (Some(_), false) if !line.trim().is_empty() => return None,
-            _ => {}
-        }
-        offset += line.len();
-    }
-    start
-}
-
 /// Encrypt plaintext for the recipients, as a new SOPS file.
 pub fn encrypt_new(
     plain: Value,
@@ -740,11 +541,7 @@ pub fn encrypt_new(
     let key = DataKey::generate();
     let mut age = Vec::new();
     for (text, recipient) in recipients {
-        let enc = wrap::wrap(&key, recipient).map_err(SopsError::Emit)?;
-        age.push(Value::Map(vec![
-            Item::Pair("recipient".into(), Value::Leaf(Leaf::str(text.clone()))),
-            Item::Pair("enc".into(), Value::Leaf(Leaf::str(enc))),
-        ]));
+        age.push(age_stanza(&key, text, recipient)?);
     }
     let metadata = vec![
         Item::Pair("age".into(), Value::Seq(age)),
@@ -767,407 +564,9 @@ pub fn encrypt_new(
     .seal()
 }
 
-fn decrypt_value(
-    value: &Value,
-    path: &mut Vec<String>,
-    rules: &Rules,
-    cipher: &mut ValueCipher,
-    hasher: &mut Sha512,
-) -> Result<Value, SopsError> {
-    Ok(match value {
-        Value::Null => Value::Null,
-        Value::Leaf(leaf) => {
-            let encrypted = rules.should_encrypt(path);
-            let plain = if encrypted {
-                if leaf.kind != Kind::Str {
-                    return Err(SopsError::ValueMalformed {
-                        path: path.join("."),
-                    });
-                }
-                if leaf.expose().is_empty() {
-                    Leaf::str("")
-                } else {
-                    let (kind, text) =
-                        cipher
-                            .decrypt(leaf.expose(), &aad(path))
-                            .map_err(|e| match e {
-                                ValueError::Authentication => SopsError::ValueIntegrity {
-                                    path: path.join("."),
-                                },
-                                ValueError::WrongType(tag) => SopsError::ValueType {
-                                    path: path.join("."),
-                                    tag,
-                                },
-                                _ => SopsError::ValueMalformed {
-                                    path: path.join("."),
-                                },
-                            })?;
-                    let Some(kind) = kind else {
-                        return Err(SopsError::ValueMalformed {
-                            path: path.join("."),
-                        });
-                    };
-                    Leaf { kind, text }
-                }
-            } else {
-                leaf.clone()
-            };
-            if !rules.mac_only_encrypted || encrypted {
-                hasher.update(plain.expose().as_bytes());
-            }
-            Value::Leaf(plain)
-        }
-        Value::Seq(values) => Value::Seq(
-            values
-                .iter()
-                // sops stores a comment inside a list as an item of type
-                // comment; like YAML comments elsewhere, ksec does not keep it
-                // (comments are outside the MAC).
-                .filter(|v| !is_comment_item(v))
-                .map(|v| decrypt_value(v, path, rules, cipher, hasher))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Map(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Item::Comment(text) => {
-                        let text = text.expose_secret();
-                        // sops falls back to the text as it is for comments
-                        // it cannot decrypt (written by older versions).
-                        let plain = if rules.should_encrypt(path) && is_encrypted(text) {
-                            cipher
-                                .decrypt(text, &aad(path))
-                                .map(|(_, t)| t)
-                                .unwrap_or_else(|_| SecretString::from(text.to_string()))
-                        } else {
-                            SecretString::from(text.to_string())
-                        };
-                        out.push(Item::Comment(plain));
-                    }
-                    Item::Pair(key, value) => {
-                        path.push(key.clone());
-                        let plain = decrypt_value(value, path, rules, cipher, hasher);
-                        path.pop();
-                        out.push(Item::Pair(key.clone(), plain?));
-                    }
-                }
-            }
-            Value::Map(out)
-        }
-    })
-}
-
-fn is_comment_item(value: &Value) -> bool {
-    matches!(value, Value::Leaf(leaf) if leaf.kind == Kind::Str
-        && is_encrypted(leaf.expose())
-        && leaf.expose().ends_with(",type:comment]"))
-}
-
-/// Encrypt a plaintext tree; returns the encrypted tree and the MAC (hex).
-fn encrypt_tree(plain: &Value, rules: &Rules, cipher: &ValueCipher) -> (Value, String) {
-    fn walk(
-        value: &Value,
-        path: &mut Vec<String>,
-        rules: &Rules,
-        cipher: &ValueCipher,
-        hasher: &mut Sha512,
-    ) -> Value {
-        match value {
-            Value::Null => Value::Null,
-            Value::Leaf(leaf) => {
-                let encrypted = rules.should_encrypt(path);
-                if !rules.mac_only_encrypted || encrypted {
-                    hasher.update(leaf.expose().as_bytes());
-                }
-                if encrypted {
-                    Value::Leaf(Leaf::str(cipher.encrypt_leaf(leaf, &aad(path))))
-                } else {
-                    value.clone()
-                }
-            }
-            Value::Seq(values) => Value::Seq(
-                values
-                    .iter()
-                    .map(|v| walk(v, path, rules, cipher, hasher))
-                    .collect(),
-            ),
-            Value::Map(items) => Value::Map(
-                items
-                    .iter()
-                    .map(|item| match item {
-                        Item::Comment(text) => {
-                            let text = text.expose_secret();
-                            if rules.should_encrypt(path) {
-                                Item::Comment(SecretString::from(cipher.encrypt(
-                                    None,
-                                    text,
-                                    &aad(path),
-                                )))
-                            } else {
-                                Item::Comment(SecretString::from(text.to_string()))
-                            }
-                        }
-                        Item::Pair(key, value) => {
-                            path.push(key.clone());
-                            let enc = walk(value, path, rules, cipher, hasher);
-                            path.pop();
-                            Item::Pair(key.clone(), enc)
-                        }
-                    })
-                    .collect(),
-            ),
-        }
-    }
-    let mut hasher = Sha512::new();
-    if rules.mac_only_encrypted {
-        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
-    }
-    let enc = walk(plain, &mut Vec::new(), rules, cipher, &mut hasher);
-    (enc, hex_upper(&hasher.finalize()))
-}
-
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-fn split_yaml_metadata(items: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), SopsError> {
-    let mut body = Vec::with_capacity(items.len());
-    let mut metadata = None;
-    for item in items {
-        match item {
-            Item::Pair(key, Value::Map(meta)) if key == "sops" => metadata = Some(meta),
-            Item::Pair(key, _) if key == "sops" => {
-                return Err(SopsError::BadMetadata(
-                    "the sops key does not hold a map".into(),
-                ));
-            }
-            other => body.push(other),
-        }
-    }
-    Ok((body, metadata.ok_or(SopsError::NotEncrypted)?))
-}
-
-fn split_dotenv_metadata(items: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), SopsError> {
-    let mut body = Vec::with_capacity(items.len());
-    let mut flat = Vec::new();
-    for item in items {
-        match item {
-            Item::Pair(key, value) if key.starts_with("sops_") => {
-                let text = value.as_str().unwrap_or_default().to_string();
-                flat.push((key["sops_".len()..].to_string(), text));
-            }
-            other => body.push(other),
-        }
-    }
-    if flat.is_empty() {
-        return Err(SopsError::NotEncrypted);
-    }
-    Ok((body, unflatten(flat)?))
-}
-
-/// sops's flattening of metadata for flat formats: nested map keys are
-/// joined with `__map_`, list positions with `__list_N`.
-fn flatten(value: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Map(items) => {
-            for item in items {
-                if let Item::Pair(k, v) = item {
-                    let key = if prefix == "sops" {
-                        format!("sops_{k}")
-                    } else {
-                        format!("{prefix}__map_{k}")
-                    };
-                    flatten(v, &key, out);
-                }
-            }
-        }
-        Value::Seq(values) => {
-            for (i, v) in values.iter().enumerate() {
-                flatten(v, &format!("{prefix}__list_{i}"), out);
-            }
-        }
-        Value::Leaf(leaf) => {
-            let text = match leaf.kind {
-                Kind::Bool => leaf.expose().to_ascii_lowercase(),
-                _ => leaf.expose().to_string(),
-            };
-            out.push((prefix.to_string(), text));
-        }
-        Value::Null => {}
-    }
-}
-
-enum Token {
-    Key(String),
-    Index(usize),
-}
-
-fn tokenize(path: &str) -> Result<Vec<Token>, SopsError> {
-    let bad = || SopsError::BadMetadata(format!("unreadable metadata key sops_{path}"));
-    let mut tokens = Vec::new();
-    let mut rest = path;
-    let mut state_list = false;
-    loop {
-        let next_map = rest.find("__map_");
-        let next_list = rest.find("__list_");
-        let cut = match (next_map, next_list) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let (head, tail) = match cut {
-            Some(pos) => (&rest[..pos], Some(&rest[pos..])),
-            None => (rest, None),
-        };
-        tokens.push(if state_list {
-            Token::Index(head.parse().map_err(|_| bad())?)
-        } else {
-            Token::Key(head.to_string())
-        });
-        match tail {
-            None => break,
-            Some(t) if t.starts_with("__map_") => {
-                state_list = false;
-                rest = &t["__map_".len()..];
-            }
-            Some(t) => {
-                state_list = true;
-                rest = &t["__list_".len()..];
-            }
-        }
-    }
-    Ok(tokens)
-}
-
-/// Deepest nesting accepted in flattened metadata (sops writes at most 3).
-const MAX_METADATA_DEPTH: usize = 16;
-
-/// Check every list in flattened metadata before building it: its indices
-/// must be exactly 0..n (as sops requires), so no index taken from the file
-/// can make ksec allocate more than the file itself holds.
-fn check_flat_lists(keys: &[Vec<Token>]) -> Result<(), SopsError> {
-    use std::collections::{BTreeMap, BTreeSet};
-    let mut lists: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-    for tokens in keys {
-        if tokens.len() > MAX_METADATA_DEPTH {
-            return Err(SopsError::BadMetadata(format!(
-                "a flattened metadata key is nested more than {MAX_METADATA_DEPTH} levels deep"
-            )));
-        }
-        let mut prefix = String::new();
-        for token in tokens {
-            match token {
-                Token::Key(k) => {
-                    prefix.push_str("__map_");
-                    prefix.push_str(k);
-                }
-                Token::Index(i) => {
-                    lists.entry(prefix.clone()).or_default().insert(*i);
-                    prefix.push_str(&format!("__list_{i}"));
-                }
-            }
-        }
-    }
-    for (prefix, indices) in lists {
-        let max = indices.last().copied().unwrap_or(0);
-        if max >= indices.len() {
-            return Err(SopsError::BadMetadata(format!(
-                "the list sops_{} has {} entries but an index {max} (indices must run from 0 without gaps)",
-                prefix.strip_prefix("__map_").unwrap_or(&prefix),
-                indices.len()
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn unflatten(flat: Vec<(String, String)>) -> Result<Vec<Item>, SopsError> {
-    fn insert(node: &mut Value, tokens: &[Token], text: String) -> Result<(), SopsError> {
-        let bad = || SopsError::BadMetadata("inconsistent flattened sops metadata".into());
-        let Some((first, rest)) = tokens.split_first() else {
-            *node = Value::Leaf(Leaf::str(text));
-            return Ok(());
-        };
-        let fresh = |next: Option<&Token>| match next {
-            Some(Token::Index(_)) => Value::Seq(Vec::new()),
-            _ => Value::Map(Vec::new()),
-        };
-        match (first, node) {
-            (Token::Key(k), Value::Map(items)) => {
-                if tree::get(items, k).is_none() {
-                    items.push(Item::Pair(k.clone(), fresh(rest.first())));
-                }
-                insert(tree::get_mut(items, k).ok_or_else(bad)?, rest, text)
-            }
-            (Token::Index(i), Value::Seq(values)) => {
-                while values.len() <= *i {
-                    values.push(fresh(rest.first()));
-                }
-                insert(&mut values[*i], rest, text)
-            }
-            _ => Err(bad()),
-        }
-    }
-    let tokenized = flat
-        .iter()
-        .map(|(key, _)| tokenize(key))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_flat_lists(&tokenized)?;
-    let mut root = Value::Map(Vec::new());
-    for (tokens, (_, value)) in tokenized.iter().zip(flat) {
-        insert(&mut root, tokens, value)?;
-    }
-    let Value::Map(mut items) = root else {
-        unreachable!("root is a map")
-    };
-    // Restore sops's order so that a YAML rendering reads naturally.
-    let rank = |item: &Item| match item {
-        Item::Pair(k, _) => METADATA_ORDER
-            .iter()
-            .position(|o| o == k)
-            .unwrap_or(usize::MAX),
-        Item::Comment(_) => usize::MAX,
-    };
-    items.sort_by_key(rank);
-    Ok(items)
-}
-
-/// Now, as sops writes `lastmodified`: RFC 3339, UTC, whole seconds.
-pub fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let rem = unix % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // civil-from-days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_776_142), "2026-11-27T10:42:22Z");
-    }
 
     #[test]
     fn dotenv_metadata_flattens_and_unflattens() {
@@ -1319,21 +718,5 @@ mod tests {
             file.encrypted_keys().unwrap(),
             ["DB_PASSWORD", "db.user", "db.hosts[0]", "db.hosts[1]"]
         );
-    }
-
-    #[test]
-    fn suffix_and_regex_rules() {
-        let rules = Rules {
-            unencrypted_suffix: Some("_unencrypted".into()),
-            ..Rules::default()
-        };
-        assert!(rules.should_encrypt(&["a".into()]));
-        assert!(!rules.should_encrypt(&["a_unencrypted".into(), "b".into()]));
-        let rules = Rules {
-            encrypted_regex: Some(Regex::new("^(data|stringData)$").unwrap()),
-            ..Rules::default()
-        };
-        assert!(rules.should_encrypt(&["data".into(), "x".into()]));
-        assert!(!rules.should_encrypt(&["metadata".into(), "name".into()]));
     }
 }
