@@ -6,7 +6,7 @@
 
 use super::versions::{self, Provenance};
 use super::{Live, ObjectKey, id, key_of};
-use crate::k8s::{Manifest, Role, is_onboarding_kind, kinds_of};
+use crate::k8s::{Manifest, Role, is_onboarding_kind, is_workload_kind, kinds_of};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -240,6 +240,16 @@ impl<'a> Changes<'a> {
         self.objects
             .iter()
             .filter(|(_, c)| *c == Change::Create)
+            .map(|(m, _)| key_of(m))
+            .collect()
+    }
+
+    /// Workloads ksec mounts into or rolls that the cluster does not hold:
+    /// render emits only ksec's fields of them, so each must exist.
+    pub fn missing_workloads(&self) -> Vec<ObjectKey> {
+        self.objects
+            .iter()
+            .filter(|(m, c)| is_workload_kind(&m.kind) && *c == Change::Create)
             .map(|(m, _)| key_of(m))
             .collect()
     }
@@ -942,5 +952,21 @@ mod tests {
             }
         );
         assert_eq!(counts["old"].pruned, 1);
+    }
+
+    #[test]
+    fn a_workload_the_cluster_lacks_is_missing_a_config_map_is_created() {
+        let rendered = vec![
+            manifest("Deployment", json!({})),
+            manifest("ConfigMap", json!({"data": {}})),
+        ];
+        let live = Live {
+            objects: BTreeMap::new(),
+            managed: Vec::new(),
+            unseen: Vec::new(),
+        };
+        let changes = changes_of(&rendered, &live);
+        assert_eq!(changes.missing_workloads(), vec![key("Deployment", "x")]);
+        assert_eq!(changes.created().len(), 2);
     }
 }

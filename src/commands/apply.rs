@@ -484,12 +484,7 @@ fn refuse_missing_workloads(
     changes: &Changes,
     cluster: &Cluster,
 ) -> Result<()> {
-    let missing: Vec<Key> = changes
-        .objects
-        .iter()
-        .filter(|(m, c)| crate::k8s::is_workload_kind(&m.kind) && *c == Change::Create)
-        .map(|(m, _)| cluster::key_of(m))
-        .collect();
+    let missing = changes.missing_workloads();
     if missing.is_empty() {
         Ok(())
     } else {
