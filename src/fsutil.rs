@@ -322,6 +322,15 @@ pub fn read_source(
 /// or a runaway file cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The text of `path` (see [`read_file`]); not UTF-8 is invalid input.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_file(path)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("ksec encrypts YAML and dotenv files")
+    })
+}
+
 /// The bytes of `path`, at most [`MAX_FILE_BYTES`]; a larger file is an
 /// error naming the file and the limit.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {

@@ -13,6 +13,7 @@
 // failed write (a full disk) as an error instead of panicking
 #![deny(clippy::print_stdout)]
 
+pub mod access;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -99,15 +99,6 @@ pub fn identities_if_any(ctx: &Context) -> std::result::Result<Identities, Missi
 
 // ------------------------------------------------------ encrypted files
 
-/// A file's text; not UTF-8 is invalid input.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = crate::fsutil::read_file(path)?;
-    String::from_utf8(bytes).map_err(|_| {
-        Error::invalid(format!("{} is not UTF-8 text", path.display()))
-            .hint("ksec encrypts YAML and dotenv files")
-    })
-}
-
 /// Read, decrypt and verify an encrypted file, to change and save it.
 pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
     open_for(path, ctx, true)
@@ -128,7 +119,7 @@ fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
     {
         return Err(sops_error(path, SopsError::OtherStore(OtherStore::Json)));
     }
-    let text = read_text(path)?;
+    let text = crate::fsutil::read_text(path)?;
     let file =
         EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
     let lookup = identities(ctx, || {

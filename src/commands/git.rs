@@ -13,7 +13,7 @@
 //!   conflicting key; when a side cannot be decrypted it is left untouched.
 
 use super::outln;
-use super::{Context, read_text, write_stdout};
+use super::{Context, write_stdout};
 use crate::cli::{GitCommand, MergeArgs};
 use crate::crypto::cipher::is_encrypted;
 use crate::crypto::sops::{EncryptedFile, Format, SopsError, emit_plain};
@@ -232,8 +232,8 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         .unwrap_or(&args.ours)
         .display()
         .to_string();
-    let ours_text = read_text(&args.ours)?;
-    let theirs_text = read_text(&args.theirs)?;
+    let ours_text = fsutil::read_text(&args.ours)?;
+    let theirs_text = fsutil::read_text(&args.theirs)?;
     let base_text = match fsutil::read_file(&args.base) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
             Error::invalid(format!("{name} (merge base) is not UTF-8 text"))

@@ -18,13 +18,11 @@ pub mod render;
 pub mod set;
 
 use crate::crypto::sops::{Format, Opened};
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, sops_error};
 use std::path::Path;
 
-// Defined with the loading they steer and with the error type; the
-// commands name them through their toolbox.
-pub use crate::error::sops_error;
-pub use crate::load::{Context, open, open_to_read, read_text};
+// Defined with the loading it steers; every command takes one.
+pub use crate::load::Context;
 
 /// Seal an opened file and write it back atomically.
 pub fn save(path: &Path, opened: Opened) -> Result<()> {
@@ -73,10 +71,7 @@ fn warn_dropped_comments(path: &Path) {
 
 /// The warning for the encrypted YAML `text` of file `name`.
 pub fn warn_dropped_comments_in(name: &str, text: &str) {
-    let count = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with('#') || l.ends_with(",type:comment]"))
-        .count();
+    let count = crate::crypto::comment_lines(text);
     if count > 0 {
         eprintln!(
             "warning: {name}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",

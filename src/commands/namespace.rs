@@ -8,7 +8,7 @@ use crate::cli::{
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
 use crate::crypto::yaml::scalar_string;
-use crate::error::{Error, Result, shown};
+use crate::error::{Error, Result, shown, sops_error};
 use crate::fsutil;
 use crate::k8s::{is_dns_label, is_quantity, reserved_namespace};
 use crate::load;
@@ -323,7 +323,7 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
     let starter = sops::parse_plain("example: replace-me\n", Format::Yaml)
         .and_then(|tree| sops::encrypt_new(tree, Format::Yaml, &recipients))
         .and_then(|f| f.emit())
-        .map_err(|e| super::sops_error(&secret, e))?;
+        .map_err(|e| sops_error(&secret, e))?;
 
     // Sources first, ksec.yaml last: a failure leaves ksec.yaml untouched
     // and removes what this run created.

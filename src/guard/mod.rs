@@ -12,11 +12,13 @@ pub mod git;
 mod manifest;
 mod patterns;
 
+use crate::access::plan::Access;
+use crate::access::{Cut, Names, key_id, short_key};
 use crate::crypto::sops::{EncryptedFile, Format, SopsError};
 use crate::crypto::wrap::Identity;
 use crate::project::{Allow, Folders, Namespace, Problem, Project};
 use regex::Regex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 pub use crate::project::Rule;
@@ -265,7 +267,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
         && let Some(ns) = ctx
             .folders
             .and_then(|f| f.namespace_of(Path::new(&file.path)))
-        && let Some(message) = recipients_mismatch(project, ns, &parsed.recipients())
+        && let Some(message) = recipients_mismatch(project, ns, parsed.recipients())
     {
         outcome
             .findings
@@ -449,41 +451,34 @@ fn normalize(path: &Path) -> String {
         .join("/")
 }
 
-/// How a file's recipients differ from the namespace's in ksec.yaml:
-/// missing and extra recipients, by their ksec.yaml names (a key ksec.yaml
-/// does not know by a short prefix). `None` when they agree.
-fn recipients_mismatch(project: &Project, ns: &Namespace, actual: &[String]) -> Option<String> {
-    let expected = project.namespace_recipients(ns);
-    let expected_ids: BTreeSet<String> = expected.iter().map(|(_, k)| key_id(k)).collect();
-    // the file's keys in file order, each once
-    let mut actual_ids: Vec<String> = Vec::new();
-    for id in actual.iter().map(|k| key_id(k)) {
-        if !actual_ids.contains(&id) {
-            actual_ids.push(id);
+/// How a file's recipients differ from the namespace's in ksec.yaml (the
+/// comparison `ksec rekey` plans by): missing and extra recipients, by
+/// their ksec.yaml names (a key ksec.yaml does not know by its start).
+/// `None` when they agree.
+fn recipients_mismatch(project: &Project, ns: &Namespace, actual: Vec<String>) -> Option<String> {
+    let access = Access::of(project, ns, actual);
+    let missing = access.missing();
+    // the extra keys in file order, each once
+    let mut extra_ids: Vec<String> = Vec::new();
+    for id in access.extra().iter().map(|k| key_id(k)) {
+        if !extra_ids.contains(&id) {
+            extra_ids.push(id);
         }
     }
-    let missing: Vec<String> = expected
-        .iter()
-        .filter(|(_, key)| !actual_ids.contains(&key_id(key)))
-        .map(|(name, _)| name.clone())
-        .collect();
-    let extra: Vec<String> = actual_ids
-        .iter()
-        .filter(|key| !expected_ids.contains(*key))
-        .map(|key| {
-            project
-                .recipients
-                .iter()
-                .find(|(_, k)| key_id(k) == *key)
-                .map(|(name, _)| name.clone())
-                .unwrap_or_else(|| format!("{} (not in ksec.yaml)", short_key(key)))
-        })
-        .collect();
-    if missing.is_empty() && extra.is_empty() {
+    if missing.is_empty() && extra_ids.is_empty() {
         return None;
     }
+    let names = Names::new(&[project]);
+    let extra: Vec<String> = extra_ids
+        .iter()
+        .map(|key| match names.name(key) {
+            Some(name) => name.to_string(),
+            None => format!("{} (not in ksec.yaml)", short_key(key, Cut::Start)),
+        })
+        .collect();
     let mut parts = Vec::new();
     if !missing.is_empty() {
+        let missing: Vec<&str> = missing.iter().map(|(name, _)| name.as_str()).collect();
         parts.push(format!("missing {}", missing.join(", ")));
     }
     if !extra.is_empty() {
@@ -494,31 +489,6 @@ fn recipients_mismatch(project: &Project, ns: &Namespace, actual: &[String]) -> 
         ns.name,
         parts.join("; ")
     ))
-}
-
-/// A public key as compared: an SSH key without its comment.
-fn key_id(key: &str) -> String {
-    let key = key.trim();
-    if key.starts_with("age1") {
-        key.to_string()
-    } else {
-        key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
-    }
-}
-
-/// The start of a public key, enough to recognise it.
-fn short_key(key: &str) -> String {
-    let key = key.trim();
-    let cut = if key.starts_with("age1") {
-        12
-    } else {
-        // `ssh-ed25519 AAAAC3Nz…` names its type, then a prefix
-        key.find(' ').map_or(12, |space| space + 13)
-    };
-    match key.char_indices().nth(cut) {
-        Some((at, _)) => format!("{}…", &key[..at]),
-        None => key.to_string(),
-    }
 }
 
 /// A `check.allow` path as a regex: `*` within a folder, `**` across
@@ -574,18 +544,22 @@ mod tests {
     }
 
     #[test]
-    fn short_keys_and_ids() {
-        assert_eq!(
-            short_key("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
-            "age1ql3z7hjy…"
+    fn a_recipient_mismatch_names_known_keys_and_shortens_unknown_ones_once() {
+        let alice = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let bob = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        let dave = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
+        let text = format!(
+            "version: 1\nrecipients:\n  alice: {alice}\n  bob: {bob}\nnamespaces:\n  payments:\n    recipients: [alice]\n"
         );
+        let project = Project::parse(Path::new("/p"), &text).unwrap();
+        let ns = &project.namespaces["payments"];
+        assert_eq!(recipients_mismatch(&project, ns, vec![alice.into()]), None);
+        let actual = vec![bob.into(), dave.into(), format!(" {dave} ")];
         assert_eq!(
-            short_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW alice@laptop"),
-            "ssh-ed25519 AAAAC3NzaC1l…"
-        );
-        assert_eq!(
-            key_id("ssh-ed25519 AAAAC3Nz alice@laptop"),
-            key_id("ssh-ed25519 AAAAC3Nz bob")
+            recipients_mismatch(&project, ns, actual).as_deref(),
+            Some(
+                "recipients differ from ksec.yaml for namespace payments: missing alice; extra bob, age1lggyhqrw… (not in ksec.yaml); run `ksec rekey`"
+            )
         );
     }
 
