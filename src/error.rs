@@ -1,14 +1,52 @@
 //! Errors: what went wrong, where, and what to do next — mapped to named
 //! exit codes in one place. No error ever carries a secret value.
 
+use crate::crypto::sops::SopsError;
 use std::fmt;
 use std::path::Path;
 
-/// The exit codes ksec documents (see `ksec --help` and the README).
+/// How a command that ran to its end answers. Not a failure: `diff`
+/// finding differences exits 1 like diff(1), and prints no `error:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: done.
+    Success,
+    /// 1: `diff` found differences.
+    Drift,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of the documented table.
+    pub const ALL: [Outcome; 2] = [Outcome::Success, Outcome::Drift];
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Drift => 1,
+        }
+    }
+
+    /// The name in the table; success has none.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Outcome::Success => None,
+            Outcome::Drift => Some("drift"),
+        }
+    }
+
+    /// What the outcome means, as `ksec --help` and the README say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Drift => "`diff` found differences",
+        }
+    }
+}
+
+/// The exit codes of errors ksec documents (see `ksec --help` and the
+/// README); the codes below 2 are [`Outcome`]s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
-    /// 1: `diff` found differences (like diff(1)).
-    Drift,
     /// 2: the command line is wrong.
     Usage,
     /// 3: a file, key, project or identity does not exist.
@@ -40,8 +78,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the documented table.
-    pub const ALL: [Code; 14] = [
-        Code::Drift,
+    pub const ALL: [Code; 13] = [
         Code::Usage,
         Code::NotFound,
         Code::Decrypt,
@@ -59,7 +96,6 @@ impl Code {
 
     pub fn exit_code(self) -> u8 {
         match self {
-            Code::Drift => 1,
             Code::Usage => 2,
             Code::NotFound => 3,
             Code::Decrypt => 4,
@@ -78,7 +114,6 @@ impl Code {
 
     pub fn name(self) -> &'static str {
         match self {
-            Code::Drift => "drift",
             Code::Usage => "usage",
             Code::NotFound => "not-found",
             Code::Decrypt => "decrypt",
@@ -98,7 +133,6 @@ impl Code {
     /// What the code means, as `ksec --help` and the README say it.
     pub fn meaning(self) -> &'static str {
         match self {
-            Code::Drift => "`diff` found differences",
             Code::Usage => "the command line is wrong",
             Code::NotFound => "a file, key, project or identity does not exist",
             Code::Decrypt => "no available identity can decrypt the file",
@@ -118,21 +152,97 @@ impl Code {
             Code::Interrupted => "stopped by Ctrl-C (nothing written)",
         }
     }
+
+    /// What the code means in the README's table: the meaning, with the
+    /// cases spelled out.
+    pub fn long_meaning(self) -> &'static str {
+        match self {
+            Code::Usage => "the command line is wrong (clap's usage errors too)",
+            Code::NotFound => "a file, key, project or identity file does not exist",
+            Code::Decrypt => "no available identity can decrypt the file",
+            Code::Integrity => "an encrypted file failed its integrity check (tampered or damaged)",
+            Code::Invalid => {
+                "invalid input: YAML, dotenv, `ksec.yaml`, a name (also in `init`), a recipient (also an unknown `-r` name), an encrypted file given to `encrypt`"
+            }
+            Code::AccessDenied => {
+                "the cluster's RBAC denies a needed permission, or the API server refuses the credentials (401)"
+            }
+            Code::NeedsConfirmation => {
+                "a protected environment needs `--yes`; `--prune` would delete a namespace not confirmed by name"
+            }
+            Code::Unavailable => {
+                "the cluster or the OS keyring cannot be reached, or the API server still answers 429/5xx when the retries run out; another ksec kept the file locked for `KSEC_LOCK_TIMEOUT` seconds"
+            }
+            Code::Io => {
+                "reading or writing a file failed, or the editor failed, or stdout could not be written (`--help > /dev/full`; a closed pipe is not an error)"
+            }
+            Code::CheckFailed => "`ksec check` found problems",
+            Code::Conflict => {
+                "`ksec git merge` left conflicts (the file stays encrypted); `edit` found a key you changed changed meanwhile too (nothing written)"
+            }
+            Code::Unexpected => "a bug in ksec",
+            Code::Interrupted => {
+                "Ctrl-C during `edit` or at `set`'s hidden prompt (nothing written)"
+            }
+        }
+    }
 }
 
-/// The exit-code list of `ksec --help`, generated from [`Code`] so that it
-/// cannot drift from what ksec returns.
+/// One row of the exit-code table.
+pub struct ExitRow {
+    pub code: u8,
+    /// None for success.
+    pub name: Option<&'static str>,
+    /// The short meaning `ksec --help` (and so the man page) shows.
+    pub meaning: &'static str,
+    /// The README's longer meaning.
+    pub long_meaning: &'static str,
+}
+
+/// Every documented exit status: the outcomes, then the error codes. The
+/// one definition `ksec --help`, the man page and the README table come
+/// from, so none can drift from what ksec returns.
+pub fn exit_table() -> Vec<ExitRow> {
+    let outcomes = Outcome::ALL.into_iter().map(|o| ExitRow {
+        code: o.exit_code(),
+        name: o.name(),
+        meaning: o.meaning(),
+        long_meaning: o.meaning(),
+    });
+    let errors = Code::ALL.into_iter().map(|c| ExitRow {
+        code: c.exit_code(),
+        name: Some(c.name()),
+        meaning: c.meaning(),
+        long_meaning: c.long_meaning(),
+    });
+    outcomes.chain(errors).collect()
+}
+
+/// The exit-code list of `ksec --help` (and of the man page).
 pub fn exit_codes_help() -> String {
-    let mut out = String::from("Exit codes:\n   0  success");
-    for code in Code::ALL {
-        out.push_str(&format!(
-            "\n{:>4}  {}: {}",
-            code.exit_code(),
-            code.name(),
-            code.meaning()
-        ));
+    let mut out = String::from("Exit codes:");
+    for row in exit_table() {
+        match row.name {
+            Some(name) => out.push_str(&format!("\n{:>4}  {name}: {}", row.code, row.meaning)),
+            None => out.push_str(&format!("\n{:>4}  {}", row.code, row.meaning)),
+        }
     }
     out
+}
+
+/// The exit-code table of the README, in Markdown (a test keeps the
+/// README's copy equal to it).
+pub fn exit_codes_markdown() -> String {
+    let mut out = String::from("| code | name | meaning |\n| --- | --- | --- |\n");
+    for row in exit_table() {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            row.code,
+            row.name.unwrap_or(""),
+            row.long_meaning
+        ));
+    }
+    out.replace("|  |", "| |")
 }
 
 /// A name taken from input (a command line, ksec.yaml), made safe to put in
@@ -244,6 +354,81 @@ impl Error {
     }
 }
 
+/// Explain a format-level error about `file`: the exit code, the file
+/// (never a value) and what to do.
+pub fn sops_error(file: &Path, err: SopsError) -> Error {
+    let f = file.display();
+    match err {
+        SopsError::Syntax { line, message } => {
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            Error::invalid(format!("{f}{at}: {message}")).hint("fix the syntax and run the command again")
+        }
+        SopsError::Limit { message } => Error::invalid(format!("{f}: {message}"))
+            .hint("split it into several files (the limits are listed in the README under \"Limits\")"),
+        SopsError::NotEncrypted => Error::invalid(format!("{f} is not a SOPS-encrypted file (it has no sops metadata)"))
+            .hint("encrypt it first with `ksec encrypt`"),
+        SopsError::AlreadyEncrypted => Error::invalid(format!(
+            "{f} is already encrypted (it has sops metadata: a top-level `sops` key, or `sops_` keys in dotenv)"
+        ))
+        .hint("use `ksec edit` or `ksec set` to change an encrypted file; `sops` is reserved for the metadata"),
+        SopsError::OtherStore(store) => Error::invalid(format!(
+            "{f} is a SOPS {} file: ksec reads and writes only YAML and dotenv SOPS files (JSON and binary are not supported yet)",
+            store.name()
+        ))
+        .hint(format!("use sops for this file (`sops edit {f}`, `sops -d {f}`); it was left unchanged")),
+        SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
+        SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
+            .hint("restore the file from git"),
+        SopsError::NoAgeRecipients => Error::new(Code::Decrypt, format!("{f} has no age recipients"))
+            .hint("it was encrypted with other key types (pgp, kms…); ksec decrypts age only"),
+        SopsError::NoMatchingIdentity { recipients } => {
+            let mut e = Error::new(Code::Decrypt, format!("cannot decrypt {f}: none of your identities is one of its recipients"));
+            e = e.detail("the file is encrypted to:");
+            for r in recipients {
+                e = e.detail(format!("  {r}"));
+            }
+            e.hint("ask someone who can decrypt it to add your recipient (ksec.yaml, then re-encrypt), or point KSEC_AGE_KEY_FILE at the right key")
+        }
+        SopsError::DamagedStanza { recipients } => {
+            let mut e = Error::new(
+                Code::Integrity,
+                format!("cannot decrypt {f}: its data key stanza is damaged (truncated or edited), so the data key cannot be recovered from it"),
+            )
+            .detail("damaged stanza of:");
+            for r in recipients {
+                e = e.detail(format!("  {r}"));
+            }
+            e.hint("restore the file from git (`git checkout -- FILE`); if you are not one of these recipients, ask someone who is to re-encrypt it")
+        }
+        SopsError::ValueIntegrity { path } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the value of key {path} was changed or moved"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::ValueType { path, tag } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the value of key {path} does not read as its declared type:{tag} (its type tag was changed)"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::ValueMalformed { path } => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: key {path} does not hold a SOPS-encrypted value"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::MacUnreadable => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the MAC or lastmodified was changed"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::MacMismatch => Error::new(
+            Code::Integrity,
+            format!("integrity check failed for {f}: the values do not match the MAC (a key was added, removed or reordered)"),
+        )
+        .hint("the file was tampered with or damaged; restore it from git"),
+        SopsError::Emit(why) => Error::invalid(format!("{f}: {why}")),
+    }
+}
+
 fn io_reason(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
@@ -257,12 +442,7 @@ fn io_reason(err: &std::io::Error) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // drift is an answer, not a failure (like diff(1) exiting 1)
-        if self.code == Code::Drift {
-            f.write_str(&self.message)?;
-        } else {
-            write!(f, "error: {}", self.message)?;
-        }
+        write!(f, "error: {}", self.message)?;
         for line in &self.details {
             write!(f, "\n  {line}")?;
         }
@@ -283,20 +463,19 @@ mod tests {
     /// and the test below then wants it in `Code::ALL` too.
     fn position(code: Code) -> usize {
         match code {
-            Code::Drift => 0,
-            Code::Usage => 1,
-            Code::NotFound => 2,
-            Code::Decrypt => 3,
-            Code::Integrity => 4,
-            Code::Invalid => 5,
-            Code::AccessDenied => 6,
-            Code::NeedsConfirmation => 7,
-            Code::Unavailable => 8,
-            Code::Io => 9,
-            Code::CheckFailed => 10,
-            Code::Conflict => 11,
-            Code::Unexpected => 12,
-            Code::Interrupted => 13,
+            Code::Usage => 0,
+            Code::NotFound => 1,
+            Code::Decrypt => 2,
+            Code::Integrity => 3,
+            Code::Invalid => 4,
+            Code::AccessDenied => 5,
+            Code::NeedsConfirmation => 6,
+            Code::Unavailable => 7,
+            Code::Io => 8,
+            Code::CheckFailed => 9,
+            Code::Conflict => 10,
+            Code::Unexpected => 11,
+            Code::Interrupted => 12,
         }
     }
 
@@ -309,10 +488,12 @@ mod tests {
 
     #[test]
     fn every_code_is_listed_once_with_a_distinct_number() {
-        let mut numbers: Vec<u8> = Code::ALL.iter().map(|c| c.exit_code()).collect();
+        let table = exit_table();
+        assert_eq!(table.len(), Outcome::ALL.len() + Code::ALL.len());
+        let mut numbers: Vec<u8> = table.iter().map(|r| r.code).collect();
         numbers.sort();
         numbers.dedup();
-        assert_eq!(numbers.len(), Code::ALL.len());
+        assert_eq!(numbers.len(), table.len());
         let help = exit_codes_help();
         for code in Code::ALL {
             assert!(
@@ -320,6 +501,10 @@ mod tests {
                 "{help}"
             );
         }
+        assert!(
+            help.starts_with("Exit codes:\n   0  success\n   1  drift: "),
+            "{help}"
+        );
     }
 
     #[test]

@@ -32,6 +32,44 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_via_temp(path, contents, mode, false)
 }
 
+/// Append the lines of `text` that `path` lacks (all of `text` to a new
+/// file; else its header comment, unless present, and the missing lines),
+/// keeping the rest. Returns the lines added.
+pub fn merge_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<&'a str>> {
+    let current = match std::fs::read_to_string(path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", path, &e)),
+    };
+    let missing: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let mut out = current.clone();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if current.is_empty() {
+        out.push_str(text);
+    } else {
+        if let Some(header) = text.lines().next().filter(|h| h.starts_with('#'))
+            && !current.lines().any(|c| c == header)
+        {
+            out.push_str(header);
+            out.push('\n');
+        }
+        for l in &missing {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    write_atomic(path, out.as_bytes(), 0o644)?;
+    Ok(missing)
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -285,6 +323,15 @@ pub fn read_source(
 /// 64 MiB. More is refused before it is all read, so a link to `/dev/zero`
 /// or a runaway file cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The text of `path` (see [`read_file`]); not UTF-8 is invalid input.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_file(path)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("ksec encrypts YAML and dotenv files")
+    })
+}
 
 /// The bytes of `path`, at most [`MAX_FILE_BYTES`]; a larger file is an
 /// error naming the file and the limit.

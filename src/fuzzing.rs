@@ -10,12 +10,11 @@
 //!
 //! Not part of ksec's interface: hidden from the docs, free to change.
 
-use crate::commands::git::{MergeInput, merge_texts};
-use crate::commands::sops_error;
 use crate::crypto::merge;
 use crate::crypto::sops::{EncryptedFile, Format, emit_plain, parse_plain};
 use crate::crypto::tree::{Item, Kind, Value};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sops_error};
+use crate::gitdriver::{MergeInput, merge_texts};
 use crate::keys::{self, Identities};
 use crate::project::Project;
 use secrecy::ExposeSecret;

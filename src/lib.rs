@@ -3,9 +3,11 @@
 //! clusters.
 //!
 //! Data flows one way: `cli` (clap types) -> `commands` (one per
-//! subcommand) -> the domain: `project` (ksec.yaml), `crypto` (SOPS format),
-//! `keys` (identity lookup), `render` (pure: sources -> manifests),
-//! `onboard` (namespace templates), `cluster` (the Kubernetes API).
+//! subcommand; none imports another) -> `load` (project, identity,
+//! decrypted sources) and the domain: `project` (ksec.yaml), `crypto` (SOPS
+//! format), `keys` (identity lookup), `render` (pure: sources -> manifests),
+//! `onboard` (namespace templates), `gitdriver` (the per-key merge),
+//! `cluster` (the Kubernetes API; `cluster::plan` decides, without I/O).
 
 // stdout goes through `commands::write_stdout`/`outln!`, which return a
 // failed write (a full disk) as an error instead of panicking
@@ -20,9 +22,11 @@ pub mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gitdriver;
 pub mod guard;
 pub mod k8s;
 pub mod keys;
+pub mod load;
 pub mod lock;
 pub mod onboard;
 pub mod parallel;
@@ -62,13 +66,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             };
         }
     };
-    let ctx = commands::Context {
+    let ctx = load::Context {
         project_flag: cli.project,
         identity_flag: cli.identity,
     };
-    let result = dispatch(cli.command, &ctx);
-    match result {
-        Ok(()) => 0,
+    match dispatch(cli.command, &ctx) {
+        Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprintln!("{err}");
             err.code.exit_code()
@@ -76,8 +79,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
-    match command {
+/// Run the command; only `diff` answers more than "done".
+fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outcome> {
+    let done = match command {
+        Command::Diff(args) => return commands::apply::diff(args, ctx),
         Command::Init(args) => commands::init::run(args, ctx),
         Command::Keygen(args) => commands::keygen::run(args, ctx),
         Command::Encrypt(args) => commands::encrypt::run(args, ctx),
@@ -86,7 +91,6 @@ fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
         Command::Set(args) => commands::set::set(args, ctx),
         Command::Unset(args) => commands::set::unset(args, ctx),
         Command::Render(args) => commands::render::run(args, ctx),
-        Command::Diff(args) => commands::apply::diff(args, ctx),
         Command::Apply(args) => commands::apply::apply(args, ctx),
         Command::Namespace(cmd) => commands::namespace::run(cmd, ctx),
         Command::Check(args) => commands::check::run(args, ctx),
@@ -96,5 +100,6 @@ fn dispatch(command: Command, ctx: &commands::Context) -> error::Result<()> {
         Command::Git(cmd) => commands::git::run(cmd, ctx),
         Command::Completions(args) => commands::completions::completions(args),
         Command::Man(args) => commands::completions::man(args),
-    }
+    };
+    done.map(|()| error::Outcome::Success)
 }

@@ -8,11 +8,12 @@
 
 use super::plan::{Action, Job};
 use super::{key_id, plural};
-use crate::commands::{read_text, sops_error};
 use crate::crypto::sops::{EncryptedFile, Format, SopsError};
 use crate::crypto::wrap::{Identity, Recipient};
+use crate::error::sops_error;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::fsutil::read_text;
 use crate::project::{Project, scaffold};
 use std::collections::BTreeMap;
 use std::path::Path;

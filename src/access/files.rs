@@ -7,8 +7,8 @@
 
 use super::Names;
 use super::plan::{Access, Action, Job, Source};
-use crate::commands::sops_error;
 use crate::crypto::sops::{EncryptedFile, Format, SopsError};
+use crate::error::sops_error;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::project::Project;

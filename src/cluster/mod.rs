@@ -35,6 +35,26 @@ use transport::CONCURRENCY;
 /// (namespace, kind, name)
 pub type ObjectKey = (String, String, String);
 
+/// An object's key: cluster-scoped objects have an empty namespace.
+pub fn key_of(m: &Manifest) -> ObjectKey {
+    let ns = if crate::k8s::is_cluster_scoped(&m.kind) {
+        String::new()
+    } else {
+        m.namespace.clone()
+    };
+    (ns, m.kind.clone(), m.name.clone())
+}
+
+/// How messages name an object: `ns/Kind/name`, or `Kind/name`.
+pub fn id(key: &ObjectKey) -> String {
+    let (ns, kind, name) = key;
+    if ns.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{ns}/{kind}/{name}")
+    }
+}
+
 /// What the cluster holds: live objects by key, and the keys of the
 /// ConfigMaps and Secrets labelled as this project's (and environment's).
 #[derive(Default)]
@@ -477,7 +497,7 @@ impl Cluster {
                     let (ns, kind, name) = key;
                     let api = self.api(ns, kind);
                     async move {
-                        let what = format!("get {}", plan::id(key));
+                        let what = format!("get {}", id(key));
                         let found = api.get_opt(name).await.map_err(|e| self.fail(&what, &e))?;
                         Ok(found.and_then(|obj| {
                             let value = serde_json::to_value(obj).ok()?;
@@ -561,15 +581,14 @@ impl Cluster {
         self.runtime.block_on(async {
             stream::iter(manifests.iter().copied())
                 .map(|m| {
-                    let key = plan::key_of(m);
+                    let key = key_of(m);
                     let api = self.api(&key.0, &key.1);
                     let params = params.clone();
                     async move {
                         let patch = Patch::Apply(&m.body);
                         let request =
                             async { api.patch(&m.name, &params, &patch).await.map(|_| ()) };
-                        self.write(plan::id(&key), "apply", request, down, done)
-                            .await
+                        self.write(id(&key), "apply", request, down, done).await
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -626,8 +645,7 @@ impl Cluster {
                     let params = params.clone();
                     async move {
                         let request = async { api.delete(name, &params).await.map(|_| ()) };
-                        self.write(plan::id(key), "delete", request, down, done)
-                            .await
+                        self.write(id(key), "delete", request, down, done).await
                     }
                 })
                 .buffer_unordered(CONCURRENCY)

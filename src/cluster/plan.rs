@@ -1,9 +1,12 @@
-//! Pure planning, no I/O: which permissions a run needs, and how rendered
-//! objects differ from live ones. Secret values never leave this module in
-//! clear: a changed Secret key is reported with short digests only.
+//! Pure planning, no I/O: which permissions a run needs, how rendered
+//! objects differ from live ones, and what apply and diff decide from that
+//! (what to write, what to delete, what is drift, what to count). Secret
+//! values never leave this module in clear: a changed Secret key is
+//! reported with short digests only.
 
-use super::ObjectKey;
-use crate::k8s::{Manifest, Role, is_cluster_scoped, is_onboarding_kind, kinds_of};
+use super::versions::{self, Provenance};
+use super::{Live, ObjectKey, id, key_of};
+use crate::k8s::{Manifest, Role, is_onboarding_kind, is_workload_kind, kinds_of};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -19,26 +22,6 @@ pub struct Need {
     pub resource: String,
     pub verb: String,
     pub name: String,
-}
-
-/// An object's key: cluster-scoped objects have an empty namespace.
-pub fn key_of(m: &Manifest) -> ObjectKey {
-    let ns = if is_cluster_scoped(&m.kind) {
-        String::new()
-    } else {
-        m.namespace.clone()
-    };
-    (ns, m.kind.clone(), m.name.clone())
-}
-
-/// How messages name an object: `ns/Kind/name`, or `Kind/name`.
-pub fn id(key: &ObjectKey) -> String {
-    let (ns, kind, name) = key;
-    if ns.is_empty() {
-        format!("{kind}/{name}")
-    } else {
-        format!("{ns}/{kind}/{name}")
-    }
 }
 
 /// The reads a diff or apply makes: LISTs (of ksec's labelled objects, in
@@ -179,6 +162,191 @@ pub enum Change {
     Update(Vec<String>),
     Unchanged,
     Delete,
+}
+
+/// The rendered objects with their change against the cluster, plus the
+/// managed objects no longer rendered: superseded versions of hash-named
+/// objects (kept, or expired beyond `defaults.keepVersions`) and objects
+/// that left the project (orphans, deleted only with `--prune`).
+pub struct Changes<'a> {
+    pub objects: Vec<(&'a Manifest, Change)>,
+    pub orphans: Vec<ObjectKey>,
+    pub expired: Vec<ObjectKey>,
+    /// A new version -> the live version it replaces, and the change.
+    pub replaces: BTreeMap<ObjectKey, (ObjectKey, Change)>,
+    /// Orphans and expired versions applied from elsewhere.
+    pub judged: BTreeMap<ObjectKey, Provenance>,
+}
+
+/// Compare what was rendered with what the cluster holds. `judge` says
+/// where a live object was applied from (`versions::Origin::judge`).
+pub fn changes<'a>(
+    rendered: &'a [Manifest],
+    live: &Live,
+    keep_versions: usize,
+    judge: impl Fn(Option<&Value>) -> Option<Provenance>,
+) -> Changes<'a> {
+    let objects: Vec<(&Manifest, Change)> = rendered
+        .iter()
+        .map(|m| (m, compare(m, live.objects.get(&key_of(m)))))
+        .collect();
+    let sorted = versions::sort_out(&live.objects, &live.managed, rendered, keep_versions);
+    let by_key: BTreeMap<ObjectKey, &Manifest> = rendered.iter().map(|m| (key_of(m), m)).collect();
+    let replaces = sorted
+        .replaces
+        .iter()
+        .filter_map(|(new, old)| {
+            let m = by_key.get(new)?;
+            let change = compare(m, Some(live.objects.get(old)?));
+            Some((new.clone(), (old.clone(), change)))
+        })
+        .collect();
+    let judged = sorted
+        .orphans
+        .iter()
+        .chain(&sorted.expired)
+        .filter_map(|key| Some((key.clone(), judge(live.objects.get(key))?)))
+        .collect();
+    Changes {
+        objects,
+        orphans: sorted.orphans,
+        expired: sorted.expired,
+        replaces,
+        judged,
+    }
+}
+
+/// Per namespace, what an apply did (or, with `--dry-run`, would do).
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+}
+
+impl<'a> Changes<'a> {
+    /// The rendered objects that differ from the cluster: what apply writes.
+    pub fn to_write(&self) -> Vec<&'a Manifest> {
+        self.objects
+            .iter()
+            .filter(|(_, c)| !matches!(c, Change::Unchanged))
+            .map(|(m, _)| *m)
+            .collect()
+    }
+
+    /// The keys of the objects this apply creates.
+    pub fn created(&self) -> BTreeSet<ObjectKey> {
+        self.objects
+            .iter()
+            .filter(|(_, c)| *c == Change::Create)
+            .map(|(m, _)| key_of(m))
+            .collect()
+    }
+
+    /// Workloads ksec mounts into or rolls that the cluster does not hold:
+    /// render emits only ksec's fields of them, so each must exist.
+    pub fn missing_workloads(&self) -> Vec<ObjectKey> {
+        self.objects
+            .iter()
+            .filter(|(m, c)| is_workload_kind(&m.kind) && *c == Change::Create)
+            .map(|(m, _)| key_of(m))
+            .collect()
+    }
+
+    /// What apply deletes: orphans with `--prune` (`prune`), and expired
+    /// versions always; never an object last applied from another
+    /// checkout. Returns (pruned, expired).
+    pub fn deletions(&self, prune: bool) -> (Vec<ObjectKey>, Vec<ObjectKey>) {
+        let own = |keys: &[ObjectKey]| -> Vec<ObjectKey> {
+            keys.iter()
+                .filter(|k| !matches!(self.judged.get(*k), Some(Provenance::Foreign(_))))
+                .cloned()
+                .collect()
+        };
+        let pruned = if prune {
+            own(&self.orphans)
+        } else {
+            Vec::new()
+        };
+        (pruned, own(&self.expired))
+    }
+
+    /// The deletions (with `--prune` when `prune`) that involve objects
+    /// applied from elsewhere: those of another checkout are left alone,
+    /// those of a commit this checkout does not contain are deleted.
+    pub fn provenance(&self, prune: bool) -> Vec<(&ObjectKey, &Provenance)> {
+        self.judged
+            .iter()
+            .filter(|(key, _)| prune || !self.orphans.contains(key))
+            .collect()
+    }
+
+    /// What `ksec diff` shows, one line each (with the changed keys
+    /// indented): every create and update, and the deletes apply would make.
+    /// Superseded versions apply keeps, orphans without `prune`, and objects
+    /// of another checkout are no drift. Empty when the cluster matches.
+    pub fn drift(&self, prune: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for (m, change) in &self.objects {
+            let id = id(&key_of(m));
+            match change {
+                Change::Unchanged | Change::Delete => {}
+                Change::Create => match self.replaces.get(&key_of(m)) {
+                    // a new version: what changes from the one it replaces
+                    Some((old, before)) => {
+                        out.push(format!("create {id} (replaces {})", old.2));
+                        if let Change::Update(lines) = before {
+                            out.extend(lines.iter().map(|l| format!("  {l}")));
+                        }
+                    }
+                    None => out.push(format!("create {id}")),
+                },
+                Change::Update(lines) => {
+                    out.push(format!("update {id}"));
+                    out.extend(lines.iter().map(|l| format!("  {l}")));
+                }
+            }
+        }
+        let (pruned, expired) = self.deletions(prune);
+        for key in &expired {
+            out.push(format!(
+                "delete {} (superseded version beyond defaults.keepVersions)",
+                id(key)
+            ));
+        }
+        for key in &pruned {
+            out.push(format!("delete {} (--prune)", id(key)));
+        }
+        out
+    }
+
+    /// The counts per namespace of an apply that wrote `written` and
+    /// deleted `pruned` (ids as [`id`] gives them).
+    pub fn counts(&self, written: &[String], pruned: &[String]) -> BTreeMap<String, Counts> {
+        let mut per_ns: BTreeMap<String, Counts> = BTreeMap::new();
+        let written: BTreeSet<&String> = written.iter().collect();
+        for (m, change) in &self.objects {
+            let id = id(&key_of(m));
+            let c = per_ns.entry(m.namespace.clone()).or_default();
+            match change {
+                Change::Create if written.contains(&id) => c.created += 1,
+                Change::Update(_) if written.contains(&id) => c.updated += 1,
+                Change::Unchanged => c.unchanged += 1,
+                _ => {}
+            }
+        }
+        for id in pruned {
+            let parts: Vec<&str> = id.split('/').collect();
+            let ns = match parts.as_slice() {
+                [ns, _, _] => ns.to_string(),
+                ["Namespace", name] => name.to_string(),
+                _ => "(cluster)".to_string(),
+            };
+            per_ns.entry(ns).or_default().pruned += 1;
+        }
+        per_ns
+    }
 }
 
 /// A short digest of a secret value: enough to see that it changed, and
@@ -622,5 +790,183 @@ mod tests {
         assert_eq!(compare(&want, Some(&live)), Change::Unchanged);
         let stale = json!({"spec": {"template": {"spec": {"volumes": [{"name": "v", "configMap": {"name": "c-0"}}]}}}});
         assert!(matches!(compare(&want, Some(&stale)), Change::Update(_)));
+    }
+
+    /// A hash-named Secret version of `base`, as render writes it.
+    fn version(base: &str, hash: &str, data: Value) -> Manifest {
+        let name = format!("{base}-{hash}");
+        Manifest {
+            namespace: "ns".into(),
+            kind: "Secret".into(),
+            name: name.clone(),
+            body: json!({
+                "metadata": {"name": name, "annotations": {crate::k8s::NAME_ANNOTATION: base}},
+                "data": data,
+            }),
+        }
+    }
+
+    fn live_version(base: &str, created: &str) -> Value {
+        json!({
+            "metadata": {"creationTimestamp": created, "annotations": {crate::k8s::NAME_ANNOTATION: base}},
+            "data": {"k": "b2xk"},
+        })
+    }
+
+    fn key(kind: &str, name: &str) -> ObjectKey {
+        ("ns".into(), kind.into(), name.into())
+    }
+
+    /// Rendered: a new version of `app`, a ConfigMap that differs and one
+    /// that is the same. Live besides: three older versions of `app`, and
+    /// two objects that left the project (`theirs` from another checkout).
+    fn cluster() -> (Vec<Manifest>, Live) {
+        let rendered = vec![
+            version("app", "cccccccccc", json!({"k": "bmV3"})),
+            manifest("ConfigMap", json!({"data": {"a": "2"}})),
+            Manifest {
+                name: "same".into(),
+                ..manifest("ConfigMap", json!({"data": {"a": "1"}}))
+            },
+        ];
+        let objects = BTreeMap::from([
+            (
+                key("Secret", "app-bbbbbbbbbb"),
+                live_version("app", "2026-01-03T00:00:00Z"),
+            ),
+            (
+                key("Secret", "app-aaaaaaaaaa"),
+                live_version("app", "2026-01-02T00:00:00Z"),
+            ),
+            (
+                key("Secret", "app-9999999999"),
+                live_version("app", "2026-01-01T00:00:00Z"),
+            ),
+            (key("ConfigMap", "x"), json!({"data": {"a": "1"}})),
+            (key("ConfigMap", "same"), json!({"data": {"a": "1"}})),
+            (key("ConfigMap", "gone"), json!({"data": {}})),
+            (
+                key("ConfigMap", "theirs"),
+                json!({"data": {"elsewhere": ""}}),
+            ),
+        ]);
+        let managed = objects.keys().cloned().collect();
+        let live = Live {
+            objects,
+            managed,
+            unseen: Vec::new(),
+        };
+        (rendered, live)
+    }
+
+    /// The test's stand-in for `Origin::judge`.
+    fn judge(object: Option<&Value>) -> Option<Provenance> {
+        object?["data"]
+            .get("elsewhere")
+            .map(|_| Provenance::Foreign("other-host:/infra".into()))
+    }
+
+    #[test]
+    fn drift_is_creates_updates_and_expired_versions_not_kept_ones_nor_orphans() {
+        let (rendered, live) = cluster();
+        // keep 1: app-bbbbbbbbbb stays, the two older versions expire
+        let changes = changes(&rendered, &live, 1, |_| None);
+        let lines = changes.drift(false);
+        assert_eq!(
+            lines[0],
+            "create ns/Secret/app-cccccccccc (replaces app-bbbbbbbbbb)"
+        );
+        assert!(lines[1].starts_with("  ~ data.k"), "{lines:?}");
+        assert_eq!(lines[2], "update ns/ConfigMap/x");
+        let expired = |name: &str| {
+            format!("delete ns/Secret/{name} (superseded version beyond defaults.keepVersions)")
+        };
+        assert_eq!(
+            lines[lines.len() - 2..],
+            [expired("app-9999999999"), expired("app-aaaaaaaaaa")]
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains("bbbbbbbbbb ") || l.contains("gone") || l.contains("same")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            changes.orphans,
+            vec![key("ConfigMap", "gone"), key("ConfigMap", "theirs")]
+        );
+        assert_eq!(changes.to_write().len(), 2);
+        assert_eq!(
+            changes.created(),
+            BTreeSet::from([key("Secret", "app-cccccccccc")])
+        );
+
+        // --prune: the orphans are drift too
+        let pruned = changes.drift(true);
+        assert!(pruned.contains(&"delete ns/ConfigMap/gone (--prune)".to_string()));
+        assert!(pruned.contains(&"delete ns/ConfigMap/theirs (--prune)".to_string()));
+
+        // the cluster matches: no drift
+        let same = &rendered[2..];
+        let mut live = live;
+        live.managed = vec![key("ConfigMap", "same")];
+        assert!(changes_of(same, &live).drift(true).is_empty());
+    }
+
+    fn changes_of<'a>(rendered: &'a [Manifest], live: &Live) -> Changes<'a> {
+        changes(rendered, live, 2, judge)
+    }
+
+    #[test]
+    fn an_object_of_another_checkout_is_never_deleted() {
+        let (rendered, live) = cluster();
+        let changes = changes_of(&rendered, &live);
+        let (pruned, _) = changes.deletions(true);
+        assert_eq!(pruned, vec![key("ConfigMap", "gone")]);
+        assert!(!changes.drift(true).iter().any(|l| l.contains("theirs")));
+        let warned: Vec<&ObjectKey> = changes
+            .provenance(true)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(warned, vec![&key("ConfigMap", "theirs")]);
+        // without --prune an orphan is not deleted anyway: nothing to say
+        assert!(changes.provenance(false).is_empty());
+    }
+
+    #[test]
+    fn counts_are_per_namespace_and_count_only_what_was_written() {
+        let (rendered, live) = cluster();
+        let changes = changes_of(&rendered, &live);
+        let counts = changes.counts(
+            &["ns/Secret/app-cccccccccc".to_string()],
+            &["ns/ConfigMap/gone".to_string(), "Namespace/old".to_string()],
+        );
+        assert_eq!(
+            counts["ns"],
+            Counts {
+                created: 1,
+                updated: 0,
+                unchanged: 1,
+                pruned: 1
+            }
+        );
+        assert_eq!(counts["old"].pruned, 1);
+    }
+
+    #[test]
+    fn a_workload_the_cluster_lacks_is_missing_a_config_map_is_created() {
+        let rendered = vec![
+            manifest("Deployment", json!({})),
+            manifest("ConfigMap", json!({"data": {}})),
+        ];
+        let live = Live {
+            objects: BTreeMap::new(),
+            managed: Vec::new(),
+            unseen: Vec::new(),
+        };
+        let changes = changes_of(&rendered, &live);
+        assert_eq!(changes.missing_workloads(), vec![key("Deployment", "x")]);
+        assert_eq!(changes.created().len(), 2);
     }
 }

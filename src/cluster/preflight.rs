@@ -7,7 +7,7 @@
 //! Nothing here sees a secret value in clear: data is only measured and
 //! its keys named.
 
-use super::{ObjectKey, plan};
+use super::ObjectKey;
 use crate::error::Error;
 use crate::k8s::{Manifest, is_cluster_scoped, is_workload_kind};
 use serde_json::Value;
@@ -31,7 +31,7 @@ pub fn missing_workloads_error(
     for key in missing {
         let by = manifests
             .iter()
-            .find(|m| plan::key_of(m) == *key)
+            .find(|m| super::key_of(m) == *key)
             .map(wired_by)
             .unwrap_or_default();
         let by = if by.is_empty() {
@@ -39,7 +39,7 @@ pub fn missing_workloads_error(
         } else {
             format!(" (for {})", by.join(", "))
         };
-        err = err.detail(format!("{}{by}", plan::id(key)));
+        err = err.detail(format!("{}{by}", super::id(key)));
     }
     err.hint("deploy the workload first (ksec only adds a volume, a mount or a rollout annotation to an existing one), or remove the mount/rollout from ksec.yaml")
 }

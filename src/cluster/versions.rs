@@ -15,7 +15,6 @@
 //! Everything here is pure except `Origin::of` (asks git) and
 //! `Cluster::missing_namespaces`.
 
-use super::plan;
 use super::{Cluster, ObjectKey as Key};
 use crate::error::{Error, Result};
 use crate::k8s::{Manifest, NAME_ANNOTATION};
@@ -107,11 +106,11 @@ pub fn sort_out(
             continue;
         };
         if matches!(m.kind.as_str(), "ConfigMap" | "Secret") {
-            let key = plan::key_of(m);
+            let key = super::key_of(m);
             bases.insert((key.0.clone(), key.1.clone(), base.to_string()), key);
         }
     }
-    let rendered_keys: BTreeSet<Key> = rendered.iter().map(plan::key_of).collect();
+    let rendered_keys: BTreeSet<Key> = rendered.iter().map(super::key_of).collect();
     let mut sorted = Sorted::default();
     let mut groups: BTreeMap<(String, String, String), Vec<Key>> = BTreeMap::new();
     for key in managed.iter().filter(|k| !rendered_keys.contains(*k)) {

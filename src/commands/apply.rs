@@ -2,36 +2,24 @@
 //! validate everything first, prove every needed permission with the
 //! cluster's own RBAC, and only then write — nothing at all if anything is
 //! denied, undecryptable or invalid. Unchanged objects are not written.
+//!
+//! What changes, what is deleted and what is drift is decided in
+//! `cluster::plan`; this module asks, confirms, writes and reports.
 
 use super::Context;
 use super::outln;
-use super::render::{Rendered, rendered};
 use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
-use crate::cluster::plan::{self, Change};
+use crate::cluster::plan::{self, Change, Changes};
 use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
-use crate::cluster::{Cluster, Verdict};
-use crate::error::{Code, Error, Result};
+use crate::cluster::{self, Cluster, Verdict};
+use crate::error::{Code, Error, Outcome, Result};
 use crate::k8s::Manifest;
+use crate::load::{self, Rendered};
 use crate::project::Project;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::IsTerminal;
 
 use crate::cluster::ObjectKey as Key;
-
-/// The rendered objects with their change against the cluster, plus the
-/// managed objects no longer rendered: superseded versions of hash-named
-/// objects (kept, or expired beyond `defaults.keepVersions`) and objects
-/// that left the project (orphans, deleted only with `--prune`).
-struct Changes<'a> {
-    objects: Vec<(&'a Manifest, Change)>,
-    orphans: Vec<Key>,
-    expired: Vec<Key>,
-    /// A new version -> the live version it replaces, and the change.
-    replaces: BTreeMap<Key, (Key, Change)>,
-    /// Orphans and expired versions applied from elsewhere.
-    judged: BTreeMap<Key, Provenance>,
-}
 
 /// Load the project, render the target, and connect to its cluster (the
 /// environment's context, unless `--context`).
@@ -41,7 +29,7 @@ fn prepare(
     ctx: &Context,
 ) -> Result<(Project, Rendered, Cluster)> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = rendered(&project, target.env.as_deref(), &target.namespaces, ctx)?;
+    let rendered = load::rendered(&project, target.env.as_deref(), &target.namespaces, ctx)?;
     let context = context_for(&project, &rendered, context_flag);
     let cluster = Cluster::connect(context.as_deref())?;
     Ok((project, rendered, cluster))
@@ -95,79 +83,12 @@ fn reads_for(
     )
 }
 
-/// Compare what was rendered with what the cluster holds.
-fn changes<'a>(
-    live: crate::cluster::Live,
-    rendered: &'a Rendered,
-    project: &Project,
-    origin: &Origin,
-) -> Changes<'a> {
-    let objects: Vec<(&Manifest, Change)> = rendered
-        .manifests
-        .iter()
-        .map(|m| (m, plan::compare(m, live.objects.get(&plan::key_of(m)))))
-        .collect();
-    let sorted = versions::sort_out(
-        &live.objects,
-        &live.managed,
-        &rendered.manifests,
-        project.defaults.keep_versions,
-    );
-    let by_key: BTreeMap<Key, &Manifest> = rendered
-        .manifests
-        .iter()
-        .map(|m| (plan::key_of(m), m))
-        .collect();
-    let replaces = sorted
-        .replaces
-        .iter()
-        .filter_map(|(new, old)| {
-            let m = by_key.get(new)?;
-            let change = plan::compare(m, Some(live.objects.get(old)?));
-            Some((new.clone(), (old.clone(), change)))
-        })
-        .collect();
-    let judged = sorted
-        .orphans
-        .iter()
-        .chain(&sorted.expired)
-        .filter_map(|key| Some((key.clone(), origin.judge(live.objects.get(key))?)))
-        .collect();
-    Changes {
-        objects,
-        orphans: sorted.orphans,
-        expired: sorted.expired,
-        replaces,
-        judged,
-    }
-}
-
-/// What apply deletes: orphans with `--prune`, expired versions always;
-/// never an object last applied from another checkout.
-fn deletions(changes: &Changes, prune: bool) -> (Vec<Key>, Vec<Key>) {
-    let own = |keys: &[Key]| -> Vec<Key> {
-        keys.iter()
-            .filter(|k| !matches!(changes.judged.get(*k), Some(Provenance::Foreign(_))))
-            .cloned()
-            .collect()
-    };
-    let pruned = if prune {
-        own(&changes.orphans)
-    } else {
-        Vec::new()
-    };
-    (pruned, own(&changes.expired))
-}
-
 /// Say which deletions involve objects applied from elsewhere: those of
 /// another checkout are left alone, those of a commit this checkout does
 /// not contain are deleted (a rollback does that on purpose).
 fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
-    for (key, provenance) in &changes.judged {
-        if !prune && changes.orphans.contains(key) {
-            continue;
-        }
-        let id = plan::id(key);
+    for (key, provenance) in changes.provenance(prune) {
+        let id = cluster::id(key);
         match provenance {
             // annotations read from the cluster: control characters escaped
             Provenance::Foreign(from) => eprintln!(
@@ -284,18 +205,18 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
         if args.prune {
             warn_unseen(&project, &live.unseen);
         }
-        Some(changes(live, &rendered, &project, &origin))
+        Some(plan::changes(
+            &rendered.manifests,
+            &live,
+            project.defaults.keep_versions,
+            |o| origin.judge(o),
+        ))
     } else {
         None
     };
-    let to_write: Vec<&Manifest> = changes
-        .iter()
-        .flat_map(|c| c.objects.iter())
-        .filter(|(_, c)| !matches!(c, Change::Unchanged))
-        .map(|(m, _)| *m)
-        .collect();
+    let to_write: Vec<&Manifest> = changes.iter().flat_map(Changes::to_write).collect();
     let (mut to_delete, cleanup) = match &changes {
-        Some(c) => deletions(c, args.prune),
+        Some(c) => c.deletions(args.prune),
         None => (Vec::new(), Vec::new()),
     };
     // Writes need rights only for what changes; when the live state cannot
@@ -369,9 +290,9 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     if args.dry_run {
         let written: Vec<String> = to_write
             .iter()
-            .map(|m| plan::id(&plan::key_of(m)))
+            .map(|m| cluster::id(&cluster::key_of(m)))
             .collect();
-        let pruned: Vec<String> = to_delete.iter().map(plan::id).collect();
+        let pruned: Vec<String> = to_delete.iter().map(cluster::id).collect();
         summary(&args, &changes, &written, &pruned)?;
         note_unseen_by_server(&offline);
         return Ok(());
@@ -388,16 +309,6 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     write_all(&cluster, &args, &changes, &to_write, &to_delete, &offline)
 }
 
-/// The keys of the objects this apply creates.
-fn created_keys(changes: &Changes) -> BTreeSet<Key> {
-    changes
-        .objects
-        .iter()
-        .filter(|(_, c)| *c == Change::Create)
-        .map(|(m, _)| plan::key_of(m))
-        .collect()
-}
-
 /// Validates every write without persisting anything: a server-side dry
 /// run of each apply and delete where the object will live, and ksec's
 /// own checks for the objects the server can dry-run only once earlier
@@ -412,7 +323,7 @@ fn validate<'a>(
     to_write: &[&'a Manifest],
     to_delete: &[Key],
 ) -> Result<Vec<&'a Manifest>> {
-    let created = created_keys(changes);
+    let created = changes.created();
     let (offline, server_checked): (Vec<&Manifest>, Vec<&Manifest>) = to_write
         .iter()
         .partition(|m| preflight::ready_after(m, &created).is_some());
@@ -421,7 +332,7 @@ fn validate<'a>(
         let problems = preflight::offline_problems(m);
         if !problems.is_empty() {
             refused.push((
-                plan::id(&plan::key_of(m)),
+                cluster::id(&cluster::key_of(m)),
                 Error::invalid(problems.join("; ")),
             ));
         }
@@ -449,7 +360,10 @@ fn note_unseen_by_server(offline: &[&Manifest]) {
     if offline.is_empty() {
         return;
     }
-    let ids: Vec<String> = offline.iter().map(|m| plan::id(&plan::key_of(m))).collect();
+    let ids: Vec<String> = offline
+        .iter()
+        .map(|m| cluster::id(&cluster::key_of(m)))
+        .collect();
     eprintln!(
         "note: the server can dry-run {} only once the namespace or role this apply creates for {} exists; ksec checked {} labels and annotations and, for ConfigMaps and Secrets, keys and type; the server validates {} (and admission: quota, RBAC, webhooks) just before the real write, and the apply stops there if it refuses:",
         if ids.len() == 1 {
@@ -491,7 +405,7 @@ fn write_all(
     let bar = progress(to_write.len() + to_delete.len());
     let tick = || bar.inc(1);
     let mut report = preflight::Report::default();
-    let created = created_keys(changes);
+    let created = changes.created();
     let mut pending: Vec<(&Manifest, usize)> = offline
         .iter()
         .filter_map(|m| preflight::ready_after(m, &created).map(|r| (*m, r)))
@@ -516,7 +430,7 @@ fn write_all(
         }
         if !report.failed.is_empty() {
             for m in &phase {
-                let id = plan::id(&plan::key_of(m));
+                let id = cluster::id(&cluster::key_of(m));
                 if !report.failed.iter().any(|(f, _)| *f == id) {
                     report.not_attempted.push(id);
                 }
@@ -541,9 +455,11 @@ fn write_all(
             }
         }
     } else {
-        report
-            .not_attempted
-            .extend(to_delete.iter().map(|k| format!("delete {}", plan::id(k))));
+        report.not_attempted.extend(
+            to_delete
+                .iter()
+                .map(|k| format!("delete {}", cluster::id(k))),
+        );
     }
     bar.finish_and_clear();
     // the report of a failed write comes first; a summary that cannot be
@@ -568,12 +484,7 @@ fn refuse_missing_workloads(
     changes: &Changes,
     cluster: &Cluster,
 ) -> Result<()> {
-    let missing: Vec<Key> = changes
-        .objects
-        .iter()
-        .filter(|(m, c)| crate::k8s::is_workload_kind(&m.kind) && *c == Change::Create)
-        .map(|(m, _)| plan::key_of(m))
-        .collect();
+    let missing = changes.missing_workloads();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -669,10 +580,10 @@ fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result
     }
     eprintln!("environment {env} is protected. About to:");
     for m in writes {
-        eprintln!("  apply  {}", plan::id(&plan::key_of(m)));
+        eprintln!("  apply  {}", cluster::id(&cluster::key_of(m)));
     }
     for key in deletes {
-        eprintln!("  delete {}", plan::id(key));
+        eprintln!("  delete {}", cluster::id(key));
     }
     let yes = dialoguer::Confirm::new()
         .with_prompt("apply these changes?")
@@ -695,34 +606,7 @@ fn summary(
     written: &[String],
     pruned: &[String],
 ) -> Result<()> {
-    #[derive(Default, serde::Serialize)]
-    struct Counts {
-        created: usize,
-        updated: usize,
-        unchanged: usize,
-        pruned: usize,
-    }
-    let mut per_ns: BTreeMap<String, Counts> = BTreeMap::new();
-    let written: HashSet<&String> = written.iter().collect();
-    for (m, change) in &changes.objects {
-        let id = plan::id(&plan::key_of(m));
-        let c = per_ns.entry(m.namespace.clone()).or_default();
-        match change {
-            Change::Create if written.contains(&id) => c.created += 1,
-            Change::Update(_) if written.contains(&id) => c.updated += 1,
-            Change::Unchanged => c.unchanged += 1,
-            _ => {}
-        }
-    }
-    for id in pruned {
-        let parts: Vec<&str> = id.split('/').collect();
-        let ns = match parts.as_slice() {
-            [ns, _, _] => ns.to_string(),
-            ["Namespace", name] => name.to_string(),
-            _ => "(cluster)".to_string(),
-        };
-        per_ns.entry(ns).or_default().pruned += 1;
-    }
+    let per_ns = changes.counts(written, pruned);
     match args.output {
         OutputFormat::Json => {
             outln!(
@@ -751,8 +635,9 @@ fn summary(
 }
 
 /// `ksec diff`: rendered vs live, per object and per key. Exit 0 when the
-/// same, 1 when something differs. Secret values never appear.
-pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
+/// same, 1 (drift, an answer, not an error) when something differs. Secret
+/// values never appear.
+pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
     let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
     let origin = Origin::of(&project.root);
     // the same refusal as apply's: a namespace ksec does not onboard must exist
@@ -768,71 +653,31 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<()> {
     let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
     warn_unseen(&project, &live.unseen);
-    let changes = changes(live, &rendered, &project, &origin);
+    let changes = plan::changes(
+        &rendered.manifests,
+        &live,
+        project.defaults.keep_versions,
+        |o| origin.judge(o),
+    );
     refuse_missing_workloads(&rendered, &changes, &cluster)?;
-    let mut differs = false;
-    let mut out = String::new();
-    for (m, change) in &changes.objects {
-        let id = plan::id(&plan::key_of(m));
-        match change {
-            Change::Unchanged => {}
-            Change::Create => {
-                differs = true;
-                match changes.replaces.get(&plan::key_of(m)) {
-                    // a new version: what changes from the one it replaces
-                    Some((old, before)) => {
-                        out.push_str(&format!("create {id} (replaces {})\n", old.2));
-                        if let Change::Update(lines) = before {
-                            for l in lines {
-                                out.push_str(&format!("  {l}\n"));
-                            }
-                        }
-                    }
-                    None => out.push_str(&format!("create {id}\n")),
-                }
-            }
-            Change::Update(lines) => {
-                differs = true;
-                out.push_str(&format!("update {id}\n"));
-                for l in lines {
-                    out.push_str(&format!("  {l}\n"));
-                }
-            }
-            Change::Delete => {}
-        }
-    }
-    out.push_str(&deletes_text(&changes, args.prune, &mut differs));
-    super::write_stdout(out.as_bytes())?;
-    if differs {
-        Err(Error::new(
-            Code::Drift,
-            "the cluster differs from the rendered manifests",
-        )
-        .hint("`ksec apply` makes the cluster match"))
+    let drift = changes.drift(args.prune);
+    warn_provenance(&changes, args.prune, "would delete");
+    note_orphans(&changes, args.prune);
+    let text: String = drift.iter().map(|line| format!("{line}\n")).collect();
+    super::write_stdout(text.as_bytes())?;
+    if !drift.is_empty() {
+        eprintln!(
+            "the cluster differs from the rendered manifests\n  hint: `ksec apply` makes the cluster match"
+        );
+        Ok(Outcome::Drift)
     } else {
         eprintln!("no differences");
-        Ok(())
+        Ok(Outcome::Success)
     }
 }
 
-/// The deletes apply (with `--prune` when `prune`) would make. Orphans
-/// without `prune`, and objects of another checkout, are named on stderr
-/// but are no drift: apply leaves them.
-fn deletes_text(changes: &Changes, prune: bool, differs: &mut bool) -> String {
-    let mut out = String::new();
-    warn_provenance(changes, prune, "would delete");
-    let (pruned, expired) = deletions(changes, prune);
-    for key in &expired {
-        *differs = true;
-        out.push_str(&format!(
-            "delete {} (superseded version beyond defaults.keepVersions)\n",
-            plan::id(key)
-        ));
-    }
-    for key in &pruned {
-        *differs = true;
-        out.push_str(&format!("delete {} (--prune)\n", plan::id(key)));
-    }
+/// Orphans are no drift without `prune`: say how to see and delete them.
+fn note_orphans(changes: &Changes, prune: bool) {
     if !prune && !changes.orphans.is_empty() {
         let n = changes.orphans.len();
         eprintln!(
@@ -843,5 +688,4 @@ fn deletes_text(changes: &Changes, prune: bool, differs: &mut bool) -> String {
             if n == 1 { "it" } else { "them" },
         );
     }
-    out
 }

@@ -6,6 +6,7 @@ use super::{Context, write_stdout};
 use crate::cli::{CheckArgs, HookCommand, HookInstallArgs, OutputFormat};
 use crate::error::{Code, Error, Result};
 use crate::guard::{self, Finding, Report, Rule, git::Content, git::Repo};
+use crate::load::{self, Missing};
 use crate::project::{self, FILE_NAME, Problem, Project};
 use std::path::Path;
 
@@ -44,13 +45,13 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
         }]),
     };
 
-    let (identities, no_identity) = match crate::keys::lookup(ctx.identity_flag.as_deref()) {
-        Ok(lookup) if lookup.identities.is_empty() => (
+    let (identities, no_identity) = match load::identities_if_any(ctx) {
+        Ok(identities) => (identities, None),
+        Err(Missing::NotFound) => (
             Vec::new(),
             Some("no age identity found (set KSEC_AGE_KEY_FILE to verify them)".to_string()),
         ),
-        Ok(lookup) => (lookup.identities, None),
-        Err(err) => (
+        Err(Missing::Failed(err)) => (
             Vec::new(),
             Some(format!("the identity lookup failed: {}", err.message)),
         ),

@@ -3,7 +3,8 @@
 use super::Context;
 use crate::cli::DecryptArgs;
 use crate::crypto::sops::emit_plain;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sops_error};
+use crate::load;
 use crate::{fsutil, project};
 use std::path::Path;
 
@@ -11,10 +12,9 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
     if let Some(out) = &args.output {
         refuse_plaintext_in_project(out, ctx)?;
     }
-    let opened = super::open_to_read(&args.file, ctx)?;
+    let opened = load::open_to_read(&args.file, ctx)?;
     let text = zeroize::Zeroizing::new(
-        emit_plain(&opened.plain, opened.file.format)
-            .map_err(|e| super::sops_error(&args.file, e))?,
+        emit_plain(&opened.plain, opened.file.format).map_err(|e| sops_error(&args.file, e))?,
     );
     match &args.output {
         Some(out) => fsutil::write_private(out, text.as_bytes()),

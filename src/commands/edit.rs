@@ -21,7 +21,8 @@ use super::Context;
 use crate::cli::EditArgs;
 use crate::crypto::merge;
 use crate::crypto::sops::{self, Format, emit_plain, has_sops_metadata};
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, sops_error};
+use crate::load;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
@@ -33,11 +34,11 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
     let (mut before, mut opened) = {
         let _lock = crate::lock::lock(&args.file)?;
         let before = std::fs::read(&args.file).map_err(|e| Error::io("read", &args.file, &e))?;
-        (before, super::open(&args.file, ctx)?)
+        (before, load::open(&args.file, ctx)?)
     };
     let format = opened.file.format;
     let mut original = zeroize::Zeroizing::new(
-        emit_plain(&opened.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
+        emit_plain(&opened.plain, format).map_err(|e| sops_error(&args.file, e))?,
     );
 
     remove_stale_dirs();
@@ -93,9 +94,9 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
         }
         // Changed while the editor was open (another ksec, a git checkout):
         // merge per key, as the git merge driver does.
-        let theirs = super::open(&args.file, ctx)?;
+        let theirs = load::open(&args.file, ctx)?;
         let theirs_text = zeroize::Zeroizing::new(
-            emit_plain(&theirs.plain, format).map_err(|e| super::sops_error(&args.file, e))?,
+            emit_plain(&theirs.plain, format).map_err(|e| sops_error(&args.file, e))?,
         );
         let base_plain = parse_edit(&original, format).map_err(|why| {
             Error::new(
@@ -153,7 +154,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
         // Start again from the current file, with the other changes merged
         // in and your values at the conflicting keys.
         let merged_text = zeroize::Zeroizing::new(
-            emit_plain(&merged.value, format).map_err(|e| super::sops_error(&args.file, e))?,
+            emit_plain(&merged.value, format).map_err(|e| sops_error(&args.file, e))?,
         );
         before = now;
         opened = theirs;

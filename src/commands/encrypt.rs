@@ -4,7 +4,7 @@ use super::Context;
 use crate::cli::EncryptArgs;
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::{Recipient, looks_like_key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sops_error};
 use crate::fsutil;
 use crate::project::Project;
 use std::path::Path;
@@ -17,13 +17,13 @@ pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
         .in_place
         .then(|| crate::lock::lock(&args.file))
         .transpose()?;
-    let text = zeroize::Zeroizing::new(super::read_text(&args.file)?);
+    let text = zeroize::Zeroizing::new(fsutil::read_text(&args.file)?);
     refuse_other_store(&args.file, args.output.as_deref(), Some(&text))?;
     let format = Format::from_path(&args.file);
-    let plain = sops::parse_plain(&text, format).map_err(|e| super::sops_error(&args.file, e))?;
+    let plain = sops::parse_plain(&text, format).map_err(|e| sops_error(&args.file, e))?;
     let encrypted = sops::encrypt_new(plain, format, &recipients)
         .and_then(|f| f.emit())
-        .map_err(|e| super::sops_error(&args.file, e))?;
+        .map_err(|e| sops_error(&args.file, e))?;
     if args.in_place {
         fsutil::write_atomic(&args.file, encrypted.as_bytes(), 0o644)
     } else if let Some(out) = &args.output {

@@ -7,22 +7,22 @@
 //!   own repository, so it is, with `decrypt` and `edit`, one of the places
 //!   where ksec shows values. Without one it prints the structure with a
 //!   short digest of each value's ciphertext. It never fails a diff.
-//! - `merge` is the merge driver: a three-way merge per key of the decrypted
-//!   documents, sealed again under the checked-out side's data key so that
-//!   unchanged values keep their ciphertext. It never writes plaintext: on a
-//!   conflict the file stays encrypted and holds our side of each
+//! - `merge` is the merge driver: it reads the three files and writes what
+//!   `gitdriver` merged (per key, sealed again). It never writes plaintext:
+//!   on a conflict the file stays encrypted and holds our side of each
 //!   conflicting key; when a side cannot be decrypted it is left untouched.
 
 use super::outln;
-use super::{Context, read_text, sops_error, write_stdout};
+use super::{Context, write_stdout};
 use crate::cli::{GitCommand, MergeArgs};
-use crate::crypto::cipher::{ValueCipher, is_encrypted};
-use crate::crypto::merge;
-use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError, emit_plain, parse_plain};
+use crate::crypto::cipher::is_encrypted;
+use crate::crypto::sops::{EncryptedFile, Format, SopsError, emit_plain};
 use crate::crypto::tree::{Item, Leaf, Value};
 use crate::error::{Code, Error, Result};
+use crate::gitdriver::{MergeInput, MergeResult, Side, merge_texts};
+use crate::load::{self, Missing, NoIdentity};
 use crate::project::scaffold::GITATTRIBUTES;
-use crate::{fsutil, keys, project};
+use crate::{fsutil, project};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ fn setup(ctx: &Context) -> Result<()> {
         outln!("  {key} = {value}")?;
     }
     let attributes = root.join(".gitattributes");
-    let added = super::init::merge_lines(&attributes, GITATTRIBUTES)?;
+    let added = fsutil::merge_lines(&attributes, GITATTRIBUTES)?;
     if added.is_empty() {
         outln!(".gitattributes already selects the ksec drivers; nothing changed")?;
     } else {
@@ -134,10 +134,10 @@ fn textconv(file: &Path, ctx: &Context) -> Vec<u8> {
         return text.into_bytes();
     };
     let summary = recipients_line(&encrypted);
-    let why = match keys::lookup(ctx.identity_flag.as_deref()) {
-        Err(e) => format!("your identity could not be loaded: {}", e.message),
-        Ok(lookup) if lookup.identities.is_empty() => "no age identity found".to_string(),
-        Ok(lookup) => match encrypted.clone().open_to_read(&lookup.identities) {
+    let why = match load::identities_if_any(ctx) {
+        Err(Missing::Failed(e)) => format!("your identity could not be loaded: {}", e.message),
+        Err(Missing::NotFound) => "no age identity found".to_string(),
+        Ok(identities) => match encrypted.clone().open_to_read(&identities) {
             Ok(opened) => match emit_plain(&opened.plain, format) {
                 Ok(plain) => {
                     let mut out = zeroize::Zeroizing::new(plain);
@@ -225,18 +225,6 @@ fn digests(value: &Value) -> Value {
 
 // ---------------------------------------------------------------- merge
 
-/// The merge base: absent (added on both sides) is `None`.
-enum Base {
-    Encrypted(EncryptedFile),
-    Plain(Value),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Ours,
-    Theirs,
-}
-
 fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
     let name = args
         .path
@@ -244,8 +232,8 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         .unwrap_or(&args.ours)
         .display()
         .to_string();
-    let ours_text = read_text(&args.ours)?;
-    let theirs_text = read_text(&args.theirs)?;
+    let ours_text = fsutil::read_text(&args.ours)?;
+    let theirs_text = fsutil::read_text(&args.theirs)?;
     let base_text = match fsutil::read_file(&args.base) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
             Error::invalid(format!("{name} (merge base) is not UTF-8 text"))
@@ -262,14 +250,12 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         theirs: &theirs_text,
     };
     let outcome = merge_texts(&input, || {
-        let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
-        if lookup.identities.is_empty() {
-            return Err(lookup
-                .not_found(format!(
-                    "cannot merge {name}: no age identity found to decrypt it"
-                ))
-                .hint("set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`"));
-        }
+        let lookup = load::identities(ctx, || {
+            NoIdentity::new(format!(
+                "cannot merge {name}: no age identity found to decrypt it"
+            ))
+            .hint("set KSEC_AGE_KEY_FILE to your key file and merge again, or resolve by hand with `ksec edit`")
+        })?;
         Ok(lookup.identities)
     })?;
     match outcome.result {
@@ -289,247 +275,6 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
     match outcome.conflict {
         Some(e) => Err(e),
         None => Ok(()),
-    }
-}
-
-/// The three texts the merge driver reads, and the file's name.
-pub struct MergeInput<'a> {
-    /// How errors name the file.
-    pub name: &'a str,
-    /// The path in the repository (%P), which picks the format.
-    pub path: Option<&'a Path>,
-    /// The merge base; empty when the file was added on both sides.
-    pub base: &'a str,
-    pub ours: &'a str,
-    pub theirs: &'a str,
-}
-
-/// What the merge driver does with our side's file.
-pub enum MergeResult {
-    /// Neither side is encrypted: git's own line merge.
-    LineMerge,
-    /// Our side already holds the merge.
-    Unchanged,
-    /// Write this (encrypted) text over our side.
-    Write(String),
-}
-
-pub struct MergeOutcome {
-    pub result: MergeResult,
-    /// The side whose YAML comments the written text drops (a warning).
-    pub dropped_comments: Option<Side>,
-    /// Set when keys or recipients conflict: the driver's error, after the
-    /// write.
-    pub conflict: Option<Error>,
-}
-
-/// The merge driver without its I/O: parse the three texts, open them
-/// with the identities `identities` returns (asked only once both sides
-/// parse as encrypted), merge per key and seal the result.
-pub fn merge_texts(
-    input: &MergeInput,
-    identities: impl FnOnce() -> Result<keys::Identities>,
-) -> Result<MergeOutcome> {
-    let name = input.name;
-    let (ours_text, theirs_text, base_text) = (input.ours, input.theirs, input.base);
-    let format = match input.path {
-        Some(p) => Format::from_path(p),
-        None if EncryptedFile::parse(ours_text, Format::Dotenv).is_ok() => Format::Dotenv,
-        None => Format::Yaml,
-    };
-    let left = |e: Error| {
-        e.detail(format!(
-            "{name} was left as it is on this side; git marks it as conflicted"
-        ))
-    };
-    let label = |side: &str| PathBuf::from(format!("{name} ({side})"));
-
-    let ours = EncryptedFile::parse(ours_text, format);
-    let theirs = EncryptedFile::parse(theirs_text, format);
-    let (ours, theirs) = match (ours, theirs) {
-        (Ok(o), Ok(t)) => (o, t),
-        (Err(SopsError::NotEncrypted), Err(SopsError::NotEncrypted)) => {
-            // Not encrypted on either side: an ordinary line merge.
-            return Ok(MergeOutcome {
-                result: MergeResult::LineMerge,
-                dropped_comments: None,
-                conflict: None,
-            });
-        }
-        (Err(e), _) => return Err(left(sops_error(&label("this side"), e))),
-        (_, Err(e)) => return Err(left(sops_error(&label("their side"), e))),
-    };
-    let base = if base_text.trim().is_empty() {
-        None
-    } else {
-        match EncryptedFile::parse(base_text, format) {
-            Ok(file) => Some(Base::Encrypted(file)),
-            // committed in plaintext once: those are the base values
-            Err(SopsError::NotEncrypted) => Some(Base::Plain(
-                parse_plain(base_text, format)
-                    .map_err(|e| left(sops_error(&label("merge base"), e)))?,
-            )),
-            Err(e) => return Err(left(sops_error(&label("merge base"), e))),
-        }
-    };
-
-    let identities = identities().map_err(left)?;
-    let open = |file: EncryptedFile, side: &str| -> Result<Opened> {
-        file.open(&identities)
-            .map_err(|e| left(sops_error(&label(side), e)))
-    };
-    let recipients = |file: &EncryptedFile| {
-        let mut r = file.recipients();
-        r.sort();
-        r.dedup();
-        r
-    };
-    let (ours_recipients, theirs_recipients) = (recipients(&ours), recipients(&theirs));
-    let base_recipients = match &base {
-        Some(Base::Encrypted(file)) => Some(recipients(file)),
-        _ => None,
-    };
-    let ours = open(ours, "this side")?;
-    let theirs = open(theirs, "their side")?;
-    let base_plain = match base {
-        None => Value::Map(Vec::new()),
-        Some(Base::Plain(plain)) => plain,
-        Some(Base::Encrypted(file)) => {
-            file.open_to_read(&identities)
-                .map_err(|e| left(sops_error(&label("merge base"), e)))?
-                .plain
-        }
-    };
-
-    // The file keeps its recipients and data key, unless only their side
-    // changed who can decrypt it (a rekey, a recipient removed): then theirs.
-    let (container, recipients_conflict) = if ours_recipients == theirs_recipients
-        || base_recipients.as_ref() == Some(&theirs_recipients)
-    {
-        (Side::Ours, false)
-    } else if base_recipients.as_ref() == Some(&ours_recipients) {
-        (Side::Theirs, false)
-    } else {
-        (Side::Ours, true)
-    };
-
-    let merged = merge::merge(&base_plain, &ours.plain, &theirs.plain);
-    let (mut keep, other, keep_text) = match container {
-        Side::Ours => (ours, theirs, ours_text),
-        Side::Theirs => (theirs, ours, theirs_text),
-    };
-    let mut dropped_comments = None;
-    let result = if merge::same(&merged.value, &keep.plain) {
-        if container == Side::Theirs {
-            MergeResult::Write(keep_text.to_string())
-        } else {
-            MergeResult::Unchanged
-        }
-    } else {
-        if format == Format::Yaml {
-            dropped_comments = Some(container);
-        }
-        // Same data key on both sides (the usual case): values taken from
-        // the other side keep their exact ciphertext too.
-        if keep.cipher.key().bytes() == other.cipher.key().bytes() {
-            stash_ivs(&mut keep.cipher, &other.file.body, &mut Vec::new());
-        }
-        keep.plain = merged.value;
-        let sealed = keep.seal().map_err(|e| sops_error(Path::new(name), e))?;
-        let text = sealed.emit().map_err(|e| sops_error(Path::new(name), e))?;
-        MergeResult::Write(text)
-    };
-
-    let conflict = (!merged.conflicts.is_empty() || recipients_conflict).then(|| {
-        conflict_error(
-            name,
-            &merged.conflicts,
-            recipients_conflict.then_some((&ours_recipients, &theirs_recipients)),
-        )
-    });
-    Ok(MergeOutcome {
-        result,
-        dropped_comments,
-        conflict,
-    })
-}
-
-fn conflict_error(
-    name: &str,
-    conflicts: &[Vec<String>],
-    recipients: Option<(&Vec<String>, &Vec<String>)>,
-) -> Error {
-    let n = conflicts.len();
-    let what = match (n, recipients.is_some()) {
-        (0, _) => "its recipients were changed differently on both sides".to_string(),
-        (1, false) => "1 key was changed differently on both sides".to_string(),
-        (n, false) => format!("{n} keys were changed differently on both sides"),
-        (n, true) => format!(
-            "{n} key{} and its recipients were changed differently on both sides",
-            if n == 1 { "" } else { "s" }
-        ),
-    };
-    let mut e = Error::new(Code::Conflict, format!("merge conflict in {name}: {what}"));
-    for path in conflicts {
-        e = e.detail(format!("  {}", key_path(path)));
-    }
-    if n > 0 {
-        e = e.detail(format!(
-            "the file stays encrypted and holds this side's value of {}; the other keys are merged",
-            if n == 1 { "that key" } else { "those keys" }
-        ));
-    }
-    let mut hint = format!(
-        "`git diff :2:{name} :3:{name}` shows both sides; resolve with: ksec edit {name}, then git add {name}"
-    );
-    if let Some((ours, theirs)) = recipients {
-        e = e.detail(format!("recipients on this side: {}", ours.join(", ")));
-        e = e.detail(format!("recipients on their side: {}", theirs.join(", ")));
-        e = e.detail("the file keeps this side's recipients");
-        hint.push_str("; then `ksec rekey` makes the recipients match ksec.yaml");
-    }
-    e.hint(hint)
-}
-
-/// A key path as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
-fn key_path(path: &[String]) -> String {
-    match path {
-        [one] => one.clone(),
-        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
-    }
-}
-
-/// Teach `cipher` the IVs of the values in `body` (encrypted under the same
-/// data key), so that re-encrypting one of those values reproduces its
-/// exact ciphertext.
-fn stash_ivs(cipher: &mut ValueCipher, body: &Value, path: &mut Vec<String>) {
-    let aad = |path: &[String]| format!("{}:", path.join(":"));
-    match body {
-        Value::Leaf(leaf) if is_encrypted(leaf.expose()) => {
-            // a value that does not decrypt simply is not remembered
-            let _ = cipher.decrypt(leaf.expose(), &aad(path));
-        }
-        Value::Seq(values) => {
-            for v in values {
-                stash_ivs(cipher, v, path);
-            }
-        }
-        Value::Map(items) => {
-            for item in items {
-                match item {
-                    Item::Pair(key, value) => {
-                        path.push(key.clone());
-                        stash_ivs(cipher, value, path);
-                        path.pop();
-                    }
-                    Item::Comment(text) if is_encrypted(text.expose_secret()) => {
-                        let _ = cipher.decrypt(text.expose_secret(), &aad(path));
-                    }
-                    Item::Comment(_) => {}
-                }
-            }
-        }
-        Value::Leaf(_) | Value::Null => {}
     }
 }
 

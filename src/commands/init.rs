@@ -70,7 +70,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
         (".gitignore", scaffold::GITIGNORE),
         (".gitattributes", scaffold::GITATTRIBUTES),
     ] {
-        if !merge_lines(&dir.join(file), text)?.is_empty() {
+        if !fsutil::merge_lines(&dir.join(file), text)?.is_empty() {
             created.push(file.to_string());
         }
     }
@@ -126,42 +126,4 @@ fn is_recipient_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Append the lines of `text` that `path` lacks (all of `text` to a new
-/// file; else its header comment, unless present, and the missing lines),
-/// keeping the rest. Returns the lines added.
-pub fn merge_lines<'a>(path: &Path, text: &'a str) -> Result<Vec<&'a str>> {
-    let current = match std::fs::read_to_string(path) {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read", path, &e)),
-    };
-    let missing: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !current.lines().any(|c| c.trim() == l.trim()))
-        .collect();
-    if missing.is_empty() {
-        return Ok(missing);
-    }
-    let mut out = current.clone();
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    if current.is_empty() {
-        out.push_str(text);
-    } else {
-        if let Some(header) = text.lines().next().filter(|h| h.starts_with('#'))
-            && !current.lines().any(|c| c == header)
-        {
-            out.push_str(header);
-            out.push('\n');
-        }
-        for l in &missing {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    fsutil::write_atomic(path, out.as_bytes(), 0o644)?;
-    Ok(missing)
 }

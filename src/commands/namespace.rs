@@ -8,48 +8,13 @@ use crate::cli::{
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
 use crate::crypto::yaml::scalar_string;
-use crate::error::{Error, Result, shown};
+use crate::error::{Error, Result, shown, sops_error};
 use crate::fsutil;
 use crate::k8s::{is_dns_label, is_quantity, reserved_namespace};
-use crate::onboard::Templates;
+use crate::load;
 use crate::project::{Project, edit, scaffold};
 use std::io::IsTerminal;
 use std::path::Path;
-
-/// The project's templates folder, next to ksec.yaml.
-pub const TEMPLATES_DIR: &str = "templates";
-
-/// The built-in templates, with those in the project's `templates/` in
-/// place of the ones of the same name.
-pub fn load_templates(project: &Project) -> Result<Templates> {
-    let dir = project.root.join(TEMPLATES_DIR);
-    let mut overrides = Vec::new();
-    if dir.is_dir() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, &e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("read", &dir, &e))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-                continue;
-            }
-            let path = entry.path();
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
-            overrides.push((name.clone(), format!("{TEMPLATES_DIR}/{name}"), text));
-        }
-    }
-    overrides.sort();
-    Templates::with_overrides(overrides).map_err(|problems| {
-        let mut err = Error::invalid(format!(
-            "the onboarding templates have {} problem{}",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        ));
-        for p in problems {
-            err = err.detail(p);
-        }
-        err.hint("fix the files in templates/ (or remove them to use the built-in ones); the README lists the placeholders")
-    })
-}
 
 /// The starter sources `add` creates in a new namespace's folder.
 const STARTER_CONFIG: &str = "app.env";
@@ -317,7 +282,7 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
     let (_lock, project) = Project::discover_locked(ctx.project_flag.as_deref())?;
     check_name(&project, &args.name)?;
     // broken template overrides are reported before anything is written
-    load_templates(&project)?;
+    load::templates(&project)?;
     let plan = plan(&args, &project)?;
     let file = project.file();
     let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, &e))?;
@@ -358,7 +323,7 @@ fn add(args: NamespaceAddArgs, ctx: &Context) -> Result<()> {
     let starter = sops::parse_plain("example: replace-me\n", Format::Yaml)
         .and_then(|tree| sops::encrypt_new(tree, Format::Yaml, &recipients))
         .and_then(|f| f.emit())
-        .map_err(|e| super::sops_error(&secret, e))?;
+        .map_err(|e| sops_error(&secret, e))?;
 
     // Sources first, ksec.yaml last: a failure leaves ksec.yaml untouched
     // and removes what this run created.

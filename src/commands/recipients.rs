@@ -190,16 +190,15 @@ fn identities(ctx: &Context, jobs: &[Job]) -> Result<Vec<Identity>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
-    if lookup.identities.is_empty() {
-        let e = lookup.not_found(format!(
+    let lookup = crate::load::identities(ctx, || {
+        crate::load::NoIdentity::new(format!(
             "no age identity found, and {} encrypted file{} must be opened to change who can read {}",
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" },
             if jobs.len() == 1 { "it" } else { "them" }
-        ));
-        return Err(e.hint(format!("{}; nothing was changed", keys::NO_IDENTITY_HINT)));
-    }
+        ))
+        .hint(format!("{}; nothing was changed", keys::NO_IDENTITY_HINT))
+    })?;
     Ok(lookup.identities)
 }
 

@@ -6,6 +6,7 @@ use crate::cli::{SetArgs, UnsetArgs};
 use crate::crypto::sops::Format;
 use crate::crypto::tree::{Item, Leaf, Value};
 use crate::error::{Error, Result};
+use crate::load;
 use std::io::{IsTerminal, Read};
 
 pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
@@ -15,7 +16,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
         None => {
             // Fail before the user types a secret into a prompt for nothing.
             if std::io::stdin().is_terminal() {
-                super::open_to_read(&args.file, ctx)?;
+                load::open_to_read(&args.file, ctx)?;
             }
             read_value(&args.key)?
         }
@@ -36,7 +37,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
     // Read, change and write back under one lock: a concurrent writer
     // waits, and then sees this change.
     let _lock = crate::lock::lock(&args.file)?;
-    let mut opened = super::open(&args.file, ctx)?;
+    let mut opened = load::open(&args.file, ctx)?;
     check_key(&path, opened.file.format, &args.key)?;
     let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
     let new = Leaf::str(value.as_str());
@@ -55,7 +56,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
 pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
     let _lock = crate::lock::lock(&args.file)?;
-    let mut opened = super::open(&args.file, ctx)?;
+    let mut opened = load::open(&args.file, ctx)?;
     let (last, parents) = path
         .split_last()
         .expect("parse_key never returns an empty path");

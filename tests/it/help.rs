@@ -1,11 +1,12 @@
 //! `--help` is written for people: every command shows an example, each
-//! on its own line, and the exit-code list is the one ksec returns.
+//! on its own line, and the exit-code list is the one ksec returns (the man
+//! page and the README show the same table).
 
 use crate::common;
 
 use clap::CommandFactory;
 use common::{code, ksec, stdout};
-use ksec::error::Code;
+use ksec::error::{Code, Outcome};
 
 /// Every command path: `["init"]`, `["recipients", "add"]`, …
 fn command_paths() -> Vec<Vec<String>> {
@@ -144,5 +145,35 @@ fn the_exit_code_list_in_help_is_the_code_table() {
     for c in Code::ALL {
         wanted.push(format!("{}  {}: {}", c.exit_code(), c.name(), c.meaning()));
     }
+    let drift = Outcome::Drift;
+    let drift = format!("1  {}: {}", drift.name().unwrap(), drift.meaning());
+    wanted.insert(1, drift);
     assert_eq!(listed, wanted, "{text}");
+}
+
+#[test]
+fn the_exit_code_table_in_the_readme_is_the_code_table() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split_once("## Exit codes\n\n")
+        .map(|(_, rest)| rest)
+        .expect("README.md has an Exit codes section");
+    let wanted = ksec::error::exit_codes_markdown();
+    assert!(
+        table.starts_with(&wanted),
+        "README.md's exit-code table differs from the code's; it should read:\n{wanted}"
+    );
+}
+
+#[test]
+fn the_man_page_lists_the_exit_codes_of_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ksec(dir.path()).arg("man").output().unwrap();
+    assert_eq!(code(&out), Some(0));
+    // roff escapes the minus signs
+    let page = stdout(&out).replace("\\-", "-");
+    for line in ksec::error::exit_codes_help().lines() {
+        assert!(page.contains(line), "the man page lacks {line:?}");
+    }
 }

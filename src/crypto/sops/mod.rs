@@ -99,7 +99,7 @@ pub enum SopsError {
 }
 
 /// A one-line description without the file's name (the caller adds it);
-/// `commands::sops_error` adds the exit code and what to do.
+/// `error::sops_error` adds the exit code and what to do.
 impl std::fmt::Display for SopsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -1,0 +1,530 @@
+//! Loading what a command works on, in one place: the identity that
+//! decrypts (or the one "no age identity found" error), an encrypted file
+//! opened with it, the onboarding templates, and for render, diff and apply
+//! the selected environment and namespaces with every source they need read
+//! and decrypted (in parallel) and rendered.
+//!
+//! Commands call this; it never prints, and never talks to a cluster.
+
+use crate::crypto::sops::{EncryptedFile, Format, Opened, OtherStore, SopsError};
+use crate::crypto::tree::{Item, Kind, Value};
+use crate::error::{Code, Error, Result, sops_error};
+use crate::fsutil::SourceError;
+use crate::keys::{self, Identities, Lookup};
+use crate::onboard::Templates;
+use crate::problem::Problem;
+use crate::project::{Namespace, Project};
+use crate::render::{self, Inputs, Needed, Selection};
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where a command loads from: the resolved `--project` and `--identity`.
+pub struct Context {
+    pub project_flag: Option<PathBuf>,
+    pub identity_flag: Option<PathBuf>,
+}
+
+// ------------------------------------------------------------- identity
+
+/// What an operation says when no source holds an identity: its words for
+/// the one "no age identity found" error (see [`identities`]).
+pub struct NoIdentity {
+    message: String,
+    details: Vec<String>,
+    hint: Option<String>,
+}
+
+impl NoIdentity {
+    /// What could not be done, e.g. `cannot decrypt FILE: no age identity found`.
+    pub fn new(message: impl Into<String>) -> NoIdentity {
+        NoIdentity {
+            message: message.into(),
+            details: Vec::new(),
+            hint: None,
+        }
+    }
+
+    /// A line after the places looked in (what needed decrypting).
+    pub fn detail(mut self, line: impl Into<String>) -> NoIdentity {
+        self.details.push(line.into());
+        self
+    }
+
+    /// In place of the usual hint (how to provide a key).
+    pub fn hint(mut self, hint: impl Into<String>) -> NoIdentity {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The user's identities, found in the documented lookup order; when no
+/// source holds one, the one error: the operation's message, every place
+/// looked (in order), the operation's details, and what to do. A source
+/// that is configured but broken is an error of its own.
+pub fn identities(ctx: &Context, no_identity: impl FnOnce() -> NoIdentity) -> Result<Lookup> {
+    let lookup = keys::lookup(ctx.identity_flag.as_deref())?;
+    if !lookup.identities.is_empty() {
+        return Ok(lookup);
+    }
+    let words = no_identity();
+    let mut e = lookup.not_found(words.message);
+    for line in words.details {
+        e = e.detail(line);
+    }
+    if let Some(hint) = words.hint {
+        e = e.hint(hint);
+    }
+    Err(e)
+}
+
+/// Why an operation that goes on without an identity (`check`, the git
+/// diff driver) has none.
+pub enum Missing {
+    /// No source holds an identity.
+    NotFound,
+    /// A configured source is broken (its error).
+    Failed(Error),
+}
+
+/// The user's identities, or why there are none, for an operation that
+/// does its work without them and says what it could not check.
+pub fn identities_if_any(ctx: &Context) -> std::result::Result<Identities, Missing> {
+    match keys::lookup(ctx.identity_flag.as_deref()) {
+        Ok(lookup) if lookup.identities.is_empty() => Err(Missing::NotFound),
+        Ok(lookup) => Ok(lookup.identities),
+        Err(err) => Err(Missing::Failed(err)),
+    }
+}
+
+// ------------------------------------------------------ encrypted files
+
+/// Read, decrypt and verify an encrypted file, to change and save it.
+pub fn open(path: &Path, ctx: &Context) -> Result<Opened> {
+    open_for(path, ctx, true)
+}
+
+/// Read, decrypt and verify an encrypted file, only to read it.
+pub fn open_to_read(path: &Path, ctx: &Context) -> Result<Opened> {
+    open_for(path, ctx, false)
+}
+
+fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
+    // sops reads a `*.json` file as JSON whatever it holds: ksec's YAML
+    // would not be read back. (Reading stays allowed, to recover a file.)
+    if rewrite
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return Err(sops_error(path, SopsError::OtherStore(OtherStore::Json)));
+    }
+    let text = crate::fsutil::read_text(path)?;
+    let file =
+        EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
+    let lookup = identities(ctx, || {
+        let mut words = NoIdentity::new(format!(
+            "cannot decrypt {}: no age identity found",
+            path.display()
+        ))
+        .detail("the file is encrypted to:");
+        for r in file.recipients() {
+            words = words.detail(format!("  {r}"));
+        }
+        words
+    })?;
+    let opened = if rewrite {
+        file.open(&lookup.identities)
+    } else {
+        file.open_to_read(&lookup.identities)
+    };
+    match opened {
+        Ok(opened) => Ok(opened),
+        Err(err @ SopsError::NoMatchingIdentity { .. }) => {
+            let mut e = sops_error(path, err).detail("identities came from:");
+            for line in &lookup.report {
+                e = e.detail(format!("  {line}"));
+            }
+            Err(e)
+        }
+        Err(err) => Err(sops_error(path, err)),
+    }
+}
+
+// ------------------------------------------------------------ templates
+
+/// The project's templates folder, next to ksec.yaml.
+pub const TEMPLATES_DIR: &str = "templates";
+
+/// The built-in templates, with those in the project's `templates/` in
+/// place of the ones of the same name.
+pub fn templates(project: &Project) -> Result<Templates> {
+    let dir = project.root.join(TEMPLATES_DIR);
+    let mut overrides = Vec::new();
+    if dir.is_dir() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read", &dir, &e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            let path = entry.path();
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))?;
+            overrides.push((name.clone(), format!("{TEMPLATES_DIR}/{name}"), text));
+        }
+    }
+    overrides.sort();
+    Templates::with_overrides(overrides).map_err(|problems| {
+        let mut err = Error::invalid(format!(
+            "the onboarding templates have {} problem{}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ));
+        for p in problems {
+            err = err.detail(p);
+        }
+        err.hint("fix the files in templates/ (or remove them to use the built-in ones); the README lists the placeholders")
+    })
+}
+
+// ---------------------------------------------------------------- render
+
+/// What a render of one environment produced, for render, diff and apply.
+pub struct Rendered {
+    pub environment: Option<String>,
+    pub namespaces: Vec<String>,
+    pub manifests: Vec<crate::k8s::Manifest>,
+}
+
+/// Select, load, decrypt and render; every problem becomes one error.
+pub fn rendered(
+    project: &Project,
+    env: Option<&str>,
+    wanted: &[String],
+    ctx: &Context,
+) -> Result<Rendered> {
+    let environment = select_environment(project, env)?;
+    let namespaces = select_namespaces(project, environment.as_deref(), wanted)?;
+    let selection = Selection {
+        environment: environment.as_deref(),
+        namespaces,
+    };
+    let (inputs, mut problems) = sources(project, &selection, ctx)?;
+    let manifests = match render::render(project, &selection, &inputs) {
+        Ok(m) if problems.is_empty() => m,
+        Ok(_) => Vec::new(),
+        Err(more) => {
+            problems.extend(more.into_iter().map(|p| (Code::Invalid, p)));
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems_error(problems));
+    }
+    Ok(Rendered {
+        namespaces: selection
+            .namespaces
+            .iter()
+            .map(|ns| ns.name.clone())
+            .collect(),
+        environment,
+        manifests,
+    })
+}
+
+/// The exit code: a decryption or integrity failure first, then invalid
+/// input; not-found (or a failed read) only when that is all there is.
+fn problems_error(problems: Vec<(Code, Problem)>) -> Error {
+    let has = |code: Code| problems.iter().any(|(c, _)| *c == code);
+    let code = problems
+        .iter()
+        .map(|(c, _)| *c)
+        .find(|c| matches!(c, Code::Decrypt | Code::Integrity))
+        .unwrap_or(if has(Code::Invalid) || problems.is_empty() {
+            Code::Invalid
+        } else if has(Code::Io) {
+            Code::Io
+        } else {
+            Code::NotFound
+        });
+    let count = problems.len();
+    let mut err = Error::new(
+        code,
+        format!(
+            "cannot render: {count} problem{}",
+            if count == 1 { "" } else { "s" }
+        ),
+    );
+    for (_, p) in problems {
+        err = err.detail(p.to_string());
+    }
+    err.hint("fix the problems above; nothing was rendered")
+}
+
+/// `--env`, or the only environment, or none when the project has none.
+pub fn select_environment(project: &Project, flag: Option<&str>) -> Result<Option<String>> {
+    match flag {
+        Some(e) if project.environments.contains_key(e) => Ok(Some(e.to_string())),
+        Some(e) => Err(
+            Error::usage(format!("unknown environment {}", crate::error::shown(e))).hint(format!(
+                "environments in ksec.yaml: {}",
+                project.environment_names()
+            )),
+        ),
+        None => match project.environments.len() {
+            0 => Ok(None),
+            1 => Ok(project.environments.keys().next().cloned()),
+            _ => Err(
+                Error::usage("the project has several environments; choose one with --env").hint(
+                    format!("environments in ksec.yaml: {}", project.environment_names()),
+                ),
+            ),
+        },
+    }
+}
+
+/// `-n` names (all in the environment when none).
+pub fn select_namespaces<'a>(
+    project: &'a Project,
+    environment: Option<&str>,
+    wanted: &[String],
+) -> Result<Vec<&'a Namespace>> {
+    let in_env =
+        |ns: &Namespace| environment.is_none_or(|e| ns.environments.iter().any(|x| x == e));
+    if wanted.is_empty() {
+        return Ok(project
+            .namespaces
+            .values()
+            .filter(|ns| in_env(ns))
+            .collect());
+    }
+    let mut out = Vec::new();
+    for name in wanted {
+        let ns = project.namespaces.get(name).ok_or_else(|| {
+            Error::not_found(format!(
+                "no namespace {} in ksec.yaml",
+                crate::error::shown(name)
+            ))
+            .hint(format!("namespaces: {}", project.namespace_names()))
+        })?;
+        if !in_env(ns) {
+            return Err(Error::usage(format!(
+                "namespace {name} is not part of environment {}",
+                environment.unwrap_or_default()
+            ))
+            .hint("list the environment under the namespace's environments: in ksec.yaml"));
+        }
+        if !out.iter().any(|n: &&Namespace| n.name == ns.name) {
+            out.push(ns);
+        }
+    }
+    Ok(out)
+}
+
+/// Read every plain file and decrypt every secret source, in parallel.
+/// A source that cannot be read (missing, a link out of its namespace
+/// folder, not a regular file, over the size limit) is a problem of every
+/// object that names it.
+fn sources(
+    project: &Project,
+    selection: &Selection,
+    ctx: &Context,
+) -> Result<(Inputs, Vec<(Code, Problem)>)> {
+    let needed = render::needed(selection);
+    let folders = render::folders(selection);
+    // who names each source: built at the first unreadable one
+    let mut uses = Uses::Later(selection);
+    let owner = |path: &Path| {
+        selection
+            .namespaces
+            .iter()
+            .find(|ns| path.starts_with(&ns.path))
+            .map(|ns| ns.name.clone())
+            .unwrap_or_default()
+    };
+    let mut inputs = Inputs::default();
+    if selection.namespaces.iter().any(|ns| ns.onboarded()) {
+        inputs.templates = templates(project)?;
+    }
+    let mut problems = Vec::new();
+    let mut encrypted = Vec::new();
+    for item in needed {
+        match item {
+            Needed::Plain(path) => {
+                match read(project, &folders, &path, crate::fsutil::MAX_PLAIN_SOURCE) {
+                    Ok(bytes) => {
+                        inputs.plain.insert(path, bytes);
+                    }
+                    Err(why) => {
+                        problems.extend(unreadable(&mut uses, &path, &why, "a plain source"));
+                        inputs.unreadable.insert(path);
+                    }
+                }
+            }
+            Needed::Encrypted(path) => encrypted.push(path),
+        }
+    }
+    if encrypted.is_empty() {
+        return Ok((inputs, problems));
+    }
+    // problems come out in path order
+    encrypted.sort();
+    let lookup = identities(ctx, || {
+        let n = encrypted.len();
+        let mut words = NoIdentity::new(format!(
+            "cannot render: no age identity found to decrypt {n} encrypted source{}",
+            if n == 1 { "" } else { "s" }
+        ));
+        for path in &encrypted {
+            words = words.detail(format!("needed for: {}", path.display()));
+        }
+        words
+    })?;
+    let results = crate::parallel::map(&encrypted, |path| {
+        let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)
+            .map_err(Failure::Read)?;
+        decrypt_source(path, text, &lookup.identities).map_err(Failure::Open)
+    });
+    for (path, result) in encrypted.into_iter().zip(results) {
+        match result {
+            Ok(pairs) => {
+                inputs.secrets.insert(path, pairs);
+            }
+            Err(Failure::Read(why)) => {
+                problems.extend(unreadable(&mut uses, &path, &why, "an encrypted source"));
+            }
+            Err(Failure::Open((code, message))) => problems.push((
+                code,
+                Problem {
+                    location: path.to_string_lossy().replace('\\', "/"),
+                    object: format!("namespace {}", owner(&path)),
+                    message,
+                },
+            )),
+        }
+    }
+    Ok((inputs, problems))
+}
+
+/// Why an encrypted source gave no pairs.
+enum Failure {
+    Read(SourceError),
+    Open((Code, String)),
+}
+
+/// Read a source inside the folder of the (innermost) namespace that
+/// names it.
+fn read(
+    project: &Project,
+    folders: &HashMap<PathBuf, &Path>,
+    path: &Path,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, SourceError> {
+    let folder = folders.get(path).copied().unwrap_or(Path::new(""));
+    crate::fsutil::read_source(&project.root, folder, path, limit)
+}
+
+/// One problem per object that names an unreadable source, at its entry in
+/// ksec.yaml: a missing file is not-found (3), a refused one invalid (6).
+fn unreadable(
+    uses: &mut Uses,
+    path: &Path,
+    why: &SourceError,
+    limit_name: &str,
+) -> Vec<(Code, Problem)> {
+    let code = match why {
+        SourceError::Missing => Code::NotFound,
+        SourceError::Io(_) => Code::Io,
+        _ => Code::Invalid,
+    };
+    let shown = path.to_string_lossy().replace('\\', "/");
+    uses.of(path)
+        .iter()
+        .map(|u| {
+            (
+                code,
+                Problem {
+                    location: u.location.clone(),
+                    object: u.object.clone(),
+                    message: format!("{} {shown} {}", u.what, why.message(limit_name)),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The objects naming each source (`render::uses_by_path`), built once when
+/// the first unreadable source is reported: a lookup per unreadable file,
+/// not a scan of the selection.
+enum Uses<'s, 'a> {
+    Later(&'s Selection<'a>),
+    Built(HashMap<PathBuf, Vec<render::Use<'a>>>),
+}
+
+impl<'a> Uses<'_, 'a> {
+    fn of(&mut self, path: &Path) -> &[render::Use<'a>] {
+        if let Uses::Later(selection) = self {
+            *self = Uses::Built(render::uses_by_path(selection));
+        }
+        match self {
+            Uses::Built(by_path) => by_path.get(path).map_or(&[], Vec::as_slice),
+            Uses::Later(_) => &[],
+        }
+    }
+}
+
+type Pairs = Vec<(String, SecretString)>;
+/// A source's pairs, or why it could not be read (exit code and message).
+type Decrypted = std::result::Result<Pairs, (Code, String)>;
+
+/// Decrypt one source; messages name it relative to the project.
+fn decrypt_source(path: &Path, bytes: Vec<u8>, identities: &Identities) -> Decrypted {
+    let text = String::from_utf8(bytes).map_err(|_| {
+        (
+            Code::Invalid,
+            "is not UTF-8 text, so not a SOPS file".to_string(),
+        )
+    })?;
+    let explain = |e| {
+        let err = sops_error(path, e);
+        (err.code, err.message)
+    };
+    let opened = EncryptedFile::parse(&text, Format::from_path(path))
+        .and_then(|f| f.open_to_read(identities))
+        .map_err(explain)?;
+    flatten(&opened.plain)
+}
+
+/// A secret source's top-level keys; nested values are refused.
+fn flatten(plain: &Value) -> Decrypted {
+    let Value::Map(items) = plain else {
+        return Err((
+            Code::Invalid,
+            "a secret source must be a map of keys to values".into(),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Item::Pair(key, value) = item else {
+            continue;
+        };
+        let text = match value {
+            Value::Leaf(leaf) => match leaf.kind {
+                Kind::Bool => leaf.expose().to_ascii_lowercase(),
+                _ => leaf.expose().to_string(),
+            },
+            Value::Null => String::new(),
+            Value::Map(_) | Value::Seq(_) => {
+                return Err((
+                    Code::Invalid,
+                    format!(
+                        "key {key} holds a nested value; secret sources must be flat (KEY: value)"
+                    ),
+                ));
+            }
+        };
+        out.push((key.clone(), SecretString::from(text)));
+    }
+    Ok(out)
+}
