@@ -127,7 +127,7 @@ pub fn remove_if_stale_temp(path: &Path) -> bool {
     let Some(pid) = path.file_name().and_then(|n| n.to_str()).and_then(temp_pid) else {
         return false;
     };
-    pid != std::process::id() && owned_file(path) && process_gone(pid) && {
+    pid != std::process::id() && owned_file(path) && crate::sys::process_gone(pid) && {
         std::fs::remove_file(path).is_ok()
     }
 }
@@ -157,35 +157,8 @@ fn remove_stale_temps_once(dir: &Path) {
 }
 
 /// A regular file (not a link) of the current user.
-#[cfg(unix)]
-#[allow(unsafe_code, reason = "libc: getuid")]
 fn owned_file(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: getuid cannot fail.
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.is_file() && m.uid() == unsafe { libc::getuid() })
-}
-
-#[cfg(not(unix))]
-fn owned_file(_: &Path) -> bool {
-    false
-}
-
-/// Whether no process `pid` exists.
-#[cfg(unix)]
-#[allow(unsafe_code, reason = "libc: kill(pid, 0)")]
-fn process_gone(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
-#[cfg(not(unix))]
-fn process_gone(_: u32) -> bool {
-    false
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && crate::sys::owned_by_me(&m))
 }
 
 #[cfg(unix)]

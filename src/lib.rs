@@ -33,6 +33,7 @@ pub mod parallel;
 pub mod problem;
 pub mod project;
 pub mod render;
+pub(crate) mod sys;
 
 use clap::Parser;
 use cli::{Cli, Command};

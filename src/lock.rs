@@ -46,9 +46,9 @@ pub fn lock(path: &Path) -> Result<FileLock> {
     let open = || File::open(path).map_err(|e| Error::io("open", path, &e));
     let mut file = open()?;
     for _ in 0..attempts {
-        match sys::try_lock(&file) {
+        match crate::sys::try_flock(&file) {
             Ok(true) => {
-                if sys::same_file(&file, path) {
+                if holders::same_file(&file, path) {
                     return Ok(FileLock {
                         _file: file,
                         path: path.to_path_buf(),
@@ -58,7 +58,7 @@ pub fn lock(path: &Path) -> Result<FileLock> {
                 file = open()?;
             }
             Ok(false) => {
-                last_holder = sys::holder(&file);
+                last_holder = holders::holder(&file);
                 std::thread::sleep(STEP);
             }
             Err(e) => {
@@ -101,29 +101,10 @@ fn timeout() -> Result<Duration> {
 }
 
 #[cfg(unix)]
-mod sys {
+mod holders {
     use std::fs::File;
     use std::os::unix::fs::MetadataExt;
-    use std::os::unix::io::AsRawFd;
     use std::path::Path;
-
-    /// `Ok(true)` when locked, `Ok(false)` when another process holds it.
-    #[allow(unsafe_code, reason = "libc: flock")]
-    pub fn try_lock(file: &File) -> std::io::Result<bool> {
-        loop {
-            // SAFETY: flock on a file descriptor this File owns.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(true);
-            }
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EWOULDBLOCK) => return Ok(false),
-                _ => return Err(err),
-            }
-        }
-    }
 
     /// Whether `path` still names the file `file` has open.
     pub fn same_file(file: &File, path: &Path) -> bool {
@@ -156,13 +137,10 @@ mod sys {
 }
 
 #[cfg(not(unix))]
-mod sys {
+mod holders {
     use std::fs::File;
     use std::path::Path;
 
-    pub fn try_lock(_: &File) -> std::io::Result<bool> {
-        Ok(true)
-    }
     pub fn same_file(_: &File, _: &Path) -> bool {
         true
     }
@@ -180,9 +158,9 @@ mod tests {
         let locks = "1: -> FLOCK  ADVISORY  WRITE 77 fd:01:42 0 EOF\n\
                      1: FLOCK  ADVISORY  WRITE 4242 fd:01:42 0 EOF\n\
                      2: POSIX  ADVISORY  WRITE 99 fd:01:43 0 EOF\n";
-        assert_eq!(sys::holder_in(locks, 42, 1), Some(4242));
-        assert_eq!(sys::holder_in(locks, 43, 1), None);
-        assert_eq!(sys::holder_in(locks, 42, 4242), None);
+        assert_eq!(holders::holder_in(locks, 42, 1), Some(4242));
+        assert_eq!(holders::holder_in(locks, 43, 1), None);
+        assert_eq!(holders::holder_in(locks, 42, 4242), None);
     }
 
     #[test]
@@ -195,7 +173,7 @@ mod tests {
             let path = path.clone();
             std::thread::spawn(move || {
                 let held = lock(&path).unwrap();
-                sys::same_file(&held._file, held.path())
+                holders::same_file(&held._file, held.path())
             })
         };
         std::thread::sleep(Duration::from_millis(100));

@@ -23,6 +23,7 @@ use crate::crypto::merge;
 use crate::crypto::sops::{self, Format, emit_plain, has_sops_metadata};
 use crate::error::{Code, Error, Result, sops_error};
 use crate::load;
+use crate::sys::{self, signals};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
@@ -183,7 +184,7 @@ const DIR_PREFIX: &str = "ksec-edit-";
 fn temp_base() -> std::path::PathBuf {
     candidates()
         .into_iter()
-        .find(|dir| ram::is_ram_backed(dir) && ram::writable_dir(dir))
+        .find(|dir| sys::is_ram_backed(dir) && sys::writable_dir(dir))
         .unwrap_or_else(std::env::temp_dir)
 }
 
@@ -216,7 +217,7 @@ fn remove_stale_dirs() {
                 continue;
             };
             let path = entry.path();
-            if ram::ours_and_dead(&path, pid) && std::fs::remove_dir_all(&path).is_ok() {
+            if ours_and_dead(&path, pid) && std::fs::remove_dir_all(&path).is_ok() {
                 eprintln!(
                     "note: removed {}, left behind by a ksec edit (pid {pid}) that was killed",
                     path.display()
@@ -238,75 +239,10 @@ fn stale_pid(name: &str) -> Option<u32> {
         .filter(|&p| p > 1 && p != std::process::id())
 }
 
-#[cfg(unix)]
-#[allow(unsafe_code, reason = "libc: statfs, access, getuid, kill(pid, 0)")]
-mod ram {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    use std::path::Path;
-
-    fn c_path(path: &Path) -> Option<std::ffi::CString> {
-        std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
-    }
-
-    #[cfg(target_os = "linux")]
-    pub fn is_ram_backed(path: &Path) -> bool {
-        const TMPFS_MAGIC: u32 = 0x0102_1994;
-        const RAMFS_MAGIC: u32 = 0x8584_58f6;
-        let Some(c) = c_path(path) else { return false };
-        // SAFETY: statfs fills a zeroed local struct from a valid C string.
-        unsafe {
-            let mut buf: libc::statfs = std::mem::zeroed();
-            if libc::statfs(c.as_ptr(), &mut buf) != 0 {
-                return false;
-            }
-            #[allow(clippy::unnecessary_cast)]
-            let kind = buf.f_type as u32;
-            kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
-        }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn is_ram_backed(_: &Path) -> bool {
-        false
-    }
-
-    pub fn writable_dir(path: &Path) -> bool {
-        let Some(c) = c_path(path) else { return false };
-        // SAFETY: access only reads a valid C string.
-        path.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
-    }
-
-    /// A real directory (not a link) of this user whose process is gone.
-    pub fn ours_and_dead(path: &Path, pid: u32) -> bool {
-        let Ok(meta) = std::fs::symlink_metadata(path) else {
-            return false;
-        };
-        // SAFETY: getuid cannot fail.
-        if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } {
-            return false;
-        }
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        // SAFETY: signal 0 only checks whether the process exists.
-        let rc = unsafe { libc::kill(pid, 0) };
-        rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-    }
-}
-
-#[cfg(not(unix))]
-mod ram {
-    use std::path::Path;
-    pub fn is_ram_backed(_: &Path) -> bool {
-        false
-    }
-    pub fn writable_dir(path: &Path) -> bool {
-        path.is_dir()
-    }
-    pub fn ours_and_dead(_: &Path, _: u32) -> bool {
-        false
-    }
+/// A real directory (not a link) of this user whose process is gone.
+fn ours_and_dead(path: &Path, pid: u32) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && crate::sys::owned_by_me(&m))
+        && crate::sys::process_gone(pid)
 }
 
 /// The temporary file's name: the source's name without `.enc`, so editors
@@ -401,79 +337,6 @@ fn run_editor(path: &Path) -> Result<()> {
         .hint("set VISUAL or EDITOR to a working editor"));
     }
     Ok(())
-}
-
-#[cfg(unix)]
-#[allow(unsafe_code, reason = "libc: the signal mask has no std API")]
-mod signals {
-    use std::os::unix::process::CommandExt;
-
-    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-    fn set() -> libc::sigset_t {
-        // SAFETY: sigemptyset/sigaddset initialise and fill a local sigset_t.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in SIGNALS {
-                libc::sigaddset(&mut set, s);
-            }
-            set
-        }
-    }
-
-    /// SIGINT, SIGTERM and SIGHUP blocked for this thread (and threads it
-    /// starts) while this value lives. Pending signals are discarded at exit.
-    pub struct Blocked;
-
-    impl Blocked {
-        pub fn new() -> Blocked {
-            let set = set();
-            // SAFETY: a valid, initialised signal set; no old mask is read.
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-            Blocked
-        }
-
-        /// Whether one of the signals arrived since blocking.
-        pub fn pending(&self) -> bool {
-            // SAFETY: sigpending fills a local sigset_t; sigismember reads it.
-            unsafe {
-                let mut pending: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut pending);
-                if libc::sigpending(&mut pending) != 0 {
-                    return false;
-                }
-                SIGNALS.iter().any(|&s| libc::sigismember(&pending, s) == 1)
-            }
-        }
-    }
-
-    /// The editor gets the signals as usual.
-    pub fn unblocked_in_child(command: &mut std::process::Command) {
-        // SAFETY: the closure only calls async-signal-safe functions
-        // (sigemptyset, sigaddset, pthread_sigmask) on a local set.
-        unsafe {
-            command.pre_exec(|| {
-                let set = set();
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                Ok(())
-            });
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod signals {
-    pub struct Blocked;
-    impl Blocked {
-        pub fn new() -> Blocked {
-            Blocked
-        }
-        pub fn pending(&self) -> bool {
-            false
-        }
-    }
-    pub fn unblocked_in_child(_: &mut std::process::Command) {}
 }
 
 #[cfg(test)]

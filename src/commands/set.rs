@@ -187,7 +187,7 @@ fn find_map<'a>(root: &'a mut Value, path: &[String]) -> Option<&'a mut Vec<Item
 /// The new value: a hidden prompt on a terminal, else stdin.
 fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
     if std::io::stdin().is_terminal() {
-        let _interrupt = interrupt::exit_130_on_signal();
+        let _interrupt = crate::sys::interrupt::exit_130_on_signal();
         let value = dialoguer::Password::new()
             .with_prompt(format!("value for {key}"))
             .allow_empty_password(true)
@@ -208,71 +208,6 @@ fn read_value(key: &str) -> Result<zeroize::Zeroizing<String>> {
         }
     }
     Ok(value)
-}
-
-/// Ctrl-C at the hidden prompt: the terminal's echo, which the prompt
-/// turned off, is restored, and ksec exits 130 ("interrupted") instead of
-/// dying of the signal with the terminal left silent.
-#[cfg(unix)]
-#[allow(unsafe_code, reason = "libc: a signal handler, tcsetattr")]
-mod interrupt {
-    use std::sync::OnceLock;
-
-    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-    /// The terminal's settings before the prompt.
-    static SAVED: OnceLock<libc::termios> = OnceLock::new();
-
-    /// Until dropped, SIGINT, SIGTERM and SIGHUP exit 130.
-    pub struct Guard;
-
-    pub fn exit_130_on_signal() -> Guard {
-        // SAFETY: tcgetattr fills a zeroed local termios; signal installs a
-        // handler that only calls async-signal-safe functions.
-        unsafe {
-            let mut saved: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut saved) == 0 {
-                let _ = SAVED.set(saved);
-            }
-            for s in SIGNALS {
-                libc::signal(
-                    s,
-                    handler as extern "C" fn(libc::c_int) as libc::sighandler_t,
-                );
-            }
-        }
-        Guard
-    }
-
-    extern "C" fn handler(_: libc::c_int) {
-        const MESSAGE: &[u8] = b"\nerror: interrupted: nothing was written\n";
-        // SAFETY: tcsetattr, write and _exit are async-signal-safe; SAVED
-        // is only read (set before the handler was installed).
-        unsafe {
-            if let Some(saved) = SAVED.get() {
-                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
-            }
-            libc::write(libc::STDERR_FILENO, MESSAGE.as_ptr().cast(), MESSAGE.len());
-            libc::_exit(130);
-        }
-    }
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            for s in SIGNALS {
-                // SAFETY: back to the default disposition.
-                unsafe { libc::signal(s, libc::SIG_DFL) };
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod interrupt {
-    pub struct Guard;
-    pub fn exit_130_on_signal() -> Guard {
-        Guard
-    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,18 @@
 //! (serde alone stops at the first).
 
 use super::schema::{self, Map};
-use super::*;
+use super::{
+    Allow, Defaults, Environment, KEEP_VERSIONS, Limits, MAX_KEEP_VERSIONS, MountSpec, Namespace,
+    ObjectSpec, OverrideSpec, Problem, Project, Recipient, Rule, sanitize_label,
+};
 use crate::error::{escape_controls, shown};
 use crate::k8s::{
     POD_SECURITY_LEVELS, is_dns_label, is_dns_subdomain, is_label_value, is_quantity,
     reserved_namespace,
 };
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Read ksec.yaml into its schema. Unknown fields are all reported, each
 /// with its line (serde alone stops at the first); parser errors are put in
