@@ -40,6 +40,8 @@ cd "$ROOT"
 BENCH_NAME=all.sh
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
 
 ALL_SCRIPTS="decrypt render apply rekey scale"
 BENCH_ONLY=${BENCH_ONLY:-$ALL_SCRIPTS}
@@ -95,7 +97,7 @@ META=$BENCH_OUT/meta.tsv
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 first_line() { "$@" 2>/dev/null | head -n1 || true; }
 # the binary scripts/kube-up.sh starts for apply.sh
-apiserver=${KSEC_KUBE_APISERVER:-${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-$(sed -n 's/^KUBE_VERSION=//p' scripts/kube-up.sh)}
+apiserver=${KSEC_KUBE_APISERVER:-$KSEC_KUBE_APISERVER_BIN}
 meta started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta quick "$BENCH_QUICK"
 meta full "$FULL"

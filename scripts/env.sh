@@ -14,3 +14,8 @@ export PATH
 # kube-apiserver), run by scripts/deny.sh.
 KSEC_CARGO_DENY_VERSION=0.20.2
 KSEC_CARGO_DENY=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/cargo-deny-$KSEC_CARGO_DENY_VERSION/bin/cargo-deny
+# The test API server: kube-apiserver 1.20.2 from Debian's source, with the
+# reflect2 1.0.2 fix (serving custom resources crashes without it), built by
+# scripts/kube-build.sh into the tools cache and started by scripts/kube-up.sh.
+KSEC_KUBE_VERSION=1.20.2
+KSEC_KUBE_APISERVER_BIN=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-$KSEC_KUBE_VERSION-reflect2

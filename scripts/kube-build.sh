@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build kube-apiserver 1.20.2 from Debian's `kubernetes` source package (with its
 # vendor/ tree; no internet needed beyond apt), once per machine. The binary is
-# cached in ${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-1.20.2; later runs
+# cached in ${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-1.20.2-reflect2; later runs
 # only check that it runs. Also installs what scripts/kube-up.sh needs at run time
 # (etcd-server, curl, openssl), cached binary or not.
 # Progress goes to stderr (one line per step; the full log on failure); the
@@ -11,9 +11,9 @@ set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
 
-KUBE_VERSION=1.20.2
-cache=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}
-bin=$cache/kube-apiserver-$KUBE_VERSION
+KUBE_VERSION=$KSEC_KUBE_VERSION
+bin=$KSEC_KUBE_APISERVER_BIN
+cache=$(dirname "$bin")
 export DEBIAN_FRONTEND=noninteractive
 
 log=$(mktemp)
@@ -54,6 +54,8 @@ fi
 [ -x /usr/lib/go/bin/go ] || need+=(golang-go)
 command -v rsync >/dev/null || need+=(rsync)
 command -v make >/dev/null || need+=(make)
+reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+[ -d "$reflect2" ] || need+=(golang-github-modern-go-reflect2-dev)
 if [ ${#need[@]} -gt 0 ]; then
   step "apt-get install ${need[*]}" apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
@@ -76,6 +78,13 @@ esac
 mkdir src
 step "unpack $orig" tar -xf "$orig" -C src --strip-components=1
 cd src
+# The vendored github.com/modern-go/reflect2 1.0.1 predates Go 1.18: built with
+# Debian's Go 1.19, the server crashes (SIGSEGV in map iteration) the first
+# time it serves a custom resource. Debian's reflect2 1.0.2 fixes it.
+grep -q 'modern-go/reflect2 v1.0.1' vendor/modules.txt \
+  || { echo "kube-build: FAILED: vendor/ does not hold reflect2 1.0.1 as expected" >&2; exit 1; }
+step "replace vendored reflect2 1.0.1 with Debian's 1.0.2" \
+  rsync -a --delete --exclude '*_test.go' "$reflect2/" vendor/github.com/modern-go/reflect2/
 mkdir -p .go/src/k8s.io
 ln -s ../../.. .go/src/k8s.io/kubernetes
 # The orig tarball is a `git archive` with the version stamp filled in

@@ -20,8 +20,7 @@ usage() { echo "usage: $0 DIR" >&2; exit 2; }
 [ $# -eq 1 ] && [ -n "$1" ] || usage
 die() { echo "kube-up: ERROR: $*" >&2; exit 1; }
 
-KUBE_VERSION=1.20.2
-apiserver=${KSEC_KUBE_APISERVER:-${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-$KUBE_VERSION}
+apiserver=${KSEC_KUBE_APISERVER:-$KSEC_KUBE_APISERVER_BIN}
 READY_TIMEOUT=${KSEC_KUBE_READY_TIMEOUT:-60}
 [ -x "$apiserver" ] || die "no kube-apiserver at $apiserver: run scripts/kube-build.sh first"
 command -v etcd >/dev/null || die "etcd not found: run scripts/kube-build.sh (installs etcd-server)"
