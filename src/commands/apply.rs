@@ -694,11 +694,6 @@ fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<(
             )?;
         }
         OutputFormat::Text => {
-            let suffix = if args.dry_run {
-                " (dry run: nothing persisted)"
-            } else {
-                ""
-            };
             for (label, c) in results {
                 let failed = c.report.as_ref().is_some_and(|r| !r.failed.is_empty());
                 outln!(
@@ -709,14 +704,8 @@ fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<(
                         ""
                     }
                 )?;
-                for (ns, n) in &c.namespaces {
-                    outln!(
-                        "  {ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
-                        n.created,
-                        n.updated,
-                        n.unchanged,
-                        n.pruned
-                    )?;
+                for line in count_lines(&c.namespaces, args.dry_run) {
+                    outln!("  {line}")?;
                 }
             }
         }
@@ -749,8 +738,16 @@ fn confirm_clusters(
             ready.to_delete.len()
         );
     }
+    ask(
+        "apply these changes to every cluster listed?",
+        "nothing was written to any cluster",
+    )
+}
+
+/// A yes/no question on the terminal (default no); no is an error.
+fn ask(question: &str, nothing: &str) -> Result<()> {
     let yes = dialoguer::Confirm::new()
-        .with_prompt("apply these changes to every cluster listed?")
+        .with_prompt(question)
         .default(false)
         .interact()
         .unwrap_or(false);
@@ -759,7 +756,7 @@ fn confirm_clusters(
     } else {
         Err(Error::new(
             Code::NeedsConfirmation,
-            "not confirmed; nothing was written to any cluster",
+            format!("not confirmed; {nothing}"),
         ))
     }
 }
@@ -1075,19 +1072,7 @@ fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result
     for key in deletes {
         eprintln!("  delete {}", cluster::id(key));
     }
-    let yes = dialoguer::Confirm::new()
-        .with_prompt("apply these changes?")
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if yes {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::NeedsConfirmation,
-            "not confirmed; nothing was written",
-        ))
-    }
+    ask("apply these changes?", "nothing was written")
 }
 
 fn summary(
@@ -1105,23 +1090,33 @@ fn summary(
             )?;
         }
         OutputFormat::Text => {
-            let suffix = if args.dry_run {
-                " (dry run: nothing persisted)"
-            } else {
-                ""
-            };
-            for (ns, c) in per_ns {
-                outln!(
-                    "{ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.pruned
-                )?;
+            for line in count_lines(&per_ns, args.dry_run) {
+                outln!("{line}")?;
             }
         }
     }
     Ok(())
+}
+
+/// A summary's line per namespace: `NS: 1 created, 0 updated, …`.
+fn count_lines(
+    per_ns: &std::collections::BTreeMap<String, plan::Counts>,
+    dry_run: bool,
+) -> Vec<String> {
+    let suffix = if dry_run {
+        " (dry run: nothing persisted)"
+    } else {
+        ""
+    };
+    per_ns
+        .iter()
+        .map(|(ns, c)| {
+            format!(
+                "{ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
+                c.created, c.updated, c.unchanged, c.pruned
+            )
+        })
+        .collect()
 }
 
 /// `ksec diff`: rendered vs live, per object and per key. Exit 0 when the

@@ -11,6 +11,7 @@ use common::kube::{
     kubeconfig, kubeconfig_2, kubectl_on, merged_kubeconfig, resource_versions, text, unique,
 };
 use common::proxy::{Fault, Proxy};
+use common::terminal::{Transcript, on_terminal};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -369,15 +370,68 @@ fn protected_environments_are_listed_once_and_need_yes_without_a_terminal() {
         "{t}"
     );
     assert!(fleet.live(kubeconfig()).is_empty() && fleet.live(kubeconfig_2()).is_empty());
-    let out = fleet.run(&["apply", "--all-envs", "--yes"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
+
+    // on a terminal: one question listing both; "n" writes nothing anywhere
+    let script = common::which("script").expect("util-linux `script` is not installed");
+    let line = format!(
+        "{} --project {} apply --all-envs",
+        assert_cmd::cargo::cargo_bin("ksec").display(),
+        fleet.dir.path().display()
+    );
+    let answer = |keys: &[u8]| {
+        let mut child = on_terminal(&script, &line, fleet.dir.path(), &fleet.key)
+            .env("KUBECONFIG", &fleet.config)
+            .spawn()
+            .unwrap();
+        let transcript = Transcript::read(&mut child);
+        assert!(
+            transcript.wait_for("apply these changes to every cluster listed?"),
+            "no prompt was shown"
+        );
+        transcript.type_and_wait(&mut child, keys)
+    };
+    let (status, out) = answer(b"n");
+    assert_eq!(status.code(), Some(8), "{out}");
+    assert!(
+        out.contains("environments one, two are protected. About to:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("environment one (context c1-admin): apply 2 objects, delete 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("environment two (context c2-admin): apply 2 objects, delete 0"),
+        "{out}"
+    );
+    assert_eq!(out.matches("listed? [y/N]").count(), 1, "{out}");
+    assert!(
+        out.contains("not confirmed; nothing was written to any cluster"),
+        "{out}"
+    );
+    assert!(!out.contains(common::canary::MARKER), "{out}");
+    assert!(fleet.live(kubeconfig()).is_empty() && fleet.live(kubeconfig_2()).is_empty());
+    let (status, out) = answer(b"y");
+    assert_eq!(status.code(), Some(0), "{out}");
+    let held = || {
         (
             fleet.live(kubeconfig()).len(),
-            fleet.live(kubeconfig_2()).len()
-        ),
-        (2, 2)
+            fleet.live(kubeconfig_2()).len(),
+        )
+    };
+    assert_eq!(held(), (2, 2), "{out}");
+
+    // --yes needs no terminal
+    fleet.set_log_level("warn");
+    let out = fleet.run(&["apply", "--all-envs", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        t.matches("1 created, 0 updated, 1 unchanged").count(),
+        2,
+        "{t}"
     );
+    assert_eq!(held(), (3, 3), "{t}");
 }
 
 #[test]
