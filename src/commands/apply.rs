@@ -218,7 +218,8 @@ fn access_table(verdicts: &[Verdict]) -> String {
     super::table(&access_rows(verdicts))
 }
 
-/// The access table of several clusters: a CLUSTER column in front.
+/// The access table of several clusters: a CLUSTER column in front
+/// (`environment/context`).
 fn clusters_access_table(per_cluster: &[(String, &[Verdict])]) -> String {
     let mut rows: Vec<[String; 6]> = Vec::new();
     for (i, (cluster, verdicts)) in per_cluster.iter().enumerate() {
@@ -516,7 +517,10 @@ fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyArgs) -> Res
         let rows: Vec<(String, &[Verdict])> = targets
             .iter()
             .zip(&checked)
-            .map(|((_, c), ch)| (c.context.clone(), ch.verdicts.as_slice()))
+            .map(|((r, c), ch)| {
+                let env = r.environment.as_deref().unwrap_or_default();
+                (format!("{env}/{}", c.context), ch.verdicts.as_slice())
+            })
             .collect();
         clusters_access_table(&rows)
     };

@@ -172,13 +172,14 @@ fn a_user_denied_on_one_cluster_gets_exit_7_and_no_write_on_either() {
         "{t}"
     );
     assert!(
-        err.lines()
-            .any(|l| l.starts_with("c2-alice") && l.contains("configmaps") && l.contains(" no")),
+        err.lines().any(|l| l.starts_with("two/c2-alice ")
+            && l.contains("configmaps")
+            && l.contains(" no")),
         "{t}"
     );
     assert!(
         !err.lines()
-            .any(|l| l.starts_with("c1-alice") && l.contains(" no ")),
+            .any(|l| l.starts_with("one/c1-alice ") && l.contains(" no ")),
         "{t}"
     );
     assert!(
@@ -198,13 +199,13 @@ fn a_user_denied_on_one_cluster_gets_exit_7_and_no_write_on_either() {
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("c1-alice") && l.contains(" yes")),
+            .any(|l| l.starts_with("one/c1-alice ") && l.contains(" yes")),
         "{table}"
     );
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("c2-alice") && l.contains(" no")),
+            .any(|l| l.starts_with("two/c2-alice ") && l.contains(" no")),
         "{table}"
     );
 
@@ -291,6 +292,19 @@ fn a_cluster_that_stops_answering_mid_apply_is_reported_and_the_other_completes(
 #[test]
 fn diff_all_envs_exits_1_and_names_the_drifting_cluster_in_one_json_document() {
     let fleet = Fleet::new("admin", 1, false);
+    // a dry run across both persists nothing and counts for each
+    let out = fleet.run(&["apply", "--all-envs", "--dry-run", "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["dryRun"], true);
+    for (i, env) in ["one", "two"].iter().enumerate() {
+        assert_eq!(doc["clusters"][i]["environment"], *env, "{doc}");
+        assert_eq!(
+            doc["clusters"][i]["namespaces"][&fleet.ns]["created"], 2,
+            "{doc}"
+        );
+    }
+    assert!(fleet.live(kubeconfig()).is_empty() && fleet.live(kubeconfig_2()).is_empty());
     let out = fleet.run(&["apply", "--all-envs", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     let out = fleet.run(&["diff", "--all-envs", "--output", "json"]);
@@ -357,6 +371,15 @@ fn diff_all_envs_exits_1_and_names_the_drifting_cluster_in_one_json_document() {
     );
     let out = fleet.run(&["diff", "--env", "one"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // and its JSON is the same document, with one cluster
+    let out = fleet.run(&["diff", "--env", "two", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["clusters"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(
+        doc["clusters"][0]["differences"][0]["keys"],
+        serde_json::json!(["data.PASSWORD"])
+    );
 }
 
 #[test]
