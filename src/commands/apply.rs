@@ -159,17 +159,17 @@ fn reads_for(
 /// Say which deletions involve objects applied from elsewhere: those of
 /// another checkout are left alone, those of a commit this checkout does
 /// not contain are deleted (a rollback does that on purpose).
-fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
+fn warn_provenance(changes: &Changes, prune: bool, verb: &str, at: &str) {
     for (key, provenance) in changes.provenance(prune) {
         let id = cluster::id(key);
         match provenance {
             // annotations read from the cluster: control characters escaped
             Provenance::Foreign(from) => eprintln!(
-                "warning: not deleting {id}: it was last applied from another checkout of this project (`{}`); delete it from there, or with kubectl if nothing uses it",
+                "warning: {at}not deleting {id}: it was last applied from another checkout of this project (`{}`); delete it from there, or with kubectl if nothing uses it",
                 from.escape_debug()
             ),
             Provenance::OtherRevision(rev) => eprintln!(
-                "warning: {verb} {id}, last applied from commit {}, which this checkout does not contain",
+                "warning: {at}{verb} {id}, last applied from commit {}, which this checkout does not contain",
                 rev.escape_debug()
             ),
         }
@@ -182,6 +182,7 @@ fn allowed_cleanup(
     cluster: &Cluster,
     cleanup: Vec<Key>,
     already: &[plan::Need],
+    at: &str,
 ) -> Result<Vec<Key>> {
     let needs: Vec<plan::Need> = plan::write_needs(&[], &cleanup)
         .into_iter()
@@ -202,7 +203,7 @@ fn allowed_cleanup(
     });
     let n = kept.len();
     eprintln!(
-        "note: you may not delete {}, so {n} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
+        "note: {at}you may not delete {}, so {n} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
         denied
             .iter()
             .map(|d| format!("{} in {}", d.resource, d.namespace))
@@ -321,6 +322,7 @@ fn check<'r>(
     cluster: &Cluster,
     args: &ApplyArgs,
     origin: &Origin,
+    at: &str,
 ) -> Result<Checked<'r>> {
     let reads = reads_for(project, rendered, &args.target.namespaces, args.prune);
     let must_exist = must_exist(project, rendered);
@@ -345,7 +347,7 @@ fn check<'r>(
     let changes = if verdicts.iter().all(|v| v.allowed) {
         let live = live?;
         if args.prune {
-            warn_unseen(project, &live.unseen);
+            warn_unseen(project, &live.unseen, at);
         }
         Some(plan::changes(
             &rendered.manifests,
@@ -375,7 +377,7 @@ fn check<'r>(
     };
     verdicts.extend(cluster.review(&write_needs)?);
     if !cleanup.is_empty() && !args.check_access {
-        to_delete.extend(allowed_cleanup(cluster, cleanup, &write_needs)?);
+        to_delete.extend(allowed_cleanup(cluster, cleanup, &write_needs, at)?);
     }
     verdicts.sort_by(|a, b| a.need.cmp(&b.need));
     Ok(Checked {
@@ -395,11 +397,12 @@ fn ready<'r>(
     args: &ApplyArgs,
     checked: Checked<'r>,
     origin: &Origin,
+    at: &str,
 ) -> Result<Ready<'r>> {
     let changes = checked.changes.expect("all reads are allowed");
     let to_delete = checked.to_delete;
     refuse_missing_workloads(rendered, &changes, cluster)?;
-    warn_provenance(&changes, args.prune, "deleting");
+    warn_provenance(&changes, args.prune, "deleting", at);
     for name in &args.delete_namespace {
         if !to_delete
             .iter()
@@ -449,7 +452,7 @@ fn apply_one(
     args: &ApplyArgs,
 ) -> Result<()> {
     let origin = Origin::of(&project.root);
-    let checked = check(project, rendered, cluster, args, &origin)?;
+    let checked = check(project, rendered, cluster, args, &origin, "")?;
     let denied = checked.denied();
     if args.check_access {
         super::write_stdout(access_table(&checked.verdicts).as_bytes())?;
@@ -468,7 +471,7 @@ fn apply_one(
             "nothing was written",
         ));
     }
-    let ready = ready(project, rendered, cluster, args, checked, &origin)?;
+    let ready = ready(project, rendered, cluster, args, checked, &origin, "")?;
     let to_write = ready.to_write();
     if args.dry_run {
         let (written, pruned) = planned(&ready);
@@ -508,7 +511,8 @@ fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyArgs) -> Res
     let targets: Vec<(&Rendered, &Cluster)> = rendered.iter().zip(&clusters).collect();
     let labels: Vec<String> = targets.iter().map(|(r, c)| label(r, c)).collect();
     let checked = per_cluster(&targets, |(r, c)| {
-        check(project, r, c, args, &Origin::of(&project.root))
+        let at = format!("{}: ", label(r, c));
+        check(project, r, c, args, &Origin::of(&project.root), &at)
     });
     let checked = all_ok(checked, &labels, "the pre-flight")?;
     let denied: usize = checked.iter().map(Checked::denied).sum();
@@ -562,7 +566,16 @@ fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyArgs) -> Res
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
             .expect("each cluster is taken once");
-        ready(project, r, c, args, checked, &Origin::of(&project.root))
+        let at = format!("{}: ", label(r, c));
+        ready(
+            project,
+            r,
+            c,
+            args,
+            checked,
+            &Origin::of(&project.root),
+            &at,
+        )
     });
     let ready = all_ok(ready, &labels, "the validation")?;
     if args.dry_run {
@@ -978,10 +991,10 @@ fn refuse_missing_workloads(
 
 /// Cluster-scoped kinds the user may not list hide the namespaces taken
 /// out of an onboarding project: say so.
-fn warn_unseen(project: &Project, unseen: &[String]) {
+fn warn_unseen(project: &Project, unseen: &[String], at: &str) {
     if !unseen.is_empty() && project.namespaces.values().any(|ns| ns.onboarded()) {
         eprintln!(
-            "note: you may not list {} cluster-wide, so ksec cannot see (nor prune) namespaces taken out of ksec.yaml",
+            "note: {at}you may not list {} cluster-wide, so ksec cannot see (nor prune) namespaces taken out of ksec.yaml",
             unseen.join(", ")
         );
     }
@@ -1134,7 +1147,15 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
         _ => connect_each(&project, &rendered)?,
     };
     let targets: Vec<(&Rendered, &Cluster)> = rendered.iter().zip(&clusters).collect();
-    let results = per_cluster(&targets, |(r, c)| diff_one(&project, r, c, &args));
+    let several = targets.len() > 1;
+    let results = per_cluster(&targets, |(r, c)| {
+        let at = if several {
+            format!("{}: ", label(r, c))
+        } else {
+            String::new()
+        };
+        diff_one(&project, r, c, &args, &at)
+    });
     let mut found = Vec::with_capacity(results.len());
     for (result, (r, c)) in results.into_iter().zip(&targets) {
         match result {
@@ -1216,6 +1237,7 @@ fn diff_one(
     rendered: &Rendered,
     cluster: &Cluster,
     args: &DiffArgs,
+    at: &str,
 ) -> Result<Vec<plan::Difference>> {
     let origin = Origin::of(&project.root);
     // the same refusal as apply's: a namespace ksec does not onboard must exist
@@ -1230,7 +1252,7 @@ fn diff_one(
     }
     let reads = reads_for(project, rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
-    warn_unseen(project, &live.unseen);
+    warn_unseen(project, &live.unseen, at);
     let changes = plan::changes(
         &rendered.manifests,
         &live,
@@ -1239,17 +1261,17 @@ fn diff_one(
     );
     refuse_missing_workloads(rendered, &changes, cluster)?;
     let differences = changes.differences(args.prune);
-    warn_provenance(&changes, args.prune, "would delete");
-    note_orphans(&changes, args.prune);
+    warn_provenance(&changes, args.prune, "would delete", at);
+    note_orphans(&changes, args.prune, at);
     Ok(differences)
 }
 
 /// Orphans are no drift without `prune`: say how to see and delete them.
-fn note_orphans(changes: &Changes, prune: bool) {
+fn note_orphans(changes: &Changes, prune: bool, at: &str) {
     if !prune && !changes.orphans.is_empty() {
         let n = changes.orphans.len();
         eprintln!(
-            "note: {n} object{} of this project {} no longer rendered; `ksec diff --prune` lists {}, `ksec apply --prune` deletes {}",
+            "note: {at}{n} object{} of this project {} no longer rendered; `ksec diff --prune` lists {}, `ksec apply --prune` deletes {}",
             if n == 1 { "" } else { "s" },
             if n == 1 { "is" } else { "are" },
             if n == 1 { "it" } else { "them" },

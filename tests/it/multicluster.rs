@@ -504,3 +504,36 @@ fn several_environments_refuse_one_context_flag() {
     let out = fleet.run(&["diff", "--env", "one", "--all-envs"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn notes_about_one_cluster_name_it() {
+    let fleet = Fleet::new("admin", 2, false);
+    let out = fleet.run(&["apply", "--all-envs", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // ConfigMap c1 leaves the project: an orphan on both clusters
+    let yaml_path = fleet.dir.path().join("ksec.yaml");
+    let yaml = std::fs::read_to_string(&yaml_path).unwrap();
+    let yaml = yaml.replace("      - name: c1\n        envFiles: [app.env]\n", "");
+    std::fs::write(&yaml_path, yaml).unwrap();
+    let out = fleet.run(&["diff", "--all-envs"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for label in [
+        "environment one (context c1-admin)",
+        "environment two (context c2-admin)",
+    ] {
+        assert!(
+            err.contains(&format!(
+                "note: {label}: 1 object of this project is no longer rendered"
+            )),
+            "{err}"
+        );
+    }
+    // one environment: the note as it always was
+    let out = fleet.run(&["diff", "--env", "one"]);
+    assert!(
+        common::stderr(&out).contains("note: 1 object of this project is no longer rendered"),
+        "{}",
+        text(&out)
+    );
+}
