@@ -12,11 +12,15 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 scripts/deny.sh
-# One real control plane (etcd + kube-apiserver with RBAC) for the cluster tests.
+# Two real control planes (etcd + kube-apiserver with RBAC, each on ports of its
+# own) for the cluster tests: the second for one apply across several clusters.
 kube_dir=$(mktemp -d)
-trap 'scripts/kube-down.sh "$kube_dir" >/dev/null 2>&1 || true; rm -rf "$kube_dir"' EXIT
+kube_dir_2=$(mktemp -d)
+trap 'for d in "$kube_dir" "$kube_dir_2"; do scripts/kube-down.sh "$d" >/dev/null 2>&1 || true; rm -rf "$d"; done' EXIT
 scripts/kube-up.sh "$kube_dir" >/dev/null
+scripts/kube-up.sh "$kube_dir_2" >/dev/null
 export KSEC_TEST_KUBECONFIG=$kube_dir/kubeconfig
+export KSEC_TEST_KUBECONFIG_2=$kube_dir_2/kubeconfig
 # the tests run under a private HOME (with-secret-service.sh): keep the cached apiserver
 export KSEC_KUBE_CACHE=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}
 

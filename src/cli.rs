@@ -133,8 +133,12 @@ pub enum Command {
     /// Waits at most 10 s to connect and 30 s for each answer of the API
     /// server; KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
     ///
-    /// Example:
+    /// With several environments (--env a --env b, or --all-envs) each
+    /// cluster is compared, in parallel; exit 1 when any one differs.
+    ///
+    /// Examples:
     ///   ksec diff --env prod -n payments
+    ///   ksec diff --all-envs --output json
     #[command(verbatim_doc_comment)]
     Diff(DiffArgs),
 
@@ -152,8 +156,14 @@ pub enum Command {
     /// there. Waits at most 10 s to connect and 30 s for each answer;
     /// KSEC_CONNECT_TIMEOUT and KSEC_TIMEOUT (seconds) change that.
     ///
-    /// Example:
+    /// With several environments (--env a --env b, or --all-envs) all are
+    /// rendered and every cluster's pre-flight passes before the first
+    /// write anywhere; then the clusters are written in parallel, each
+    /// reported on its own.
+    ///
+    /// Examples:
     ///   KSEC_AGE_KEY="$CI_AGE_KEY" ksec apply --env prod --yes
+    ///   ksec apply --env eu --env us --yes
     #[command(verbatim_doc_comment)]
     Apply(ApplyArgs),
 
@@ -627,10 +637,28 @@ pub enum ManifestFormat {
     Json,
 }
 
+/// Which environments (each its own cluster) and namespaces `diff` and
+/// `apply` work on.
+#[derive(Debug, Args)]
+pub struct EnvsArgs {
+    /// The environment (required when the project has several); repeat it
+    /// to work on several clusters at once
+    #[arg(long, value_name = "ENV")]
+    pub env: Vec<String>,
+
+    /// Every environment of ksec.yaml, each on its own cluster
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
+
+    /// Only this namespace (repeatable)
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: EnvsArgs,
 
     /// Kubeconfig context (default: the environment's, else the current one)
     #[arg(long, value_name = "CONTEXT")]
@@ -641,12 +669,17 @@ pub struct DiffArgs {
     /// only counted on stderr, and are no difference)
     #[arg(long)]
     pub prune: bool,
+
+    /// Print the differences as `text` or `json` (cluster, namespace,
+    /// object and key; never a value)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: EnvsArgs,
 
     /// Kubeconfig context (default: the environment's, else the current one)
     #[arg(long, value_name = "CONTEXT")]

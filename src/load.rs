@@ -233,6 +233,61 @@ pub fn rendered(
     })
 }
 
+/// The environments `--env` (repeated) or `--all-envs` name, each once in
+/// the order given (by name for `--all-envs`); with neither, the
+/// one [`select_environment`] picks (none when the project has none).
+pub fn select_environments(
+    project: &Project,
+    flags: &[String],
+    all: bool,
+) -> Result<Vec<Option<String>>> {
+    if all {
+        if project.environments.is_empty() {
+            return Err(Error::usage("--all-envs: ksec.yaml names no environment")
+                .hint("add an environments: entry bound to a kubeconfig context"));
+        }
+        return Ok(project.environments.keys().cloned().map(Some).collect());
+    }
+    if flags.is_empty() {
+        return Ok(vec![select_environment(project, None)?]);
+    }
+    let mut out: Vec<Option<String>> = Vec::new();
+    for flag in flags {
+        let env = select_environment(project, Some(flag))?;
+        if !out.contains(&env) {
+            out.push(env);
+        }
+    }
+    Ok(out)
+}
+
+/// [`rendered`] for each environment, all of them before anything else
+/// happens: the first that fails is the error (naming its environment when
+/// there are several), so nothing is sent to any cluster.
+pub fn rendered_each(
+    project: &Project,
+    environments: &[Option<String>],
+    wanted: &[String],
+    ctx: &Context,
+) -> Result<Vec<Rendered>> {
+    let several = environments.len() > 1;
+    environments
+        .iter()
+        .map(|env| {
+            rendered(project, env.as_deref(), wanted, ctx).map_err(|mut e| {
+                if several {
+                    e.message = format!(
+                        "environment {}: {}; nothing was sent to any cluster",
+                        env.as_deref().unwrap_or_default(),
+                        e.message
+                    );
+                }
+                e
+            })
+        })
+        .collect()
+}
+
 /// The exit code: a decryption or integrity failure first, then invalid
 /// input; not-found (or a failed read) only when that is all there is.
 fn problems_error(problems: Vec<(Code, Problem)>) -> Error {

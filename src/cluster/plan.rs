@@ -216,6 +216,72 @@ pub fn changes<'a>(
     }
 }
 
+/// What `ksec diff` prints, one line per difference with its changed keys
+/// indented.
+pub fn lines(differences: &[Difference]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in differences {
+        let id = id(&d.key);
+        out.push(match (&d.replaces, d.reason) {
+            (Some(old), _) => format!("{} {id} (replaces {old})", d.verb),
+            (None, Some(reason)) => format!("{} {id} ({reason})", d.verb),
+            (None, None) => format!("{} {id}", d.verb),
+        });
+        out.extend(d.lines.iter().map(|l| format!("  {l}")));
+    }
+    out
+}
+
+/// One difference between the rendered objects and a cluster.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// `create`, `update` or `delete`.
+    pub verb: &'static str,
+    pub key: ObjectKey,
+    /// The live version a new hash-named version replaces.
+    pub replaces: Option<String>,
+    /// The changed keys and fields as `ksec diff` prints them (`~ data.k
+    /// (changed: digest -> digest)`, a ConfigMap value's line diff below).
+    pub lines: Vec<String>,
+    /// Why a delete happens.
+    pub reason: Option<&'static str>,
+}
+
+impl Difference {
+    /// The keys and fields that differ (`data.PASSWORD`, `metadata.labels.x`,
+    /// `spec.hard`), without digests or line diffs: what a machine reading
+    /// `ksec diff --output json` gets, never a value.
+    pub fn keys(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| {
+                let rest = l.get(2..)?;
+                Some(rest.split(" (").next().unwrap_or(rest).to_string())
+            })
+            .collect()
+    }
+
+    /// The difference as JSON: verb, namespace, kind, name and keys.
+    pub fn to_json(&self) -> Value {
+        let (ns, kind, name) = &self.key;
+        let mut v = serde_json::json!({
+            "action": self.verb,
+            "namespace": ns,
+            "kind": kind,
+            "name": name,
+            "keys": self.keys(),
+        });
+        if let Some(old) = &self.replaces {
+            v["replaces"] = Value::from(old.as_str());
+        }
+        if let Some(reason) = self.reason {
+            v["reason"] = Value::from(reason);
+        }
+        v
+    }
+}
+
 /// Per namespace, what an apply did (or, with `--dry-run`, would do).
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -282,43 +348,57 @@ impl<'a> Changes<'a> {
             .collect()
     }
 
-    /// What `ksec diff` shows, one line each (with the changed keys
-    /// indented): every create and update, and the deletes apply would make.
-    /// Superseded versions apply keeps, orphans without `prune`, and objects
-    /// of another checkout are no drift. Empty when the cluster matches.
-    pub fn drift(&self, prune: bool) -> Vec<String> {
+    /// Every difference `ksec diff` reports, in its order: every create
+    /// and update, and the deletes apply would make. Superseded versions
+    /// apply keeps, orphans without `prune`, and objects of another
+    /// checkout are no drift. Empty when the cluster matches.
+    pub fn differences(&self, prune: bool) -> Vec<Difference> {
         let mut out = Vec::new();
         for (m, change) in &self.objects {
-            let id = id(&key_of(m));
+            let key = key_of(m);
             match change {
                 Change::Unchanged | Change::Delete => {}
-                Change::Create => match self.replaces.get(&key_of(m)) {
-                    // a new version: what changes from the one it replaces
-                    Some((old, before)) => {
-                        out.push(format!("create {id} (replaces {})", old.2));
-                        if let Change::Update(lines) = before {
-                            out.extend(lines.iter().map(|l| format!("  {l}")));
-                        }
-                    }
-                    None => out.push(format!("create {id}")),
-                },
-                Change::Update(lines) => {
-                    out.push(format!("update {id}"));
-                    out.extend(lines.iter().map(|l| format!("  {l}")));
+                Change::Create => {
+                    let replaced = self.replaces.get(&key);
+                    out.push(Difference {
+                        verb: "create",
+                        replaces: replaced.map(|(old, _)| old.2.clone()),
+                        lines: match replaced {
+                            // a new version: what changes from the one it replaces
+                            Some((_, Change::Update(lines))) => lines.clone(),
+                            _ => Vec::new(),
+                        },
+                        reason: None,
+                        key,
+                    });
                 }
+                Change::Update(lines) => out.push(Difference {
+                    verb: "update",
+                    key,
+                    replaces: None,
+                    lines: lines.clone(),
+                    reason: None,
+                }),
             }
         }
         let (pruned, expired) = self.deletions(prune);
-        for key in &expired {
-            out.push(format!(
-                "delete {} (superseded version beyond defaults.keepVersions)",
-                id(key)
-            ));
-        }
-        for key in &pruned {
-            out.push(format!("delete {} (--prune)", id(key)));
-        }
+        let deletes = expired
+            .into_iter()
+            .map(|k| (k, "superseded version beyond defaults.keepVersions"))
+            .chain(pruned.into_iter().map(|k| (k, "--prune")));
+        out.extend(deletes.map(|(key, reason)| Difference {
+            verb: "delete",
+            key,
+            replaces: None,
+            lines: Vec::new(),
+            reason: Some(reason),
+        }));
         out
+    }
+
+    /// What `ksec diff` prints (see [`lines`]).
+    pub fn drift(&self, prune: bool) -> Vec<String> {
+        lines(&self.differences(prune))
     }
 
     /// The counts per namespace of an apply that wrote `written` and
@@ -775,6 +855,16 @@ mod tests {
             panic!("expected an update")
         };
         assert_eq!(lines, vec!["~ data.c (changed)", "    -b", "    +B"]);
+        // a machine is told the key, never the lines of the value
+        let d = Difference {
+            verb: "update",
+            key: key_of(&want),
+            replaces: None,
+            lines,
+            reason: None,
+        };
+        assert_eq!(d.keys(), vec!["data.c"]);
+        assert!(!d.to_json().to_string().contains('B'), "{}", d.to_json());
     }
 
     #[test]
@@ -894,6 +984,21 @@ mod tests {
         assert_eq!(
             changes.orphans,
             vec![key("ConfigMap", "gone"), key("ConfigMap", "theirs")]
+        );
+        let json: Vec<Value> = changes
+            .differences(false)
+            .iter()
+            .map(Difference::to_json)
+            .collect();
+        assert_eq!(
+            json[0],
+            json!({"action": "create", "namespace": "ns", "kind": "Secret",
+                   "name": "app-cccccccccc", "keys": ["data.k"], "replaces": "app-bbbbbbbbbb"})
+        );
+        assert_eq!(json[1]["action"], "update");
+        assert_eq!(
+            json[json.len() - 1]["reason"],
+            "superseded version beyond defaults.keepVersions"
         );
         assert_eq!(changes.to_write().len(), 2);
         assert_eq!(

@@ -287,6 +287,48 @@ impl Report {
     }
 }
 
+/// The error of an apply across several clusters where some failed while
+/// writing (None when none did): each failed cluster (`label`) with its
+/// report's lines, and the clusters that were applied in full. The exit
+/// code and hint are those of the first failure.
+pub fn clusters_error(results: Vec<(String, Option<Error>)>) -> Option<Error> {
+    let total = results.len();
+    let (failed, applied): (Vec<_>, Vec<_>) = results.into_iter().partition(|(_, e)| e.is_some());
+    let (_, Some(first)) = failed.first()? else {
+        return None;
+    };
+    let mut err = Error::new(
+        first.code,
+        format!(
+            "{} of {total} clusters failed while writing; {}",
+            failed.len(),
+            if applied.is_empty() {
+                "none was applied in full".to_string()
+            } else {
+                format!(
+                    "applied in full: {}",
+                    applied
+                        .iter()
+                        .map(|(l, _)| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    );
+    let hint = first.hint.clone();
+    for (label, e) in &failed {
+        let Some(e) = e else { continue };
+        err = err.detail(format!("{label}: {}", e.message));
+        for d in &e.details {
+            err = err.detail(format!("  {d}"));
+        }
+    }
+    Some(err.hint(hint.unwrap_or_else(|| {
+        "fix the cause and run ksec apply again; it only writes what still differs".into()
+    })))
+}
+
 /// The error of a validation (server dry run and ksec's own checks) that
 /// refused writes: nothing was written.
 pub fn refused(problems: Vec<(String, Error)>, total: usize) -> Option<Error> {
@@ -473,6 +515,44 @@ mod tests {
             offline_problems(&tls),
             vec!["type kubernetes.io/tls needs the key tls.key"]
         );
+    }
+
+    #[test]
+    fn a_cluster_that_failed_is_named_with_its_report_and_the_others_as_applied() {
+        let report = Report {
+            applied: vec!["a/ConfigMap/one".into()],
+            failed: vec![(
+                "a/ConfigMap/two".into(),
+                Error::new(Code::Unavailable, "apply a/ConfigMap/two: no answer")
+                    .hint("check that the cluster is reachable"),
+            )],
+            not_attempted: vec!["a/Secret/db".into()],
+        };
+        let err = clusters_error(vec![
+            ("environment eu (context one)".into(), None),
+            ("environment us (context two)".into(), report.error()),
+        ])
+        .expect("a failure");
+        assert_eq!(err.code, Code::Unavailable);
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "1 of 2 clusters failed while writing; applied in full: environment eu (context one)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "environment us (context two): 1 of 3 writes failed, 1 applied, 1 not attempted"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("not attempted: a/Secret/db"), "{text}");
+        assert!(
+            text.contains("check that the cluster is reachable"),
+            "{text}"
+        );
+        assert!(clusters_error(vec![("x".into(), None)]).is_none());
     }
 
     #[test]

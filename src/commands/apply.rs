@@ -8,7 +8,7 @@
 
 use super::Context;
 use super::outln;
-use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
+use crate::cli::{ApplyArgs, DiffArgs, EnvsArgs, OutputFormat};
 use crate::cluster::plan::{self, Change, Changes};
 use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
@@ -21,18 +21,91 @@ use std::io::IsTerminal;
 
 use crate::cluster::ObjectKey as Key;
 
-/// Load the project, render the target, and connect to its cluster (the
-/// environment's context, unless `--context`).
+/// Load the project and render every selected environment (all of them
+/// before any request to a cluster). `--context` names one cluster, so it
+/// goes with one environment only.
 fn prepare(
-    target: &TargetArgs,
+    target: &EnvsArgs,
     context_flag: Option<&str>,
     ctx: &Context,
-) -> Result<(Project, Rendered, Cluster)> {
+) -> Result<(Project, Vec<Rendered>)> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = load::rendered(&project, target.env.as_deref(), &target.namespaces, ctx)?;
-    let context = context_for(&project, &rendered, context_flag);
-    let cluster = Cluster::connect(context.as_deref())?;
-    Ok((project, rendered, cluster))
+    let environments = load::select_environments(&project, &target.env, target.all_envs)?;
+    if environments.len() > 1 && context_flag.is_some() {
+        return Err(Error::usage(
+            "--context names one cluster, but several environments are selected",
+        )
+        .hint("each environment uses the context ksec.yaml binds it to: drop --context, or select one environment"));
+    }
+    let rendered = load::rendered_each(&project, &environments, &target.namespaces, ctx)?;
+    Ok((project, rendered))
+}
+
+/// Connect to the cluster of one rendered environment (the environment's
+/// context, unless `--context`).
+fn connect(project: &Project, rendered: &Rendered, context_flag: Option<&str>) -> Result<Cluster> {
+    Cluster::connect(context_for(project, rendered, context_flag).as_deref())
+}
+
+/// Connect to the cluster of each environment of a run across several;
+/// an error names the environment.
+fn connect_each(project: &Project, rendered: &[Rendered]) -> Result<Vec<Cluster>> {
+    rendered
+        .iter()
+        .map(|r| {
+            connect(project, r, None).map_err(|mut e| {
+                e.message = format!(
+                    "environment {}: {}; nothing was sent to any cluster",
+                    r.environment.as_deref().unwrap_or_default(),
+                    e.message
+                );
+                e
+            })
+        })
+        .collect()
+}
+
+/// How messages name a cluster of a run across several.
+fn label(rendered: &Rendered, cluster: &Cluster) -> String {
+    match &rendered.environment {
+        Some(env) => format!("environment {env} (context {})", cluster.context),
+        None => format!("context {}", cluster.context),
+    }
+}
+
+/// `f` for each item, each on a thread of its own (clusters are waited on,
+/// not computed): results in the items' order.
+fn per_cluster<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// The results of every cluster, or the first error, naming its cluster
+/// and saying that nothing was written anywhere.
+fn all_ok<T>(results: Vec<Result<T>>, labels: &[String], what: &str) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(results.len());
+    for (result, label) in results.into_iter().zip(labels) {
+        match result {
+            Ok(v) => out.push(v),
+            Err(mut e) => {
+                e.message = format!("{label}: {}", e.message);
+                return Err(e.detail(format!(
+                    "{what} stopped before any write: nothing was written to any of the {} clusters",
+                    labels.len()
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn context_for(project: &Project, rendered: &Rendered, flag: Option<&str>) -> Option<String> {
@@ -86,17 +159,17 @@ fn reads_for(
 /// Say which deletions involve objects applied from elsewhere: those of
 /// another checkout are left alone, those of a commit this checkout does
 /// not contain are deleted (a rollback does that on purpose).
-fn warn_provenance(changes: &Changes, prune: bool, verb: &str) {
+fn warn_provenance(changes: &Changes, prune: bool, verb: &str, at: &str) {
     for (key, provenance) in changes.provenance(prune) {
         let id = cluster::id(key);
         match provenance {
             // annotations read from the cluster: control characters escaped
             Provenance::Foreign(from) => eprintln!(
-                "warning: not deleting {id}: it was last applied from another checkout of this project (`{}`); delete it from there, or with kubectl if nothing uses it",
+                "warning: {at}not deleting {id}: it was last applied from another checkout of this project (`{}`); delete it from there, or with kubectl if nothing uses it",
                 from.escape_debug()
             ),
             Provenance::OtherRevision(rev) => eprintln!(
-                "warning: {verb} {id}, last applied from commit {}, which this checkout does not contain",
+                "warning: {at}{verb} {id}, last applied from commit {}, which this checkout does not contain",
                 rev.escape_debug()
             ),
         }
@@ -109,6 +182,7 @@ fn allowed_cleanup(
     cluster: &Cluster,
     cleanup: Vec<Key>,
     already: &[plan::Need],
+    at: &str,
 ) -> Result<Vec<Key>> {
     let needs: Vec<plan::Need> = plan::write_needs(&[], &cleanup)
         .into_iter()
@@ -129,7 +203,7 @@ fn allowed_cleanup(
     });
     let n = kept.len();
     eprintln!(
-        "note: you may not delete {}, so {n} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
+        "note: {at}you may not delete {}, so {n} superseded version{} beyond defaults.keepVersions stay{}; ask for the `delete` right to clean them up",
         denied
             .iter()
             .map(|d| format!("{} in {}", d.resource, d.namespace))
@@ -142,6 +216,31 @@ fn allowed_cleanup(
 }
 
 fn access_table(verdicts: &[Verdict]) -> String {
+    super::table(&access_rows(verdicts))
+}
+
+/// The access table of several clusters: a CLUSTER column in front
+/// (`environment/context`).
+fn clusters_access_table(per_cluster: &[(String, &[Verdict])]) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for (i, (cluster, verdicts)) in per_cluster.iter().enumerate() {
+        for (j, [a, b, c, d, e]) in access_rows(verdicts).into_iter().enumerate() {
+            if j == 0 && i > 0 {
+                continue;
+            }
+            let first = if j == 0 {
+                "CLUSTER".to_string()
+            } else {
+                cluster.clone()
+            };
+            rows.push([first, a, b, c, d, e]);
+        }
+    }
+    super::table(&rows)
+}
+
+/// The header and one row per verdict.
+fn access_rows(verdicts: &[Verdict]) -> Vec<[String; 5]> {
     let mut rows = vec![[
         "NAMESPACE".to_string(),
         "RESOURCE".to_string(),
@@ -170,18 +269,63 @@ fn access_table(verdicts: &[Verdict]) -> String {
             v.reason.clone(),
         ]);
     }
-    super::table(&rows)
+    rows
 }
 
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // Render, decrypt and validate everything before any request.
-    let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
-    let origin = Origin::of(&project.root);
+    let (project, rendered) = prepare(&args.target, args.context.as_deref(), ctx)?;
+    if let [one] = rendered.as_slice() {
+        let cluster = connect(&project, one, args.context.as_deref())?;
+        return apply_one(&project, one, &cluster, &args);
+    }
+    apply_many(&project, &rendered, &args)
+}
 
-    // The reads of the pre-flight run together; nothing is written before
-    // every answer has been looked at.
-    let reads = reads_for(&project, &rendered, &args.target.namespaces, args.prune);
-    let must_exist = must_exist(&project, &rendered);
+/// A cluster's pre-flight reads: the verdict of every right needed, and
+/// (when every read was allowed) what would change and be deleted.
+struct Checked<'r> {
+    verdicts: Vec<Verdict>,
+    changes: Option<Changes<'r>>,
+    to_delete: Vec<Key>,
+}
+
+impl Checked<'_> {
+    fn denied(&self) -> usize {
+        self.verdicts.iter().filter(|v| !v.allowed).count()
+    }
+}
+
+/// What is left to write on a cluster whose pre-flight and validation
+/// passed: the changed objects stamped with their origin, and the deletes.
+struct Ready<'r> {
+    changes: Changes<'r>,
+    stamped: Vec<Manifest>,
+    to_delete: Vec<Key>,
+}
+
+impl Ready<'_> {
+    fn to_write(&self) -> Vec<&Manifest> {
+        self.stamped.iter().collect()
+    }
+
+    fn writes_anything(&self) -> bool {
+        !self.stamped.is_empty() || !self.to_delete.is_empty()
+    }
+}
+
+/// The pre-flight reads of one cluster: they run together; nothing is
+/// written before every answer has been looked at.
+fn check<'r>(
+    project: &Project,
+    rendered: &'r Rendered,
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    origin: &Origin,
+    at: &str,
+) -> Result<Checked<'r>> {
+    let reads = reads_for(project, rendered, &args.target.namespaces, args.prune);
+    let must_exist = must_exist(project, rendered);
     let (verdicts, missing, live) = cluster.preflight(
         &plan::read_needs(&reads),
         &reads,
@@ -203,7 +347,7 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     let changes = if verdicts.iter().all(|v| v.allowed) {
         let live = live?;
         if args.prune {
-            warn_unseen(&project, &live.unseen);
+            warn_unseen(project, &live.unseen, at);
         }
         Some(plan::changes(
             &rendered.manifests,
@@ -214,7 +358,6 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     } else {
         None
     };
-    let to_write: Vec<&Manifest> = changes.iter().flat_map(Changes::to_write).collect();
     let (mut to_delete, cleanup) = match &changes {
         Some(c) => c.deletions(args.prune),
         None => (Vec::new(), Vec::new()),
@@ -234,33 +377,32 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     };
     verdicts.extend(cluster.review(&write_needs)?);
     if !cleanup.is_empty() && !args.check_access {
-        to_delete.extend(allowed_cleanup(&cluster, cleanup, &write_needs)?);
+        to_delete.extend(allowed_cleanup(cluster, cleanup, &write_needs, at)?);
     }
     verdicts.sort_by(|a, b| a.need.cmp(&b.need));
-    let denied = verdicts.iter().filter(|v| !v.allowed).count();
-    if args.check_access {
-        super::write_stdout(access_table(&verdicts).as_bytes())?;
-        if denied == 0 {
-            return Ok(());
-        }
-    }
-    if denied > 0 {
-        if !args.check_access {
-            eprint!("{}", access_table(&verdicts));
-        }
-        return Err(Error::new(
-            Code::AccessDenied,
-            format!(
-                "{denied} of {} permissions are missing in context {}; nothing was written",
-                verdicts.len(),
-                cluster.context
-            ),
-        )
-        .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)"));
-    }
-    let changes = changes.expect("all reads are allowed");
-    refuse_missing_workloads(&rendered, &changes, &cluster)?;
-    warn_provenance(&changes, args.prune, "deleting");
+    Ok(Checked {
+        verdicts,
+        changes,
+        to_delete,
+    })
+}
+
+/// After a pre-flight that allowed everything: the workloads exist, the
+/// namespaces to delete were named, and the server (or ksec, where the
+/// server cannot yet) accepted every write in a dry run.
+fn ready<'r>(
+    project: &Project,
+    rendered: &Rendered,
+    cluster: &Cluster,
+    args: &ApplyArgs,
+    checked: Checked<'r>,
+    origin: &Origin,
+    at: &str,
+) -> Result<Ready<'r>> {
+    let changes = checked.changes.expect("all reads are allowed");
+    let to_delete = checked.to_delete;
+    refuse_missing_workloads(rendered, &changes, cluster)?;
+    warn_provenance(&changes, args.prune, "deleting", at);
     for name in &args.delete_namespace {
         if !to_delete
             .iter()
@@ -280,33 +422,371 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     }
     // Written objects record where they came from; unchanged ones are not
     // written again for that.
-    let stamped: Vec<Manifest> = to_write
+    let stamped: Vec<Manifest> = changes
+        .to_write()
         .iter()
-        .map(|m| versions::stamped(m, &origin))
+        .map(|m| versions::stamped(m, origin))
         .collect();
     let to_write: Vec<&Manifest> = stamped.iter().collect();
     // Every write is validated before anything is asked or written.
-    let offline = validate(&cluster, &args, &changes, &to_write, &to_delete)?;
+    validate(cluster, args, &changes, &to_write, &to_delete)?;
+    Ok(Ready {
+        changes,
+        stamped,
+        to_delete,
+    })
+}
+
+fn access_error(denied: usize, total: usize, place: &str, nothing: &str) -> Error {
+    Error::new(
+        Code::AccessDenied,
+        format!("{denied} of {total} permissions are missing in {place}; {nothing}"),
+    )
+    .hint("ask a cluster admin for the rights marked `no` above (`ksec apply --check-access` prints them)")
+}
+
+fn apply_one(
+    project: &Project,
+    rendered: &Rendered,
+    cluster: &Cluster,
+    args: &ApplyArgs,
+) -> Result<()> {
+    let origin = Origin::of(&project.root);
+    let checked = check(project, rendered, cluster, args, &origin, "")?;
+    let denied = checked.denied();
+    if args.check_access {
+        super::write_stdout(access_table(&checked.verdicts).as_bytes())?;
+        if denied == 0 {
+            return Ok(());
+        }
+    }
+    if denied > 0 {
+        if !args.check_access {
+            eprint!("{}", access_table(&checked.verdicts));
+        }
+        return Err(access_error(
+            denied,
+            checked.verdicts.len(),
+            &format!("context {}", cluster.context),
+            "nothing was written",
+        ));
+    }
+    let ready = ready(project, rendered, cluster, args, checked, &origin, "")?;
+    let to_write = ready.to_write();
     if args.dry_run {
-        let written: Vec<String> = to_write
-            .iter()
-            .map(|m| cluster::id(&cluster::key_of(m)))
-            .collect();
-        let pruned: Vec<String> = to_delete.iter().map(cluster::id).collect();
-        summary(&args, &changes, &written, &pruned)?;
-        note_unseen_by_server(&offline);
+        let (written, pruned) = planned(&ready);
+        summary(args, &ready.changes, &written, &pruned)?;
+        note_unseen_by_server(&offline(&ready.changes, &to_write));
         return Ok(());
     }
-    confirm_namespace_deletes(&to_delete, &args.delete_namespace)?;
+    confirm_namespace_deletes(&ready.to_delete, &args.delete_namespace)?;
     let protected = rendered
         .environment
         .as_ref()
         .and_then(|e| project.environments.get(e))
         .is_some_and(|e| e.protected);
-    if protected && !args.yes && (!to_write.is_empty() || !to_delete.is_empty()) {
-        confirm(&rendered, &to_write, &to_delete)?;
+    if protected && !args.yes && ready.writes_anything() {
+        confirm(rendered, &to_write, &ready.to_delete)?;
     }
-    write_all(&cluster, &args, &changes, &to_write, &to_delete, &offline)
+    write_all(cluster, args, &ready)
+}
+
+/// The ids a dry run reports as written and pruned.
+fn planned(ready: &Ready) -> (Vec<String>, Vec<String>) {
+    let written = ready
+        .stamped
+        .iter()
+        .map(|m| cluster::id(&cluster::key_of(m)))
+        .collect();
+    let pruned = ready.to_delete.iter().map(cluster::id).collect();
+    (written, pruned)
+}
+
+/// One apply across several clusters: every cluster's pre-flight (in
+/// parallel) and validation pass before the first write anywhere; then the
+/// clusters are written in parallel, and one that fails does not stop the
+/// others.
+fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyArgs) -> Result<()> {
+    let clusters = connect_each(project, rendered)?;
+    let targets: Vec<(&Rendered, &Cluster)> = rendered.iter().zip(&clusters).collect();
+    let labels: Vec<String> = targets.iter().map(|(r, c)| label(r, c)).collect();
+    let checked = per_cluster(&targets, |(r, c)| {
+        let at = format!("{}: ", label(r, c));
+        check(project, r, c, args, &Origin::of(&project.root), &at)
+    });
+    let checked = all_ok(checked, &labels, "the pre-flight")?;
+    let denied: usize = checked.iter().map(Checked::denied).sum();
+    let total: usize = checked.iter().map(|c| c.verdicts.len()).sum();
+    let table = || {
+        let rows: Vec<(String, &[Verdict])> = targets
+            .iter()
+            .zip(&checked)
+            .map(|((r, c), ch)| {
+                let env = r.environment.as_deref().unwrap_or_default();
+                (format!("{env}/{}", c.context), ch.verdicts.as_slice())
+            })
+            .collect();
+        clusters_access_table(&rows)
+    };
+    if args.check_access {
+        super::write_stdout(table().as_bytes())?;
+        if denied == 0 {
+            return Ok(());
+        }
+    }
+    if denied > 0 {
+        if !args.check_access {
+            eprint!("{}", table());
+        }
+        let blocked: Vec<&str> = labels
+            .iter()
+            .zip(&checked)
+            .filter(|(_, c)| c.denied() > 0)
+            .map(|(l, _)| l.as_str())
+            .collect();
+        return Err(access_error(
+            denied,
+            total,
+            &blocked.join(", "),
+            &format!(
+                "nothing was written to any of the {} clusters",
+                labels.len()
+            ),
+        ));
+    }
+    let work: Vec<((&Rendered, &Cluster), Checked)> =
+        targets.iter().copied().zip(checked).collect();
+    let work: Vec<std::sync::Mutex<Option<_>>> = work
+        .into_iter()
+        .map(|w| std::sync::Mutex::new(Some(w)))
+        .collect();
+    let ready = per_cluster(&work, |w| {
+        let ((r, c), checked) = w
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .expect("each cluster is taken once");
+        let at = format!("{}: ", label(r, c));
+        ready(
+            project,
+            r,
+            c,
+            args,
+            checked,
+            &Origin::of(&project.root),
+            &at,
+        )
+    });
+    let ready = all_ok(ready, &labels, "the validation")?;
+    if args.dry_run {
+        let results: Vec<(String, Counted)> = targets
+            .iter()
+            .zip(&ready)
+            .map(|((r, c), ready)| {
+                let (written, pruned) = planned(ready);
+                (
+                    label(r, c),
+                    Counted::new(r, c, ready.changes.counts(&written, &pruned)),
+                )
+            })
+            .collect();
+        return clusters_summary(args, &results);
+    }
+    let deletes: Vec<Key> = ready.iter().flat_map(|r| r.to_delete.clone()).collect();
+    confirm_namespace_deletes(&deletes, &args.delete_namespace)?;
+    let protected: Vec<&str> = targets
+        .iter()
+        .zip(&ready)
+        .filter(|((r, _), ready)| {
+            ready.writes_anything()
+                && r.environment
+                    .as_ref()
+                    .and_then(|e| project.environments.get(e))
+                    .is_some_and(|e| e.protected)
+        })
+        .filter_map(|((r, _), _)| r.environment.as_deref())
+        .collect();
+    if !protected.is_empty() && !args.yes {
+        confirm_clusters(&protected, &targets, &ready)?;
+    }
+    let bars = indicatif::MultiProgress::new();
+    let jobs: Vec<(usize, &Ready)> = ready.iter().enumerate().collect();
+    let results = per_cluster(&jobs, |(i, ready)| {
+        let (r, c) = targets[*i];
+        let bar = bars.add(progress_of(
+            ready.stamped.len() + ready.to_delete.len(),
+            r.environment.as_deref(),
+        ));
+        let tick = || bar.inc(1);
+        let (report, pruned) = write_cluster(c, args, ready, &tick);
+        bar.finish_and_clear();
+        let counts = ready.changes.counts(&report.applied, &pruned);
+        eprintln!(
+            "{}: {}",
+            labels[*i],
+            if report.failed.is_empty() {
+                format!(
+                    "done, {} written, {} deleted",
+                    report.applied.len(),
+                    pruned.len()
+                )
+            } else {
+                format!(
+                    "FAILED, {} written, {} failed, {} not attempted",
+                    report.applied.len() + pruned.len(),
+                    report.failed.len(),
+                    report.not_attempted.len()
+                )
+            }
+        );
+        let mut counted = Counted::new(r, c, counts);
+        counted.report = Some(finished(report, pruned));
+        counted
+    });
+    let results: Vec<(String, Counted)> = labels.iter().cloned().zip(results).collect();
+    let printed = clusters_summary(args, &results);
+    let failures = results
+        .into_iter()
+        .map(|(l, c)| (l, c.report.and_then(preflight::Report::error)))
+        .collect();
+    match preflight::clusters_error(failures) {
+        Some(err) => Err(err),
+        None => printed,
+    }
+}
+
+/// One cluster's line of a summary across clusters.
+struct Counted {
+    environment: Option<String>,
+    context: String,
+    namespaces: std::collections::BTreeMap<String, plan::Counts>,
+    /// What the writes did (none for a dry run).
+    report: Option<preflight::Report>,
+}
+
+impl Counted {
+    fn new(
+        rendered: &Rendered,
+        cluster: &Cluster,
+        namespaces: std::collections::BTreeMap<String, plan::Counts>,
+    ) -> Counted {
+        Counted {
+            environment: rendered.environment.clone(),
+            context: cluster.context.clone(),
+            namespaces,
+            report: None,
+        }
+    }
+}
+
+/// The summary of every cluster: per cluster its namespaces' counts and,
+/// where writes failed, what was applied, failed and not attempted there.
+fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<()> {
+    match args.output {
+        OutputFormat::Json => {
+            let clusters: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(_, c)| {
+                    let mut v = serde_json::json!({
+                        "environment": c.environment,
+                        "context": c.context,
+                        "namespaces": c.namespaces,
+                        "ok": c.report.as_ref().is_none_or(|r| r.failed.is_empty()),
+                    });
+                    if let Some(r) = c.report.as_ref().filter(|r| !r.failed.is_empty()) {
+                        v["applied"] = serde_json::json!(r.applied);
+                        v["failed"] = r
+                            .failed
+                            .iter()
+                            .map(|(id, e)| serde_json::json!({"object": id, "error": e.message}))
+                            .collect();
+                        v["notAttempted"] = serde_json::json!(r.not_attempted);
+                    }
+                    v
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::json!({"dryRun": args.dry_run, "clusters": clusters})
+            )?;
+        }
+        OutputFormat::Text => {
+            for (label, c) in results {
+                let failed = c.report.as_ref().is_some_and(|r| !r.failed.is_empty());
+                outln!(
+                    "{label}:{}",
+                    if failed {
+                        " FAILED (see the error below)"
+                    } else {
+                        ""
+                    }
+                )?;
+                for line in count_lines(&c.namespaces, args.dry_run) {
+                    outln!("  {line}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Protected environments among several: one question listing them all, or
+/// `--yes`.
+fn confirm_clusters(
+    protected: &[&str],
+    targets: &[(&Rendered, &Cluster)],
+    ready: &[Ready],
+) -> Result<()> {
+    let names = protected.join(", ");
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::new(
+            Code::NeedsConfirmation,
+            format!("environments {names} are protected and there is no terminal to confirm on; nothing was written to any cluster"),
+        )
+        .hint("review with `ksec diff`, then run `ksec apply --yes`"));
+    }
+    eprintln!("environments {names} are protected. About to:");
+    for ((r, c), ready) in targets.iter().zip(ready) {
+        eprintln!(
+            "  {}: apply {} object{}, delete {}",
+            label(r, c),
+            ready.stamped.len(),
+            if ready.stamped.len() == 1 { "" } else { "s" },
+            ready.to_delete.len()
+        );
+    }
+    ask(
+        "apply these changes to every cluster listed?",
+        "nothing was written to any cluster",
+    )
+}
+
+/// A yes/no question on the terminal (default no); no is an error.
+fn ask(question: &str, nothing: &str) -> Result<()> {
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::NeedsConfirmation,
+            format!("not confirmed; {nothing}"),
+        ))
+    }
+}
+
+/// The writes that `validate` left to ksec's own checks: those the server
+/// can dry-run only once earlier writes of this apply exist.
+fn offline<'a>(changes: &Changes, to_write: &[&'a Manifest]) -> Vec<&'a Manifest> {
+    let created = changes.created();
+    to_write
+        .iter()
+        .copied()
+        .filter(|m| preflight::ready_after(m, &created).is_some())
+        .collect()
 }
 
 /// Validates every write without persisting anything: a server-side dry
@@ -315,14 +795,14 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
 /// writes exist (in a namespace this apply creates: the server refuses any
 /// request into a namespace that does not exist yet, dry run or not; a
 /// binding to a role this apply creates). Anything refused: an error, and
-/// no write at all. Returns the objects only ksec checked.
-fn validate<'a>(
+/// no write at all.
+fn validate(
     cluster: &Cluster,
     args: &ApplyArgs,
     changes: &Changes,
-    to_write: &[&'a Manifest],
+    to_write: &[&Manifest],
     to_delete: &[Key],
-) -> Result<Vec<&'a Manifest>> {
+) -> Result<()> {
     let created = changes.created();
     let (offline, server_checked): (Vec<&Manifest>, Vec<&Manifest>) = to_write
         .iter()
@@ -351,7 +831,7 @@ fn validate<'a>(
     refused.sort_by(|a, b| a.0.cmp(&b.0));
     match preflight::refused(refused, to_write.len() + to_delete.len()) {
         Some(err) => Err(err),
-        None => Ok(offline),
+        None => Ok(()),
     }
 }
 
@@ -388,29 +868,55 @@ fn note_unseen_by_server(offline: &[&Manifest]) {
     );
 }
 
+/// The real writes of one cluster with a progress bar, then its summary;
+/// the error says what was applied, what failed and what was never
+/// attempted (see `write_cluster`).
+fn write_all(cluster: &Cluster, args: &ApplyArgs, ready: &Ready) -> Result<()> {
+    let bar = progress(ready.stamped.len() + ready.to_delete.len());
+    let tick = || bar.inc(1);
+    let (report, pruned) = write_cluster(cluster, args, ready, &tick);
+    bar.finish_and_clear();
+    // the report of a failed write comes first; a summary that cannot be
+    // printed is an error only when everything else went well
+    let printed = summary(args, &ready.changes, &report.applied, &pruned);
+    match finished(report, pruned).error() {
+        Some(err) => Err(err),
+        None => printed,
+    }
+}
+
+/// A report with the deletes among what was applied, every list sorted.
+fn finished(mut report: preflight::Report, pruned: Vec<String>) -> preflight::Report {
+    report
+        .applied
+        .extend(pruned.into_iter().map(|id| format!("delete {id}")));
+    report.applied.sort();
+    report.failed.sort_by(|a, b| a.0.cmp(&b.0));
+    report.not_attempted.sort();
+    report
+}
+
 /// The real writes, phase by phase (Namespaces, then the rest, then
 /// workloads, then prunes); a failed phase stops the ones after it, and
-/// the error says what was applied, what failed and what was never
+/// the report says what was applied, what failed and what was never
 /// attempted. Once what they need exists (a new namespace, a new role),
-/// the objects only ksec checked (`offline`) are dry-run by the server
-/// before their phase is written.
-fn write_all(
+/// the objects only ksec checked are dry-run by the server before their
+/// phase is written. Returns the report (writes) and the deletes made.
+fn write_cluster(
     cluster: &Cluster,
     args: &ApplyArgs,
-    changes: &Changes,
-    to_write: &[&Manifest],
-    to_delete: &[Key],
-    offline: &[&Manifest],
-) -> Result<()> {
-    let bar = progress(to_write.len() + to_delete.len());
-    let tick = || bar.inc(1);
+    ready: &Ready,
+    tick: &(dyn Fn() + Sync),
+) -> (preflight::Report, Vec<String>) {
+    let to_write = ready.to_write();
+    let to_delete = &ready.to_delete;
     let mut report = preflight::Report::default();
-    let created = changes.created();
-    let mut pending: Vec<(&Manifest, usize)> = offline
-        .iter()
-        .filter_map(|m| preflight::ready_after(m, &created).map(|r| (*m, r)))
+    let created = ready.changes.created();
+    let mut pending: Vec<(&Manifest, usize)> = offline(&ready.changes, &to_write)
+        .into_iter()
+        .filter_map(|m| preflight::ready_after(m, &created).map(|r| (m, r)))
         .collect();
-    for (rank, phase) in preflight::phases(to_write) {
+    for (rank, phase) in preflight::phases(&to_write) {
         // What the server could not dry-run up front, now that what it
         // needs exists: dry-run before any of it is written.
         let ready: Vec<&Manifest> = pending
@@ -437,7 +943,7 @@ fn write_all(
             }
             continue;
         }
-        for (id, result) in cluster.apply(&phase, false, args.force_conflicts, &tick) {
+        for (id, result) in cluster.apply(&phase, false, args.force_conflicts, tick) {
             match result {
                 Ok(()) => report.applied.push(id),
                 Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
@@ -447,7 +953,7 @@ fn write_all(
     }
     let mut pruned = Vec::new();
     if report.failed.is_empty() {
-        for (id, result) in cluster.delete(to_delete, false, &tick) {
+        for (id, result) in cluster.delete(to_delete, false, tick) {
             match result {
                 Ok(()) => pruned.push(id),
                 Err(e) if crate::cluster::is_not_attempted(&e) => report.not_attempted.push(id),
@@ -461,20 +967,7 @@ fn write_all(
                 .map(|k| format!("delete {}", cluster::id(k))),
         );
     }
-    bar.finish_and_clear();
-    // the report of a failed write comes first; a summary that cannot be
-    // printed is an error only when everything else went well
-    let printed = summary(args, changes, &report.applied, &pruned);
-    report
-        .applied
-        .extend(pruned.into_iter().map(|id| format!("delete {id}")));
-    report.applied.sort();
-    report.failed.sort_by(|a, b| a.0.cmp(&b.0));
-    report.not_attempted.sort();
-    match report.error() {
-        Some(err) => Err(err),
-        None => printed,
-    }
+    (report, pruned)
 }
 
 /// Render emits only ksec's fields of a workload it mounts into or rolls:
@@ -498,10 +991,10 @@ fn refuse_missing_workloads(
 
 /// Cluster-scoped kinds the user may not list hide the namespaces taken
 /// out of an onboarding project: say so.
-fn warn_unseen(project: &Project, unseen: &[String]) {
+fn warn_unseen(project: &Project, unseen: &[String], at: &str) {
     if !unseen.is_empty() && project.namespaces.values().any(|ns| ns.onboarded()) {
         eprintln!(
-            "note: you may not list {} cluster-wide, so ksec cannot see (nor prune) namespaces taken out of ksec.yaml",
+            "note: {at}you may not list {} cluster-wide, so ksec cannot see (nor prune) namespaces taken out of ksec.yaml",
             unseen.join(", ")
         );
     }
@@ -557,14 +1050,25 @@ fn confirm_namespace_deletes(deletes: &[Key], confirmed: &[String]) -> Result<()
 
 /// A progress bar on a terminal; hidden otherwise (CI logs stay clean).
 fn progress(len: usize) -> indicatif::ProgressBar {
+    progress_of(len, None)
+}
+
+/// A progress bar, led by the environment's name in a run across
+/// several clusters.
+fn progress_of(len: usize, environment: Option<&str>) -> indicatif::ProgressBar {
     if len == 0 || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} objects written")
-    {
+    let template = match environment {
+        Some(_) => "{prefix:12} {bar:30} {pos}/{len} objects written",
+        None => "{bar:30} {pos}/{len} objects written",
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
+    }
+    if let Some(env) = environment {
+        bar.set_prefix(env.to_string());
     }
     bar
 }
@@ -585,19 +1089,7 @@ fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result
     for key in deletes {
         eprintln!("  delete {}", cluster::id(key));
     }
-    let yes = dialoguer::Confirm::new()
-        .with_prompt("apply these changes?")
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if yes {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::NeedsConfirmation,
-            "not confirmed; nothing was written",
-        ))
-    }
+    ask("apply these changes?", "nothing was written")
 }
 
 fn summary(
@@ -615,33 +1107,141 @@ fn summary(
             )?;
         }
         OutputFormat::Text => {
-            let suffix = if args.dry_run {
-                " (dry run: nothing persisted)"
-            } else {
-                ""
-            };
-            for (ns, c) in per_ns {
-                outln!(
-                    "{ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.pruned
-                )?;
+            for line in count_lines(&per_ns, args.dry_run) {
+                outln!("{line}")?;
             }
         }
     }
     Ok(())
 }
 
+/// A summary's line per namespace: `NS: 1 created, 0 updated, …`.
+fn count_lines(
+    per_ns: &std::collections::BTreeMap<String, plan::Counts>,
+    dry_run: bool,
+) -> Vec<String> {
+    let suffix = if dry_run {
+        " (dry run: nothing persisted)"
+    } else {
+        ""
+    };
+    per_ns
+        .iter()
+        .map(|(ns, c)| {
+            format!(
+                "{ns}: {} created, {} updated, {} unchanged, {} pruned{suffix}",
+                c.created, c.updated, c.unchanged, c.pruned
+            )
+        })
+        .collect()
+}
+
 /// `ksec diff`: rendered vs live, per object and per key. Exit 0 when the
 /// same, 1 (drift, an answer, not an error) when something differs. Secret
-/// values never appear.
+/// values never appear. Several environments: each cluster in parallel,
+/// drift when any one differs.
 pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
-    let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
+    let (project, rendered) = prepare(&args.target, args.context.as_deref(), ctx)?;
+    let clusters = match rendered.as_slice() {
+        [one] => vec![connect(&project, one, args.context.as_deref())?],
+        _ => connect_each(&project, &rendered)?,
+    };
+    let targets: Vec<(&Rendered, &Cluster)> = rendered.iter().zip(&clusters).collect();
+    let several = targets.len() > 1;
+    let results = per_cluster(&targets, |(r, c)| {
+        let at = if several {
+            format!("{}: ", label(r, c))
+        } else {
+            String::new()
+        };
+        diff_one(&project, r, c, &args, &at)
+    });
+    let mut found = Vec::with_capacity(results.len());
+    for (result, (r, c)) in results.into_iter().zip(&targets) {
+        match result {
+            Ok(differences) => found.push(differences),
+            Err(mut e) if targets.len() > 1 => {
+                e.message = format!("{}: {}", label(r, c), e.message);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let drifting: Vec<String> = targets
+        .iter()
+        .zip(&found)
+        .filter(|(_, d)| !d.is_empty())
+        .map(|((r, c), _)| label(r, c))
+        .collect();
+    match args.output {
+        OutputFormat::Json => {
+            let clusters: Vec<serde_json::Value> = targets
+                .iter()
+                .zip(&found)
+                .map(|((r, c), d)| {
+                    serde_json::json!({
+                        "environment": r.environment,
+                        "context": c.context,
+                        "drift": !d.is_empty(),
+                        "differences": d.iter().map(plan::Difference::to_json).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::json!({"drift": !drifting.is_empty(), "clusters": clusters})
+            )?;
+        }
+        OutputFormat::Text if targets.len() == 1 => {
+            let text: String = plan::lines(&found[0])
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect();
+            super::write_stdout(text.as_bytes())?;
+        }
+        OutputFormat::Text => {
+            let mut text = String::new();
+            for ((r, c), d) in targets.iter().zip(&found) {
+                if !d.is_empty() {
+                    text.push_str(&format!("{}:\n", label(r, c)));
+                    for line in plan::lines(d) {
+                        text.push_str(&format!("  {line}\n"));
+                    }
+                }
+            }
+            super::write_stdout(text.as_bytes())?;
+        }
+    }
+    if drifting.is_empty() {
+        eprintln!("no differences");
+        Ok(Outcome::Success)
+    } else {
+        if targets.len() == 1 {
+            eprintln!("the cluster differs from the rendered manifests");
+        } else {
+            eprintln!(
+                "{} of {} clusters differ from the rendered manifests: {}",
+                drifting.len(),
+                targets.len(),
+                drifting.join(", ")
+            );
+        }
+        eprintln!("  hint: `ksec apply` makes the cluster match");
+        Ok(Outcome::Drift)
+    }
+}
+
+/// The differences of one cluster (and its warnings, on stderr).
+fn diff_one(
+    project: &Project,
+    rendered: &Rendered,
+    cluster: &Cluster,
+    args: &DiffArgs,
+    at: &str,
+) -> Result<Vec<plan::Difference>> {
     let origin = Origin::of(&project.root);
     // the same refusal as apply's: a namespace ksec does not onboard must exist
-    let must_exist = must_exist(&project, &rendered);
+    let must_exist = must_exist(project, rendered);
     let missing = cluster.missing_namespaces(&must_exist)?;
     if !missing.is_empty() {
         return Err(versions::missing_namespaces_error(
@@ -650,38 +1250,28 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
             "diff",
         ));
     }
-    let reads = reads_for(&project, &rendered, &args.target.namespaces, true);
+    let reads = reads_for(project, rendered, &args.target.namespaces, true);
     let live = cluster.state(&reads, &project.name, rendered.environment.as_deref())?;
-    warn_unseen(&project, &live.unseen);
+    warn_unseen(project, &live.unseen, at);
     let changes = plan::changes(
         &rendered.manifests,
         &live,
         project.defaults.keep_versions,
         |o| origin.judge(o),
     );
-    refuse_missing_workloads(&rendered, &changes, &cluster)?;
-    let drift = changes.drift(args.prune);
-    warn_provenance(&changes, args.prune, "would delete");
-    note_orphans(&changes, args.prune);
-    let text: String = drift.iter().map(|line| format!("{line}\n")).collect();
-    super::write_stdout(text.as_bytes())?;
-    if !drift.is_empty() {
-        eprintln!(
-            "the cluster differs from the rendered manifests\n  hint: `ksec apply` makes the cluster match"
-        );
-        Ok(Outcome::Drift)
-    } else {
-        eprintln!("no differences");
-        Ok(Outcome::Success)
-    }
+    refuse_missing_workloads(rendered, &changes, cluster)?;
+    let differences = changes.differences(args.prune);
+    warn_provenance(&changes, args.prune, "would delete", at);
+    note_orphans(&changes, args.prune, at);
+    Ok(differences)
 }
 
 /// Orphans are no drift without `prune`: say how to see and delete them.
-fn note_orphans(changes: &Changes, prune: bool) {
+fn note_orphans(changes: &Changes, prune: bool, at: &str) {
     if !prune && !changes.orphans.is_empty() {
         let n = changes.orphans.len();
         eprintln!(
-            "note: {n} object{} of this project {} no longer rendered; `ksec diff --prune` lists {}, `ksec apply --prune` deletes {}",
+            "note: {at}{n} object{} of this project {} no longer rendered; `ksec diff --prune` lists {}, `ksec apply --prune` deletes {}",
             if n == 1 { "" } else { "s" },
             if n == 1 { "is" } else { "are" },
             if n == 1 { "it" } else { "them" },

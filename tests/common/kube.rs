@@ -16,45 +16,102 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static STARTED: OnceLock<PathBuf> = OnceLock::new();
 static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+static STARTED_2: OnceLock<PathBuf> = OnceLock::new();
+static KUBECONFIG_2: OnceLock<PathBuf> = OnceLock::new();
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 extern "C" fn stop_cluster() {
-    if let Some(dir) = STARTED.get() {
-        let _ = Command::new(repo().join("scripts/kube-down.sh"))
-            .arg(dir)
-            .status();
+    for started in [&STARTED, &STARTED_2] {
+        if let Some(dir) = started.get() {
+            let _ = Command::new(repo().join("scripts/kube-down.sh"))
+                .arg(dir)
+                .status();
+        }
     }
 }
 
 /// The kubeconfig of the test control plane (started once per test binary).
-#[allow(unsafe_code, reason = "libc: atexit stops the cluster")]
 pub fn kubeconfig() -> &'static Path {
-    KUBECONFIG.get_or_init(|| {
-        if let Ok(path) = std::env::var("KSEC_TEST_KUBECONFIG") {
-            return PathBuf::from(path);
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("ksec-kube-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        let out = Command::new(repo().join("scripts/kube-up.sh"))
-            .arg(&dir)
+    KUBECONFIG.get_or_init(|| control_plane("KSEC_TEST_KUBECONFIG", &STARTED))
+}
+
+/// The kubeconfig of a second, separate control plane, for the tests of
+/// one run across several clusters: `KSEC_TEST_KUBECONFIG_2`, or one
+/// started for this test binary (on other ports).
+pub fn kubeconfig_2() -> &'static Path {
+    KUBECONFIG_2.get_or_init(|| control_plane("KSEC_TEST_KUBECONFIG_2", &STARTED_2))
+}
+
+/// The kubeconfig `var` names, or that of a control plane started now and
+/// stopped when the test process exits.
+#[allow(unsafe_code, reason = "libc: atexit stops the cluster")]
+fn control_plane(var: &str, started: &'static OnceLock<PathBuf>) -> PathBuf {
+    if let Ok(path) = std::env::var(var) {
+        return PathBuf::from(path);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("ksec-kube-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let out = Command::new(repo().join("scripts/kube-up.sh"))
+        .arg(&dir)
+        .output()
+        .expect("scripts/kube-up.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/kube-up.sh failed (run scripts/kube-build.sh once first):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.set(dir.clone()).expect("set once");
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registering a plain extern "C" fn with no captured state.
+    AT_EXIT.call_once(|| unsafe {
+        libc::atexit(stop_cluster);
+    });
+    dir.join("kubeconfig")
+}
+
+/// One kubeconfig file holding the clusters of several (as
+/// `scripts/kube-up.sh` writes them: the same context names in each), with
+/// every context, cluster and user renamed `PREFIX-NAME`: the way a user
+/// keeps several clusters in one kubeconfig. Written into `dir`.
+pub fn merged_kubeconfig(dir: &Path, parts: &[(&str, &Path)]) -> PathBuf {
+    let mut merged = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [], "users": [], "contexts": [],
+        "current-context": "",
+    });
+    for (prefix, config) in parts {
+        let out = Command::new("kubectl")
+            .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
+            .arg(config)
             .output()
-            .expect("scripts/kube-up.sh runs");
-        assert!(
-            out.status.success(),
-            "scripts/kube-up.sh failed (run scripts/kube-build.sh once first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        STARTED.set(dir.clone()).expect("set once");
-        // SAFETY: registering a plain extern "C" fn with no captured state.
-        unsafe { libc::atexit(stop_cluster) };
-        dir.join("kubeconfig")
-    })
+            .expect("kubectl runs");
+        assert!(out.status.success(), "kubectl config view {config:?}");
+        let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let renamed = |v: &Value| format!("{prefix}-{}", v.as_str().unwrap());
+        for field in ["clusters", "users"] {
+            for item in view[field].as_array().unwrap() {
+                let mut item = item.clone();
+                item["name"] = renamed(&item["name"]).into();
+                merged[field].as_array_mut().unwrap().push(item);
+            }
+        }
+        for item in view["contexts"].as_array().unwrap() {
+            let mut item = item.clone();
+            item["name"] = renamed(&item["name"]).into();
+            item["context"]["cluster"] = renamed(&item["context"]["cluster"]).into();
+            item["context"]["user"] = renamed(&item["context"]["user"]).into();
+            merged["contexts"].as_array_mut().unwrap().push(item);
+        }
+    }
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_json::to_vec_pretty(&merged).unwrap()).unwrap();
+    path
 }
 
 /// A name no other test (of this or another test binary) uses: a DNS-1123
@@ -81,9 +138,14 @@ pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> super::Ksec 
 
 /// `kubectl` against the test cluster as `context` (admin, alice, bob, nobody).
 pub fn kubectl(context: &str, args: &[&str]) -> std::process::Output {
+    kubectl_on(kubeconfig(), context, args)
+}
+
+/// `kubectl` with the kubeconfig `config` as `context`.
+pub fn kubectl_on(config: &Path, context: &str, args: &[&str]) -> std::process::Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(kubeconfig())
+        .arg(config)
         .arg("--context")
         .arg(context)
         .args(args)

@@ -26,6 +26,7 @@ mod interop;
 mod keys;
 mod kills;
 mod messages;
+mod multicluster;
 mod namespace;
 mod onboard_cluster;
 mod plaintext_output;
