@@ -1,0 +1,304 @@
+//! `ksec render --gitops DIR`: the tree a GitOps engine (Flux) applies, for
+//! one environment. Per namespace a kustomize folder with its ConfigMaps in
+//! plain YAML and each Secret as a SOPS-encrypted `v1` Secret manifest
+//! (only `data`/`stringData` encrypted), the onboarding objects in a folder
+//! of their own, and the Flux `Kustomization` objects that point at them.
+//!
+//! The layout (`plan`) is pure. Sealing a Secret (`seal`) reuses the
+//! previous file's data key and IVs when one of the user's identities opens
+//! it, so unchanged plaintext gives unchanged bytes. Writing (`write`) is
+//! the one place that touches files: it writes only what changed.
+
+mod write;
+
+pub use write::{Written, write};
+
+use crate::crypto::sops::{self, EncryptedFile, Format, SopsError};
+use crate::crypto::tree::Value;
+use crate::crypto::wrap::{Identity, Recipient};
+use crate::k8s::{Manifest, NAME_ANNOTATION};
+use crate::project::{Namespace, Project};
+use crate::render::emit;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Which keys of an encrypted Secret manifest hold encrypted values (sops's
+/// `encrypted_regex`): everything else stays readable.
+pub const ENCRYPTED_REGEX: &str = "^(data|stringData)$";
+/// The Flux source the Kustomizations read (`flux bootstrap` creates it).
+pub const DEFAULT_SOURCE: &str = "flux-system";
+/// The namespace of the Flux controllers and of the platform's objects.
+pub const FLUX_NAMESPACE: &str = "flux-system";
+/// The Secret, in each namespace, holding the cluster's age key
+/// (`<anything>.agekey` entries) that Flux decrypts with.
+pub const DECRYPTION_SECRET: &str = "sops-age";
+/// The ServiceAccount onboarding creates in a team namespace.
+pub const TEAM_SERVICE_ACCOUNT: &str = "ksec-ci";
+/// How often Flux reconciles.
+pub const INTERVAL: &str = "10m";
+/// The folder of the Flux objects of an environment.
+pub const FLUX_FOLDER: &str = "flux";
+
+/// What the tree is built from, besides the rendered manifests.
+pub struct Options<'a> {
+    pub environment: &'a str,
+    /// The Flux source (GitRepository) name.
+    pub source: &'a str,
+}
+
+/// One file of the tree, relative to DIR.
+pub struct Planned {
+    pub path: PathBuf,
+    pub content: Content,
+}
+
+pub enum Content {
+    /// Plain YAML, written as it is.
+    Plain(String),
+    /// A Secret manifest's plaintext, to be sealed for these recipients.
+    Secret {
+        plain: Value,
+        recipients: Vec<(String, String)>,
+    },
+}
+
+/// A file name for an object: `kind-name.yaml`, lower case, `:` as `-`.
+fn file_name(kind: &str, name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c == ':' || c == '/' { '-' } else { c })
+        .collect();
+    format!("{}-{name}.yaml", kind.to_ascii_lowercase())
+}
+
+/// The base name of a rendered object: its name without the hash suffix
+/// (so a changed value keeps its file).
+fn base_name(m: &Manifest) -> &str {
+    m.body["metadata"]["annotations"][NAME_ANNOTATION]
+        .as_str()
+        .unwrap_or(&m.name)
+}
+
+fn kustomization(resources: &[String]) -> String {
+    emit::document(&json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }))
+}
+
+/// Who a namespace's Secrets are encrypted to in the environment: its
+/// environment's recipients (the cluster) and the namespace's own (so the
+/// team can read, and ksec re-open, its own output), as (name, key).
+pub fn secret_recipients(
+    project: &Project,
+    ns: &Namespace,
+    environment: &str,
+) -> Vec<(String, String)> {
+    let mut names: Vec<&String> = Vec::new();
+    if let Some(env) = project.environments.get(environment) {
+        names.extend(env.recipients.iter());
+    }
+    names.extend(ns.recipients.iter());
+    let mut out: Vec<(String, String)> = Vec::new();
+    for name in names {
+        if let Some(key) = project.recipients.get(name)
+            && !out.iter().any(|(_, k)| k == key)
+        {
+            out.push((name.clone(), key.clone()));
+        }
+    }
+    out
+}
+
+/// The tree for one environment, paths under `<env>/`. Pure.
+pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec<Planned> {
+    let env = options.environment;
+    let mut by_ns: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
+    for m in manifests {
+        by_ns.entry(&m.namespace).or_default().push(m);
+    }
+    let mut out = Vec::new();
+    let mut flux_files = Vec::new();
+    for (ns_name, items) in by_ns {
+        let Some(ns) = project.namespaces.get(ns_name) else {
+            continue;
+        };
+        let folder = PathBuf::from(env).join(ns_name);
+        let mut team = Vec::new();
+        let mut onboarding = Vec::new();
+        let mut patches = Vec::new();
+        for m in items {
+            let text = emit::document(&m.body);
+            if m.kind == "Secret" {
+                let name = file_name(&m.kind, base_name(m));
+                let plain = sops::parse_plain(&text, Format::Yaml)
+                    .expect("a rendered manifest is valid YAML");
+                out.push(Planned {
+                    path: folder.join(&name),
+                    content: Content::Secret {
+                        plain,
+                        recipients: secret_recipients(project, ns, env),
+                    },
+                });
+                team.push(name);
+            } else if m.kind == "ConfigMap" {
+                let name = file_name(&m.kind, base_name(m));
+                out.push(Planned {
+                    path: folder.join(&name),
+                    content: Content::Plain(text),
+                });
+                team.push(name);
+            } else if crate::k8s::is_onboarding_kind(&m.kind) {
+                let name = file_name(&m.kind, &m.name);
+                out.push(Planned {
+                    path: folder.join("onboarding").join(&name),
+                    content: Content::Plain(text),
+                });
+                onboarding.push(name);
+            } else {
+                // workload wiring: a partial object, a patch for whatever
+                // owns the workload, so not a resource of its own
+                patches.push(Planned {
+                    path: folder.join("patches").join(file_name(&m.kind, &m.name)),
+                    content: Content::Plain(text),
+                });
+            }
+        }
+        out.extend(patches);
+        team.sort();
+        onboarding.sort();
+        out.push(Planned {
+            path: folder.join("kustomization.yaml"),
+            content: Content::Plain(kustomization(&team)),
+        });
+        let onboarded = !onboarding.is_empty();
+        if onboarded {
+            out.push(Planned {
+                path: folder.join("onboarding").join("kustomization.yaml"),
+                content: Content::Plain(kustomization(&onboarding)),
+            });
+        }
+        let name = format!("{ns_name}.yaml");
+        out.push(Planned {
+            path: PathBuf::from(env).join(FLUX_FOLDER).join(&name),
+            content: Content::Plain(flux_objects(options, ns_name, onboarded)),
+        });
+        flux_files.push(name);
+    }
+    flux_files.sort();
+    out.push(Planned {
+        path: PathBuf::from(env)
+            .join(FLUX_FOLDER)
+            .join("kustomization.yaml"),
+        content: Content::Plain(kustomization(&flux_files)),
+    });
+    out
+}
+
+/// The Flux Kustomizations of one namespace. An onboarded namespace gets
+/// two: the platform's (its onboarding objects, in `flux-system`, applied
+/// with the controller's own rights) and the team's (its ConfigMaps and
+/// Secrets, in the namespace itself, impersonating the team's
+/// ServiceAccount, decrypting with the namespace's own key Secret).
+fn flux_objects(options: &Options, ns: &str, onboarded: bool) -> String {
+    let env = options.environment;
+    let source =
+        json!({"kind": "GitRepository", "name": options.source, "namespace": FLUX_NAMESPACE});
+    let mut docs = Vec::new();
+    let mut spec = serde_json::Map::new();
+    spec.insert(
+        "decryption".into(),
+        json!({"provider": "sops", "secretRef": {"name": DECRYPTION_SECRET}}),
+    );
+    spec.insert("interval".into(), json!(INTERVAL));
+    spec.insert("path".into(), json!(format!("./{env}/{ns}")));
+    spec.insert("prune".into(), json!(true));
+    if onboarded {
+        spec.insert("serviceAccountName".into(), json!(TEAM_SERVICE_ACCOUNT));
+    }
+    spec.insert("sourceRef".into(), source.clone());
+    spec.insert("targetNamespace".into(), json!(ns));
+    let team = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": format!("ksec-{ns}"), "namespace": ns},
+        "spec": spec,
+    });
+    if onboarded {
+        docs.push(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": format!("ksec-{ns}-onboarding"), "namespace": FLUX_NAMESPACE},
+            "spec": {
+                "interval": INTERVAL,
+                "path": format!("./{env}/{ns}/onboarding"),
+                "prune": true,
+                "sourceRef": source,
+            },
+        }));
+    }
+    docs.push(team);
+    emit::documents(&docs)
+}
+
+/// What sealing a Secret did.
+pub enum Sealed {
+    /// The previous file holds exactly this plaintext for these recipients.
+    Unchanged,
+    /// New text; `reused` when the previous file's data key (and the IVs of
+    /// its unchanged values) were kept.
+    Changed { text: String, reused: bool },
+}
+
+/// Encrypt a Secret manifest, keeping the previous file's bytes when its
+/// plaintext and recipients are unchanged, and the ciphertext of every
+/// unchanged value when not. A previous file none of `identities` opens (or
+/// that is damaged, or keyed to other recipients) is replaced by new
+/// ciphertext.
+pub fn seal(
+    plain: Value,
+    recipients: &[(String, String)],
+    previous: Option<&str>,
+    identities: &[Identity],
+) -> Result<Sealed, SopsError> {
+    let mut wanted: Vec<&str> = recipients.iter().map(|(_, k)| k.as_str()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if let Some(text) = previous
+        && let Ok(file) = EncryptedFile::parse(text, Format::Yaml)
+        && {
+            let mut had = file.recipients();
+            had.sort_unstable();
+            had.dedup();
+            had == wanted
+        }
+        && let Ok(mut opened) = file.open(identities)
+    {
+        let before = sops::emit_plain(&opened.plain, Format::Yaml)?;
+        let after = sops::emit_plain(&plain, Format::Yaml)?;
+        if before == after {
+            return Ok(Sealed::Unchanged);
+        }
+        opened.plain = plain;
+        return Ok(Sealed::Changed {
+            text: opened.seal()?.emit()?,
+            reused: true,
+        });
+    }
+    let mut parsed = Vec::with_capacity(recipients.len());
+    for (name, key) in recipients {
+        let r = Recipient::parse(key)
+            .map_err(|why| SopsError::Emit(format!("recipient {name}: {why}")))?;
+        parsed.push((key.clone(), r));
+    }
+    let file = sops::encrypt_new_matching(plain, Format::Yaml, &parsed, ENCRYPTED_REGEX)?;
+    Ok(Sealed::Changed {
+        text: file.emit()?,
+        reused: false,
+    })
+}
+
+#[cfg(test)]
+mod tests;

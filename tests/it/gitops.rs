@@ -1,0 +1,407 @@
+//! `ksec render --gitops DIR`: the tree Flux applies. Every encrypted Secret
+//! decrypts with the real `sops` (the cluster's key) and with ksec (the
+//! team's key) to exactly what `ksec render` prints, and not with another
+//! key; `kubectl kustomize` builds every folder; the Flux Kustomizations
+//! carry decryption, prune, the source and the team's ServiceAccount;
+//! re-rendering changes no byte (nor mtime); one changed value changes one
+//! value line (plus `lastmodified` and `mac`) of one file; `ksec check`
+//! accepts the tree and refuses a plaintext Secret put into it.
+
+use crate::common;
+
+use common::{Key, all_output, canary, ksec_with, sops};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+struct Fleet {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    team: Key,
+    cluster: Key,
+    other: Key,
+}
+
+const ENV: &str = "staging";
+
+/// A project with an environment whose recipient is the cluster's key, an
+/// onboarded namespace (`payments`, hash-suffixed Secret `db`) and a plain
+/// one (`search`, Secret `api` without hash suffix).
+fn fleet() -> Fleet {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(dir.join("namespaces/payments")).unwrap();
+    std::fs::create_dir_all(dir.join("namespaces/search")).unwrap();
+    let team = Key::new(tmp.path(), "team");
+    let cluster = Key::new(tmp.path(), "cluster");
+    let other = Key::new(tmp.path(), "other");
+    let yaml = format!(
+        "version: 1
+project: fleet
+recipients:
+  team: {team}
+  cluster: {cluster}
+environments:
+  {ENV}:
+    context: staging
+    recipients: [cluster]
+namespaces:
+  payments:
+    recipients: [team]
+    owners: [payments-devs]
+    configMaps:
+      - name: settings
+        literals:
+          MODE: live
+    secrets:
+      - name: db
+        sources: [db.enc.yaml]
+  search:
+    recipients: [team]
+    secrets:
+      - name: api
+        hashSuffix: false
+        sources: [api.enc.env]
+",
+        team = team.recipient,
+        cluster = cluster.recipient
+    );
+    std::fs::write(dir.join("ksec.yaml"), yaml).unwrap();
+    let fleet = Fleet {
+        _tmp: tmp,
+        dir,
+        team,
+        cluster,
+        other,
+    };
+    fleet.encrypt(
+        "namespaces/payments/db.enc.yaml",
+        &format!(
+            "password: {}\nuser: {}\n",
+            canary("db-password"),
+            canary("db-user")
+        ),
+    );
+    fleet.encrypt(
+        "namespaces/search/api.enc.env",
+        &format!(
+            "TOKEN={}\nOTHER={}\n",
+            canary("api-token"),
+            canary("api-other")
+        ),
+    );
+    fleet
+}
+
+impl Fleet {
+    fn ksec(&self) -> common::Ksec {
+        let mut cmd = ksec_with(&self.dir, &self.team);
+        cmd.current_dir(&self.dir);
+        cmd
+    }
+
+    fn encrypt(&self, rel: &str, plain: &str) {
+        let name = Path::new(rel).file_name().unwrap().to_string_lossy();
+        let src = self._tmp.path().join(format!("plain-{name}"));
+        std::fs::write(&src, plain).unwrap();
+        let out = self
+            .ksec()
+            .arg("encrypt")
+            .arg(&src)
+            .args(["-r", &self.team.recipient, "-r", &self.cluster.recipient])
+            .arg("--output")
+            .arg(self.dir.join(rel))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        std::fs::remove_file(src).unwrap();
+    }
+
+    fn gitops(&self) -> PathBuf {
+        self.dir.join("gitops")
+    }
+
+    fn render_gitops(&self) -> Output {
+        let out = self
+            .ksec()
+            .args(["render", "--gitops", "gitops"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        assert!(out.stdout.is_empty());
+        out
+    }
+
+    /// Every file of the tree: relative path -> (bytes, mtime).
+    fn tree(&self) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+        let root = self.gitops();
+        common::leftovers::regular_files(&root)
+            .into_iter()
+            .map(|(path, meta)| {
+                let rel = path.strip_prefix(&root).unwrap().display().to_string();
+                (
+                    rel,
+                    (std::fs::read(&path).unwrap(), meta.modified().unwrap()),
+                )
+            })
+            .collect()
+    }
+}
+
+fn yaml(text: &str) -> Value {
+    serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+}
+
+fn documents(text: &str) -> Vec<Value> {
+    text.split("\n---\n").map(yaml).collect()
+}
+
+fn kubectl_kustomize(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn every_secret_decrypts_with_sops_and_ksec_to_what_render_prints() {
+    let f = fleet();
+    f.render_gitops();
+    let out = f
+        .ksec()
+        .args(["render", "--env", ENV])
+        .expect_secret_output()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let rendered = documents(&String::from_utf8(out.stdout).unwrap());
+    let secrets: Vec<&Value> = rendered.iter().filter(|d| d["kind"] == "Secret").collect();
+    assert_eq!(secrets.len(), 2);
+    for secret in secrets {
+        let ns = secret["metadata"]["namespace"].as_str().unwrap();
+        // the file is named after the name without the hash suffix
+        let base = secret["metadata"]["annotations"]["ksec.dev/name"]
+            .as_str()
+            .or(secret["metadata"]["name"].as_str())
+            .unwrap();
+        let path = f.gitops().join(format!("{ENV}/{ns}/secret-{base}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        // readable names, encrypted values, sops metadata for the cluster
+        let file = yaml(&text);
+        assert_eq!(file["metadata"], secret["metadata"]);
+        assert_eq!(file["kind"], "Secret");
+        assert_eq!(file["sops"]["encrypted_regex"], "^(data|stringData)$");
+        for (_, v) in file["data"].as_object().unwrap() {
+            assert!(v.as_str().unwrap().starts_with("ENC[AES256_GCM,"), "{v}");
+        }
+        assert!(!common::leftovers::holds(&path, canary::MARKER));
+        // the real sops with the cluster's key
+        let by_sops = common::run_ok(sops(Some(&f.cluster)).arg("-d").arg(&path));
+        assert_eq!(&yaml(&by_sops), secret, "sops -d {}", path.display());
+        // ksec with the team's key
+        let out = ksec_with(&f.dir, &f.team)
+            .arg("decrypt")
+            .arg(&path)
+            .expect_secret_output()
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        assert_eq!(&yaml(&String::from_utf8(out.stdout).unwrap()), secret);
+        // not with another key
+        let refused = sops(Some(&f.other)).arg("-d").arg(&path).output().unwrap();
+        assert!(!refused.status.success());
+        assert!(!all_output(&refused).contains(canary::MARKER));
+    }
+}
+
+#[test]
+fn kustomize_builds_every_folder_and_flux_objects_point_at_them() {
+    let f = fleet();
+    f.render_gitops();
+    let root = f.gitops().join(ENV);
+    let payments = documents(&kubectl_kustomize(&root.join("payments")));
+    let kinds: Vec<&str> = payments
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Secret"]);
+    assert!(
+        payments[1]["sops"].is_object(),
+        "the Secret stays encrypted"
+    );
+    let onboarding = kubectl_kustomize(&root.join("payments/onboarding"));
+    for kind in ["Namespace", "ServiceAccount", "Role", "RoleBinding"] {
+        assert!(onboarding.contains(&format!("kind: {kind}\n")), "{kind}");
+    }
+    assert!(!root.join("search/onboarding").exists());
+    let search = documents(&kubectl_kustomize(&root.join("search")));
+    assert_eq!(search.len(), 1);
+    assert_eq!(search[0]["metadata"]["name"], "api");
+
+    let flux = documents(&kubectl_kustomize(&root.join("flux")));
+    let by_name: BTreeMap<&str, &Value> = flux
+        .iter()
+        .map(|d| (d["metadata"]["name"].as_str().unwrap(), d))
+        .collect();
+    assert_eq!(
+        by_name.keys().copied().collect::<Vec<_>>(),
+        ["ksec-payments", "ksec-payments-onboarding", "ksec-search"]
+    );
+    for doc in &flux {
+        assert_eq!(doc["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
+        assert_eq!(doc["kind"], "Kustomization");
+        assert_eq!(doc["spec"]["prune"], true);
+        assert_eq!(doc["spec"]["sourceRef"]["kind"], "GitRepository");
+        assert_eq!(doc["spec"]["sourceRef"]["name"], "flux-system");
+        assert!(doc["spec"]["interval"].is_string());
+        let path = doc["spec"]["path"].as_str().unwrap();
+        assert!(
+            f.gitops().join(path).join("kustomization.yaml").is_file(),
+            "{path}"
+        );
+    }
+    let team = by_name["ksec-payments"];
+    assert_eq!(team["metadata"]["namespace"], "payments");
+    assert_eq!(team["spec"]["serviceAccountName"], "ksec-ci");
+    assert_eq!(team["spec"]["decryption"]["provider"], "sops");
+    assert_eq!(team["spec"]["decryption"]["secretRef"]["name"], "sops-age");
+    assert_eq!(team["spec"]["path"], "./staging/payments");
+    let platform = by_name["ksec-payments-onboarding"];
+    assert_eq!(platform["metadata"]["namespace"], "flux-system");
+    assert!(platform["spec"].get("serviceAccountName").is_none());
+    let plain = by_name["ksec-search"];
+    assert!(plain["spec"].get("serviceAccountName").is_none());
+    assert_eq!(plain["spec"]["decryption"]["secretRef"]["name"], "sops-age");
+}
+
+#[test]
+fn a_second_render_changes_no_byte_and_no_mtime() {
+    let f = fleet();
+    f.render_gitops();
+    let first = f.tree();
+    assert!(first.len() > 10, "{:?}", first.keys());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f.render_gitops();
+    assert_eq!(f.tree(), first);
+    assert!(
+        common::stderr(&out).contains("wrote 0 files"),
+        "{}",
+        all_output(&out)
+    );
+}
+
+/// The lines of `after` that differ from `before` (same line count).
+fn changed_lines(before: &[u8], after: &[u8]) -> Vec<String> {
+    let before = String::from_utf8_lossy(before);
+    let after = String::from_utf8_lossy(after);
+    assert_eq!(before.lines().count(), after.lines().count());
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(_, b)| b.trim_start().split(':').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn one_changed_value_changes_one_value_line_of_one_file() {
+    let f = fleet();
+    f.render_gitops();
+    let first = f.tree();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f
+        .ksec()
+        .args(["set", "namespaces/search/api.enc.env", "TOKEN"])
+        .write_stdin(canary("api-token-new"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    f.render_gitops();
+    let second = f.tree();
+    let changed: Vec<&String> = first.keys().filter(|k| first[*k] != second[*k]).collect();
+    assert_eq!(changed, ["staging/search/secret-api.yaml"]);
+    let file = "staging/search/secret-api.yaml";
+    assert_eq!(
+        changed_lines(&first[file].0, &second[file].0),
+        ["TOKEN", "lastmodified", "mac"]
+    );
+
+    // a hash-suffixed Secret: its name line changes too, nothing else
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f
+        .ksec()
+        .args(["set", "namespaces/payments/db.enc.yaml", "user"])
+        .write_stdin(canary("db-user-new"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    f.render_gitops();
+    let third = f.tree();
+    let changed: Vec<&String> = second.keys().filter(|k| second[*k] != third[*k]).collect();
+    assert_eq!(changed, ["staging/payments/secret-db.yaml"]);
+    let file = "staging/payments/secret-db.yaml";
+    assert_eq!(
+        changed_lines(&second[file].0, &third[file].0),
+        ["name", "user", "lastmodified", "mac"]
+    );
+}
+
+#[test]
+fn check_accepts_the_tree_and_refuses_a_plaintext_secret_in_it() {
+    let f = fleet();
+    common::git_in(&f.dir, &f.dir, &["init", "-q"]);
+    f.render_gitops();
+    common::git_in(&f.dir, &f.dir, &["add", "-A"]);
+    let out = f.ksec().arg("check").output().unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(canary("planted"));
+    let planted = "gitops/staging/search/secret-planted.yaml";
+    std::fs::write(
+        f.dir.join(planted),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: planted\n  namespace: search\ndata:\n  TOKEN: {value}\n"
+        ),
+    )
+    .unwrap();
+    common::git_in(&f.dir, &f.dir, &["add", "-A"]);
+    let out = f.ksec().arg("check").output().unwrap();
+    assert!(!out.status.success());
+    let text = all_output(&out);
+    assert!(text.contains(planted), "{text}");
+    assert!(!text.contains(&value) && !text.contains(canary::MARKER));
+    assert_eq!(text.matches("gitops/").count(), 1, "{text}");
+}
+
+#[test]
+fn an_environment_without_recipients_is_refused_before_any_write() {
+    let f = fleet();
+    let yaml = std::fs::read_to_string(f.dir.join("ksec.yaml"))
+        .unwrap()
+        .replace("    recipients: [cluster]\n", "");
+    std::fs::write(f.dir.join("ksec.yaml"), yaml).unwrap();
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    let text = common::stderr(&out);
+    assert!(
+        text.contains("environment staging has no recipients")
+            && text.contains("environments.staging.recipients"),
+        "{text}"
+    );
+    assert!(!f.gitops().exists());
+}
