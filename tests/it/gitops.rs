@@ -405,3 +405,78 @@ fn an_environment_without_recipients_is_refused_before_any_write() {
     );
     assert!(!f.gitops().exists());
 }
+
+/// Validates every document (JSON on stdin) against the `v1` schema of
+/// Flux's Kustomization CRD (tests/fixtures/flux); prints the errors.
+const VALIDATE: &str = r#"
+import json, sys, yaml, jsonschema
+crd = yaml.safe_load(open(sys.argv[1]))
+schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+def strict(s):
+    # an unknown field is an error, as with kubectl's strict field validation
+    if isinstance(s, dict):
+        if "properties" in s and "additionalProperties" not in s and not s.get("x-kubernetes-preserve-unknown-fields"):
+            s["additionalProperties"] = False
+        for v in s.values():
+            strict(v)
+    elif isinstance(s, list):
+        for v in s:
+            strict(v)
+strict(schema)
+bad = 0
+for doc in json.load(sys.stdin):
+    for e in jsonschema.Draft4Validator(schema).iter_errors(doc):
+        bad += 1
+        print(doc["metadata"]["name"], "/".join(map(str, e.path)), e.message)
+sys.exit(1 if bad else 0)
+"#;
+
+fn flux_schema_errors(docs: &[Value]) -> Option<String> {
+    use std::io::Write;
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/flux/kustomizations.kustomize.toolkit.fluxcd.io.yaml");
+    let mut child = Command::new("python3")
+        .args(["-c", VALIDATE])
+        .arg(crd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(docs).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    match out.status.code() {
+        Some(0) => None,
+        Some(1) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        _ => panic!(
+            "the schema check did not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn the_flux_objects_follow_fluxs_own_schema() {
+    let f = fleet();
+    f.render_gitops();
+    let flux = documents(&kubectl_kustomize(&f.gitops().join(ENV).join("flux")));
+    assert_eq!(flux.len(), 3);
+    assert_eq!(flux_schema_errors(&flux), None);
+    // the check sees a wrong type, a missing required field, an unknown field
+    let mut wrong = flux[0].clone();
+    wrong["spec"]["prune"] = Value::from("maybe");
+    wrong["spec"]["decription"] = Value::from("typo");
+    wrong["spec"].as_object_mut().unwrap().remove("sourceRef");
+    let errors = flux_schema_errors(&[wrong]).expect("refused");
+    assert!(
+        errors.contains("spec/prune")
+            && errors.contains("'sourceRef' is a required property")
+            && errors.contains("'decription' was unexpected"),
+        "{errors}"
+    );
+}
