@@ -49,17 +49,6 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
         )
         .hint("add an environment with recipients to ksec.yaml (environments.NAME.recipients)"));
     }
-    for env in &environments {
-        if project.environments[env].recipients.is_empty() {
-            return Err(Error::usage(format!(
-                "environment {env} has no recipients: the cluster could not decrypt its Secrets"
-            ))
-            .hint(format!(
-                "add the cluster's age key to environments.{env}.recipients in ksec.yaml (its private key goes into the cluster's {} Secret)",
-                gitops::DECRYPTION_SECRET
-            )));
-        }
-    }
     let mut planned = Vec::new();
     for env in &environments {
         let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
@@ -67,7 +56,7 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
             environment: env,
             source: &args.gitops_source,
         };
-        planned.extend(gitops::plan(project, &options, &rendered.manifests));
+        planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
     }
     // without an identity the previous Secrets cannot be reopened: new
     // ciphertext, said below; a broken identity source is an error

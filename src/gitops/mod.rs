@@ -16,6 +16,7 @@ pub use write::{Written, write};
 use crate::crypto::sops::{self, EncryptedFile, Format, SopsError};
 use crate::crypto::tree::Value;
 use crate::crypto::wrap::{Identity, Recipient};
+use crate::error::{Error, Result};
 use crate::k8s::{Manifest, NAME_ANNOTATION};
 use crate::project::{Namespace, Project};
 use crate::render::emit;
@@ -88,16 +89,28 @@ fn kustomization(resources: &[String]) -> String {
     }))
 }
 
-/// Who a namespace's Secrets are encrypted to in the environment: its
-/// environment's recipients (the cluster) and the namespace's own (so the
-/// team can read, and ksec re-open, its own output), as (name, key).
+/// Who a namespace's Secrets are encrypted to in the environment, as
+/// (name, key): the cluster (the environment's recipients, or with
+/// `teamKeys` an onboarded namespace's own cluster key) and the namespace's
+/// own recipients (so the team can read, and ksec re-open, its own output).
 pub fn secret_recipients(
     project: &Project,
     ns: &Namespace,
     environment: &str,
-) -> Vec<(String, String)> {
+) -> Result<Vec<(String, String)>> {
+    let env = &project.environments[environment];
     let mut names: Vec<&String> = Vec::new();
-    if let Some(env) = project.environments.get(environment) {
+    if let Some(key) = team_key(project, ns, environment)? {
+        names.push(key);
+    } else if env.recipients.is_empty() {
+        return Err(Error::usage(format!(
+            "environment {environment} has no recipients: the cluster could not decrypt the Secrets of namespace {}",
+            ns.name
+        ))
+        .hint(format!(
+            "add the cluster's age key to environments.{environment}.recipients in ksec.yaml (its private key goes into the cluster's {DECRYPTION_SECRET} Secret)"
+        )));
+    } else {
         names.extend(env.recipients.iter());
     }
     names.extend(ns.recipients.iter());
@@ -109,11 +122,43 @@ pub fn secret_recipients(
             out.push((name.clone(), key.clone()));
         }
     }
-    out
+    Ok(out)
+}
+
+/// The recipient name of a namespace's own cluster key, when the
+/// environment has `teamKeys` and the namespace is onboarded.
+fn team_key<'a>(
+    project: &Project,
+    ns: &'a Namespace,
+    environment: &str,
+) -> Result<Option<&'a String>> {
+    if !(project.environments[environment].team_keys && ns.onboarded()) {
+        return Ok(None);
+    }
+    match ns.cluster_keys.get(environment) {
+        Some(name) => Ok(Some(name)),
+        None => Err(Error::usage(format!(
+            "namespace {} has no cluster key for environment {environment}, which has teamKeys",
+            ns.name
+        ))
+        .hint(format!(
+            "generate one (`ksec keygen --out FILE`), name it under recipients and set namespaces.{}.clusterKeys.{environment} to that name in ksec.yaml",
+            ns.name
+        ))),
+    }
+}
+
+/// The Secret holding the key a namespace's Kustomization decrypts with:
+/// `sops-age`, or `sops-age-<namespace>` for a namespace's own key.
+pub fn decryption_secret(project: &Project, ns: &Namespace, environment: &str) -> String {
+    match team_key(project, ns, environment) {
+        Ok(Some(_)) => format!("{DECRYPTION_SECRET}-{}", ns.name),
+        _ => DECRYPTION_SECRET.to_string(),
+    }
 }
 
 /// The tree for one environment, paths under `<env>/`. Pure.
-pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec<Planned> {
+pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Result<Vec<Planned>> {
     let env = options.environment;
     let mut by_ns: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
@@ -139,7 +184,7 @@ pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec
                     path: folder.join(&name),
                     content: Content::Secret {
                         plain,
-                        recipients: secret_recipients(project, ns, env),
+                        recipients: secret_recipients(project, ns, env)?,
                     },
                 });
                 team.push(name);
@@ -183,7 +228,12 @@ pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec
         let name = format!("{ns_name}.yaml");
         out.push(Planned {
             path: PathBuf::from(env).join(FLUX_FOLDER).join(&name),
-            content: Content::Plain(flux_objects(options, ns_name, onboarded)),
+            content: Content::Plain(flux_objects(
+                options,
+                ns_name,
+                onboarded,
+                &decryption_secret(project, ns, env),
+            )),
         });
         flux_files.push(name);
     }
@@ -194,7 +244,7 @@ pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec
             .join("kustomization.yaml"),
         content: Content::Plain(kustomization(&flux_files)),
     });
-    out
+    Ok(out)
 }
 
 /// The Flux Kustomizations of one namespace. An onboarded namespace gets
@@ -202,7 +252,7 @@ pub fn plan(project: &Project, options: &Options, manifests: &[Manifest]) -> Vec
 /// with the controller's own rights) and the team's (its ConfigMaps and
 /// Secrets, in the namespace itself, impersonating the team's
 /// ServiceAccount, decrypting with the namespace's own key Secret).
-fn flux_objects(options: &Options, ns: &str, onboarded: bool) -> String {
+fn flux_objects(options: &Options, ns: &str, onboarded: bool, secret: &str) -> String {
     let env = options.environment;
     let source =
         json!({"kind": "GitRepository", "name": options.source, "namespace": FLUX_NAMESPACE});
@@ -210,7 +260,7 @@ fn flux_objects(options: &Options, ns: &str, onboarded: bool) -> String {
     let mut spec = serde_json::Map::new();
     spec.insert(
         "decryption".into(),
-        json!({"provider": "sops", "secretRef": {"name": DECRYPTION_SECRET}}),
+        json!({"provider": "sops", "secretRef": {"name": secret}}),
     );
     spec.insert("interval".into(), json!(INTERVAL));
     spec.insert("path".into(), json!(format!("./{env}/{ns}")));

@@ -480,3 +480,79 @@ fn the_flux_objects_follow_fluxs_own_schema() {
         "{errors}"
     );
 }
+
+#[test]
+fn with_team_keys_each_onboarded_namespace_has_its_own_cluster_key() {
+    let f = fleet();
+    let dir = f._tmp.path();
+    let payments_key = Key::new(dir, "payments-cluster");
+    let search_key = Key::new(dir, "search-cluster");
+    let original = std::fs::read_to_string(f.dir.join("ksec.yaml")).unwrap();
+    let yaml = original
+        .replace(
+            "recipients:\n  team:",
+            &format!(
+                "recipients:\n  payments-cluster: {}\n  search-cluster: {}\n  team:",
+                payments_key.recipient, search_key.recipient
+            ),
+        )
+        .replace(
+            "    recipients: [cluster]\n",
+            "    recipients: [cluster]\n    teamKeys: true\n",
+        )
+        .replace(
+            "    owners: [payments-devs]\n",
+            "    owners: [payments-devs]\n    clusterKeys:\n      staging: payments-cluster\n",
+        )
+        .replace(
+            "  search:\n    recipients: [team]\n",
+            "  search:\n    recipients: [team]\n    owners: [search-devs]\n    clusterKeys:\n      staging: search-cluster\n",
+        );
+    std::fs::write(f.dir.join("ksec.yaml"), &yaml).unwrap();
+    f.render_gitops();
+    let root = f.gitops().join(ENV);
+    for (ns, file, own, stranger) in [
+        ("payments", "secret-db.yaml", &payments_key, &search_key),
+        ("search", "secret-api.yaml", &search_key, &payments_key),
+    ] {
+        let path = root.join(ns).join(file);
+        let by_own = sops(Some(own)).arg("-d").arg(&path).output().unwrap();
+        assert!(by_own.status.success(), "{ns}: {}", all_output(&by_own));
+        for key in [stranger, &f.cluster] {
+            let refused = sops(Some(key)).arg("-d").arg(&path).output().unwrap();
+            assert!(!refused.status.success(), "{ns} opened with another key");
+            assert!(!all_output(&refused).contains(canary::MARKER));
+        }
+        let flux =
+            documents(&std::fs::read_to_string(root.join(format!("flux/{ns}.yaml"))).unwrap());
+        let team = flux
+            .iter()
+            .find(|d| d["metadata"]["name"] == format!("ksec-{ns}"))
+            .unwrap();
+        assert_eq!(
+            team["spec"]["decryption"]["secretRef"]["name"],
+            format!("sops-age-{ns}")
+        );
+    }
+
+    // an onboarded namespace without its key is refused, nothing written
+    std::fs::remove_dir_all(f.gitops()).unwrap();
+    std::fs::write(
+        f.dir.join("ksec.yaml"),
+        yaml.replace("    clusterKeys:\n      staging: search-cluster\n", ""),
+    )
+    .unwrap();
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    let text = common::stderr(&out);
+    assert!(
+        text.contains("namespace search has no cluster key for environment staging")
+            && text.contains("namespaces.search.clusterKeys.staging"),
+        "{text}"
+    );
+    assert!(!f.gitops().exists());
+}
