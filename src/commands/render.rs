@@ -36,6 +36,12 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
                 .hint("drop --output json"),
         );
     }
+    if !args.target.namespaces.is_empty() {
+        return Err(Error::usage(
+            "--gitops writes the whole tree of an environment; -n/--namespace does not apply",
+        )
+        .hint("drop -n: unchanged namespaces keep every byte of their files"));
+    }
     let environments: Vec<String> = if args.all_envs {
         project.environments.keys().cloned().collect()
     } else {
@@ -71,6 +77,9 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
             "note: {} was re-encrypted with a new data key (none of your identities opens the previous file, or its recipients changed)",
             path.display()
         );
+    }
+    for path in &written.removed {
+        eprintln!("removed {} (no longer rendered)", path.display());
     }
     eprintln!(
         "wrote {} files into {} ({} unchanged)",

@@ -2,6 +2,11 @@
 //! unchanged file keeps its mtime), Secrets sealed against the previous
 //! file, every write atomic. Everything is sealed before the first write,
 //! so a failure writes nothing.
+//!
+//! Each environment's folder holds an index (`INDEX`) of the files ksec
+//! wrote there; a file in the old index that is no longer planned (a Secret
+//! or namespace removed from ksec.yaml) is deleted, and nothing else: files
+//! of the user's own in the tree are never touched.
 
 use super::{Content, Planned, Sealed, seal};
 use crate::crypto::wrap::Identity;
@@ -17,7 +22,12 @@ pub struct Written {
     /// of the user's identities opened it, or its recipients changed): new
     /// data key, every value re-encrypted.
     pub new_ciphertext: Vec<PathBuf>,
+    /// Files of an earlier render that are no longer rendered, deleted.
+    pub removed: Vec<PathBuf>,
 }
+
+/// The index of the files ksec wrote into an environment's folder.
+pub const INDEX: &str = ".ksec-gitops-files";
 
 fn previous(path: &Path) -> Result<Option<String>> {
     match std::fs::symlink_metadata(path) {
@@ -61,6 +71,7 @@ pub fn write(dir: &Path, planned: Vec<Planned>, identities: &[Identity]) -> Resu
             }
         },
     );
+    let indexes = indexes(dir, &jobs)?;
     let mut written = Written::default();
     let mut writes = Vec::new();
     for ((path, _, _), result) in jobs.into_iter().zip(sealed) {
@@ -83,5 +94,88 @@ pub fn write(dir: &Path, planned: Vec<Planned>, identities: &[Identity]) -> Resu
         crate::fsutil::write_atomic(&full, text.as_bytes(), 0o644)?;
         written.changed.push(path);
     }
+    for index in indexes {
+        index.apply(dir, &mut written)?;
+    }
     Ok(written)
+}
+
+/// One environment's index: the files listed before, the ones planned now.
+struct Index {
+    env: PathBuf,
+    old: Option<String>,
+    new: Vec<String>,
+}
+
+fn indexes(dir: &Path, jobs: &[(PathBuf, Content, Option<String>)]) -> Result<Vec<Index>> {
+    let mut by_env: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+    for (path, _, _) in jobs {
+        let mut parts = path.components();
+        let env = PathBuf::from(
+            parts
+                .next()
+                .expect("a planned path has its environment")
+                .as_os_str(),
+        );
+        by_env
+            .entry(env)
+            .or_default()
+            .push(parts.as_path().display().to_string());
+    }
+    by_env
+        .into_iter()
+        .map(|(env, mut new)| {
+            new.sort();
+            let old = previous(&dir.join(&env).join(INDEX))?;
+            Ok(Index { env, old, new })
+        })
+        .collect()
+}
+
+impl Index {
+    fn text(&self) -> String {
+        let mut text = String::from(
+            "# written by ksec render --gitops: the files it removes when they are no longer rendered\n",
+        );
+        for path in &self.new {
+            text.push_str(path);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Delete what the old index lists and the plan no longer has (only
+    /// plain relative paths; emptied folders go too), then write the index.
+    fn apply(self, dir: &Path, written: &mut Written) -> Result<()> {
+        let root = dir.join(&self.env);
+        let old = self.old.as_deref().unwrap_or("");
+        for line in old.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            if !crate::fsutil::stays_inside(line)
+                || line == INDEX
+                || self.new.binary_search(&line.to_string()).is_ok()
+            {
+                continue;
+            }
+            let path = root.join(line);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => {
+                    std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, &e))?;
+                    written.removed.push(self.env.join(line));
+                    let mut folder = path.parent();
+                    while let Some(f) = folder
+                        && f != root
+                        && std::fs::remove_dir(f).is_ok()
+                    {
+                        folder = f.parent();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let text = self.text();
+        if self.old.as_deref() != Some(text.as_str()) {
+            crate::fsutil::write_atomic(&root.join(INDEX), text.as_bytes(), 0o644)?;
+        }
+        Ok(())
+    }
 }

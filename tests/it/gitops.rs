@@ -556,3 +556,58 @@ fn with_team_keys_each_onboarded_namespace_has_its_own_cluster_key() {
     );
     assert!(!f.gitops().exists());
 }
+
+#[test]
+fn what_is_no_longer_rendered_is_removed_and_nothing_else() {
+    let f = fleet();
+    f.render_gitops();
+    let mine = f.gitops().join("staging/gitrepository.yaml");
+    std::fs::write(&mine, "# the user's own file\n").unwrap();
+    let first = f.tree();
+    // the namespace search leaves ksec.yaml
+    let yaml = std::fs::read_to_string(f.dir.join("ksec.yaml")).unwrap();
+    let at = yaml.find("  search:\n").unwrap();
+    std::fs::write(f.dir.join("ksec.yaml"), &yaml[..at]).unwrap();
+    let out = f.render_gitops();
+    let second = f.tree();
+    let gone: Vec<&String> = first.keys().filter(|k| !second.contains_key(*k)).collect();
+    assert_eq!(
+        gone,
+        [
+            "staging/flux/search.yaml",
+            "staging/search/kustomization.yaml",
+            "staging/search/secret-api.yaml"
+        ]
+    );
+    assert!(!f.gitops().join("staging/search").exists());
+    assert!(mine.is_file());
+    assert!(
+        common::stderr(&out)
+            .contains("removed staging/search/secret-api.yaml (no longer rendered)"),
+        "{}",
+        all_output(&out)
+    );
+    let flux = std::fs::read_to_string(f.gitops().join("staging/flux/kustomization.yaml")).unwrap();
+    assert!(!flux.contains("search"), "{flux}");
+    let changed: Vec<&String> = second.keys().filter(|k| first[*k] != second[*k]).collect();
+    assert_eq!(
+        changed,
+        [
+            "staging/.ksec-gitops-files",
+            "staging/flux/kustomization.yaml"
+        ]
+    );
+}
+
+#[test]
+fn a_namespace_selection_is_refused() {
+    let f = fleet();
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops", "-n", "payments"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(common::stderr(&out).contains("--gitops writes the whole tree"));
+    assert!(!f.gitops().exists());
+}
