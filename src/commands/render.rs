@@ -74,7 +74,7 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
     let written = gitops::write(dir, planned, &identities)?;
     for path in &written.new_ciphertext {
         eprintln!(
-            "note: {} was re-encrypted with a new data key (none of your identities opens the previous file, or its recipients changed)",
+            "note: {} was re-encrypted with a new data key (none of your identities opens the previous file, or a recipient was removed)",
             path.display()
         );
     }

@@ -304,9 +304,10 @@ pub enum Sealed {
 
 /// Encrypt a Secret manifest, keeping the previous file's bytes when its
 /// plaintext and recipients are unchanged, and the ciphertext of every
-/// unchanged value when not. A previous file none of `identities` opens (or
-/// that is damaged, or keyed to other recipients) is replaced by new
-/// ciphertext.
+/// unchanged value when not; a recipient added gets the data key wrapped
+/// for it (values kept). A previous file none of `identities` opens, that
+/// is damaged, or that has a recipient no longer wanted is replaced by new
+/// ciphertext under a new data key.
 pub fn seal(
     plain: Value,
     recipients: &[(String, String)],
@@ -318,36 +319,54 @@ pub fn seal(
     wanted.dedup();
     if let Some(text) = previous
         && let Ok(file) = EncryptedFile::parse(text, Format::Yaml)
-        && {
-            let mut had = file.recipients();
-            had.sort_unstable();
-            had.dedup();
-            had == wanted
-        }
+        && let had = file.recipients()
+        // a recipient removed must not read the new values: a new data key
+        && had.iter().all(|r| wanted.contains(&r.as_str()))
         && let Ok(mut opened) = file.open(identities)
     {
+        let added: Vec<&(String, String)> = recipients
+            .iter()
+            .filter(|(_, k)| !had.contains(k))
+            .collect();
+        let grew = !added.is_empty();
+        if grew {
+            let parsed = parse_recipients(added.into_iter())?;
+            let to: Vec<(String, &Recipient)> =
+                parsed.iter().map(|(k, r)| (k.clone(), r)).collect();
+            let key = opened.cipher.key().clone();
+            opened.file.add_recipients(&key, &to)?;
+        }
         let before = sops::emit_plain(&opened.plain, Format::Yaml)?;
         let after = sops::emit_plain(&plain, Format::Yaml)?;
-        if before == after {
+        let text = if before != after {
+            opened.plain = plain;
+            opened.seal()?.emit()?
+        } else if grew {
+            // recipients added, values as they were (MAC and lastmodified too)
+            opened.file.emit()?
+        } else {
             return Ok(Sealed::Unchanged);
-        }
-        opened.plain = plain;
-        return Ok(Sealed::Changed {
-            text: opened.seal()?.emit()?,
-            reused: true,
-        });
+        };
+        return Ok(Sealed::Changed { text, reused: true });
     }
-    let mut parsed = Vec::with_capacity(recipients.len());
-    for (name, key) in recipients {
-        let r = Recipient::parse(key)
-            .map_err(|why| SopsError::Emit(format!("recipient {name}: {why}")))?;
-        parsed.push((key.clone(), r));
-    }
+    let parsed = parse_recipients(recipients.iter())?;
     let file = sops::encrypt_new_matching(plain, Format::Yaml, &parsed, ENCRYPTED_REGEX)?;
     Ok(Sealed::Changed {
         text: file.emit()?,
         reused: false,
     })
+}
+
+fn parse_recipients<'a>(
+    recipients: impl Iterator<Item = &'a (String, String)>,
+) -> Result<Vec<(String, Recipient)>, SopsError> {
+    recipients
+        .map(|(name, key)| {
+            Recipient::parse(key)
+                .map(|r| (key.clone(), r))
+                .map_err(|why| SopsError::Emit(format!("recipient {name}: {why}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -611,3 +611,110 @@ fn a_namespace_selection_is_refused() {
     assert!(common::stderr(&out).contains("--gitops writes the whole tree"));
     assert!(!f.gitops().exists());
 }
+
+#[test]
+fn all_envs_writes_each_environment_with_its_own_cluster_key() {
+    let f = fleet();
+    let prod = Key::new(f._tmp.path(), "prod-cluster");
+    let yaml = std::fs::read_to_string(f.dir.join("ksec.yaml"))
+        .unwrap()
+        .replace(
+            "recipients:\n  team:",
+            &format!("recipients:\n  prod-cluster: {}\n  team:", prod.recipient),
+        )
+        .replace(
+            "    recipients: [cluster]\n",
+            "    recipients: [cluster]\n  prod:\n    context: prod\n    recipients: [prod-cluster]\n",
+        );
+    std::fs::write(f.dir.join("ksec.yaml"), yaml).unwrap();
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(!f.gitops().exists());
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops", "--all-envs"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    for (env, own, other) in [("staging", &f.cluster, &prod), ("prod", &prod, &f.cluster)] {
+        let path = f.gitops().join(env).join("search/secret-api.yaml");
+        let by_own = sops(Some(own)).arg("-d").arg(&path).output().unwrap();
+        assert!(by_own.status.success(), "{env}: {}", all_output(&by_own));
+        let refused = sops(Some(other)).arg("-d").arg(&path).output().unwrap();
+        assert!(
+            !refused.status.success(),
+            "{env} opened with another cluster's key"
+        );
+        let flux = std::fs::read_to_string(f.gitops().join(env).join("flux/search.yaml")).unwrap();
+        assert!(flux.contains(&format!("path: ./{env}/search\n")), "{flux}");
+    }
+}
+
+#[test]
+fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
+    let f = fleet();
+    f.render_gitops();
+    let before = f.tree();
+    let carol = Key::new(f._tmp.path(), "carol");
+    let original = std::fs::read_to_string(f.dir.join("ksec.yaml")).unwrap();
+    let with_carol = original
+        .replace(
+            "recipients:\n  team:",
+            &format!("recipients:\n  carol: {}\n  team:", carol.recipient),
+        )
+        .replace(
+            "  search:\n    recipients: [team]\n",
+            "  search:\n    recipients: [team, carol]\n",
+        );
+    std::fs::write(f.dir.join("ksec.yaml"), &with_carol).unwrap();
+    let out = f.render_gitops();
+    let after = f.tree();
+    let file = "staging/search/secret-api.yaml";
+    let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
+    assert_eq!(changed, [file]);
+    assert!(
+        !common::stderr(&out).contains("note:"),
+        "{}",
+        all_output(&out)
+    );
+    // the old file is the new one without carol's stanza: values, MAC and
+    // lastmodified kept
+    let old = String::from_utf8(before[file].0.clone()).unwrap();
+    let new = String::from_utf8(after[file].0.clone()).unwrap();
+    let mut new_lines = new.lines();
+    for line in old.lines() {
+        assert!(new_lines.any(|l| l == line), "lost: {line}");
+    }
+    let by_carol = sops(Some(&carol))
+        .arg("-d")
+        .arg(f.gitops().join(file))
+        .output()
+        .unwrap();
+    assert!(by_carol.status.success(), "{}", all_output(&by_carol));
+
+    // carol leaves: a new data key, every value re-encrypted, said on stderr
+    std::fs::write(f.dir.join("ksec.yaml"), &original).unwrap();
+    let out = f.render_gitops();
+    assert!(
+        common::stderr(&out).contains(&format!(
+            "note: {file} was re-encrypted with a new data key"
+        )),
+        "{}",
+        all_output(&out)
+    );
+    let last = std::fs::read_to_string(f.gitops().join(file)).unwrap();
+    for line in new.lines().filter(|l| l.contains("ENC[")) {
+        assert!(!last.contains(line.trim()), "kept {line}");
+    }
+    let refused = sops(Some(&carol))
+        .arg("-d")
+        .arg(f.gitops().join(file))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(!all_output(&refused).contains(canary::MARKER));
+}
