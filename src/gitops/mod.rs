@@ -114,15 +114,7 @@ pub fn secret_recipients(
         names.extend(env.recipients.iter());
     }
     names.extend(ns.recipients.iter());
-    let mut out: Vec<(String, String)> = Vec::new();
-    for name in names {
-        if let Some(key) = project.recipients.get(name)
-            && !out.iter().any(|(_, k)| k == key)
-        {
-            out.push((name.clone(), key.clone()));
-        }
-    }
-    Ok(out)
+    Ok(project.named_keys(names))
 }
 
 /// The recipient name of a namespace's own cluster key, when the

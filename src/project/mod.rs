@@ -324,6 +324,14 @@ impl Project {
                 names.extend(env.recipients.iter());
             }
         }
+        self.named_keys(names)
+    }
+
+    /// The (name, key) of recipient names, without repeating a key.
+    pub fn named_keys<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for name in names {
             if let Some(key) = self.recipients.get(name)

@@ -134,8 +134,30 @@ impl Fleet {
         out
     }
 
+    /// `ksec render ARGS`, which must fail with a usage error (exit 2)
+    /// before writing anything; its stderr.
+    fn render_refused(&self, args: &[&str]) -> String {
+        let out = self.ksec().arg("render").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+        assert!(!self.gitops().exists());
+        common::stderr(&out)
+    }
+
+    /// `ksec set FILE KEY` with a new canary on stdin, a second after the
+    /// last render (so `lastmodified` changes).
+    fn set_value(&self, file: &str, key: &str, tag: &str) {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let out = self
+            .ksec()
+            .args(["set", file, key])
+            .write_stdin(canary(tag))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+    }
+
     /// Every file of the tree: relative path -> (bytes, mtime).
-    fn tree(&self) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+    fn tree(&self) -> Tree {
         let root = self.gitops();
         common::leftovers::regular_files(&root)
             .into_iter()
@@ -148,6 +170,26 @@ impl Fleet {
             })
             .collect()
     }
+}
+
+type Tree = BTreeMap<String, (Vec<u8>, SystemTime)>;
+
+/// The files whose bytes or mtime differ between two trees of the same files.
+fn changed<'a>(a: &'a Tree, b: &Tree) -> Vec<&'a str> {
+    a.keys()
+        .filter(|k| a[*k] != b[*k])
+        .map(String::as_str)
+        .collect()
+}
+
+/// Whether the real `sops -d` opens `path` with `key`; a refusal prints no
+/// secret value.
+fn sops_opens(key: &Key, path: &Path) -> bool {
+    let out = sops(Some(key)).arg("-d").arg(path).output().unwrap();
+    if !out.status.success() {
+        assert!(!all_output(&out).contains(canary::MARKER));
+    }
+    out.status.success()
 }
 
 fn yaml(text: &str) -> Value {
@@ -218,9 +260,7 @@ fn every_secret_decrypts_with_sops_and_ksec_to_what_render_prints() {
         assert!(out.status.success(), "{}", all_output(&out));
         assert_eq!(&yaml(&String::from_utf8(out.stdout).unwrap()), secret);
         // not with another key
-        let refused = sops(Some(&f.other)).arg("-d").arg(&path).output().unwrap();
-        assert!(!refused.status.success());
-        assert!(!all_output(&refused).contains(canary::MARKER));
+        assert!(!sops_opens(&f.other, &path));
     }
 }
 
@@ -318,18 +358,10 @@ fn one_changed_value_changes_one_value_line_of_one_file() {
     let f = fleet();
     f.render_gitops();
     let first = f.tree();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = f
-        .ksec()
-        .args(["set", "namespaces/search/api.enc.env", "TOKEN"])
-        .write_stdin(canary("api-token-new"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    f.set_value("namespaces/search/api.enc.env", "TOKEN", "api-token-new");
     f.render_gitops();
     let second = f.tree();
-    let changed: Vec<&String> = first.keys().filter(|k| first[*k] != second[*k]).collect();
-    assert_eq!(changed, ["staging/search/secret-api.yaml"]);
+    assert_eq!(changed(&first, &second), ["staging/search/secret-api.yaml"]);
     let file = "staging/search/secret-api.yaml";
     assert_eq!(
         changed_lines(&first[file].0, &second[file].0),
@@ -337,18 +369,13 @@ fn one_changed_value_changes_one_value_line_of_one_file() {
     );
 
     // a hash-suffixed Secret: its name line changes too, nothing else
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = f
-        .ksec()
-        .args(["set", "namespaces/payments/db.enc.yaml", "user"])
-        .write_stdin(canary("db-user-new"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    f.set_value("namespaces/payments/db.enc.yaml", "user", "db-user-new");
     f.render_gitops();
     let third = f.tree();
-    let changed: Vec<&String> = second.keys().filter(|k| second[*k] != third[*k]).collect();
-    assert_eq!(changed, ["staging/payments/secret-db.yaml"]);
+    assert_eq!(
+        changed(&second, &third),
+        ["staging/payments/secret-db.yaml"]
+    );
     let file = "staging/payments/secret-db.yaml";
     assert_eq!(
         changed_lines(&second[file].0, &third[file].0),
@@ -391,19 +418,12 @@ fn an_environment_without_recipients_is_refused_before_any_write() {
         .unwrap()
         .replace("    recipients: [cluster]\n", "");
     std::fs::write(f.dir.join("ksec.yaml"), yaml).unwrap();
-    let out = f
-        .ksec()
-        .args(["render", "--gitops", "gitops"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    let text = common::stderr(&out);
+    let text = f.render_refused(&["--gitops", "gitops"]);
     assert!(
         text.contains("environment staging has no recipients")
             && text.contains("environments.staging.recipients"),
         "{text}"
     );
-    assert!(!f.gitops().exists());
 }
 
 /// Validates every document (JSON on stdin) against the `v1` schema of
@@ -516,13 +536,15 @@ fn with_team_keys_each_onboarded_namespace_has_its_own_cluster_key() {
         ("search", "secret-api.yaml", &search_key, &payments_key),
     ] {
         let path = root.join(ns).join(file);
-        let by_own = sops(Some(own)).arg("-d").arg(&path).output().unwrap();
-        assert!(by_own.status.success(), "{ns}: {}", all_output(&by_own));
-        for key in [stranger, &f.cluster] {
-            let refused = sops(Some(key)).arg("-d").arg(&path).output().unwrap();
-            assert!(!refused.status.success(), "{ns} opened with another key");
-            assert!(!all_output(&refused).contains(canary::MARKER));
-        }
+        assert!(sops_opens(own, &path), "{ns}");
+        assert!(
+            !sops_opens(stranger, &path),
+            "{ns} opened with another team's key"
+        );
+        assert!(
+            !sops_opens(&f.cluster, &path),
+            "{ns} opened with the environment's key"
+        );
         let flux =
             documents(&std::fs::read_to_string(root.join(format!("flux/{ns}.yaml"))).unwrap());
         let team = flux
@@ -542,19 +564,12 @@ fn with_team_keys_each_onboarded_namespace_has_its_own_cluster_key() {
         yaml.replace("    clusterKeys:\n      staging: search-cluster\n", ""),
     )
     .unwrap();
-    let out = f
-        .ksec()
-        .args(["render", "--gitops", "gitops"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    let text = common::stderr(&out);
+    let text = f.render_refused(&["--gitops", "gitops"]);
     assert!(
         text.contains("namespace search has no cluster key for environment staging")
             && text.contains("namespaces.search.clusterKeys.staging"),
         "{text}"
     );
-    assert!(!f.gitops().exists());
 }
 
 #[test]
@@ -589,9 +604,8 @@ fn what_is_no_longer_rendered_is_removed_and_nothing_else() {
     );
     let flux = std::fs::read_to_string(f.gitops().join("staging/flux/kustomization.yaml")).unwrap();
     assert!(!flux.contains("search"), "{flux}");
-    let changed: Vec<&String> = second.keys().filter(|k| first[*k] != second[*k]).collect();
     assert_eq!(
-        changed,
+        changed(&second, &first),
         [
             "staging/.ksec-gitops-files",
             "staging/flux/kustomization.yaml"
@@ -602,14 +616,8 @@ fn what_is_no_longer_rendered_is_removed_and_nothing_else() {
 #[test]
 fn a_namespace_selection_is_refused() {
     let f = fleet();
-    let out = f
-        .ksec()
-        .args(["render", "--gitops", "gitops", "-n", "payments"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    assert!(common::stderr(&out).contains("--gitops writes the whole tree"));
-    assert!(!f.gitops().exists());
+    let text = f.render_refused(&["--gitops", "gitops", "-n", "payments"]);
+    assert!(text.contains("--gitops writes the whole tree"), "{text}");
 }
 
 #[test]
@@ -627,13 +635,8 @@ fn all_envs_writes_each_environment_with_its_own_cluster_key() {
             "    recipients: [cluster]\n  prod:\n    context: prod\n    recipients: [prod-cluster]\n",
         );
     std::fs::write(f.dir.join("ksec.yaml"), yaml).unwrap();
-    let out = f
-        .ksec()
-        .args(["render", "--gitops", "gitops"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    assert!(!f.gitops().exists());
+    let text = f.render_refused(&["--gitops", "gitops"]);
+    assert!(text.contains("choose one with --env"), "{text}");
     let out = f
         .ksec()
         .args(["render", "--gitops", "gitops", "--all-envs"])
@@ -642,11 +645,9 @@ fn all_envs_writes_each_environment_with_its_own_cluster_key() {
     assert!(out.status.success(), "{}", all_output(&out));
     for (env, own, other) in [("staging", &f.cluster, &prod), ("prod", &prod, &f.cluster)] {
         let path = f.gitops().join(env).join("search/secret-api.yaml");
-        let by_own = sops(Some(own)).arg("-d").arg(&path).output().unwrap();
-        assert!(by_own.status.success(), "{env}: {}", all_output(&by_own));
-        let refused = sops(Some(other)).arg("-d").arg(&path).output().unwrap();
+        assert!(sops_opens(own, &path), "{env}");
         assert!(
-            !refused.status.success(),
+            !sops_opens(other, &path),
             "{env} opened with another cluster's key"
         );
         let flux = std::fs::read_to_string(f.gitops().join(env).join("flux/search.yaml")).unwrap();
@@ -674,8 +675,7 @@ fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
     let out = f.render_gitops();
     let after = f.tree();
     let file = "staging/search/secret-api.yaml";
-    let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
-    assert_eq!(changed, [file]);
+    assert_eq!(changed(&before, &after), [file]);
     assert!(
         !common::stderr(&out).contains("note:"),
         "{}",
@@ -689,12 +689,7 @@ fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
     for line in old.lines() {
         assert!(new_lines.any(|l| l == line), "lost: {line}");
     }
-    let by_carol = sops(Some(&carol))
-        .arg("-d")
-        .arg(f.gitops().join(file))
-        .output()
-        .unwrap();
-    assert!(by_carol.status.success(), "{}", all_output(&by_carol));
+    assert!(sops_opens(&carol, &f.gitops().join(file)));
 
     // carol leaves: a new data key, every value re-encrypted, said on stderr
     std::fs::write(f.dir.join("ksec.yaml"), &original).unwrap();
@@ -710,11 +705,5 @@ fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
     for line in new.lines().filter(|l| l.contains("ENC[")) {
         assert!(!last.contains(line.trim()), "kept {line}");
     }
-    let refused = sops(Some(&carol))
-        .arg("-d")
-        .arg(f.gitops().join(file))
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(!all_output(&refused).contains(canary::MARKER));
+    assert!(!sops_opens(&carol, &f.gitops().join(file)));
 }
