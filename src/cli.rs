@@ -116,8 +116,13 @@ pub enum Command {
     /// objects ordered by namespace, kind and name. Every problem is
     /// reported together, and then nothing is printed.
     ///
-    /// Example:
+    /// With --gitops DIR it writes the tree Flux applies instead (see the
+    /// README, "GitOps with Flux"): DIR/<env>/<namespace>/ with encrypted
+    /// Secrets, DIR/<env>/flux/ with the Kustomizations.
+    ///
+    /// Examples:
     ///   ksec render --env prod | kubectl apply --server-side --validate=false -f -
+    ///   ksec render --gitops ../fleet --all-envs
     #[command(verbatim_doc_comment)]
     Render(RenderArgs),
 
@@ -629,6 +634,27 @@ pub struct RenderArgs {
     /// yaml (multi-document) or json (a v1 List)
     #[arg(long, value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+
+    /// Write a GitOps tree for Flux into DIR: per namespace a kustomize
+    /// folder, each Secret SOPS-encrypted to the environment's recipients
+    /// (and the namespace's), and Flux Kustomizations; unchanged values
+    /// keep their bytes
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub gitops: Option<PathBuf>,
+
+    /// With --gitops: every environment of the project
+    #[arg(long, requires = "gitops", conflicts_with = "env")]
+    pub all_envs: bool,
+
+    /// With --gitops: the Flux GitRepository (in flux-system) the
+    /// Kustomizations read
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "gitops",
+        default_value = "flux-system"
+    )]
+    pub gitops_source: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

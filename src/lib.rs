@@ -23,6 +23,7 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gitdriver;
+pub mod gitops;
 pub mod guard;
 pub mod k8s;
 pub mod keys;

@@ -5,6 +5,7 @@
 use super::Context;
 use crate::cli::{ManifestFormat, RenderArgs};
 use crate::error::{Error, Result};
+use crate::gitops;
 use crate::k8s::Manifest;
 use crate::load;
 use crate::project::Project;
@@ -14,6 +15,9 @@ use std::path::Path;
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
+    if let Some(dir) = &args.gitops {
+        return gitops(&args, dir, &project, ctx);
+    }
     let rendered = load::rendered(
         &project,
         args.target.env.as_deref(),
@@ -21,6 +25,69 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
         ctx,
     )?;
     output(&args, &rendered.manifests)
+}
+
+/// `--gitops DIR`: render each environment, plan its tree, seal and write
+/// what changed. Every environment renders before the first write.
+fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Result<()> {
+    if args.output == ManifestFormat::Json {
+        return Err(
+            Error::usage("--gitops writes YAML files; --output json does not apply")
+                .hint("drop --output json"),
+        );
+    }
+    if !args.target.namespaces.is_empty() {
+        return Err(Error::usage(
+            "--gitops writes the whole tree of an environment; -n/--namespace does not apply",
+        )
+        .hint("drop -n: unchanged namespaces keep every byte of their files"));
+    }
+    let environments: Vec<String> = if args.all_envs {
+        project.environments.keys().cloned().collect()
+    } else {
+        load::select_environment(project, args.target.env.as_deref())?
+            .into_iter()
+            .collect()
+    };
+    if environments.is_empty() {
+        return Err(Error::usage(
+            "--gitops needs an environment: its recipients are the cluster's keys",
+        )
+        .hint("add an environment with recipients to ksec.yaml (environments.NAME.recipients)"));
+    }
+    let mut planned = Vec::new();
+    for env in &environments {
+        let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
+        let options = gitops::Options {
+            environment: env,
+            source: &args.gitops_source,
+        };
+        planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
+    }
+    // without an identity the previous Secrets cannot be reopened: new
+    // ciphertext, said below; a broken identity source is an error
+    let identities = match load::identities_if_any(ctx) {
+        Ok(ids) => ids,
+        Err(load::Missing::NotFound) => Vec::new(),
+        Err(load::Missing::Failed(err)) => return Err(err),
+    };
+    let written = gitops::write(dir, planned, &identities)?;
+    for path in &written.new_ciphertext {
+        eprintln!(
+            "note: {} was re-encrypted with a new data key (none of your identities opens the previous file, or a recipient was removed)",
+            path.display()
+        );
+    }
+    for path in &written.removed {
+        eprintln!("removed {} (no longer rendered)", path.display());
+    }
+    eprintln!(
+        "wrote {} files into {} ({} unchanged)",
+        written.changed.len(),
+        dir.display(),
+        written.unchanged
+    );
+    Ok(())
 }
 
 fn output(args: &RenderArgs, manifests: &[Manifest]) -> Result<()> {

@@ -68,6 +68,8 @@ pub struct Environment {
     pub protected: bool,
     /// Recipient names of the environment's CI.
     pub recipients: Vec<String>,
+    /// GitOps: onboarded namespaces' Secrets go to their own cluster key.
+    pub team_keys: bool,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,8 @@ pub struct Namespace {
     pub annotations: BTreeMap<String, String>,
     pub config_maps: Vec<ObjectSpec>,
     pub secrets: Vec<ObjectSpec>,
+    /// Environment -> recipient name of the namespace's own cluster key.
+    pub cluster_keys: BTreeMap<String, String>,
 }
 
 impl Namespace {
@@ -320,6 +324,14 @@ impl Project {
                 names.extend(env.recipients.iter());
             }
         }
+        self.named_keys(names)
+    }
+
+    /// The (name, key) of recipient names, without repeating a key.
+    pub fn named_keys<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for name in names {
             if let Some(key) = self.recipients.get(name)
@@ -394,6 +406,27 @@ mod tests {
     use crate::error::Code;
 
     const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+    #[test]
+    fn cluster_keys_name_known_environments_and_recipients() {
+        let text = format!(
+            "version: 1\nrecipients:\n  k: {KEY}\nenvironments:\n  prod:\n    context: c\n    teamKeys: true\nnamespaces:\n  payments:\n    clusterKeys:\n      prod: k\n  search:\n    clusterKeys:\n      dev: k\n      prod: nobody\n"
+        );
+        let err = Project::parse(Path::new("/p"), &text).unwrap_err();
+        let all = format!("{} {:?}", err.message, err.details);
+        assert!(
+            all.contains("namespaces.search.clusterKeys: unknown environment dev"),
+            "{all}"
+        );
+        assert!(
+            all.contains("namespaces.search.clusterKeys.prod: unknown recipient nobody"),
+            "{all}"
+        );
+        let ok = text.replace("      dev: k\n      prod: nobody\n", "      prod: k\n");
+        let project = Project::parse(Path::new("/p"), &ok).unwrap();
+        assert!(project.environments["prod"].team_keys);
+        assert_eq!(project.namespaces["payments"].cluster_keys["prod"], "k");
+    }
 
     #[test]
     fn unknown_field_is_rejected_with_its_line() {

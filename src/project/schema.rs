@@ -75,6 +75,10 @@ pub struct Environment {
     /// The environment's CI recipients (names), added to every namespace.
     #[serde(default)]
     pub recipients: Vec<Spanned<String>>,
+    /// GitOps: each onboarded namespace's Secrets are encrypted to its own
+    /// cluster key (`namespaces.NS.clusterKeys.ENV`) instead of `recipients`.
+    #[serde(default)]
+    pub team_keys: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +111,10 @@ pub struct Namespace {
     pub config_maps: Vec<ConfigMap>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// Per environment, the recipient name of the namespace's own cluster
+    /// decryption key (GitOps with `teamKeys`).
+    #[serde(default)]
+    pub cluster_keys: Map<Spanned<String>>,
 }
 
 /// A LimitRange's container defaults.

@@ -248,6 +248,7 @@ fn validate(
                 context: env.context.clone(),
                 protected: env.protected,
                 recipients: names,
+                team_keys: env.team_keys,
             },
         );
     }
@@ -288,6 +289,25 @@ fn validate(
             );
         }
         let recipients_of_ns = expand(&ns.recipients, &format!("{field}.recipients"), problems);
+        let mut cluster_keys = BTreeMap::new();
+        for (env, name) in &ns.cluster_keys {
+            if !environments.contains_key(env) {
+                problems.at(
+                    name,
+                    format!("{field}.clusterKeys: unknown environment {}", shown(env)),
+                );
+            } else if !recipients.contains_key(&name.value) {
+                problems.at(
+                    name,
+                    format!(
+                        "{field}.clusterKeys.{env}: unknown recipient {} (define the cluster key under recipients)",
+                        shown(&name.value)
+                    ),
+                );
+            } else {
+                cluster_keys.insert(env.clone(), name.value.clone());
+            }
+        }
         let onboarding = onboarding(&nsname, &field, &ns, problems);
         let config_maps = ns
             .config_maps
@@ -320,6 +340,7 @@ fn validate(
                 annotations: ns.annotations.into_iter().collect(),
                 config_maps,
                 secrets,
+                cluster_keys,
             },
         );
     }

@@ -19,6 +19,7 @@ mod exit_codes;
 mod faults;
 mod fuzz_corpus;
 mod git;
+mod gitops;
 mod help;
 mod identity_order;
 mod integrity;

@@ -530,6 +530,35 @@ pub fn encrypt_new(
     format: Format,
     recipients: &[(String, Recipient)],
 ) -> Result<EncryptedFile, SopsError> {
+    encrypt_new_with(
+        plain,
+        format,
+        recipients,
+        ("unencrypted_suffix", DEFAULT_UNENCRYPTED_SUFFIX),
+    )
+}
+
+/// Encrypt plaintext for the recipients as a new SOPS file in which only
+/// the leaves under a key matching `regex` are encrypted (sops's
+/// `encrypted_regex`; for a Kubernetes Secret `^(data|stringData)$`, so
+/// names, labels and kind stay readable). The MAC still covers every leaf.
+pub fn encrypt_new_matching(
+    plain: Value,
+    format: Format,
+    recipients: &[(String, Recipient)],
+    regex: &str,
+) -> Result<EncryptedFile, SopsError> {
+    regex::Regex::new(regex)
+        .map_err(|_| SopsError::Emit("encrypted_regex is not a valid regular expression".into()))?;
+    encrypt_new_with(plain, format, recipients, ("encrypted_regex", regex))
+}
+
+fn encrypt_new_with(
+    plain: Value,
+    format: Format,
+    recipients: &[(String, Recipient)],
+    (rule_key, rule): (&str, &str),
+) -> Result<EncryptedFile, SopsError> {
     if has_sops_metadata(&plain, format) {
         return Err(SopsError::AlreadyEncrypted);
     }
@@ -545,10 +574,7 @@ pub fn encrypt_new(
     }
     let metadata = vec![
         Item::Pair("age".into(), Value::Seq(age)),
-        Item::Pair(
-            "unencrypted_suffix".into(),
-            Value::Leaf(Leaf::str(DEFAULT_UNENCRYPTED_SUFFIX)),
-        ),
+        Item::Pair(rule_key.into(), Value::Leaf(Leaf::str(rule))),
         Item::Pair("version".into(), Value::Leaf(Leaf::str(SOPS_VERSION))),
     ];
     let file = EncryptedFile {
