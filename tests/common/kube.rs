@@ -214,6 +214,41 @@ pub fn objects(ns: &str, kind: &str) -> serde_json::Map<String, Value> {
         .collect()
 }
 
+/// Flux's Kustomization CRD (tests/fixtures/flux), installed once on the
+/// test cluster. kube-apiserver 1.20 does not know the CRD's
+/// `x-kubernetes-validations`, so it is created without client validation
+/// (the server drops that field and enforces the rest of the schema).
+pub fn flux_crd() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        const NAME: &str = "customresourcedefinition/kustomizations.kustomize.toolkit.fluxcd.io";
+        if !kubectl("admin", &["get", NAME]).status.success() {
+            let crd =
+                repo().join("tests/fixtures/flux/kustomizations.kustomize.toolkit.fluxcd.io.yaml");
+            let out = kubectl(
+                "admin",
+                &["create", "--validate=false", "-f", crd.to_str().unwrap()],
+            );
+            // another test binary may have created it in the meantime
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() || text.contains("AlreadyExists"),
+                "creating Flux's CRD failed: {text}"
+            );
+        }
+        kubectl_ok(
+            "admin",
+            &[
+                "wait",
+                "--for",
+                "condition=established",
+                "--timeout=60s",
+                NAME,
+            ],
+        );
+    });
+}
+
 /// Creates the namespaces as admin.
 pub fn create_namespaces(names: &[&str]) {
     for ns in names {

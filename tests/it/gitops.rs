@@ -707,3 +707,52 @@ fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
     }
     assert!(!sops_opens(&carol, &f.gitops().join(file)));
 }
+
+/// The Flux objects as the API server takes them: with Flux's CRD installed,
+/// server-side apply accepts every Kustomization the tree holds, and refuses
+/// one whose field has the wrong type (the server enforces Flux's schema).
+#[test]
+fn the_api_server_accepts_the_flux_objects_under_fluxs_crd() {
+    use common::kube;
+    let f = fleet();
+    f.render_gitops();
+    kube::flux_crd();
+    let ns = kube::unique("gitops");
+    kube::create_namespaces(&[&ns]);
+    let flux = documents(&kubectl_kustomize(&f.gitops().join(ENV).join("flux")));
+    assert_eq!(flux.len(), 3);
+    let apply = |doc: &Value| {
+        let mut doc = doc.clone();
+        // the tree names the team's namespaces; the shared test cluster
+        // gets them in a namespace of this test's own
+        doc["metadata"]["namespace"] = Value::from(ns.as_str());
+        kube::kubectl_input(
+            "admin",
+            &["apply", "--server-side", "--validate=false", "-f", "-"],
+            serde_json::to_string(&doc).unwrap().as_bytes(),
+        )
+    };
+    for doc in &flux {
+        let out = apply(doc);
+        assert!(out.status.success(), "{}", kube::text(&out));
+    }
+    let stored = kube::objects(&ns, "kustomizations.kustomize.toolkit.fluxcd.io");
+    assert_eq!(
+        stored.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["ksec-payments", "ksec-payments-onboarding", "ksec-search"]
+    );
+    assert_eq!(
+        stored["ksec-payments"]["spec"]["decryption"]["provider"],
+        "sops"
+    );
+    let mut wrong = flux[0].clone();
+    wrong["metadata"]["name"] = Value::from("wrong");
+    wrong["spec"]["prune"] = Value::from("maybe");
+    let out = apply(&wrong);
+    assert!(!out.status.success(), "a string for prune was accepted");
+    assert!(
+        kube::text(&out).contains("spec.prune"),
+        "{}",
+        kube::text(&out)
+    );
+}
