@@ -12,7 +12,7 @@ use crate::cli::{ApplyArgs, DiffArgs, OutputFormat, TargetArgs};
 use crate::cluster::plan::{self, Change, Changes};
 use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
-use crate::cluster::{self, Cluster, Verdict};
+use crate::cluster::{self, Cluster};
 use crate::error::{Code, Error, Outcome, Result};
 use crate::k8s::Manifest;
 use crate::load::{self, Rendered};
@@ -141,38 +141,6 @@ fn allowed_cleanup(
     Ok(allowed)
 }
 
-fn access_table(verdicts: &[Verdict]) -> String {
-    let mut rows = vec![[
-        "NAMESPACE".to_string(),
-        "RESOURCE".to_string(),
-        "VERB".to_string(),
-        "ALLOWED".to_string(),
-        "REASON".to_string(),
-    ]];
-    for v in verdicts {
-        let mut resource = if v.need.group.is_empty() {
-            v.need.resource.clone()
-        } else {
-            format!("{}.{}", v.need.resource, v.need.group)
-        };
-        if !v.need.name.is_empty() {
-            resource = format!("{resource}/{}", v.need.name);
-        }
-        rows.push([
-            if v.need.namespace.is_empty() {
-                "(cluster)".to_string()
-            } else {
-                v.need.namespace.clone()
-            },
-            resource,
-            v.need.verb.clone(),
-            if v.allowed { "yes" } else { "no" }.into(),
-            v.reason.clone(),
-        ]);
-    }
-    super::table(&rows)
-}
-
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // Render, decrypt and validate everything before any request.
     let (project, rendered, cluster) = prepare(&args.target, args.context.as_deref(), ctx)?;
@@ -239,14 +207,14 @@ pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     verdicts.sort_by(|a, b| a.need.cmp(&b.need));
     let denied = verdicts.iter().filter(|v| !v.allowed).count();
     if args.check_access {
-        super::write_stdout(access_table(&verdicts).as_bytes())?;
+        super::write_stdout(super::access_table(&verdicts).as_bytes())?;
         if denied == 0 {
             return Ok(());
         }
     }
     if denied > 0 {
         if !args.check_access {
-            eprint!("{}", access_table(&verdicts));
+            eprint!("{}", super::access_table(&verdicts));
         }
         return Err(Error::new(
             Code::AccessDenied,

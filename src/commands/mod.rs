@@ -10,6 +10,7 @@ pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 pub mod git;
+pub mod gitops;
 pub mod init;
 pub mod keygen;
 pub mod namespace;
@@ -96,4 +97,37 @@ pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The access table of a pre-flight: one row per permission asked.
+pub fn access_table(verdicts: &[crate::cluster::Verdict]) -> String {
+    let mut rows = vec![[
+        "NAMESPACE".to_string(),
+        "RESOURCE".to_string(),
+        "VERB".to_string(),
+        "ALLOWED".to_string(),
+        "REASON".to_string(),
+    ]];
+    for v in verdicts {
+        let mut resource = if v.need.group.is_empty() {
+            v.need.resource.clone()
+        } else {
+            format!("{}.{}", v.need.resource, v.need.group)
+        };
+        if !v.need.name.is_empty() {
+            resource = format!("{resource}/{}", v.need.name);
+        }
+        rows.push([
+            if v.need.namespace.is_empty() {
+                "(cluster)".to_string()
+            } else {
+                v.need.namespace.clone()
+            },
+            resource,
+            v.need.verb.clone(),
+            if v.allowed { "yes" } else { "no" }.into(),
+            v.reason.clone(),
+        ]);
+    }
+    table(&rows)
 }
