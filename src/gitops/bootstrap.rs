@@ -247,12 +247,17 @@ pub struct Resolved {
     pub records: Vec<Record>,
 }
 
-/// The private key a live Secret holds in `entry`, if it parses.
+/// The private key a live Secret holds in `entry` (the first identity of
+/// an identity file), if it parses.
 fn live_key(secret: &Value, entry: &str) -> Option<Held> {
     let data = secret["data"][entry].as_str()?;
     let bytes = Zeroizing::new(B64.decode(data).ok()?);
     let text = Zeroizing::new(String::from_utf8(bytes.to_vec()).ok()?);
-    held(&text)
+    // an identity file as age-keygen writes it: comments, then the key
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(held)
 }
 
 fn annotation(secret: &Value) -> Option<&str> {
@@ -348,11 +353,18 @@ pub fn resolve(plan: &Plan, live: &BTreeMap<String, Value>, given: Vec<Held>) ->
             }
             match live_key(secret, &entry) {
                 Some(k) if name_of(&k.public).is_some() => {
+                    // only the annotation: the data stays as it was written
+                    // (by whoever owns it)
+                    let mut manifest = secret_manifest(slot, &entry, &k);
+                    if let Some(body) = manifest.body.as_object_mut() {
+                        body.remove("data");
+                        body.remove("type");
+                    }
                     steps.push(Step {
                         slot: slot.clone(),
                         recipient: name_of(&k.public).unwrap_or_default(),
                         action: Action::Annotate,
-                        manifest: Some(secret_manifest(slot, &entry, &k)),
+                        manifest: Some(manifest),
                     });
                 }
                 _ => problems.push(format!(

@@ -312,6 +312,31 @@ fn a_recorded_key_that_is_nowhere_is_an_error_until_given_and_is_then_copied() {
         cluster.recipient
     );
 
+    // a Secret made by hand with the recorded key is recognised by its data
+    // and annotated
+    kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", &b]);
+    kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sops-age",
+            "-n",
+            &b,
+            &format!("--from-file={ENV}.agekey={}", cluster.file.display()),
+        ],
+    );
+    let out = p.ok(&["gitops", "bootstrap", "--env", ENV]);
+    assert!(
+        out.contains(&format!("{b}: Secret sops-age annotated")),
+        "{out}"
+    );
+    assert_eq!(
+        secret(&b, "sops-age").unwrap()["metadata"]["annotations"]["ksec.dev/recipient"],
+        cluster.recipient.as_str()
+    );
+
     // a Secret holding another key is never replaced
     let other = Key::new(tmp.path(), "other");
     kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", &b]);
