@@ -148,6 +148,24 @@ fn public_of(file: &Path) -> String {
         .to_string()
 }
 
+/// Replaces the Secret `sops-age` of `ns` by one made with kubectl from an
+/// identity file, as the README's manual alternative does (no annotation).
+fn by_hand(ns: &str, key_file: &Path) {
+    kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", ns]);
+    kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sops-age",
+            "-n",
+            ns,
+            &format!("--from-file={ENV}.agekey={}", key_file.display()),
+        ],
+    );
+}
+
 fn resource_version(ns: &str, name: &str) -> String {
     kubectl_ok(
         "admin",
@@ -314,19 +332,7 @@ fn a_recorded_key_that_is_nowhere_is_an_error_until_given_and_is_then_copied() {
 
     // a Secret made by hand with the recorded key is recognised by its data
     // and annotated
-    kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", &b]);
-    kubectl_ok(
-        "admin",
-        &[
-            "create",
-            "secret",
-            "generic",
-            "sops-age",
-            "-n",
-            &b,
-            &format!("--from-file={ENV}.agekey={}", cluster.file.display()),
-        ],
-    );
+    by_hand(&b, &cluster.file);
     let out = p.ok(&["gitops", "bootstrap", "--env", ENV]);
     assert!(
         out.contains(&format!("{b}: Secret sops-age annotated")),
@@ -339,19 +345,7 @@ fn a_recorded_key_that_is_nowhere_is_an_error_until_given_and_is_then_copied() {
 
     // a Secret holding another key is never replaced
     let other = Key::new(tmp.path(), "other");
-    kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", &b]);
-    kubectl_ok(
-        "admin",
-        &[
-            "create",
-            "secret",
-            "generic",
-            "sops-age",
-            "-n",
-            &b,
-            &format!("--from-file={ENV}.agekey={}", other.file.display()),
-        ],
-    );
+    by_hand(&b, &other.file);
     let version = resource_version(&b, "sops-age");
     let out = p.run(&["gitops", "bootstrap", "--env", ENV]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
