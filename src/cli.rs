@@ -309,6 +309,7 @@ pub enum GitopsCommand {
     /// Examples:
     ///   ksec gitops bootstrap --env prod
     ///   ksec gitops bootstrap --env prod --key-file prod-cluster.agekey
+    ///   ksec gitops bootstrap --env prod --output json
     #[command(verbatim_doc_comment)]
     Bootstrap(BootstrapArgs),
 }
@@ -327,6 +328,10 @@ pub struct BootstrapArgs {
     /// that no Secret in the cluster holds yet
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+
+    /// Print `text` (a line per namespace) or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,13 +5,14 @@
 //! prints what it did. No private key is ever printed or written to disk.
 
 use super::{Context, access_table, outln};
-use crate::cli::{BootstrapArgs, GitopsCommand};
+use crate::cli::{BootstrapArgs, GitopsCommand, OutputFormat};
 use crate::cluster::plan::{self, Reads};
 use crate::cluster::{Cluster, ObjectKey, preflight};
 use crate::error::{Code, Error, Result};
 use crate::gitops::bootstrap::{self, Action, Record};
 use crate::k8s::Manifest;
 use crate::project::{Project, edit};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 pub fn run(cmd: GitopsCommand, ctx: &Context) -> Result<()> {
@@ -112,19 +113,7 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
         crate::fsutil::write_atomic(&project.file(), text.as_bytes(), 0o644)?;
     }
 
-    for step in &resolved.steps {
-        let what = match step.action {
-            Action::Unchanged => "unchanged",
-            Action::Create => "created",
-            Action::Annotate => "annotated",
-        };
-        outln!(
-            "{}: Secret {} {what} (key of recipient {})",
-            step.slot.namespace,
-            step.slot.secret,
-            step.recipient
-        )?;
-    }
+    print(&args, &resolved)?;
     for r in &resolved.records {
         match &r.namespace {
             None => eprintln!(
@@ -148,6 +137,53 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
         eprintln!("everything is in place; nothing was written");
     }
     Ok(())
+}
+
+/// What each namespace's Secret became, and the keys recorded: a line per
+/// namespace, or one JSON document. Public keys only.
+fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
+    let action = |a: &Action| match a {
+        Action::Unchanged => "unchanged",
+        Action::Create => "created",
+        Action::Annotate => "annotated",
+    };
+    match args.output {
+        OutputFormat::Json => {
+            let secrets: Vec<serde_json::Value> = resolved
+                .steps
+                .iter()
+                .map(|s| {
+                    json!({
+                        "namespace": s.slot.namespace,
+                        "secret": s.slot.secret,
+                        "recipient": s.recipient,
+                        "action": action(&s.action),
+                    })
+                })
+                .collect();
+            let recorded: Vec<serde_json::Value> = resolved
+                .records
+                .iter()
+                .map(|r| json!({"name": r.name, "key": r.public, "namespace": r.namespace}))
+                .collect();
+            outln!(
+                "{}",
+                json!({"environment": args.env, "secrets": secrets, "recorded": recorded})
+            )
+        }
+        OutputFormat::Text => {
+            for step in &resolved.steps {
+                outln!(
+                    "{}: Secret {} {} (key of recipient {})",
+                    step.slot.namespace,
+                    step.slot.secret,
+                    action(&step.action),
+                    step.recipient
+                )?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// ksec.yaml with the new recipients recorded, validated.

@@ -427,8 +427,16 @@ fn with_team_keys_each_onboarded_namespace_gets_its_own_secret_and_key() {
     );
 
     let before = p.ksec_yaml();
-    let out = p.ok(&["gitops", "bootstrap", "--env", ENV]);
-    assert!(out.contains("nothing was written"), "{out}");
+    let out = p.run(&["gitops", "bootstrap", "--env", ENV, "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["recorded"], serde_json::json!([]));
+    let secrets = json["secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 3);
+    assert!(secrets.iter().all(|s| s["action"] == "unchanged"), "{json}");
+    assert!(secrets.iter().any(|s| s["namespace"] == t1.as_str()
+        && s["secret"] == format!("sops-age-{t1}")
+        && s["recipient"] == format!("{t1}-{ENV}")));
     assert_eq!(p.ksec_yaml(), before);
     assert!(kubectl("admin", &["get", "ns", &t1]).status.success());
     p.assert_no_private_key();
