@@ -303,7 +303,8 @@ pub enum GitopsCommand {
     /// recorded key whose private half is in no Secret of the environment
     /// needs --key-file. Proves every permission first (get, create, patch
     /// secrets; exit 7 and no write at all otherwise), writes the cluster
-    /// with server-side apply, then ksec.yaml. A re-run writes nothing. No
+    /// with server-side apply, then ksec.yaml. A protected environment asks
+    /// first; without a terminal it needs --yes. A re-run writes nothing. No
     /// private key is printed or written to a file.
     ///
     /// Examples:
@@ -328,6 +329,10 @@ pub struct BootstrapArgs {
     /// that no Secret in the cluster holds yet
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+
+    /// Do not ask before writing to a protected environment's cluster (for CI)
+    #[arg(long)]
+    pub yes: bool,
 
     /// Print `text` (a line per namespace) or `json`
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -441,3 +441,25 @@ fn with_team_keys_each_onboarded_namespace_gets_its_own_secret_and_key() {
     assert!(kubectl("admin", &["get", "ns", &t1]).status.success());
     p.assert_no_private_key();
 }
+
+#[test]
+fn a_protected_environment_needs_yes_without_a_terminal() {
+    let ns = unique("boot");
+    create_namespaces(&[&ns]);
+    let p = Project::new("admin", &[&ns], "", "    protected: true\n", &[]);
+    let before = p.ksec_yaml();
+    let out = p.run(&["gitops", "bootstrap", "--env", ENV]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(p.ksec_yaml(), before);
+    assert!(secret(&ns, "sops-age").is_none());
+
+    let out = p.ok(&["gitops", "bootstrap", "--env", ENV, "--yes"]);
+    assert!(
+        out.contains(&format!("{ns}: Secret sops-age created")),
+        "{out}"
+    );
+    // nothing to write: no question
+    p.ok(&["gitops", "bootstrap", "--env", ENV]);
+    p.assert_no_private_key();
+}
