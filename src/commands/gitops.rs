@@ -61,6 +61,20 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
         .hint("ask a cluster admin for the rights marked `no` above"));
     }
 
+    let namespaces: Vec<String> = plan.slots.iter().map(|s| s.namespace.clone()).collect();
+    let missing = cluster.missing_namespaces(&namespaces)?;
+    if !missing.is_empty() {
+        return Err(Error::not_found(format!(
+            "namespace {} does not exist in context {}; nothing was written (neither the cluster nor ksec.yaml)",
+            missing.join(", "),
+            cluster.context
+        ))
+        .hint(format!(
+            "create it first: `ksec apply --env {env}` creates the namespaces ksec onboards, `kubectl create namespace {}` the others; or check the context",
+            missing[0]
+        )));
+    }
+
     let reads = Reads {
         lists: Vec::new(),
         gets: keys,

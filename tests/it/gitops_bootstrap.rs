@@ -463,3 +463,28 @@ fn a_protected_environment_needs_yes_without_a_terminal() {
     p.ok(&["gitops", "bootstrap", "--env", ENV]);
     p.assert_no_private_key();
 }
+
+#[test]
+fn a_missing_namespace_is_named_and_no_key_is_recorded() {
+    // one namespace exists, the other not
+    let (there, missing) = (unique("boot"), unique("gone"));
+    create_namespaces(&[&there]);
+    let p = Project::new("admin", &[&there, &missing], "", "", &[]);
+    let before = p.ksec_yaml();
+    let out = p.run(&["gitops", "bootstrap", "--env", ENV]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("namespace {missing} does not exist")),
+        "{t}"
+    );
+    assert!(t.contains("ksec apply --env test"), "{t}");
+    assert!(t.contains("nothing was written"), "{t}");
+    assert_eq!(
+        p.ksec_yaml(),
+        before,
+        "a key the cluster lacks was recorded"
+    );
+    assert!(secret(&there, "sops-age").is_none());
+    p.assert_no_private_key();
+}
