@@ -129,8 +129,9 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
             ));
         }
     }
-    if let Some(text) = &new_text {
-        crate::fsutil::write_atomic(&project.file(), text.as_bytes(), 0o644)?;
+    if let Some((text, updated)) = &new_text {
+        // ksec.yaml, then the .sops.yaml derived from it
+        crate::access::apply::write_project(&project, text, updated)?;
     }
 
     print(&args, &resolved)?;
@@ -241,8 +242,8 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
     }
 }
 
-/// ksec.yaml with the new recipients recorded, validated.
-fn recorded(project: &Project, env: &str, records: &[Record]) -> Result<String> {
+/// ksec.yaml with the new recipients recorded, and the project it makes.
+fn recorded(project: &Project, env: &str, records: &[Record]) -> Result<(String, Project)> {
     let file = project.file();
     let mut text = crate::fsutil::read_text(&file)?;
     let edit_error = |e: edit::EditError| {
@@ -257,6 +258,6 @@ fn recorded(project: &Project, env: &str, records: &[Record]) -> Result<String> 
         }
         .map_err(edit_error)?;
     }
-    Project::parse(&project.root, &text)?;
-    Ok(text)
+    let updated = Project::parse(&project.root, &text)?;
+    Ok((text, updated))
 }

@@ -211,6 +211,9 @@ fn bootstrap_creates_the_secrets_that_decrypt_the_gitops_tree_and_a_rerun_writes
         yaml["environments"][ENV]["recipients"],
         serde_json::json!(["test-cluster"])
     );
+    // .sops.yaml follows ksec.yaml: sops -e encrypts new sources to the cluster too
+    let sops_yaml = std::fs::read_to_string(p.dir.join(".sops.yaml")).unwrap();
+    assert!(sops_yaml.contains(&public), "{sops_yaml}");
     // each namespace holds it, annotated with its public key
     for ns in [&a, &b] {
         let s = secret(ns, "sops-age").expect("the decryption Secret");
