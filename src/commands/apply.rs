@@ -539,33 +539,17 @@ fn progress(len: usize) -> indicatif::ProgressBar {
 
 fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result<()> {
     let env = rendered.environment.clone().unwrap_or_default();
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::new(
-            Code::NeedsConfirmation,
-            format!("environment {env} is protected and there is no terminal to confirm on; nothing was written"),
-        )
-        .hint("review with `ksec diff`, then run `ksec apply --yes`"));
-    }
-    eprintln!("environment {env} is protected. About to:");
-    for m in writes {
-        eprintln!("  apply  {}", cluster::id(&cluster::key_of(m)));
-    }
-    for key in deletes {
-        eprintln!("  delete {}", cluster::id(key));
-    }
-    let yes = dialoguer::Confirm::new()
-        .with_prompt("apply these changes?")
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if yes {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::NeedsConfirmation,
-            "not confirmed; nothing was written",
-        ))
-    }
+    let mut lines: Vec<String> = writes
+        .iter()
+        .map(|m| format!("apply  {}", cluster::id(&cluster::key_of(m))))
+        .collect();
+    lines.extend(deletes.iter().map(|k| format!("delete {}", cluster::id(k))));
+    super::confirm_protected(
+        &env,
+        &lines,
+        "apply these changes?",
+        "review with `ksec diff`, then run `ksec apply --yes`",
+    )
 }
 
 fn summary(

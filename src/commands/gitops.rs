@@ -162,37 +162,24 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
 
 /// A protected environment: ask on a terminal, else refuse (`--yes`).
 fn confirm(env: &str, resolved: &bootstrap::Resolved) -> Result<()> {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::new(
-            Code::NeedsConfirmation,
-            format!("environment {env} is protected and there is no terminal to confirm on; nothing was written"),
-        )
-        .hint("run `ksec gitops bootstrap --yes` to write its decryption Secrets"));
-    }
-    eprintln!("environment {env} is protected. About to:");
-    for step in resolved.steps.iter().filter(|s| s.manifest.is_some()) {
-        eprintln!(
-            "  apply  {}/Secret/{}",
-            step.slot.namespace, step.slot.secret
-        );
-    }
-    for r in &resolved.records {
-        eprintln!("  record recipient {} in ksec.yaml", r.name);
-    }
-    let yes = dialoguer::Confirm::new()
-        .with_prompt("go ahead?")
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if yes {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::NeedsConfirmation,
-            "not confirmed; nothing was written",
-        ))
-    }
+    let mut lines: Vec<String> = resolved
+        .steps
+        .iter()
+        .filter(|s| s.manifest.is_some())
+        .map(|s| format!("apply  {}/Secret/{}", s.slot.namespace, s.slot.secret))
+        .collect();
+    lines.extend(
+        resolved
+            .records
+            .iter()
+            .map(|r| format!("record recipient {} in ksec.yaml", r.name)),
+    );
+    super::confirm_protected(
+        env,
+        &lines,
+        "go ahead?",
+        "run `ksec gitops bootstrap --yes` to write its decryption Secrets",
+    )
 }
 
 /// What each namespace's Secret became, and the keys recorded: a line per

@@ -131,3 +131,34 @@ pub fn access_table(verdicts: &[crate::cluster::Verdict]) -> String {
     }
     table(&rows)
 }
+
+/// A protected environment's confirmation: without a terminal, a refusal
+/// with `hint`; on one, `lines` (what is about to happen) on stderr and a
+/// yes/no `prompt`. Anything but yes: nothing is written.
+pub fn confirm_protected(env: &str, lines: &[String], prompt: &str, hint: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::new(
+            Code::NeedsConfirmation,
+            format!("environment {env} is protected and there is no terminal to confirm on; nothing was written"),
+        )
+        .hint(hint));
+    }
+    eprintln!("environment {env} is protected. About to:");
+    for line in lines {
+        eprintln!("  {line}");
+    }
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::NeedsConfirmation,
+            "not confirmed; nothing was written",
+        ))
+    }
+}
