@@ -395,6 +395,13 @@ pub fn resolve(plan: &Plan, live: &BTreeMap<String, Value>, given: Vec<Held>) ->
         }
     }
     if !problems.is_empty() {
+        let mut hints = Vec::new();
+        if problems.iter().any(|p| p.contains(" is missing ")) {
+            hints.push("pass the recipient's private key with --key-file FILE; if it is lost, take the recipient out of ksec.yaml (`ksec recipients remove NAME`), run bootstrap again to generate a new key, then `ksec rekey` and `ksec render --gitops`");
+        }
+        if problems.iter().any(|p| p.contains(" exists but ")) {
+            hints.push("a Secret holding another key is not replaced: if it is stale, delete it (`kubectl -n NAMESPACE delete secret NAME`) and run bootstrap again");
+        }
         return Err(Error::new(
             Code::NotFound,
             format!(
@@ -403,9 +410,7 @@ pub fn resolve(plan: &Plan, live: &BTreeMap<String, Value>, given: Vec<Held>) ->
                 problems.join("\n  ")
             ),
         )
-        .hint(
-            "pass the recipient's private key with --key-file FILE; if it is lost, remove the recipient from ksec.yaml (`ksec recipients remove NAME`), run bootstrap again to generate a new one, then `ksec rekey` and `ksec render --gitops`; a Secret holding another key: delete it (`kubectl delete secret`) or record its key in ksec.yaml",
-        ));
+        .hint(hints.join("; ")));
     }
     Ok(Resolved { steps, records })
 }
