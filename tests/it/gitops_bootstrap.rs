@@ -431,6 +431,36 @@ fn with_team_keys_each_onboarded_namespace_gets_its_own_secret_and_key() {
         "another team's key decrypted it"
     );
 
+    // a team key is in no other namespace: lost from the cluster, it is an
+    // error until given, never a new key
+    let team_secret = format!("sops-age-{t1}");
+    kubectl_ok("admin", &["delete", "secret", &team_secret, "-n", &t1]);
+    let before = p.ksec_yaml();
+    let out = p.run(&["gitops", "bootstrap", "--env", ENV]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("{t1}/Secret/{team_secret} is missing"))
+            && t.contains(&format!("recipient {t1}-{ENV}")),
+        "{t}"
+    );
+    assert_eq!(p.ksec_yaml(), before);
+    assert!(secret(&t1, &team_secret).is_none());
+    p.ok(&[
+        "gitops",
+        "bootstrap",
+        "--env",
+        ENV,
+        "--key-file",
+        own.to_str().unwrap(),
+    ]);
+    let again = key_file_of(
+        &secret(&t1, &team_secret).unwrap(),
+        &p.keys,
+        "t1-again.agekey",
+    );
+    assert_eq!(public_of(&again), publics[0]);
+
     let before = p.ksec_yaml();
     let out = p.run(&["gitops", "bootstrap", "--env", ENV, "--output", "json"]);
     assert!(out.status.success(), "{}", text(&out));
