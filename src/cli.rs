@@ -238,6 +238,13 @@ pub enum Command {
     #[command(subcommand, verbatim_doc_comment)]
     Git(GitCommand),
 
+    /// GitOps: what the cluster needs to decrypt the `render --gitops` tree
+    ///
+    /// Example:
+    ///   ksec gitops bootstrap --env prod
+    #[command(subcommand, verbatim_doc_comment)]
+    Gitops(GitopsCommand),
+
     /// Print shell completions
     ///
     /// Examples:
@@ -290,6 +297,56 @@ pub struct HookInstallArgs {
     /// Replace an existing pre-commit hook that ksec did not write
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GitopsCommand {
+    /// Give the cluster of an environment its decryption Secrets
+    ///
+    /// For every namespace of the environment, the Secret its Flux
+    /// Kustomization decrypts with (`sops-age`, or `sops-age-NAMESPACE` for a
+    /// namespace with its own team key) holding the private key in the data
+    /// entry `ENV.agekey`, annotated with its public key (`ksec.dev/recipient`).
+    /// Generates what is missing: the environment's key when it has no
+    /// recipient, a team key for an onboarded namespace without
+    /// `clusterKeys.ENV` (teamKeys); their public keys go into ksec.yaml. A
+    /// recorded key whose private half is in no Secret of the environment
+    /// needs --key-file. Proves every permission first (get, create, patch
+    /// secrets; exit 7 and no write at all otherwise), writes the cluster
+    /// with server-side apply, then ksec.yaml. A protected environment asks
+    /// first; without a terminal it needs --yes. A re-run writes nothing. No
+    /// private key is printed or written to a file.
+    ///
+    /// Examples:
+    ///   ksec gitops bootstrap --env prod
+    ///   ksec gitops bootstrap --env prod --key-file prod-cluster.agekey
+    ///   ksec gitops bootstrap --env prod --output json
+    #[command(verbatim_doc_comment)]
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// The environment whose cluster gets its decryption Secrets
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+
+    /// Kubeconfig context (default: the environment's)
+    #[arg(long)]
+    pub context: Option<String>,
+
+    /// An age identity file holding the private key of a recorded recipient
+    /// that no Secret in the cluster holds yet
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Do not ask before writing to a protected environment's cluster (for CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print `text` (a line per namespace) or `json`
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -100,6 +100,7 @@ fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outco
         Command::Recipients(cmd) => commands::recipients::run(cmd, ctx),
         Command::Rekey(args) => commands::recipients::rekey(args, ctx),
         Command::Git(cmd) => commands::git::run(cmd, ctx),
+        Command::Gitops(cmd) => commands::gitops::run(cmd, ctx),
         Command::Completions(args) => commands::completions::completions(args),
         Command::Man(args) => commands::completions::man(args),
     };

@@ -131,6 +131,18 @@ pub fn same_right(wide: &Need, need: &Need) -> bool {
         && wide.verb == need.verb
 }
 
+/// The permissions to `verbs` each of these objects (`ksec gitops
+/// bootstrap`: get, create and patch its decryption Secrets).
+pub fn object_needs(keys: &[ObjectKey], verbs: &[&str]) -> Vec<Need> {
+    let mut needs = BTreeSet::new();
+    for (ns, kind, name) in keys {
+        for verb in verbs {
+            needs.insert(need(ns, kind, verb, name));
+        }
+    }
+    needs.into_iter().collect()
+}
+
 /// The permissions the writes need: `create` and `patch` to create with
 /// server-side apply, `patch` to change, `delete` to prune. Unchanged
 /// objects need nothing.

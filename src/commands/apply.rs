@@ -215,63 +215,6 @@ fn allowed_cleanup(
     Ok(allowed)
 }
 
-fn access_table(verdicts: &[Verdict]) -> String {
-    super::table(&access_rows(verdicts))
-}
-
-/// The access table of several clusters: a CLUSTER column in front
-/// (`environment/context`).
-fn clusters_access_table(per_cluster: &[(String, &[Verdict])]) -> String {
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    for (i, (cluster, verdicts)) in per_cluster.iter().enumerate() {
-        for (j, [a, b, c, d, e]) in access_rows(verdicts).into_iter().enumerate() {
-            if j == 0 && i > 0 {
-                continue;
-            }
-            let first = if j == 0 {
-                "CLUSTER".to_string()
-            } else {
-                cluster.clone()
-            };
-            rows.push([first, a, b, c, d, e]);
-        }
-    }
-    super::table(&rows)
-}
-
-/// The header and one row per verdict.
-fn access_rows(verdicts: &[Verdict]) -> Vec<[String; 5]> {
-    let mut rows = vec![[
-        "NAMESPACE".to_string(),
-        "RESOURCE".to_string(),
-        "VERB".to_string(),
-        "ALLOWED".to_string(),
-        "REASON".to_string(),
-    ]];
-    for v in verdicts {
-        let mut resource = if v.need.group.is_empty() {
-            v.need.resource.clone()
-        } else {
-            format!("{}.{}", v.need.resource, v.need.group)
-        };
-        if !v.need.name.is_empty() {
-            resource = format!("{resource}/{}", v.need.name);
-        }
-        rows.push([
-            if v.need.namespace.is_empty() {
-                "(cluster)".to_string()
-            } else {
-                v.need.namespace.clone()
-            },
-            resource,
-            v.need.verb.clone(),
-            if v.allowed { "yes" } else { "no" }.into(),
-            v.reason.clone(),
-        ]);
-    }
-    rows
-}
-
 pub fn apply(args: ApplyArgs, ctx: &Context) -> Result<()> {
     // Render, decrypt and validate everything before any request.
     let (project, rendered) = prepare(&args.target, args.context.as_deref(), ctx)?;
@@ -455,14 +398,14 @@ fn apply_one(
     let checked = check(project, rendered, cluster, args, &origin, "")?;
     let denied = checked.denied();
     if args.check_access {
-        super::write_stdout(access_table(&checked.verdicts).as_bytes())?;
+        super::write_stdout(super::access_table(&checked.verdicts).as_bytes())?;
         if denied == 0 {
             return Ok(());
         }
     }
     if denied > 0 {
         if !args.check_access {
-            eprint!("{}", access_table(&checked.verdicts));
+            eprint!("{}", super::access_table(&checked.verdicts));
         }
         return Err(access_error(
             denied,
@@ -526,7 +469,7 @@ fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyArgs) -> Res
                 (format!("{env}/{}", c.context), ch.verdicts.as_slice())
             })
             .collect();
-        clusters_access_table(&rows)
+        super::clusters_access_table(&rows)
     };
     if args.check_access {
         super::write_stdout(table().as_bytes())?;
@@ -755,27 +698,10 @@ fn confirm_clusters(
             ready.to_delete.len()
         );
     }
-    ask(
+    super::ask(
         "apply these changes to every cluster listed?",
         "nothing was written to any cluster",
     )
-}
-
-/// A yes/no question on the terminal (default no); no is an error.
-fn ask(question: &str, nothing: &str) -> Result<()> {
-    let yes = dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if yes {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::NeedsConfirmation,
-            format!("not confirmed; {nothing}"),
-        ))
-    }
 }
 
 /// The writes that `validate` left to ksec's own checks: those the server
@@ -1075,21 +1001,17 @@ fn progress_of(len: usize, environment: Option<&str>) -> indicatif::ProgressBar 
 
 fn confirm(rendered: &Rendered, writes: &[&Manifest], deletes: &[Key]) -> Result<()> {
     let env = rendered.environment.clone().unwrap_or_default();
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::new(
-            Code::NeedsConfirmation,
-            format!("environment {env} is protected and there is no terminal to confirm on; nothing was written"),
-        )
-        .hint("review with `ksec diff`, then run `ksec apply --yes`"));
-    }
-    eprintln!("environment {env} is protected. About to:");
-    for m in writes {
-        eprintln!("  apply  {}", cluster::id(&cluster::key_of(m)));
-    }
-    for key in deletes {
-        eprintln!("  delete {}", cluster::id(key));
-    }
-    ask("apply these changes?", "nothing was written")
+    let mut lines: Vec<String> = writes
+        .iter()
+        .map(|m| format!("apply  {}", cluster::id(&cluster::key_of(m))))
+        .collect();
+    lines.extend(deletes.iter().map(|k| format!("delete {}", cluster::id(k))));
+    super::confirm_protected(
+        &env,
+        &lines,
+        "apply these changes?",
+        "review with `ksec diff`, then run `ksec apply --yes`",
+    )
 }
 
 fn summary(

@@ -10,6 +10,7 @@ pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 pub mod git;
+pub mod gitops;
 pub mod init;
 pub mod keygen;
 pub mod namespace;
@@ -96,4 +97,99 @@ pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The access table of a pre-flight: one row per permission asked.
+pub fn access_table(verdicts: &[crate::cluster::Verdict]) -> String {
+    table(&access_rows(verdicts))
+}
+
+/// The access table of several clusters: a CLUSTER column in front
+/// (`environment/context`).
+pub fn clusters_access_table(per_cluster: &[(String, &[crate::cluster::Verdict])]) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for (i, (cluster, verdicts)) in per_cluster.iter().enumerate() {
+        for (j, [a, b, c, d, e]) in access_rows(verdicts).into_iter().enumerate() {
+            if j == 0 && i > 0 {
+                continue;
+            }
+            let first = if j == 0 {
+                "CLUSTER".to_string()
+            } else {
+                cluster.clone()
+            };
+            rows.push([first, a, b, c, d, e]);
+        }
+    }
+    table(&rows)
+}
+
+/// The header and one row per verdict.
+fn access_rows(verdicts: &[crate::cluster::Verdict]) -> Vec<[String; 5]> {
+    let mut rows = vec![[
+        "NAMESPACE".to_string(),
+        "RESOURCE".to_string(),
+        "VERB".to_string(),
+        "ALLOWED".to_string(),
+        "REASON".to_string(),
+    ]];
+    for v in verdicts {
+        let mut resource = if v.need.group.is_empty() {
+            v.need.resource.clone()
+        } else {
+            format!("{}.{}", v.need.resource, v.need.group)
+        };
+        if !v.need.name.is_empty() {
+            resource = format!("{resource}/{}", v.need.name);
+        }
+        rows.push([
+            if v.need.namespace.is_empty() {
+                "(cluster)".to_string()
+            } else {
+                v.need.namespace.clone()
+            },
+            resource,
+            v.need.verb.clone(),
+            if v.allowed { "yes" } else { "no" }.into(),
+            v.reason.clone(),
+        ]);
+    }
+    rows
+}
+
+/// A protected environment's confirmation: without a terminal, a refusal
+/// with `hint`; on one, `lines` (what is about to happen) on stderr and a
+/// yes/no `prompt`. Anything but yes: nothing is written.
+pub fn confirm_protected(env: &str, lines: &[String], prompt: &str, hint: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::new(
+            Code::NeedsConfirmation,
+            format!("environment {env} is protected and there is no terminal to confirm on; nothing was written"),
+        )
+        .hint(hint));
+    }
+    eprintln!("environment {env} is protected. About to:");
+    for line in lines {
+        eprintln!("  {line}");
+    }
+    ask(prompt, "nothing was written")
+}
+
+/// A yes/no question on the terminal; anything but yes is a refusal that
+/// says `nothing` (what was not done).
+pub fn ask(question: &str, nothing: &str) -> Result<()> {
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::NeedsConfirmation,
+            format!("not confirmed; {nothing}"),
+        ))
+    }
 }

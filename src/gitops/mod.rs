@@ -9,6 +9,7 @@
 //! it, so unchanged plaintext gives unchanged bytes. Writing (`write`) is
 //! the one place that touches files: it writes only what changed.
 
+pub mod bootstrap;
 mod write;
 
 pub use write::{Written, write};

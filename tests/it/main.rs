@@ -20,6 +20,7 @@ mod faults;
 mod fuzz_corpus;
 mod git;
 mod gitops;
+mod gitops_bootstrap;
 mod help;
 mod identity_order;
 mod integrity;

@@ -3,7 +3,8 @@
 //! Adds or removes one entry of the top-level `namespaces:` mapping; adds and
 //! removes recipients: an entry of `recipients:`, and a name in the lists of
 //! `groups:`, `namespaces.<ns>.recipients` and `environments.<env>.recipients`
-//! (flow `[a, b]` or block `- a`). Every line outside the edited entry is kept
+//! (flow `[a, b]` or block `- a`); sets `namespaces.<ns>.clusterKeys.<env>`
+//! (`ksec gitops bootstrap`). Every line outside the edited entry is kept
 //! byte for byte; the only other line that may change is the parent's key
 //! line, when it switches between `{}` and block form. All edits read the
 //! file through the one model in `model`.
@@ -309,11 +310,29 @@ pub fn add_to_group(text: &str, group: &str, name: &str) -> Result<String, EditE
 /// `namespace`; a namespace without that key gets `recipients: [name]` as its
 /// first field (`ns: {}` becomes block form).
 pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<String, EditError> {
+    add_to_entry_list(text, "namespaces", "namespace", namespace, name)
+}
+
+/// `text` with `name` appended to the `recipients:` list of environment
+/// `environment`, as [`add_to_namespace`] does for a namespace.
+pub fn add_to_environment(text: &str, environment: &str, name: &str) -> Result<String, EditError> {
+    add_to_entry_list(text, "environments", "environment", environment, name)
+}
+
+/// `name` appended to the `recipients:` list of the entry `entry` (a
+/// `what`) of the top-level mapping `top`.
+fn add_to_entry_list(
+    text: &str,
+    top: &str,
+    what: &str,
+    entry: &str,
+    name: &str,
+) -> Result<String, EditError> {
     check_name(name, "recipient", ["", ""])?;
     let mut doc = Doc::parse(text);
-    let (_, kids, pos) = find_entry(&doc.lines, "namespaces", "namespace", namespace)?;
+    let (_, kids, pos) = find_entry(&doc.lines, top, what, entry)?;
     let ns = &kids.entries[pos];
-    let field = format!("namespaces.{namespace}");
+    let field = format!("{top}.{entry}");
     let inline = ns.inline(&doc.lines);
     let new_field =
         |indent: usize| format!("{}recipients: [{}]", " ".repeat(indent), yaml_key(name));
@@ -330,7 +349,7 @@ pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<Strin
             if let Some(list) = fields.entries.iter().find(|e| e.name == "recipients") {
                 return list_add(doc, list, &format!("{field}.recipients"), name);
             }
-            // The namespace's own step when it has fields, else the file's.
+            // The entry's own step when it has fields, else the file's.
             let indent = if fields.entries.is_empty() {
                 ns.indent + kids.step
             } else {
@@ -340,6 +359,84 @@ pub fn add_to_namespace(text: &str, namespace: &str, name: &str) -> Result<Strin
             Ok(doc.render())
         }
     }
+}
+
+/// `text` with `namespaces.<namespace>.clusterKeys.<environment>: name` (the
+/// recipient name of the namespace's own cluster key in that environment).
+/// A namespace without `clusterKeys:` gets it as its first field, in block
+/// form; `clusterKeys: {}` becomes block form. Fails if the namespace
+/// already has a key for the environment (a recorded key is never replaced
+/// silently), or if `clusterKeys:` is written in flow style.
+pub fn set_cluster_key(
+    text: &str,
+    namespace: &str,
+    environment: &str,
+    name: &str,
+) -> Result<String, EditError> {
+    check_name(name, "recipient", ["", ""])?;
+    check_name(environment, "environment", ["", ""])?;
+    let mut doc = Doc::parse(text);
+    let (_, kids, pos) = find_entry(&doc.lines, "namespaces", "namespace", namespace)?;
+    let ns = &kids.entries[pos];
+    let field = format!("namespaces.{namespace}");
+    let entry = |indent: usize| {
+        format!(
+            "{}{}: {}",
+            " ".repeat(indent),
+            yaml_key(environment),
+            yaml_key(name)
+        )
+    };
+    let block = |indent: usize, step: usize| {
+        vec![
+            format!("{}clusterKeys:", " ".repeat(indent)),
+            entry(indent + step),
+        ]
+    };
+    let inline = ns.inline(&doc.lines);
+    match inline.value {
+        Value::Flow => return Err(flow_mapping_error(ns, &field)),
+        Value::Other => return Err(not_a_mapping(ns, &field)),
+        Value::Empty => {
+            doc.set(ns.line, ns.key_line(&doc.lines, &inline, ""));
+            doc.insert(ns.line + 1, block(ns.indent + kids.step, kids.step));
+        }
+        Value::Block => {
+            let fields = children(&doc.lines, ns)?;
+            let Some(keys) = fields.entries.iter().find(|e| e.name == "clusterKeys") else {
+                let indent = if fields.entries.is_empty() {
+                    ns.indent + kids.step
+                } else {
+                    fields.indent
+                };
+                doc.insert(ns.line + 1, block(indent, fields.step));
+                return Ok(doc.render());
+            };
+            let keys_field = format!("{field}.clusterKeys");
+            let keys_inline = keys.inline(&doc.lines);
+            match keys_inline.value {
+                Value::Flow => return Err(flow_mapping_error(keys, &keys_field)),
+                Value::Other => return Err(not_a_mapping(keys, &keys_field)),
+                Value::Empty => {
+                    doc.set(keys.line, keys.key_line(&doc.lines, &keys_inline, ""));
+                    doc.insert(keys.line + 1, vec![entry(keys.indent + fields.step)]);
+                }
+                Value::Block => {
+                    let set = children(&doc.lines, keys)?;
+                    if let Some(e) = set.entries.iter().find(|e| e.name == environment) {
+                        return Err(EditError(format!(
+                            "ksec.yaml already has `{keys_field}.{environment}` (line {}); \
+                             a recorded cluster key is not replaced",
+                            e.line + 1
+                        )));
+                    }
+                    let at = keys.insertion_point(&doc.lines, set.indent);
+                    doc.insert(at, vec![entry(set.indent)]);
+                }
+            }
+        }
+    }
+    Ok(doc.render())
 }
 
 /// `text` without recipient `name`: its entry under `recipients:` (leaving

@@ -770,6 +770,91 @@ namespaces:
         );
     }
 
+    #[test]
+    fn add_to_environment_appends_or_creates_the_list() {
+        let out = add_to_environment(TEAM, "prod", "prod-cluster").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace("[ci-prod, bob]", "[ci-prod, bob, prod-cluster]")
+        );
+        let text =
+            "environments:\n  staging:\n    context: kind-staging   # laptop\nnamespaces: {}\n";
+        let out = add_to_environment(text, "staging", "staging-cluster").unwrap();
+        assert_eq!(
+            out,
+            "environments:\n  staging:\n    recipients: [staging-cluster]\n    context: kind-staging   # laptop\nnamespaces: {}\n"
+        );
+        assert_eq!(
+            parse(&out)["environments"]["staging"],
+            json!({"recipients": ["staging-cluster"], "context": "kind-staging"})
+        );
+        assert_eq!(
+            add_to_environment(TEAM, "dev", "x").unwrap_err().0,
+            "ksec.yaml has no environment `dev` under `environments:`"
+        );
+    }
+
+    #[test]
+    fn set_cluster_key_adds_the_field_or_an_entry_and_never_replaces_one() {
+        let out = set_cluster_key(TEAM, "payments", "prod", "payments-prod").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace(
+                "  payments:\n",
+                "  payments:\n    clusterKeys:\n      prod: payments-prod\n"
+            )
+        );
+        assert_eq!(
+            parse(&out)["namespaces"]["payments"]["clusterKeys"],
+            json!({"prod": "payments-prod"})
+        );
+        // a second environment joins the mapping; the first stays
+        let two = set_cluster_key(&out, "payments", "staging", "payments-staging").unwrap();
+        assert_eq!(
+            two,
+            out.replace(
+                "      prod: payments-prod\n",
+                "      prod: payments-prod\n      staging: payments-staging\n"
+            )
+        );
+        let err = set_cluster_key(&two, "payments", "prod", "other")
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("already has `namespaces.payments.clusterKeys.prod` (line"),
+            "{err}"
+        );
+        assert!(err.contains("not replaced"), "{err}");
+        // `ns: {}` and `clusterKeys: {}` become block form, keeping comments
+        let out = set_cluster_key(TEAM, "empty-ns", "prod", "k").unwrap();
+        assert_eq!(
+            out,
+            TEAM.replace(
+                "  empty-ns: {}   # nothing yet\n",
+                "  empty-ns:   # nothing yet\n    clusterKeys:\n      prod: k\n"
+            )
+        );
+        let text = "namespaces:\n  a:\n    owners: [x]\n    clusterKeys: {}  # per env\n";
+        let out = set_cluster_key(text, "a", "prod", "a-prod").unwrap();
+        assert_eq!(
+            out,
+            "namespaces:\n  a:\n    owners: [x]\n    clusterKeys:  # per env\n      prod: a-prod\n"
+        );
+        let flow = "namespaces:\n  a:\n    clusterKeys: {dev: k}\n";
+        assert!(
+            set_cluster_key(flow, "a", "prod", "k")
+                .unwrap_err()
+                .0
+                .contains("flow style")
+        );
+        assert!(
+            set_cluster_key(TEAM, "nope", "prod", "k")
+                .unwrap_err()
+                .0
+                .contains("no namespace `nope`")
+        );
+    }
+
     /// The one model gives every edit the same indentation for a block with
     /// no children yet: one step below its key, the step the file uses.
     #[test]
