@@ -537,3 +537,124 @@ fn notes_about_one_cluster_name_it() {
         text(&out)
     );
 }
+
+/// A kubeconfig like `config` whose server is a port nothing listens on.
+fn closed_port_kubeconfig(dir: &Path, config: &Path) -> PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(config).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| match l.trim().strip_prefix("server:") {
+            Some(_) => format!("    server: https://127.0.0.1:{port}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let path = dir.join("closed.kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn diff_all_envs_reports_every_cluster_when_one_denies_and_exits_with_its_code() {
+    // alice may read and write the namespace on cluster 1 only
+    let fleet = Fleet::new("alice", 1, false);
+    fleet.grant(kubeconfig());
+    let out = fleet.run(&["apply", "--env", "one", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    fleet.set_log_level("debug");
+
+    let out = fleet.run(&["diff", "--all-envs", "--output", "json"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{t}");
+    assert!(!t.contains(common::canary::MARKER), "{t}");
+    let doc = json(&out);
+    assert_eq!(doc["drift"], true, "{doc}");
+    let clusters = doc["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2, "{doc}");
+    let (one, two) = (&clusters[0], &clusters[1]);
+    assert_eq!(
+        (&one["environment"], &one["ok"], &one["drift"]),
+        (&"one".into(), &true.into(), &true.into()),
+        "{doc}"
+    );
+    assert_eq!(one["differences"][0]["kind"], "ConfigMap", "{doc}");
+    assert_eq!(
+        (&two["environment"], &two["context"], &two["ok"]),
+        (&"two".into(), &"c2-alice".into(), &false.into()),
+        "{doc}"
+    );
+    assert!(two.get("differences").is_none(), "{doc}");
+    assert_eq!(two["error"]["code"], "access-denied", "{doc}");
+    assert_eq!(two["error"]["exitCode"], 7, "{doc}");
+    assert!(
+        two["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"alice\" cannot list resource \"configmaps\""),
+        "{doc}"
+    );
+    let err = common::stderr(&out);
+    assert!(err.contains("1 of 2 clusters could not be compared"), "{t}");
+    assert!(err.contains("environment two (context c2-alice): "), "{t}");
+    assert!(
+        err.contains(
+            "1 of 2 clusters differ from the rendered manifests: environment one (context c1-alice)"
+        ),
+        "{t}"
+    );
+
+    // the text form: the drift of cluster 1, cluster 2 named as not compared
+    let out = fleet.run(&["diff", "--all-envs"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{t}");
+    let stdout = common::stdout(&out);
+    assert!(
+        stdout.starts_with(&format!(
+            "environment one (context c1-alice):\n  create {}/ConfigMap/c0-",
+            fleet.ns
+        )),
+        "{t}"
+    );
+    assert!(
+        stdout.ends_with(
+            "environment two (context c2-alice): NOT COMPARED (access-denied, see the error below)\n"
+        ),
+        "{t}"
+    );
+    // one environment alone is unchanged: its error, nothing on stdout
+    let out = fleet.run(&["diff", "--env", "two"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(common::stdout(&out), "", "{}", text(&out));
+    let out = fleet.run(&["diff", "--env", "one", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(json(&out)["clusters"][0].get("ok").is_none());
+}
+
+#[test]
+fn diff_all_envs_reports_an_unreachable_cluster_with_exit_9_and_the_others_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = closed_port_kubeconfig(dir.path(), kubeconfig_2());
+    let fleet = Fleet::with_second("admin", 1, false, &closed);
+    let out = fleet.run(&["apply", "--env", "one", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    fleet.set_log_level("debug");
+    let started = std::time::Instant::now();
+    let out = fleet.run(&["diff", "--all-envs", "--output", "json"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(9), "{t}");
+    eprintln!("diff with one cluster down took {:?}", started.elapsed());
+    let doc = json(&out);
+    let clusters = doc["clusters"].as_array().unwrap();
+    assert_eq!(
+        (clusters[0]["ok"].clone(), clusters[0]["drift"].clone()),
+        (true.into(), true.into()),
+        "{doc}"
+    );
+    assert_eq!(clusters[1]["ok"], false, "{doc}");
+    assert_eq!(clusters[1]["error"]["code"], "unavailable", "{doc}");
+    assert_eq!(clusters[1]["error"]["exitCode"], 9, "{doc}");
+}
