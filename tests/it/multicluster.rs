@@ -10,7 +10,8 @@ use common::Key;
 use common::kube::{
     kubeconfig, kubeconfig_2, kubectl_on, merged_kubeconfig, resource_versions, text, unique,
 };
-use common::proxy::{Fault, Proxy};
+use common::private::Private;
+use common::proxy::{Answer, Fault, Proxy};
 use common::terminal::{Transcript, on_terminal};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -35,6 +36,18 @@ impl Fleet {
 
     /// `second`: the kubeconfig ksec reaches cluster 2 with (a proxy's).
     fn with_second(user: &str, config_maps: usize, protected: bool, second: &Path) -> Fleet {
+        Fleet::with_clusters(user, config_maps, protected, second, kubeconfig_2())
+    }
+
+    /// `second` as above; `admin_2`: the kubeconfig of cluster 2 itself
+    /// (its namespace is created there).
+    fn with_clusters(
+        user: &str,
+        config_maps: usize,
+        protected: bool,
+        second: &Path,
+        admin_2: &Path,
+    ) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::new(dir.path(), "key");
         let ns = unique("mc");
@@ -66,7 +79,7 @@ impl Fleet {
         std::fs::write(&plain, format!("PASSWORD={}\n", common::canary("fleet"))).unwrap();
         common::encrypt_to(dir.path(), &key, &plain, &folder.join("db.enc.env"));
         std::fs::remove_file(plain).unwrap();
-        for cluster in [kubeconfig(), kubeconfig_2()] {
+        for cluster in [kubeconfig(), admin_2] {
             kubectl_ok_on(cluster, &["create", "namespace", &ns]);
         }
         Fleet {
@@ -657,4 +670,112 @@ fn diff_all_envs_reports_an_unreachable_cluster_with_exit_9_and_the_others_drift
     assert_eq!(clusters[1]["ok"], false, "{doc}");
     assert_eq!(clusters[1]["error"]["code"], "unavailable", "{doc}");
     assert_eq!(clusters[1]["error"]["exitCode"], 9, "{doc}");
+}
+
+#[test]
+fn a_cluster_whose_api_server_is_killed_mid_apply_is_reported_and_the_other_completes() {
+    // cluster 2 is a control plane of the test's own, behind a proxy that
+    // slows its writes so that the apply is surely in flight at the kill
+    let private = Private::start();
+    let admin_2 = private.path("kubeconfig");
+    let proxy = Proxy::start(&admin_2);
+    proxy.fault(
+        None,
+        common::proxy::is_write,
+        Fault::Delay(Duration::from_millis(150)),
+    );
+    let fleet = Fleet::with_clusters("admin", 20, false, &proxy.kubeconfig, &admin_2);
+    let (out, argv) = std::thread::scope(|s| {
+        let apply = s.spawn(|| fleet.run(&["apply", "--all-envs", "--yes", "--output", "json"]));
+        // once 3 writes have landed on cluster 2, kill its kube-apiserver
+        proxy.wait_for(3, Duration::from_secs(120), |s| {
+            s.is_write() && matches!(s.answer, Answer::Forwarded(200 | 201))
+        });
+        let argv = private.kill_apiserver();
+        (apply.join().unwrap(), argv)
+    });
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(9), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!t.contains(common::canary::MARKER), "{t}");
+    let doc = json(&out);
+    let clusters = doc["clusters"].as_array().unwrap();
+    let (one, two) = (&clusters[0], &clusters[1]);
+    assert_eq!(
+        (&one["environment"], &one["ok"]),
+        (&"one".into(), &true.into()),
+        "{doc}"
+    );
+    assert_eq!(one["namespaces"][&fleet.ns]["created"], 21, "{doc}");
+    assert_eq!(fleet.live(kubeconfig()).len(), 21);
+    assert_eq!(
+        (&two["environment"], &two["ok"]),
+        (&"two".into(), &false.into()),
+        "{doc}"
+    );
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .unwrap_or_else(|| x["object"].as_str().unwrap())
+                    .to_string()
+            })
+            .collect()
+    };
+    let (applied, failed, skipped) = (
+        list(&two["applied"]),
+        list(&two["failed"]),
+        list(&two["notAttempted"]),
+    );
+    assert!(applied.len() >= 3, "{doc}");
+    assert!(!failed.is_empty(), "{doc}");
+    assert_eq!(applied.len() + failed.len() + skipped.len(), 21, "{doc}");
+    for f in two["failed"].as_array().unwrap() {
+        assert!(
+            f["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot reach the API server"),
+            "{doc}"
+        );
+    }
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
+        "{t}"
+    );
+    assert!(
+        err.contains("environment two (context c2-admin): FAILED"),
+        "{t}"
+    );
+
+    // the same etcd, the API server started again: it holds every object
+    // reported applied, none reported not attempted (a failed write may or
+    // may not have landed before the kill)
+    private.restart_apiserver(&argv);
+    let held = fleet.live(&admin_2);
+    let holds = |id: &String| held.keys().any(|k| id.ends_with(k.as_str()));
+    assert!(applied.iter().all(holds), "{applied:?} vs {held:?}");
+    assert!(!skipped.iter().any(holds), "{skipped:?} vs {held:?}");
+    // and a rerun writes only what is missing there
+    proxy.clear_faults();
+    let out = fleet.run(&["apply", "--all-envs", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("environment one (context c1-admin): done, 0 written"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!(
+            "environment two (context c2-admin): done, {} written",
+            21 - held.len()
+        )),
+        "{t}"
+    );
+    assert_eq!(fleet.live(&admin_2).len(), 21);
+    let out = fleet.run(&["diff", "--all-envs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
