@@ -134,6 +134,70 @@ impl Fleet {
             .join("app.env");
         std::fs::write(file, format!("LOG_LEVEL={level}\n")).unwrap();
     }
+
+    /// The report of an apply `--all-envs --output json` of `objects`
+    /// objects each where cluster 2 failed mid-write and cluster 1
+    /// completed: exit 9, the JSON and stderr say so; cluster 2's applied,
+    /// failed (object, error) and not attempted objects.
+    #[allow(clippy::type_complexity)]
+    fn failed_on_two(
+        &self,
+        out: &std::process::Output,
+        objects: usize,
+    ) -> (Vec<String>, Vec<(String, String)>, Vec<String>) {
+        let t = text(out);
+        assert_eq!(out.status.code(), Some(9), "{t}");
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(!t.contains(common::canary::MARKER), "{t}");
+        let doc = json(out);
+        let clusters = doc["clusters"].as_array().unwrap();
+        assert_eq!(clusters.len(), 2, "{doc}");
+        let (one, two) = (&clusters[0], &clusters[1]);
+        assert_eq!(
+            (&one["environment"], &one["ok"]),
+            (&"one".into(), &true.into()),
+            "{doc}"
+        );
+        assert_eq!(one["namespaces"][&self.ns]["created"], objects, "{doc}");
+        assert_eq!(
+            (&two["environment"], &two["context"], &two["ok"]),
+            (&"two".into(), &"c2-admin".into(), &false.into()),
+            "{doc}"
+        );
+        let names = |v: &Value| -> Vec<String> {
+            let list = v.as_array().unwrap_or_else(|| panic!("{doc}"));
+            list.iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        };
+        let applied = names(&two["applied"]);
+        let skipped = names(&two["notAttempted"]);
+        let failed: Vec<(String, String)> = two["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let field = |k: &str| f[k].as_str().unwrap().to_string();
+                (field("object"), field("error"))
+            })
+            .collect();
+        assert!(!failed.is_empty(), "{doc}");
+        assert_eq!(
+            applied.len() + failed.len() + skipped.len(),
+            objects,
+            "{doc}"
+        );
+        let err = common::stderr(out);
+        assert!(
+            err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
+            "{t}"
+        );
+        assert!(
+            err.contains("environment two (context c2-admin): FAILED"),
+            "{t}"
+        );
+        (applied, failed, skipped)
+    }
 }
 
 fn kubectl_ok_on(config: &Path, args: &[&str]) -> String {
@@ -244,48 +308,18 @@ fn a_cluster_that_stops_answering_mid_apply_is_reported_and_the_other_completes(
     proxy.fault(None, common::proxy::is_write, Fault::ResetBeforeAnswer);
     let out = fleet.run(&["apply", "--all-envs", "--yes", "--output", "json"]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(9), "{t}");
-    assert!(!t.contains("panicked"), "{t}");
-    let doc = json(&out);
-    let clusters = doc["clusters"].as_array().unwrap();
-    assert_eq!(clusters.len(), 2, "{doc}");
-    let (one, two) = (&clusters[0], &clusters[1]);
-    assert_eq!(
-        (&one["environment"], &one["ok"]),
-        (&"one".into(), &true.into()),
-        "{doc}"
-    );
-    assert_eq!(one["namespaces"][&fleet.ns]["created"], 7, "{doc}");
-    assert_eq!(
-        (&two["environment"], &two["ok"]),
-        (&"two".into(), &false.into()),
-        "{doc}"
-    );
-    assert_eq!(two["context"], "c2-admin", "{doc}");
-    let applied = two["applied"].as_array().unwrap();
-    let failed = two["failed"].as_array().unwrap();
-    let skipped = two["notAttempted"].as_array().unwrap();
-    assert_eq!(applied.len(), 1, "{doc}");
-    assert!(!failed.is_empty(), "{doc}");
-    assert_eq!(applied.len() + failed.len() + skipped.len(), 7, "{doc}");
+    let (applied, _, _) = fleet.failed_on_two(&out, 7);
+    assert_eq!(applied.len(), 1, "{t}");
     // what the report says is what each cluster holds
     assert_eq!(fleet.live(kubeconfig()).len(), 7);
     let held = fleet.live(kubeconfig_2());
     assert_eq!(held.len(), 1, "{held:?}");
-    let id = applied[0].as_str().unwrap();
+    let id = &applied[0];
     assert!(
         held.keys().any(|k| id.ends_with(k.as_str())),
         "{id} vs {held:?}"
     );
     let err = common::stderr(&out);
-    assert!(
-        err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
-        "{t}"
-    );
-    assert!(
-        err.contains("environment two (context c2-admin): FAILED"),
-        "{t}"
-    );
     assert!(
         err.contains("environment one (context c1-admin): done, 7 written"),
         "{t}"
@@ -695,61 +729,12 @@ fn a_cluster_whose_api_server_is_killed_mid_apply_is_reported_and_the_other_comp
         (apply.join().unwrap(), argv)
     });
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(9), "{t}");
-    assert!(!t.contains("panicked"), "{t}");
-    assert!(!t.contains(common::canary::MARKER), "{t}");
-    let doc = json(&out);
-    let clusters = doc["clusters"].as_array().unwrap();
-    let (one, two) = (&clusters[0], &clusters[1]);
-    assert_eq!(
-        (&one["environment"], &one["ok"]),
-        (&"one".into(), &true.into()),
-        "{doc}"
-    );
-    assert_eq!(one["namespaces"][&fleet.ns]["created"], 21, "{doc}");
+    let (applied, failed, skipped) = fleet.failed_on_two(&out, 21);
+    assert!(applied.len() >= 3, "{t}");
     assert_eq!(fleet.live(kubeconfig()).len(), 21);
-    assert_eq!(
-        (&two["environment"], &two["ok"]),
-        (&"two".into(), &false.into()),
-        "{doc}"
-    );
-    let list = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .unwrap_or_else(|| x["object"].as_str().unwrap())
-                    .to_string()
-            })
-            .collect()
-    };
-    let (applied, failed, skipped) = (
-        list(&two["applied"]),
-        list(&two["failed"]),
-        list(&two["notAttempted"]),
-    );
-    assert!(applied.len() >= 3, "{doc}");
-    assert!(!failed.is_empty(), "{doc}");
-    assert_eq!(applied.len() + failed.len() + skipped.len(), 21, "{doc}");
-    for f in two["failed"].as_array().unwrap() {
-        assert!(
-            f["error"]
-                .as_str()
-                .unwrap()
-                .contains("cannot reach the API server"),
-            "{doc}"
-        );
+    for (_, error) in &failed {
+        assert!(error.contains("cannot reach the API server"), "{t}");
     }
-    let err = common::stderr(&out);
-    assert!(
-        err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
-        "{t}"
-    );
-    assert!(
-        err.contains("environment two (context c2-admin): FAILED"),
-        "{t}"
-    );
 
     // the same etcd, the API server started again: it holds every object
     // reported applied, none reported not attempted (a failed write may or
