@@ -6,6 +6,7 @@
 pub mod canary;
 pub mod kube;
 pub mod leftovers;
+pub mod private;
 pub mod proxy;
 pub mod terminal;
 

@@ -10,7 +10,8 @@ use common::Key;
 use common::kube::{
     kubeconfig, kubeconfig_2, kubectl_on, merged_kubeconfig, resource_versions, text, unique,
 };
-use common::proxy::{Fault, Proxy};
+use common::private::Private;
+use common::proxy::{Answer, Fault, Proxy};
 use common::terminal::{Transcript, on_terminal};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -35,6 +36,18 @@ impl Fleet {
 
     /// `second`: the kubeconfig ksec reaches cluster 2 with (a proxy's).
     fn with_second(user: &str, config_maps: usize, protected: bool, second: &Path) -> Fleet {
+        Fleet::with_clusters(user, config_maps, protected, second, kubeconfig_2())
+    }
+
+    /// `second` as above; `admin_2`: the kubeconfig of cluster 2 itself
+    /// (its namespace is created there).
+    fn with_clusters(
+        user: &str,
+        config_maps: usize,
+        protected: bool,
+        second: &Path,
+        admin_2: &Path,
+    ) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::new(dir.path(), "key");
         let ns = unique("mc");
@@ -66,7 +79,7 @@ impl Fleet {
         std::fs::write(&plain, format!("PASSWORD={}\n", common::canary("fleet"))).unwrap();
         common::encrypt_to(dir.path(), &key, &plain, &folder.join("db.enc.env"));
         std::fs::remove_file(plain).unwrap();
-        for cluster in [kubeconfig(), kubeconfig_2()] {
+        for cluster in [kubeconfig(), admin_2] {
             kubectl_ok_on(cluster, &["create", "namespace", &ns]);
         }
         Fleet {
@@ -120,6 +133,70 @@ impl Fleet {
             .join(&self.ns)
             .join("app.env");
         std::fs::write(file, format!("LOG_LEVEL={level}\n")).unwrap();
+    }
+
+    /// The report of an apply `--all-envs --output json` of `objects`
+    /// objects each where cluster 2 failed mid-write and cluster 1
+    /// completed: exit 9, the JSON and stderr say so; cluster 2's applied,
+    /// failed (object, error) and not attempted objects.
+    #[allow(clippy::type_complexity)]
+    fn failed_on_two(
+        &self,
+        out: &std::process::Output,
+        objects: usize,
+    ) -> (Vec<String>, Vec<(String, String)>, Vec<String>) {
+        let t = text(out);
+        assert_eq!(out.status.code(), Some(9), "{t}");
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(!t.contains(common::canary::MARKER), "{t}");
+        let doc = json(out);
+        let clusters = doc["clusters"].as_array().unwrap();
+        assert_eq!(clusters.len(), 2, "{doc}");
+        let (one, two) = (&clusters[0], &clusters[1]);
+        assert_eq!(
+            (&one["environment"], &one["ok"]),
+            (&"one".into(), &true.into()),
+            "{doc}"
+        );
+        assert_eq!(one["namespaces"][&self.ns]["created"], objects, "{doc}");
+        assert_eq!(
+            (&two["environment"], &two["context"], &two["ok"]),
+            (&"two".into(), &"c2-admin".into(), &false.into()),
+            "{doc}"
+        );
+        let names = |v: &Value| -> Vec<String> {
+            let list = v.as_array().unwrap_or_else(|| panic!("{doc}"));
+            list.iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        };
+        let applied = names(&two["applied"]);
+        let skipped = names(&two["notAttempted"]);
+        let failed: Vec<(String, String)> = two["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let field = |k: &str| f[k].as_str().unwrap().to_string();
+                (field("object"), field("error"))
+            })
+            .collect();
+        assert!(!failed.is_empty(), "{doc}");
+        assert_eq!(
+            applied.len() + failed.len() + skipped.len(),
+            objects,
+            "{doc}"
+        );
+        let err = common::stderr(out);
+        assert!(
+            err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
+            "{t}"
+        );
+        assert!(
+            err.contains("environment two (context c2-admin): FAILED"),
+            "{t}"
+        );
+        (applied, failed, skipped)
     }
 }
 
@@ -231,48 +308,18 @@ fn a_cluster_that_stops_answering_mid_apply_is_reported_and_the_other_completes(
     proxy.fault(None, common::proxy::is_write, Fault::ResetBeforeAnswer);
     let out = fleet.run(&["apply", "--all-envs", "--yes", "--output", "json"]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(9), "{t}");
-    assert!(!t.contains("panicked"), "{t}");
-    let doc = json(&out);
-    let clusters = doc["clusters"].as_array().unwrap();
-    assert_eq!(clusters.len(), 2, "{doc}");
-    let (one, two) = (&clusters[0], &clusters[1]);
-    assert_eq!(
-        (&one["environment"], &one["ok"]),
-        (&"one".into(), &true.into()),
-        "{doc}"
-    );
-    assert_eq!(one["namespaces"][&fleet.ns]["created"], 7, "{doc}");
-    assert_eq!(
-        (&two["environment"], &two["ok"]),
-        (&"two".into(), &false.into()),
-        "{doc}"
-    );
-    assert_eq!(two["context"], "c2-admin", "{doc}");
-    let applied = two["applied"].as_array().unwrap();
-    let failed = two["failed"].as_array().unwrap();
-    let skipped = two["notAttempted"].as_array().unwrap();
-    assert_eq!(applied.len(), 1, "{doc}");
-    assert!(!failed.is_empty(), "{doc}");
-    assert_eq!(applied.len() + failed.len() + skipped.len(), 7, "{doc}");
+    let (applied, _, _) = fleet.failed_on_two(&out, 7);
+    assert_eq!(applied.len(), 1, "{t}");
     // what the report says is what each cluster holds
     assert_eq!(fleet.live(kubeconfig()).len(), 7);
     let held = fleet.live(kubeconfig_2());
     assert_eq!(held.len(), 1, "{held:?}");
-    let id = applied[0].as_str().unwrap();
+    let id = &applied[0];
     assert!(
         held.keys().any(|k| id.ends_with(k.as_str())),
         "{id} vs {held:?}"
     );
     let err = common::stderr(&out);
-    assert!(
-        err.contains("1 of 2 clusters failed while writing; applied in full: environment one (context c1-admin)"),
-        "{t}"
-    );
-    assert!(
-        err.contains("environment two (context c2-admin): FAILED"),
-        "{t}"
-    );
     assert!(
         err.contains("environment one (context c1-admin): done, 7 written"),
         "{t}"
@@ -536,4 +583,184 @@ fn notes_about_one_cluster_name_it() {
         "{}",
         text(&out)
     );
+}
+
+/// A kubeconfig like `config` whose server is a port nothing listens on.
+fn closed_port_kubeconfig(dir: &Path, config: &Path) -> PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(config).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| match l.trim().strip_prefix("server:") {
+            Some(_) => format!("    server: https://127.0.0.1:{port}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let path = dir.join("closed.kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn diff_all_envs_reports_every_cluster_when_one_denies_and_exits_with_its_code() {
+    // alice may read and write the namespace on cluster 1 only
+    let fleet = Fleet::new("alice", 1, false);
+    fleet.grant(kubeconfig());
+    let out = fleet.run(&["apply", "--env", "one", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    fleet.set_log_level("debug");
+
+    let out = fleet.run(&["diff", "--all-envs", "--output", "json"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{t}");
+    assert!(!t.contains(common::canary::MARKER), "{t}");
+    let doc = json(&out);
+    assert_eq!(doc["drift"], true, "{doc}");
+    let clusters = doc["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2, "{doc}");
+    let (one, two) = (&clusters[0], &clusters[1]);
+    assert_eq!(
+        (&one["environment"], &one["ok"], &one["drift"]),
+        (&"one".into(), &true.into(), &true.into()),
+        "{doc}"
+    );
+    assert_eq!(one["differences"][0]["kind"], "ConfigMap", "{doc}");
+    assert_eq!(
+        (&two["environment"], &two["context"], &two["ok"]),
+        (&"two".into(), &"c2-alice".into(), &false.into()),
+        "{doc}"
+    );
+    assert!(two.get("differences").is_none(), "{doc}");
+    assert_eq!(two["error"]["code"], "access-denied", "{doc}");
+    assert_eq!(two["error"]["exitCode"], 7, "{doc}");
+    assert!(
+        two["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"alice\" cannot list resource \"configmaps\""),
+        "{doc}"
+    );
+    let err = common::stderr(&out);
+    assert!(err.contains("1 of 2 clusters could not be compared"), "{t}");
+    assert!(err.contains("environment two (context c2-alice): "), "{t}");
+    assert!(
+        err.contains(
+            "1 of 2 clusters differ from the rendered manifests: environment one (context c1-alice)"
+        ),
+        "{t}"
+    );
+
+    // the text form: the drift of cluster 1, cluster 2 named as not compared
+    let out = fleet.run(&["diff", "--all-envs"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{t}");
+    let stdout = common::stdout(&out);
+    assert!(
+        stdout.starts_with(&format!(
+            "environment one (context c1-alice):\n  create {}/ConfigMap/c0-",
+            fleet.ns
+        )),
+        "{t}"
+    );
+    assert!(
+        stdout.ends_with(
+            "environment two (context c2-alice): NOT COMPARED (access-denied, see the error below)\n"
+        ),
+        "{t}"
+    );
+    // one environment alone is unchanged: its error, nothing on stdout
+    let out = fleet.run(&["diff", "--env", "two"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(common::stdout(&out), "", "{}", text(&out));
+    let out = fleet.run(&["diff", "--env", "one", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(json(&out)["clusters"][0].get("ok").is_none());
+}
+
+#[test]
+fn diff_all_envs_reports_an_unreachable_cluster_with_exit_9_and_the_others_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = closed_port_kubeconfig(dir.path(), kubeconfig_2());
+    let fleet = Fleet::with_second("admin", 1, false, &closed);
+    let out = fleet.run(&["apply", "--env", "one", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    fleet.set_log_level("debug");
+    let started = std::time::Instant::now();
+    let out = fleet.run(&["diff", "--all-envs", "--output", "json"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(9), "{t}");
+    eprintln!("diff with one cluster down took {:?}", started.elapsed());
+    let doc = json(&out);
+    let clusters = doc["clusters"].as_array().unwrap();
+    assert_eq!(
+        (clusters[0]["ok"].clone(), clusters[0]["drift"].clone()),
+        (true.into(), true.into()),
+        "{doc}"
+    );
+    assert_eq!(clusters[1]["ok"], false, "{doc}");
+    assert_eq!(clusters[1]["error"]["code"], "unavailable", "{doc}");
+    assert_eq!(clusters[1]["error"]["exitCode"], 9, "{doc}");
+}
+
+#[test]
+fn a_cluster_whose_api_server_is_killed_mid_apply_is_reported_and_the_other_completes() {
+    // cluster 2 is a control plane of the test's own, behind a proxy that
+    // slows its writes so that the apply is surely in flight at the kill
+    let private = Private::start();
+    let admin_2 = private.path("kubeconfig");
+    let proxy = Proxy::start(&admin_2);
+    proxy.fault(
+        None,
+        common::proxy::is_write,
+        Fault::Delay(Duration::from_millis(150)),
+    );
+    let fleet = Fleet::with_clusters("admin", 20, false, &proxy.kubeconfig, &admin_2);
+    let (out, argv) = std::thread::scope(|s| {
+        let apply = s.spawn(|| fleet.run(&["apply", "--all-envs", "--yes", "--output", "json"]));
+        // once 3 writes have landed on cluster 2, kill its kube-apiserver
+        proxy.wait_for(3, Duration::from_secs(120), |s| {
+            s.is_write() && matches!(s.answer, Answer::Forwarded(200 | 201))
+        });
+        let argv = private.kill_apiserver();
+        (apply.join().unwrap(), argv)
+    });
+    let t = text(&out);
+    let (applied, failed, skipped) = fleet.failed_on_two(&out, 21);
+    assert!(applied.len() >= 3, "{t}");
+    assert_eq!(fleet.live(kubeconfig()).len(), 21);
+    for (_, error) in &failed {
+        assert!(error.contains("cannot reach the API server"), "{t}");
+    }
+
+    // the same etcd, the API server started again: it holds every object
+    // reported applied, none reported not attempted (a failed write may or
+    // may not have landed before the kill)
+    private.restart_apiserver(&argv);
+    let held = fleet.live(&admin_2);
+    let holds = |id: &String| held.keys().any(|k| id.ends_with(k.as_str()));
+    assert!(applied.iter().all(holds), "{applied:?} vs {held:?}");
+    assert!(!skipped.iter().any(holds), "{skipped:?} vs {held:?}");
+    // and a rerun writes only what is missing there
+    proxy.clear_faults();
+    let out = fleet.run(&["apply", "--all-envs", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("environment one (context c1-admin): done, 0 written"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!(
+            "environment two (context c2-admin): done, {} written",
+            21 - held.len()
+        )),
+        "{t}"
+    );
+    assert_eq!(fleet.live(&admin_2).len(), 21);
+    let out = fleet.run(&["diff", "--all-envs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

@@ -2,8 +2,8 @@
 //! drift is an outcome (exit 1), never an error, and values never show.
 
 use super::{
-    Changes, Cluster, Context, DiffArgs, Origin, Outcome, OutputFormat, Project, Rendered, Result,
-    connect, connect_each, label, must_exist, outln, per_cluster, plan, prepare, reads_for,
+    Changes, Cluster, Context, DiffArgs, Error, Origin, Outcome, OutputFormat, Project, Rendered,
+    Result, connect, connect_each, label, must_exist, outln, per_cluster, plan, prepare, reads_for,
     refuse_missing_workloads, versions, warn_provenance, warn_unseen,
 };
 
@@ -27,17 +27,28 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
         };
         diff_one(&project, r, c, &args, &at)
     });
-    let mut found = Vec::with_capacity(results.len());
-    for (result, (r, c)) in results.into_iter().zip(&targets) {
-        match result {
-            Ok(differences) => found.push(differences),
-            Err(mut e) if targets.len() > 1 => {
-                e.message = format!("{}: {}", label(r, c), e.message);
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        }
+    if !several {
+        let found = results.into_iter().next().expect("one cluster")?;
+        return report(&[Ok(found)], &targets, &args);
     }
+    report(&results, &targets, &args)
+}
+
+/// Print the differences of every cluster that answered (and, across
+/// several, the error of each that did not); drift is exit 1, a cluster
+/// that could not be compared is an error with its code, naming the
+/// clusters that were compared.
+fn report(
+    results: &[Result<Vec<plan::Difference>>],
+    targets: &[(&Rendered, &Cluster)],
+    args: &DiffArgs,
+) -> Result<Outcome> {
+    let several = targets.len() > 1;
+    let no_drift = Vec::new();
+    let found: Vec<&Vec<plan::Difference>> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap_or(&no_drift))
+        .collect();
     let drifting: Vec<String> = targets
         .iter()
         .zip(&found)
@@ -48,14 +59,30 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
         OutputFormat::Json => {
             let clusters: Vec<serde_json::Value> = targets
                 .iter()
-                .zip(&found)
-                .map(|((r, c), d)| {
-                    serde_json::json!({
+                .zip(results)
+                .map(|((r, c), result)| match result {
+                    Ok(d) => {
+                        let mut v = serde_json::json!({
+                            "environment": r.environment,
+                            "context": c.context,
+                            "drift": !d.is_empty(),
+                            "differences": d.iter().map(plan::Difference::to_json).collect::<Vec<_>>(),
+                        });
+                        if several {
+                            v["ok"] = true.into();
+                        }
+                        v
+                    }
+                    Err(e) => serde_json::json!({
                         "environment": r.environment,
                         "context": c.context,
-                        "drift": !d.is_empty(),
-                        "differences": d.iter().map(plan::Difference::to_json).collect::<Vec<_>>(),
-                    })
+                        "ok": false,
+                        "error": {
+                            "message": e.message,
+                            "code": e.code.name(),
+                            "exitCode": e.code.exit_code(),
+                        },
+                    }),
                 })
                 .collect();
             outln!(
@@ -63,8 +90,8 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
                 serde_json::json!({"drift": !drifting.is_empty(), "clusters": clusters})
             )?;
         }
-        OutputFormat::Text if targets.len() == 1 => {
-            let text: String = plan::lines(&found[0])
+        OutputFormat::Text if !several => {
+            let text: String = plan::lines(found[0])
                 .iter()
                 .map(|line| format!("{line}\n"))
                 .collect();
@@ -72,34 +99,75 @@ pub fn diff(args: DiffArgs, ctx: &Context) -> Result<Outcome> {
         }
         OutputFormat::Text => {
             let mut text = String::new();
-            for ((r, c), d) in targets.iter().zip(&found) {
-                if !d.is_empty() {
-                    text.push_str(&format!("{}:\n", label(r, c)));
-                    for line in plan::lines(d) {
-                        text.push_str(&format!("  {line}\n"));
+            for ((r, c), result) in targets.iter().zip(results) {
+                match result {
+                    Ok(d) if d.is_empty() => {}
+                    Ok(d) => {
+                        text.push_str(&format!("{}:\n", label(r, c)));
+                        for line in plan::lines(d) {
+                            text.push_str(&format!("  {line}\n"));
+                        }
                     }
+                    Err(e) => text.push_str(&format!(
+                        "{}: NOT COMPARED ({}, see the error below)\n",
+                        label(r, c),
+                        e.code.name()
+                    )),
                 }
             }
             crate::commands::write_stdout(text.as_bytes())?;
         }
     }
-    if drifting.is_empty() {
+    let failed: Vec<(String, &crate::error::Error)> = targets
+        .iter()
+        .zip(results)
+        .filter_map(|((r, c), result)| result.as_ref().err().map(|e| (label(r, c), e)))
+        .collect();
+    if drifting.is_empty() && failed.is_empty() {
         eprintln!("no differences");
-        Ok(Outcome::Success)
-    } else {
-        if targets.len() == 1 {
-            eprintln!("the cluster differs from the rendered manifests");
-        } else {
+        return Ok(Outcome::Success);
+    }
+    if !drifting.is_empty() {
+        if several {
             eprintln!(
                 "{} of {} clusters differ from the rendered manifests: {}",
                 drifting.len(),
                 targets.len(),
                 drifting.join(", ")
             );
+        } else {
+            eprintln!("the cluster differs from the rendered manifests");
         }
         eprintln!("  hint: `ksec apply` makes the cluster match");
-        Ok(Outcome::Drift)
     }
+    match failed.first() {
+        None => Ok(Outcome::Drift),
+        Some((_, first)) => Err(not_compared(&failed, first, targets.len())),
+    }
+}
+
+/// The error of a diff across clusters where some could not be compared:
+/// the code and hint of the first, every failed cluster in the details.
+fn not_compared(failed: &[(String, &Error)], first: &Error, total: usize) -> Error {
+    let mut err = Error::new(
+        first.code,
+        format!(
+            "{} of {total} clusters could not be compared with the rendered manifests; the other clusters were compared (above)",
+            failed.len()
+        ),
+    );
+    for (label, e) in failed {
+        err = err.detail(format!("{label}: {}", e.message));
+        for d in &e.details {
+            err = err.detail(format!("  {d}"));
+        }
+    }
+    err.hint(
+        first
+            .hint
+            .clone()
+            .unwrap_or_else(|| "fix the cause and run ksec diff again".into()),
+    )
 }
 
 /// The differences of one cluster (and its warnings, on stderr).
