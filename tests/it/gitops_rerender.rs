@@ -9,7 +9,7 @@
 use crate::common;
 use crate::gitops::{Fleet, fleet};
 
-use common::{all_output, code, run_ok, stderr};
+use common::{all_output, code, stderr};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,31 +67,10 @@ fn wrote_nothing(err: &str) -> bool {
 /// and writes nothing; released, it goes through.
 #[test]
 fn a_held_lock_makes_render_gitops_fail_clearly_after_the_wait() {
-    let Some(flock) = common::which("flock") else {
-        panic!("util-linux `flock` is not installed");
-    };
     let f = fleet();
     f.render_gitops();
     let index = f.gitops().join("staging/.ksec-gitops-files");
-    let ready = f.dir.join("ready");
-    let mut holder = std::process::Command::new(flock)
-        .arg("-o")
-        .arg(&index)
-        .args([
-            "sh",
-            "-c",
-            "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60",
-        ])
-        .arg(&ready)
-        .spawn()
-        .unwrap();
-    for _ in 0..400 {
-        if ready.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(ready.exists(), "flock did not start");
+    let holder = common::FlockHolder::hold(&index, &f.dir.join("ready"));
     let before = f.tree();
     let out = f
         .ksec()
@@ -100,10 +79,7 @@ fn a_held_lock_makes_render_gitops_fail_clearly_after_the_wait() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    let sleeper = std::fs::read_to_string(&ready).unwrap();
-    run_ok(std::process::Command::new("kill").arg(sleeper.trim()));
-    let _ = holder.kill();
-    holder.wait().unwrap();
+    holder.release();
     assert_eq!(code(&out), Some(9), "{err}");
     assert!(
         err.contains(&format!(
