@@ -91,21 +91,24 @@ fn write_gitops(
             environment: env,
             source: &args.gitops_source,
         };
-        let fingerprint = || {
+        let fingerprint = |project: &Project| {
             load::render_inputs(project, env).map(|inputs| gitops::fingerprint(&inputs, &options))
         };
-        let before = fingerprint();
+        let before = fingerprint(project);
         if let Some(fp) = &before
             && gitops::unchanged(dir, env, fp)?
         {
             skipped.push(env);
             continue;
         }
+        // ksec.yaml read again after the fingerprint, and the fingerprint
+        // taken again after the render: recorded only when no input changed
+        // in between, so it is always the one of what was rendered
+        let project = &Project::load(&project.root)?;
         let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
         planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
-        // recorded only when no input changed while it rendered
         if let Some(fp) = before
-            && fingerprint().as_ref() == Some(&fp)
+            && fingerprint(project).as_ref() == Some(&fp)
         {
             fingerprints.insert(env.clone(), fp);
         }
