@@ -136,23 +136,19 @@ pub fn unchanged(dir: &Path, environment: &str, fingerprint: &str) -> Result<boo
     if inputs != Some(fingerprint) || listed.is_empty() {
         return Ok(false);
     }
-    for path in listed {
-        let Some(hash) = recorded.get(path) else {
-            return Ok(false);
-        };
-        if !crate::fsutil::stays_inside(path) {
-            return Ok(false);
-        }
-        match std::fs::symlink_metadata(root.join(path)) {
-            Ok(meta) if meta.is_file() => {}
-            _ => return Ok(false),
-        }
-        match std::fs::read(root.join(path)) {
-            Ok(bytes) if hex(&Sha256::digest(&bytes)) == *hash => {}
-            _ => return Ok(false),
-        }
-    }
-    Ok(true)
+    let Some(checks) = listed
+        .into_iter()
+        .map(|path| recorded.get(path).map(|hash| (path, *hash)))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(false);
+    };
+    let same = crate::parallel::map(&checks, |(path, hash)| {
+        crate::fsutil::stays_inside(path)
+            && std::fs::symlink_metadata(root.join(path)).is_ok_and(|m| m.is_file())
+            && std::fs::read(root.join(path)).is_ok_and(|b| hex(&Sha256::digest(&b)) == *hash)
+    });
+    Ok(same.into_iter().all(|same| same))
 }
 
 fn previous(path: &Path) -> Result<Option<String>> {
