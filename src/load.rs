@@ -462,6 +462,44 @@ fn sources(
     Ok((inputs, problems))
 }
 
+/// The bytes a render of `environment` reads, each under a name: ksec.yaml,
+/// every source its namespaces name (an encrypted one as it is on disk:
+/// nothing is decrypted) and the project's templates. `None` when one of
+/// them cannot be read: the render itself then says why.
+pub fn render_inputs(project: &Project, environment: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let config = crate::fsutil::read_file(&project.root.join(crate::project::FILE_NAME)).ok()?;
+    let mut out = vec![(crate::project::FILE_NAME.to_string(), config)];
+    let selection = Selection {
+        environment: Some(environment),
+        namespaces: select_namespaces(project, Some(environment), &[]).ok()?,
+    };
+    let folders = render::folders(&selection);
+    for item in render::needed(&selection) {
+        let (kind, path, limit) = match item {
+            Needed::Plain(p) => ("plain", p, crate::fsutil::MAX_PLAIN_SOURCE),
+            Needed::Encrypted(p) => ("encrypted", p, crate::fsutil::MAX_ENCRYPTED_SOURCE),
+        };
+        let bytes = read(project, &folders, &path, limit).ok()?;
+        out.push((format!("{kind} {}", path.display()), bytes));
+    }
+    let dir = project.root.join(TEMPLATES_DIR);
+    if dir.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .ok()?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().to_string()))
+            .collect::<std::io::Result<_>>()
+            .ok()?;
+        names.sort();
+        for name in names {
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                let bytes = crate::fsutil::read_file(&dir.join(&name)).ok()?;
+                out.push((format!("template {name}"), bytes));
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Why an encrypted source gave no pairs.
 enum Failure {
     Read(SourceError),

@@ -55,14 +55,72 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
         )
         .hint("add an environment with recipients to ksec.yaml (environments.NAME.recipients)"));
     }
+    // held until the tree is written: a second run into DIR waits
+    let mut sorted: Vec<&String> = environments.iter().collect();
+    sorted.sort();
+    let mut locks = Vec::new();
+    for env in sorted {
+        match gitops::lock(dir, env) {
+            Ok(lock) => locks.push(lock),
+            Err(err) => {
+                locks.into_iter().for_each(gitops::EnvLock::undo);
+                return Err(err);
+            }
+        }
+    }
+    let result = write_gitops(args, dir, project, ctx, &environments);
+    if result.is_err() {
+        locks.into_iter().for_each(gitops::EnvLock::undo);
+    }
+    result
+}
+
+/// Under the environments' locks: skip, or render and write, each one.
+fn write_gitops(
+    args: &RenderArgs,
+    dir: &Path,
+    project: &Project,
+    ctx: &Context,
+    environments: &[String],
+) -> Result<()> {
     let mut planned = Vec::new();
-    for env in &environments {
-        let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
+    let mut fingerprints = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for env in environments {
         let options = gitops::Options {
             environment: env,
             source: &args.gitops_source,
         };
+        let fingerprint = |project: &Project| {
+            load::render_inputs(project, env).map(|inputs| gitops::fingerprint(&inputs, &options))
+        };
+        let before = fingerprint(project);
+        if let Some(fp) = &before
+            && gitops::unchanged(dir, env, fp)?
+        {
+            skipped.push(env);
+            continue;
+        }
+        // ksec.yaml read again after the fingerprint, and the fingerprint
+        // taken again after the render: recorded only when no input changed
+        // in between, so it is always the one of what was rendered
+        let project = &Project::load(&project.root)?;
+        let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
         planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
+        if let Some(fp) = before
+            && fingerprint(project).as_ref() == Some(&fp)
+        {
+            fingerprints.insert(env.clone(), fp);
+        }
+    }
+    for env in &skipped {
+        eprintln!(
+            "{env}: unchanged: wrote 0 files (the inputs and {}/{env} are as the last render left them; nothing was decrypted)",
+            dir.display()
+        );
+    }
+    if planned.is_empty() {
+        return Ok(());
     }
     // without an identity the previous Secrets cannot be reopened: new
     // ciphertext, said below; a broken identity source is an error
@@ -71,7 +129,7 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
         Err(load::Missing::NotFound) => Vec::new(),
         Err(load::Missing::Failed(err)) => return Err(err),
     };
-    let written = gitops::write(dir, planned, &identities)?;
+    let written = gitops::write(dir, planned, &identities, &fingerprints)?;
     for path in &written.new_ciphertext {
         eprintln!(
             "note: {} was re-encrypted with a new data key (none of your identities opens the previous file, or a recipient was removed)",

@@ -8,9 +8,11 @@
 //! or namespace removed from ksec.yaml) is deleted, and nothing else: files
 //! of the user's own in the tree are never touched.
 
-use super::{Content, Planned, Sealed, seal};
+use super::{Content, Options, Planned, Sealed, seal};
 use crate::crypto::wrap::Identity;
 use crate::error::{Error, Result, sops_error};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What a write did, paths relative to DIR.
@@ -29,6 +31,126 @@ pub struct Written {
 /// The index of the files ksec wrote into an environment's folder.
 pub const INDEX: &str = ".ksec-gitops-files";
 
+/// Lock an environment's folder against other `ksec render --gitops` runs
+/// into the same DIR, for the whole read-render-write: the lock is `lock`'s
+/// flock on the folder's index, created empty (no file listed) when there
+/// is none yet. Environments are locked in one order (by name) by every run.
+pub fn lock(dir: &Path, environment: &str) -> Result<EnvLock> {
+    let root = dir.join(environment);
+    let mut created = Vec::new();
+    let mut missing = Some(root.as_path());
+    while let Some(folder) = missing
+        && !folder.as_os_str().is_empty()
+        && !folder.exists()
+    {
+        created.push(folder.to_path_buf());
+        missing = folder.parent();
+    }
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("create the directory", &root, &e))?;
+    let index = root.join(INDEX);
+    if !index.exists() {
+        created.insert(0, index.clone());
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&index)
+        .map_err(|e| Error::io("create", &index, &e))?;
+    Ok(EnvLock {
+        _lock: crate::lock::lock(&index)?,
+        created,
+    })
+}
+
+/// The lock on an environment's folder, and what taking it created.
+pub struct EnvLock {
+    _lock: crate::lock::FileLock,
+    /// The empty index and the folders made for it, innermost first.
+    created: Vec<PathBuf>,
+}
+
+impl EnvLock {
+    /// After a failed render: remove the empty index and folders this lock
+    /// created, so a refused first render leaves no trace.
+    pub fn undo(self) {
+        for path in &self.created {
+            if path.file_name().is_some_and(|n| n == INDEX) {
+                if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                    let _ = std::fs::remove_file(path);
+                }
+            } else {
+                let _ = std::fs::remove_dir(path);
+            }
+        }
+    }
+}
+
+const INPUTS_LINE: &str = "# inputs ";
+const FILE_LINE: &str = "# sha256 ";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fingerprint of one environment's render: ksec's version, the
+/// options and every input (name and bytes, each length-prefixed).
+pub fn fingerprint(inputs: &[(String, Vec<u8>)], options: &Options) -> String {
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(env!("CARGO_PKG_VERSION").as_bytes());
+    part(options.environment.as_bytes());
+    part(options.source.as_bytes());
+    for (name, bytes) in inputs {
+        part(name.as_bytes());
+        part(bytes);
+    }
+    hex(&h.finalize())
+}
+
+/// Whether the environment's folder is exactly what its last render left
+/// for these inputs: the index records `fingerprint`, and every file it
+/// lists is there with the bytes it was written with.
+pub fn unchanged(dir: &Path, environment: &str, fingerprint: &str) -> Result<bool> {
+    let root = dir.join(environment);
+    let Some(index) = previous(&root.join(INDEX))? else {
+        return Ok(false);
+    };
+    let mut recorded = BTreeMap::new();
+    let mut inputs = None;
+    let mut listed = Vec::new();
+    for line in index.lines() {
+        if let Some(fp) = line.strip_prefix(INPUTS_LINE) {
+            inputs = Some(fp);
+        } else if let Some((hash, path)) = line
+            .strip_prefix(FILE_LINE)
+            .and_then(|rest| rest.split_once(' '))
+        {
+            recorded.insert(path, hash);
+        } else if !line.starts_with('#') && !line.is_empty() {
+            listed.push(line);
+        }
+    }
+    if inputs != Some(fingerprint) || listed.is_empty() {
+        return Ok(false);
+    }
+    let Some(checks) = listed
+        .into_iter()
+        .map(|path| recorded.get(path).map(|hash| (path, *hash)))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(false);
+    };
+    let same = crate::parallel::map(&checks, |(path, hash)| {
+        crate::fsutil::stays_inside(path)
+            && std::fs::symlink_metadata(root.join(path)).is_ok_and(|m| m.is_file())
+            && std::fs::read(root.join(path)).is_ok_and(|b| hex(&Sha256::digest(&b)) == *hash)
+    });
+    Ok(same.into_iter().all(|same| same))
+}
+
 fn previous(path: &Path) -> Result<Option<String>> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_file() => crate::fsutil::read_text(path).map(Some),
@@ -42,8 +164,14 @@ fn previous(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Write `planned` under `dir`.
-pub fn write(dir: &Path, planned: Vec<Planned>, identities: &[Identity]) -> Result<Written> {
+/// Write `planned` under `dir`; each environment's index records its
+/// fingerprint from `fingerprints` (none: the next render is a full one).
+pub fn write(
+    dir: &Path,
+    planned: Vec<Planned>,
+    identities: &[Identity],
+    fingerprints: &BTreeMap<String, String>,
+) -> Result<Written> {
     let jobs: Vec<(PathBuf, Content, Option<String>)> = planned
         .into_iter()
         .map(|p| {
@@ -95,7 +223,8 @@ pub fn write(dir: &Path, planned: Vec<Planned>, identities: &[Identity]) -> Resu
         written.changed.push(path);
     }
     for index in indexes {
-        index.apply(dir, &mut written)?;
+        let fingerprint = fingerprints.get(&index.env.display().to_string());
+        index.apply(dir, fingerprint.map(String::as_str), &mut written)?;
     }
     Ok(written)
 }
@@ -133,7 +262,9 @@ fn indexes(dir: &Path, jobs: &[(PathBuf, Content, Option<String>)]) -> Result<Ve
 }
 
 impl Index {
-    fn text(&self) -> String {
+    /// The paths, then (with a fingerprint) the inputs' fingerprint and
+    /// each file's hash as it is now, after the write.
+    fn text(&self, root: &Path, fingerprint: Option<&str>) -> Result<String> {
         let mut text = String::from(
             "# written by ksec render --gitops: the files it removes when they are no longer rendered\n",
         );
@@ -141,12 +272,23 @@ impl Index {
             text.push_str(path);
             text.push('\n');
         }
-        text
+        if let Some(fingerprint) = fingerprint {
+            text.push_str(&format!("{INPUTS_LINE}{fingerprint}\n"));
+            for path in &self.new {
+                let full = root.join(path);
+                let bytes = std::fs::read(&full).map_err(|e| Error::io("read", &full, &e))?;
+                text.push_str(&format!(
+                    "{FILE_LINE}{} {path}\n",
+                    hex(&Sha256::digest(&bytes))
+                ));
+            }
+        }
+        Ok(text)
     }
 
     /// Delete what the old index lists and the plan no longer has (only
     /// plain relative paths; emptied folders go too), then write the index.
-    fn apply(self, dir: &Path, written: &mut Written) -> Result<()> {
+    fn apply(self, dir: &Path, fingerprint: Option<&str>, written: &mut Written) -> Result<()> {
         let root = dir.join(&self.env);
         let old = self.old.as_deref().unwrap_or("");
         for line in old.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
@@ -172,7 +314,7 @@ impl Index {
                 _ => {}
             }
         }
-        let text = self.text();
+        let text = self.text(&root, fingerprint)?;
         if self.old.as_deref() != Some(text.as_str()) {
             crate::fsutil::write_atomic(&root.join(INDEX), text.as_bytes(), 0o644)?;
         }

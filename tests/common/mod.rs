@@ -313,6 +313,56 @@ pub fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// `flock(1)` holding the same kind of lock ksec takes on `path`, until
+/// [`FlockHolder::release`]; started and holding when this returns.
+pub struct FlockHolder {
+    child: std::process::Child,
+    ready: PathBuf,
+}
+
+impl FlockHolder {
+    /// `ready` is a path for the holder's pid file (it must not exist).
+    pub fn hold(path: &Path, ready: &Path) -> FlockHolder {
+        let flock = which("flock").expect("util-linux `flock` is not installed");
+        // -o: the lock stays with flock itself, not with the command it runs
+        let child = std::process::Command::new(flock)
+            .arg("-o")
+            .arg(path)
+            .args([
+                "sh",
+                "-c",
+                "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60",
+            ])
+            .arg(ready)
+            .spawn()
+            .unwrap();
+        for _ in 0..400 {
+            if ready.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(ready.exists(), "flock did not start");
+        FlockHolder {
+            child,
+            ready: ready.to_path_buf(),
+        }
+    }
+
+    /// The pid of the process holding the lock (flock itself).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stop the holder (and the command it runs): the lock is free.
+    pub fn release(mut self) {
+        let sleeper = std::fs::read_to_string(&self.ready).unwrap();
+        run_ok(std::process::Command::new("kill").arg(sleeper.trim()));
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+}
+
 /// Run a std command, asserting success; returns stdout.
 pub fn run_ok(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().expect("command runs");

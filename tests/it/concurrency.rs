@@ -208,43 +208,18 @@ fn a_set_and_a_rekey_at_once_both_land() {
 /// clear error naming the file and that process, and writes nothing.
 #[test]
 fn a_held_lock_makes_set_fail_clearly_after_the_wait() {
-    let Some(flock) = common::which("flock") else {
-        panic!("util-linux `flock` is not installed");
-    };
     let p = Project::new(&format!("SEED: {CANARY}\n"));
-    let ready = p.dir.path().join("ready");
-    // -o: the lock stays with flock itself, not with the command it runs
-    let mut holder = std::process::Command::new(flock)
-        .arg("-o")
-        .arg(&p.file)
-        .args([
-            "sh",
-            "-c",
-            "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60",
-        ])
-        .arg(&ready)
-        .spawn()
-        .unwrap();
-    for _ in 0..400 {
-        if ready.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(ready.exists(), "flock did not start");
+    let holder = common::FlockHolder::hold(&p.file, &p.dir.path().join("ready"));
     let before = std::fs::read(&p.file).unwrap();
     let out = p.set_with_lock_timeout("1", "NEW", "new-value");
     let err = stderr(&out);
-    let sleeper = std::fs::read_to_string(&ready).unwrap();
-    run_ok(std::process::Command::new("kill").arg(sleeper.trim()));
-    let _ = holder.kill();
-    holder.wait().unwrap();
+    let pid = holder.pid();
+    holder.release();
     assert_eq!(code(&out), Some(9), "{err}");
     assert!(
         err.contains(&format!(
-            "{} is being changed by another ksec (pid {})",
+            "{} is being changed by another ksec (pid {pid})",
             p.file.display(),
-            holder.id()
         )),
         "{err}"
     );

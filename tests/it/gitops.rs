@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::SystemTime;
 
-struct Fleet {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    team: Key,
-    cluster: Key,
-    other: Key,
+pub(crate) struct Fleet {
+    pub(crate) _tmp: tempfile::TempDir,
+    pub(crate) dir: PathBuf,
+    pub(crate) team: Key,
+    pub(crate) cluster: Key,
+    pub(crate) other: Key,
 }
 
 const ENV: &str = "staging";
@@ -29,7 +29,7 @@ const ENV: &str = "staging";
 /// A project with an environment whose recipient is the cluster's key, an
 /// onboarded namespace (`payments`, hash-suffixed Secret `db`) and a plain
 /// one (`search`, Secret `api` without hash suffix).
-fn fleet() -> Fleet {
+pub(crate) fn fleet() -> Fleet {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
     std::fs::create_dir_all(dir.join("namespaces/payments")).unwrap();
@@ -96,13 +96,13 @@ namespaces:
 }
 
 impl Fleet {
-    fn ksec(&self) -> common::Ksec {
+    pub(crate) fn ksec(&self) -> common::Ksec {
         let mut cmd = ksec_with(&self.dir, &self.team);
         cmd.current_dir(&self.dir);
         cmd
     }
 
-    fn encrypt(&self, rel: &str, plain: &str) {
+    pub(crate) fn encrypt(&self, rel: &str, plain: &str) {
         let name = Path::new(rel).file_name().unwrap().to_string_lossy();
         let src = self._tmp.path().join(format!("plain-{name}"));
         std::fs::write(&src, plain).unwrap();
@@ -119,11 +119,11 @@ impl Fleet {
         std::fs::remove_file(src).unwrap();
     }
 
-    fn gitops(&self) -> PathBuf {
+    pub(crate) fn gitops(&self) -> PathBuf {
         self.dir.join("gitops")
     }
 
-    fn render_gitops(&self) -> Output {
+    pub(crate) fn render_gitops(&self) -> Output {
         let out = self
             .ksec()
             .args(["render", "--gitops", "gitops"])
@@ -145,7 +145,7 @@ impl Fleet {
 
     /// `ksec set FILE KEY` with a new canary on stdin, a second after the
     /// last render (so `lastmodified` changes).
-    fn set_value(&self, file: &str, key: &str, tag: &str) {
+    pub(crate) fn set_value(&self, file: &str, key: &str, tag: &str) {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let out = self
             .ksec()
@@ -157,7 +157,7 @@ impl Fleet {
     }
 
     /// Every file of the tree: relative path -> (bytes, mtime).
-    fn tree(&self) -> Tree {
+    pub(crate) fn tree(&self) -> Tree {
         let root = self.gitops();
         common::leftovers::regular_files(&root)
             .into_iter()
@@ -172,7 +172,7 @@ impl Fleet {
     }
 }
 
-type Tree = BTreeMap<String, (Vec<u8>, SystemTime)>;
+pub(crate) type Tree = BTreeMap<String, (Vec<u8>, SystemTime)>;
 
 /// The files whose bytes or mtime differ between two trees of the same files.
 fn changed<'a>(a: &'a Tree, b: &Tree) -> Vec<&'a str> {
@@ -361,7 +361,14 @@ fn one_changed_value_changes_one_value_line_of_one_file() {
     f.set_value("namespaces/search/api.enc.env", "TOKEN", "api-token-new");
     f.render_gitops();
     let second = f.tree();
-    assert_eq!(changed(&first, &second), ["staging/search/secret-api.yaml"]);
+    // (and the index, which records the hash of every file it lists)
+    assert_eq!(
+        changed(&first, &second),
+        [
+            "staging/.ksec-gitops-files",
+            "staging/search/secret-api.yaml"
+        ]
+    );
     let file = "staging/search/secret-api.yaml";
     assert_eq!(
         changed_lines(&first[file].0, &second[file].0),
@@ -374,7 +381,10 @@ fn one_changed_value_changes_one_value_line_of_one_file() {
     let third = f.tree();
     assert_eq!(
         changed(&second, &third),
-        ["staging/payments/secret-db.yaml"]
+        [
+            "staging/.ksec-gitops-files",
+            "staging/payments/secret-db.yaml"
+        ]
     );
     let file = "staging/payments/secret-db.yaml";
     assert_eq!(
@@ -675,7 +685,10 @@ fn a_recipient_added_keeps_the_values_and_one_removed_gets_a_new_data_key() {
     let out = f.render_gitops();
     let after = f.tree();
     let file = "staging/search/secret-api.yaml";
-    assert_eq!(changed(&before, &after), [file]);
+    assert_eq!(
+        changed(&before, &after),
+        ["staging/.ksec-gitops-files", file]
+    );
     assert!(
         !common::stderr(&out).contains("note:"),
         "{}",

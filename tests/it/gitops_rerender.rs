@@ -1,0 +1,236 @@
+//! `ksec render --gitops DIR` run again: two runs into one DIR at once take
+//! turns on the environment's lock (the second sees the first's tree and
+//! writes nothing), and a held lock is a clear error after
+//! KSEC_LOCK_TIMEOUT. A re-render with nothing changed decrypts nothing
+//! (it succeeds without any identity); any change of an input or of a
+//! written file takes the full path and gives the tree a fresh render
+//! gives.
+
+use crate::common;
+use crate::gitops::{Fleet, fleet};
+
+use common::{all_output, code, stderr};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Both start at once; the lock makes one wait for the other, so the
+/// second reuses every file of the first: one writes the tree, the other
+/// writes nothing. Without the lock both would find an empty DIR and both
+/// write every file.
+#[test]
+fn two_renders_into_one_dir_at_once_take_turns() {
+    let f = fleet();
+    for round in 0..3 {
+        let _ = std::fs::remove_dir_all(f.gitops());
+        let barrier = std::sync::Barrier::new(2);
+        let run = || {
+            barrier.wait();
+            f.ksec()
+                .env("KSEC_LOCK_TIMEOUT", "60")
+                .args(["render", "--gitops", "gitops"])
+                .output()
+                .unwrap()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(run);
+            let b = s.spawn(run);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for out in [&a, &b] {
+            assert_eq!(code(out), Some(0), "round {round}: {}", all_output(out));
+        }
+        let idle = [&a, &b]
+            .iter()
+            .filter(|o| wrote_nothing(&stderr(o)))
+            .count();
+        assert_eq!(
+            idle,
+            1,
+            "round {round}: one run writes, the other finds its tree\n{}\n{}",
+            stderr(&a),
+            stderr(&b)
+        );
+        let tree = f.tree();
+        // a third run finds exactly the tree it would write
+        let again = f.render_gitops();
+        assert!(wrote_nothing(&stderr(&again)), "{}", stderr(&again));
+        assert_eq!(f.tree(), tree);
+    }
+}
+
+fn wrote_nothing(err: &str) -> bool {
+    err.contains("wrote 0 files")
+}
+
+/// Another process holds the environment's lock (`flock(1)` on its index):
+/// the render waits KSEC_LOCK_TIMEOUT seconds, then fails naming the file,
+/// and writes nothing; released, it goes through.
+#[test]
+fn a_held_lock_makes_render_gitops_fail_clearly_after_the_wait() {
+    let f = fleet();
+    f.render_gitops();
+    let index = f.gitops().join("staging/.ksec-gitops-files");
+    let holder = common::FlockHolder::hold(&index, &f.dir.join("ready"));
+    let before = f.tree();
+    let out = f
+        .ksec()
+        .env("KSEC_LOCK_TIMEOUT", "1")
+        .args(["render", "--gitops", "gitops"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    holder.release();
+    assert_eq!(code(&out), Some(9), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} is being changed by another ksec",
+            index.display()
+        )) || err.contains("staging/.ksec-gitops-files is being changed by another ksec"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(f.tree(), before);
+    let out = f.render_gitops();
+    assert!(wrote_nothing(&stderr(&out)), "{}", stderr(&out));
+}
+
+/// `ksec render --gitops gitops` with no identity anywhere.
+fn render_without_identity(f: &Fleet) -> std::process::Output {
+    common::ksec(&f.dir)
+        .current_dir(&f.dir)
+        .args(["render", "--gitops", "gitops"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_no_op_re_render_decrypts_nothing_and_changes_nothing() {
+    let f = fleet();
+    f.render_gitops();
+    let before = f.tree();
+    let out = render_without_identity(&f);
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    assert!(
+        stderr(&out).contains("staging: unchanged: wrote 0 files"),
+        "{}",
+        all_output(&out)
+    );
+    assert_eq!(f.tree(), before);
+    // the control: with one input byte changed, the same command renders,
+    // and without an identity that fails to decrypt
+    let yaml = f.dir.join("ksec.yaml");
+    let mut text = std::fs::read_to_string(&yaml).unwrap();
+    text.push_str("# a comment\n");
+    std::fs::write(&yaml, text).unwrap();
+    let out = render_without_identity(&f);
+    assert_ne!(code(&out), Some(0), "{}", all_output(&out));
+    assert!(
+        stderr(&out).contains("no age identity found"),
+        "{}",
+        all_output(&out)
+    );
+    assert_eq!(f.tree(), before);
+}
+
+/// A tree as what a reader sees: each file's text, a Secret's decrypted
+/// (ksec, the team's key), the index without its hash lines.
+fn seen(f: &Fleet, dir: &Path) -> BTreeMap<String, String> {
+    common::leftovers::regular_files(dir)
+        .into_iter()
+        .map(|(path, _)| {
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = if text.contains("\nsops:\n") {
+                let out = f
+                    .ksec()
+                    .expect_secret_output()
+                    .arg("decrypt")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+                String::from_utf8(out.stdout).unwrap()
+            } else if rel.ends_with(".ksec-gitops-files") {
+                text.lines()
+                    .filter(|l| !l.starts_with("# sha256 ") && !l.starts_with("# inputs "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                text
+            };
+            (rel, text)
+        })
+        .collect()
+}
+
+/// A change made to a project or its rendered tree.
+type Change = Box<dyn Fn(&Fleet)>;
+
+/// Each change takes the full path (it writes, it does not say
+/// "unchanged"), and the tree is then what a fresh render writes.
+#[test]
+fn any_change_of_an_input_or_an_output_renders_again() {
+    let f = fleet();
+    f.render_gitops();
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "a source value",
+            Box::new(|f: &Fleet| {
+                f.set_value("namespaces/search/api.enc.env", "TOKEN", "api-token-2")
+            }),
+        ),
+        (
+            "ksec.yaml",
+            Box::new(|f: &Fleet| {
+                let yaml = f.dir.join("ksec.yaml");
+                let text = std::fs::read_to_string(&yaml)
+                    .unwrap()
+                    .replace("MODE: live", "MODE: dry");
+                std::fs::write(&yaml, text).unwrap();
+            }),
+        ),
+        (
+            "a hand-edited ConfigMap file",
+            Box::new(|f: &Fleet| {
+                let file = f.gitops().join("staging/payments/configmap-settings.yaml");
+                let text = std::fs::read_to_string(&file).unwrap();
+                std::fs::write(&file, text.replace("MODE:", "MODE2:")).unwrap();
+            }),
+        ),
+        (
+            "a deleted Secret file",
+            Box::new(|f: &Fleet| {
+                std::fs::remove_file(f.gitops().join("staging/search/secret-api.yaml")).unwrap()
+            }),
+        ),
+        (
+            "a deleted kustomization",
+            Box::new(|f: &Fleet| {
+                std::fs::remove_file(f.gitops().join("staging/flux/kustomization.yaml")).unwrap()
+            }),
+        ),
+    ];
+    for (what, change) in changes {
+        change(&f);
+        let out = f.render_gitops();
+        let err = stderr(&out);
+        assert!(!err.contains("unchanged:"), "{what}: {err}");
+        assert!(!err.contains("wrote 0 files"), "{what}: {err}");
+        let fresh = f.dir.join("fresh");
+        let _ = std::fs::remove_dir_all(&fresh);
+        let out = f
+            .ksec()
+            .args(["render", "--gitops", "fresh"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+        assert_eq!(seen(&f, &f.gitops()), seen(&f, &fresh), "{what}");
+        // and the next run is a no-op again
+        let out = f.render_gitops();
+        assert!(
+            stderr(&out).contains("unchanged: wrote 0 files"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+}
