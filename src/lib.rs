@@ -34,6 +34,7 @@ pub mod parallel;
 pub mod problem;
 pub mod project;
 pub mod render;
+pub mod statcache;
 pub(crate) mod sys;
 
 use clap::Parser;

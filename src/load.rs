@@ -15,6 +15,7 @@ use crate::onboard::Templates;
 use crate::problem::Problem;
 use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Selection};
+use crate::statcache::{self, StatCache};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -462,25 +463,38 @@ fn sources(
     Ok((inputs, problems))
 }
 
-/// The bytes a render of `environment` reads, each under a name: ksec.yaml,
-/// every source its namespaces name (an encrypted one as it is on disk:
-/// nothing is decrypted) and the project's templates. `None` when one of
-/// them cannot be read: the render itself then says why.
-pub fn render_inputs(project: &Project, environment: &str) -> Option<Vec<(String, Vec<u8>)>> {
-    let config = crate::fsutil::read_file(&project.root.join(crate::project::FILE_NAME)).ok()?;
-    let mut out = vec![(crate::project::FILE_NAME.to_string(), config)];
+/// A source's namespace folder and size limit, as a render reads it.
+type SourceIn<'a> = (&'a Path, u64);
+
+/// The hash of each file a render of `environment` reads, under a name:
+/// ksec.yaml, every source its namespaces name (an encrypted one as it is
+/// on disk: nothing is decrypted) and the project's templates. A file whose
+/// stat data `cache` remembers is not read; what was hashed is remembered.
+/// `None` when one of them cannot be read: the render itself then says why.
+pub fn render_inputs(
+    project: &Project,
+    environment: &str,
+    cache: &mut StatCache,
+) -> Option<Vec<(String, statcache::Hash)>> {
     let selection = Selection {
         environment: Some(environment),
         namespaces: select_namespaces(project, Some(environment), &[]).ok()?,
     };
     let folders = render::folders(&selection);
+    let config = project.root.join(crate::project::FILE_NAME);
+    let mut files: Vec<(String, PathBuf, Option<SourceIn>)> =
+        vec![(crate::project::FILE_NAME.to_string(), config, None)];
     for item in render::needed(&selection) {
         let (kind, path, limit) = match item {
             Needed::Plain(p) => ("plain", p, crate::fsutil::MAX_PLAIN_SOURCE),
             Needed::Encrypted(p) => ("encrypted", p, crate::fsutil::MAX_ENCRYPTED_SOURCE),
         };
-        let bytes = read(project, &folders, &path, limit).ok()?;
-        out.push((format!("{kind} {}", path.display()), bytes));
+        let folder = folders.get(&path).copied().unwrap_or(Path::new(""));
+        files.push((
+            format!("{kind} {}", path.display()),
+            project.root.join(&path),
+            Some((folder, limit)),
+        ));
     }
     let dir = project.root.join(TEMPLATES_DIR);
     if dir.is_dir() {
@@ -492,12 +506,34 @@ pub fn render_inputs(project: &Project, environment: &str) -> Option<Vec<(String
         names.sort();
         for name in names {
             if name.ends_with(".yaml") || name.ends_with(".yml") {
-                let bytes = crate::fsutil::read_file(&dir.join(&name)).ok()?;
-                out.push((format!("template {name}"), bytes));
+                files.push((format!("template {name}"), dir.join(&name), None));
             }
         }
     }
-    Some(out)
+    let cached = &*cache;
+    let hashed = crate::parallel::map(&files, |(_, full, source)| {
+        cached.hash(
+            full,
+            |p| std::fs::metadata(p),
+            |p| match source {
+                // a source is read as a render reads it: inside its folder
+                Some((folder, limit)) => {
+                    let rel = p.strip_prefix(&project.root).ok()?;
+                    crate::fsutil::read_source(&project.root, folder, rel, *limit).ok()
+                }
+                None => crate::fsutil::read_file(p).ok(),
+            },
+        )
+    })
+    .into_iter()
+    .collect::<Option<Vec<_>>>()?;
+    let hashes = files
+        .into_iter()
+        .zip(&hashed)
+        .map(|((name, _, _), h)| (name, h.hash))
+        .collect();
+    cache.remember(hashed);
+    Some(hashes)
 }
 
 /// Why an encrypted source gave no pairs.

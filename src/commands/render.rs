@@ -10,6 +10,7 @@ use crate::k8s::Manifest;
 use crate::load;
 use crate::project::Project;
 use crate::render::emit;
+use crate::statcache::StatCache;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -91,13 +92,19 @@ fn write_gitops(
             environment: env,
             source: &args.gitops_source,
         };
-        let fingerprint = |project: &Project| {
-            load::render_inputs(project, env).map(|inputs| gitops::fingerprint(&inputs, &options))
+        // the hashes of unchanged files, remembered by their stat data
+        // outside the tree (a shortcut only: see `statcache`)
+        let folder = dir.join(env);
+        let mut cache = StatCache::open(&std::fs::canonicalize(&folder).unwrap_or(folder));
+        let fingerprint = |project: &Project, cache: &mut StatCache| {
+            load::render_inputs(project, env, cache)
+                .map(|inputs| gitops::fingerprint(&inputs, &options))
         };
-        let before = fingerprint(project);
+        let before = fingerprint(project, &mut cache);
         if let Some(fp) = &before
-            && gitops::unchanged(dir, env, fp)?
+            && gitops::unchanged(dir, env, fp, &mut cache)?
         {
+            cache.save();
             skipped.push(env);
             continue;
         }
@@ -108,10 +115,11 @@ fn write_gitops(
         let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
         planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
         if let Some(fp) = before
-            && fingerprint(project).as_ref() == Some(&fp)
+            && fingerprint(project, &mut cache).as_ref() == Some(&fp)
         {
             fingerprints.insert(env.clone(), fp);
         }
+        cache.save();
     }
     for env in &skipped {
         eprintln!(

@@ -11,6 +11,7 @@
 use super::{Content, Options, Planned, Sealed, seal};
 use crate::crypto::wrap::Identity;
 use crate::error::{Error, Result, sops_error};
+use crate::statcache::{Hash, StatCache};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,8 +94,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The fingerprint of one environment's render: ksec's version, the
-/// options and every input (name and bytes, each length-prefixed).
-pub fn fingerprint(inputs: &[(String, Vec<u8>)], options: &Options) -> String {
+/// options and every input (name and content hash, each length-prefixed).
+pub fn fingerprint(inputs: &[(String, Hash)], options: &Options) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -103,17 +104,23 @@ pub fn fingerprint(inputs: &[(String, Vec<u8>)], options: &Options) -> String {
     part(env!("CARGO_PKG_VERSION").as_bytes());
     part(options.environment.as_bytes());
     part(options.source.as_bytes());
-    for (name, bytes) in inputs {
+    for (name, hash) in inputs {
         part(name.as_bytes());
-        part(bytes);
+        part(hash);
     }
     hex(&h.finalize())
 }
 
 /// Whether the environment's folder is exactly what its last render left
 /// for these inputs: the index records `fingerprint`, and every file it
-/// lists is there with the bytes it was written with.
-pub fn unchanged(dir: &Path, environment: &str, fingerprint: &str) -> Result<bool> {
+/// lists is there with the bytes it was written with (a file whose stat
+/// data `cache` remembers is not read again).
+pub fn unchanged(
+    dir: &Path,
+    environment: &str,
+    fingerprint: &str,
+    cache: &mut StatCache,
+) -> Result<bool> {
     let root = dir.join(environment);
     let Some(index) = previous(&root.join(INDEX))? else {
         return Ok(false);
@@ -143,12 +150,36 @@ pub fn unchanged(dir: &Path, environment: &str, fingerprint: &str) -> Result<boo
     else {
         return Ok(false);
     };
-    let same = crate::parallel::map(&checks, |(path, hash)| {
-        crate::fsutil::stays_inside(path)
-            && std::fs::symlink_metadata(root.join(path)).is_ok_and(|m| m.is_file())
-            && std::fs::read(root.join(path)).is_ok_and(|b| hex(&Sha256::digest(&b)) == *hash)
+    if !checks
+        .iter()
+        .all(|(path, _)| crate::fsutil::stays_inside(path))
+    {
+        return Ok(false);
+    }
+    let cached = &*cache;
+    let hashed = crate::parallel::map(&checks, |(path, _)| {
+        cached.hash(
+            &root.join(path),
+            // the file itself, not what a link there points to
+            |p| std::fs::symlink_metadata(p).and_then(regular),
+            |p| std::fs::read(p).ok(),
+        )
     });
-    Ok(same.into_iter().all(|same| same))
+    let same = checks
+        .iter()
+        .zip(&hashed)
+        .all(|((_, hash), found)| found.as_ref().is_some_and(|f| hex(&f.hash) == *hash));
+    cache.remember(hashed.into_iter().flatten());
+    Ok(same)
+}
+
+/// Only a regular file has content to compare.
+fn regular(meta: std::fs::Metadata) -> std::io::Result<std::fs::Metadata> {
+    if meta.is_file() {
+        Ok(meta)
+    } else {
+        Err(std::io::Error::other("not a regular file"))
+    }
 }
 
 fn previous(path: &Path) -> Result<Option<String>> {

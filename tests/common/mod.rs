@@ -78,6 +78,8 @@ pub fn ksec(home: &Path) -> Ksec {
         .env("TMPDIR", tmpdir.path())
         .env_remove("VISUAL")
         .env_remove("EDITOR")
+        // caches go under HOME too
+        .env_remove("XDG_CACHE_HOME")
         // keep a test from reaching a real Secret Service by accident
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent");
     Ksec {

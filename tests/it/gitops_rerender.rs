@@ -11,7 +11,7 @@ use crate::gitops::{Fleet, fleet};
 
 use common::{all_output, code, stderr};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Both start at once; the lock makes one wait for the other, so the
 /// second reuses every file of the first: one writes the tree, the other
@@ -232,5 +232,102 @@ fn any_change_of_an_input_or_an_output_renders_again() {
             "{what}: {}",
             stderr(&out)
         );
+    }
+}
+
+/// The stat cache of a no-op (`$HOME/.cache/ksec/gitops`): its one file.
+fn stat_cache(f: &Fleet) -> PathBuf {
+    let dir = f.dir.join(".cache/ksec/gitops");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
+/// Render, let every file settle (the cache remembers only files that had
+/// not changed for 100 ms), then a no-op that remembers them all.
+fn settled_render(f: &Fleet) {
+    f.render_gitops();
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let out = f.render_gitops();
+    assert!(wrote_nothing(&stderr(&out)), "{}", stderr(&out));
+}
+
+/// `path`'s text with `from` replaced by `to` (same length), and its mtime
+/// put back: only the ctime tells that it changed.
+fn edit_keeping_size_and_mtime(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_modified(mtime))
+        .unwrap();
+}
+
+/// A no-op re-render trusts the hashes it remembers by stat data: with the
+/// remembered hash of one unchanged file falsified, the run is no longer a
+/// no-op (the file was not read), though it then writes nothing.
+#[test]
+fn a_no_op_uses_the_hashes_it_remembers() {
+    let f = fleet();
+    settled_render(&f);
+    let cache = stat_cache(&f);
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("/staging/payments/kustomization.yaml"))
+        .unwrap_or_else(|| panic!("the cache remembers the tree's files:\n{text}"));
+    let falsified = format!("{}{}", "0".repeat(64), &line[64..]);
+    std::fs::write(&cache, text.replace(line, &falsified)).unwrap();
+    let before = f.tree();
+    let out = f.render_gitops();
+    let err = stderr(&out);
+    assert!(!err.contains("unchanged: wrote 0 files"), "{err}");
+    assert!(wrote_nothing(&err), "{err}");
+    assert_eq!(f.tree(), before);
+}
+
+/// A file changed with its size and mtime kept (as a second write within
+/// one clock tick leaves them) is still seen: the cache compares the ctime,
+/// which cannot be set back. Both for an output and for an input.
+#[test]
+fn a_change_that_keeps_size_and_mtime_is_still_seen() {
+    let f = fleet();
+    let changes: [(PathBuf, &str, &str); 2] = [
+        (
+            f.gitops().join("staging/payments/configmap-settings.yaml"),
+            "MODE: live",
+            "MODE: evil",
+        ),
+        (f.dir.join("ksec.yaml"), "MODE: live", "MODE: lava"),
+    ];
+    for (path, from, to) in changes {
+        settled_render(&f);
+        let out = f.render_gitops();
+        assert!(
+            stderr(&out).contains("unchanged: wrote 0 files"),
+            "{}",
+            stderr(&out)
+        );
+        edit_keeping_size_and_mtime(&path, from, to);
+        let out = f.render_gitops();
+        let err = stderr(&out);
+        assert!(!err.contains("unchanged:"), "{}: {err}", path.display());
+        assert!(!wrote_nothing(&err), "{}: {err}", path.display());
+        // the output edit is undone, the input edit rendered
+        let cm =
+            std::fs::read_to_string(f.gitops().join("staging/payments/configmap-settings.yaml"))
+                .unwrap();
+        assert!(!cm.contains("MODE: evil"), "{cm}");
+        if path.ends_with("ksec.yaml") {
+            assert!(cm.contains("MODE: lava"), "{cm}");
+        }
     }
 }

@@ -1,0 +1,334 @@
+//! The content hash of a file, remembered by its stat data, as git's index
+//! does: a file whose device, inode, size, mtime and ctime are what they
+//! were when it was hashed still has that hash, so it need not be read.
+//!
+//! Used by `ksec render --gitops` to tell, without reading them, that its
+//! inputs and outputs are as the last render left them. The cache is only
+//! ever a shortcut: a missing, stale or unreadable cache means files are
+//! read and hashed, never a wrong answer. It lives outside the project and
+//! the output tree (`$XDG_CACHE_HOME/ksec/gitops`, else `~/.cache/...`),
+//! as git keeps its index out of the work tree, because stat data differs
+//! on every clone and must never be committed. It holds hashes and stat
+//! data only, never file contents.
+//!
+//! **Racy files.** A file changed twice within one tick of the file
+//! system's clock, with the size kept, shows the same stat data twice. So a
+//! hash is only remembered for a file that had not changed for a while
+//! (`settled`) when its stat data was read, before it was read: any later
+//! change then gives it a newer ctime, which no one can set back.
+
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// What identifies one version of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stat {
+    #[cfg(unix)]
+    fn of(meta: &Metadata) -> Option<Stat> {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Some(Stat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// Without a ctime nothing is remembered: mtime alone can be set back.
+    #[cfg(not(unix))]
+    fn of(_: &Metadata) -> Option<Stat> {
+        None
+    }
+
+    /// Whether the file had not changed for longer than the file system's
+    /// clock tick at `now`. Times with no sub-second part suggest a clock
+    /// of whole seconds (or two, as FAT's): then three seconds.
+    fn settled(&self, now: SystemTime) -> bool {
+        let Ok(now) = now.duration_since(UNIX_EPOCH) else {
+            return false;
+        };
+        let now = now.as_nanos() as i128;
+        let coarse = self.mtime_ns % 1_000_000_000 == 0 && self.ctime_ns % 1_000_000_000 == 0;
+        let slack = if coarse {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_millis(100)
+        };
+        self.mtime_ns.max(self.ctime_ns) + slack.as_nanos() as i128 <= now
+    }
+}
+
+/// One remembered file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    stat: Stat,
+    hash: Hash,
+}
+
+/// A file's hash as `hash` found it: the hash, and the entry to remember
+/// (none when the cache already had it or the file was too fresh).
+pub struct Hashed {
+    pub hash: Hash,
+    path: PathBuf,
+    fresh: Option<Entry>,
+}
+
+/// The remembered hashes of one cache file.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    file: Option<PathBuf>,
+    entries: HashMap<PathBuf, Entry>,
+    /// The files hashed in this run: only they are kept when saving.
+    seen: HashSet<PathBuf>,
+    changed: bool,
+}
+
+const HEADER: &str = "ksec stat cache 1";
+
+impl StatCache {
+    /// The cache of `key` (an output folder's real path), read if it is
+    /// there; with no cache directory, an empty one that is never saved.
+    pub fn open(key: &Path) -> StatCache {
+        let Some(dir) = cache_dir() else {
+            return StatCache::default();
+        };
+        let name: String = Sha256::digest(key.as_os_str().as_encoded_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let file = dir.join("ksec").join("gitops").join(name);
+        let entries = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| parse(&text))
+            .unwrap_or_default();
+        StatCache {
+            file: Some(file),
+            entries,
+            ..StatCache::default()
+        }
+    }
+
+    /// The remembered hash of the file at `path`, if `meta` (its stat data
+    /// now) is what it was then.
+    fn lookup(&self, path: &Path, meta: &Metadata) -> Option<Hash> {
+        let entry = self.entries.get(path)?;
+        (Some(entry.stat) == Stat::of(meta)).then_some(entry.hash)
+    }
+
+    /// The SHA-256 of the file at `path`: remembered when its stat data
+    /// (`stat`, which follows links or not as the caller needs) is
+    /// unchanged, else the bytes `read` returns, hashed. `None` when `stat`
+    /// or `read` fails.
+    pub fn hash(
+        &self,
+        path: &Path,
+        stat: impl Fn(&Path) -> std::io::Result<Metadata>,
+        read: impl Fn(&Path) -> Option<Vec<u8>>,
+    ) -> Option<Hashed> {
+        // the clock before the stat: see `Stat::settled`
+        let now = SystemTime::now();
+        let meta = stat(path).ok()?;
+        let path = path.to_path_buf();
+        if let Some(hash) = self.lookup(&path, &meta) {
+            return Some(Hashed {
+                hash,
+                path,
+                fresh: None,
+            });
+        }
+        let hash: Hash = Sha256::digest(read(&path)?).into();
+        let fresh = Stat::of(&meta)
+            .filter(|s| s.settled(now))
+            .map(|stat| Entry { stat, hash });
+        Some(Hashed { hash, path, fresh })
+    }
+
+    /// Remember what `hash` found.
+    pub fn remember(&mut self, hashed: impl IntoIterator<Item = Hashed>) {
+        for h in hashed {
+            if let Some(entry) = h.fresh
+                && self.entries.insert(h.path.clone(), entry) != Some(entry)
+            {
+                self.changed = true;
+            }
+            self.seen.insert(h.path);
+        }
+    }
+
+    /// Write the cache when it changed, keeping only the files hashed in
+    /// this run. A failure is ignored: the next run hashes the files again.
+    pub fn save(mut self) {
+        let before = self.entries.len();
+        let seen = std::mem::take(&mut self.seen);
+        self.entries.retain(|path, _| seen.contains(path));
+        let Some(file) = &self.file else { return };
+        if !self.changed && self.entries.len() == before {
+            return;
+        }
+        let mut lines: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|(path, e)| {
+                let path = path.to_str().filter(|p| !p.contains('\n'))?;
+                let hash: String = e.hash.iter().map(|b| format!("{b:02x}")).collect();
+                let s = &e.stat;
+                Some(format!(
+                    "{hash} {} {} {} {} {} {path}",
+                    s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns
+                ))
+            })
+            .collect();
+        lines.sort();
+        let text = format!("{HEADER}\n{}\n", lines.join("\n"));
+        if let Some(dir) = file.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = crate::fsutil::write_atomic(file, text.as_bytes(), 0o600);
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`.
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .filter(|dir| dir.is_absolute())
+}
+
+/// The entries of a cache file; `None` for anything but this version's
+/// well-formed text (then the cache starts empty).
+fn parse(text: &str) -> Option<HashMap<PathBuf, Entry>> {
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(7, ' ');
+            let hex = fields.next()?;
+            let mut hash = [0u8; 32];
+            if hex.len() != 64 {
+                return None;
+            }
+            for (i, byte) in hash.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            let stat = Stat {
+                dev: fields.next()?.parse().ok()?,
+                ino: fields.next()?.parse().ok()?,
+                size: fields.next()?.parse().ok()?,
+                mtime_ns: fields.next()?.parse().ok()?,
+                ctime_ns: fields.next()?.parse().ok()?,
+            };
+            Some((PathBuf::from(fields.next()?), Entry { stat, hash }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(mtime_ns: i128, ctime_ns: i128) -> Stat {
+        Stat {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns,
+            ctime_ns,
+        }
+    }
+
+    fn at(ns: i128) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    }
+
+    #[test]
+    fn a_file_is_settled_only_well_after_its_last_change() {
+        let s = stat(10_000_000_123, 10_000_000_456);
+        assert!(!s.settled(at(10_000_000_456)));
+        assert!(!s.settled(at(10_050_000_000)));
+        assert!(s.settled(at(10_100_000_456)));
+        // whole-second times: a coarse clock, three seconds
+        let coarse = stat(10_000_000_000, 10_000_000_000);
+        assert!(!coarse.settled(at(12_500_000_000)));
+        assert!(coarse.settled(at(13_000_000_000)));
+        // a file from the future (another machine's clock) is never settled
+        assert!(!s.settled(at(9_000_000_000)));
+    }
+
+    #[test]
+    fn the_text_round_trips_and_anything_else_is_no_cache() {
+        let mut entries = HashMap::new();
+        entries.insert(
+            PathBuf::from("/a dir/with spaces.yaml"),
+            Entry {
+                stat: stat(-5, 7),
+                hash: [0xab; 32],
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let cache = StatCache {
+            file: Some(dir.path().join("c")),
+            entries: entries.clone(),
+            seen: entries.keys().cloned().collect(),
+            changed: true,
+        };
+        cache.save();
+        let text = std::fs::read_to_string(dir.path().join("c")).unwrap();
+        assert_eq!(parse(&text), Some(entries));
+        assert_eq!(parse("ksec stat cache 0\n"), None);
+        assert_eq!(parse(&text.replace(" 7 ", " x ")), None);
+        assert_eq!(parse(&text.replacen("ab", "zz", 1)), None);
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again_and_a_fresh_one_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "one").unwrap();
+        let reads = std::cell::Cell::new(0);
+        let read = |p: &Path| {
+            reads.set(reads.get() + 1);
+            std::fs::read(p).ok()
+        };
+        let mut cache = StatCache::default();
+        // just written: hashed, but too fresh to remember
+        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"one")));
+        assert!(h.fresh.is_none());
+        // as if hashed long ago: remembered, then not read again
+        let meta = std::fs::metadata(&path).unwrap();
+        let entry = Entry {
+            stat: Stat::of(&meta).unwrap(),
+            hash: [7; 32],
+        };
+        cache.entries.insert(path.clone(), entry);
+        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        assert_eq!((h.hash, reads.get()), ([7; 32], 1));
+        // a change of the file changes its stat data: read again
+        std::fs::write(&path, "second").unwrap();
+        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"second")));
+        assert_eq!(reads.get(), 2);
+    }
+}
