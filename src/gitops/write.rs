@@ -38,29 +38,42 @@ pub const INDEX: &str = ".ksec-gitops-files";
 /// is none yet. Environments are locked in one order (by name) by every run.
 pub fn lock(dir: &Path, environment: &str) -> Result<EnvLock> {
     let root = dir.join(environment);
-    let mut created = Vec::new();
-    let mut missing = Some(root.as_path());
-    while let Some(folder) = missing
-        && !folder.as_os_str().is_empty()
-        && !folder.exists()
-    {
-        created.push(folder.to_path_buf());
-        missing = folder.parent();
-    }
-    std::fs::create_dir_all(&root).map_err(|e| Error::io("create the directory", &root, &e))?;
     let index = root.join(INDEX);
-    if !index.exists() {
-        created.insert(0, index.clone());
+    // A first render that fails removes the empty index it created (`undo`),
+    // maybe while this run waits for its lock: then the index is created
+    // again, and this run owns it.
+    let mut attempts = 0;
+    loop {
+        let mut created = Vec::new();
+        let mut missing = Some(root.as_path());
+        while let Some(folder) = missing
+            && !folder.as_os_str().is_empty()
+            && !folder.exists()
+        {
+            created.push(folder.to_path_buf());
+            missing = folder.parent();
+        }
+        std::fs::create_dir_all(&root).map_err(|e| Error::io("create the directory", &root, &e))?;
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&index)
+        {
+            Ok(_) => created.insert(0, index.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("create", &index, &e)),
+        }
+        match crate::lock::lock(&index) {
+            Ok(lock) => {
+                return Ok(EnvLock {
+                    _lock: lock,
+                    created,
+                });
+            }
+            Err(_) if attempts < 10 && !index.exists() => attempts += 1,
+            Err(err) => return Err(err),
+        }
     }
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&index)
-        .map_err(|e| Error::io("create", &index, &e))?;
-    Ok(EnvLock {
-        _lock: crate::lock::lock(&index)?,
-        created,
-    })
 }
 
 /// The lock on an environment's folder, and what taking it created.

@@ -331,3 +331,64 @@ fn a_change_that_keeps_size_and_mtime_is_still_seen() {
         }
     }
 }
+
+/// The pids, other than `except`, that have `path` open.
+fn openers(path: &Path, except: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != except)
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok)
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == path))
+            })
+        })
+        .collect()
+}
+
+/// A first render that fails removes the empty index it created, and its
+/// folder, while a second run waits for the lock on that index: the second
+/// run takes the lock on a new index and renders (before, it failed,
+/// unable to open the index the first one had removed).
+#[test]
+fn a_render_waiting_on_an_index_that_a_failed_first_render_removed_goes_on() {
+    let f = fleet();
+    let folder = f.gitops().join("staging");
+    std::fs::create_dir_all(&folder).unwrap();
+    let index = folder.join(".ksec-gitops-files");
+    std::fs::write(&index, "").unwrap();
+    let index = std::fs::canonicalize(&index).unwrap();
+    let holder = common::FlockHolder::hold(&index, &f.dir.join("ready"));
+    let holder_pid = holder.pid();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            f.ksec()
+                .env("KSEC_LOCK_TIMEOUT", "60")
+                .args(["render", "--gitops", "gitops"])
+                .output()
+                .unwrap()
+        });
+        // the render has the index open: it waits for the lock
+        let mut waited = 0;
+        while openers(&index, holder_pid).is_empty() {
+            assert!(waited < 2400, "the render never opened the index");
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            waited += 1;
+        }
+        // what the failed first render's undo does, then its lock goes
+        std::fs::remove_file(&index).unwrap();
+        std::fs::remove_dir(&folder).unwrap();
+        holder.release();
+        let out = waiter.join().unwrap();
+        assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    });
+    let listed = std::fs::read_to_string(&index).unwrap();
+    assert!(listed.contains("payments/kustomization.yaml"), "{listed}");
+    let out = f.render_gitops();
+    assert!(
+        stderr(&out).contains("unchanged: wrote 0 files"),
+        "{}",
+        stderr(&out)
+    );
+}
