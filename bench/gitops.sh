@@ -11,7 +11,11 @@
 #   sops    a loop of `sops -e --encrypted-regex '^(data|stringData)$' --age R`
 #           over the plaintext Secret manifests `ksec render` prints, one file
 #           per process (what a script around sops does to get the same tree)
-#   noop    `ksec render --gitops OUT` again, nothing changed
+#   noop    `ksec render --gitops OUT` again, nothing changed (the stat cache
+#           remembers the files' hashes: they are not read)
+#   noop-cold the same with the stat cache removed before each run, as after a
+#           fresh clone, or the first no-op after a render (every file read
+#           and hashed)
 # Checked: the no-op re-render changes no byte and no mtime of OUT.
 #
 # Knobs: KSEC_BIN, SOPS_BIN (as in bench/lib.sh), NAMESPACES (200),
@@ -55,6 +59,8 @@ RECIPIENT=$(age-keygen -y "$WORK/key.txt")
 age-keygen -o "$WORK/cluster.txt" 2>/dev/null
 CLUSTER=$(age-keygen -y "$WORK/cluster.txt")
 export KSEC_AGE_KEY_FILE=$WORK/key.txt
+# the stat cache of render --gitops, inside the bench's own dir
+export XDG_CACHE_HOME=$WORK/cache
 unset KSEC_AGE_KEY SOPS_AGE_KEY SOPS_AGE_KEY_FILE SOPS_AGE_KEY_CMD SOPS_AGE_RECIPIENTS || true
 
 N_SECRET=$((NAMESPACES * SECRETS_PER_NS))
@@ -104,6 +110,9 @@ snapshot >"$WORK/before.txt"
 note "no-op re-render ($RUNS runs)"
 hyperfine --shell=bash --warmup 1 --runs "$RUNS" --export-json "$WORK/noop.json" \
   -n noop "$KSEC_Q render --project $P_Q --env bench --gitops $W_Q/out 2>/dev/null" >&2
+hyperfine --shell=bash --runs "$RUNS" --export-json "$WORK/noop-cold.json" \
+  --prepare "rm -rf $W_Q/cache" \
+  -n noop-cold "$KSEC_Q render --project $P_Q --env bench --gitops $W_Q/out 2>/dev/null" >&2
 snapshot >"$WORK/after.txt"
 cmp -s "$WORK/before.txt" "$WORK/after.txt" || fail "the no-op re-render changed files in OUT"
 note "no-op re-renders changed 0 bytes and 0 mtimes of $(wc -l <"$WORK/after.txt") files"
@@ -111,6 +120,7 @@ note "no-op re-renders changed 0 bytes and 0 mtimes of $(wc -l <"$WORK/after.txt
 if JSON_DIR=$(json_dir) && [[ -n $JSON_DIR ]]; then
   cp "$WORK/first.json" "$JSON_DIR/gitops-first.json"
   cp "$WORK/noop.json" "$JSON_DIR/gitops-noop.json"
+  cp "$WORK/noop-cold.json" "$JSON_DIR/gitops-noop-cold.json"
 fi
 
 python3 - "$WORK" "$N_SECRET" "$TARGET_SOPS" "$TARGET_NOOP" <<'PY'
@@ -118,9 +128,12 @@ import json, sys
 work, n, t_sops, t_noop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 first = {r["command"]: r["mean"] for r in json.load(open(f"{work}/first.json"))["results"]}
 noop = json.load(open(f"{work}/noop.json"))["results"][0]["mean"]
+cold = json.load(open(f"{work}/noop-cold.json"))["results"][0]["mean"]
 r1, r2 = first["sops"] / first["first"], first["first"] / noop
 print(f"\n{n} Secrets: sops -e loop {first['sops']:.2f} s, ksec render --gitops {first['first']*1e3:.0f} ms "
       f"({r1:.1f}x, target >= {t_sops:g}x: {'PASS' if r1 >= t_sops else 'MISS'})")
 print(f"no-op re-render {noop*1e3:.0f} ms vs first {first['first']*1e3:.0f} ms "
       f"({r2:.1f}x, target >= {t_noop:g}x: {'PASS' if r2 >= t_noop else 'MISS'}), 0 bytes changed")
+print(f"no-op re-render without the stat cache (every file read and hashed) {cold*1e3:.0f} ms "
+      f"({first['first'] / cold:.1f}x the first)")
 PY

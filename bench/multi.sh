@@ -26,6 +26,11 @@
 #   TARGET_RATIO    most both/one may take     (default 1.3)
 #   BENCH_JSON_DIR  if set, hyperfine's JSON export is copied there (multi.json)
 #   BENCH_STRICT    if 1, exit 3 when the target is missed (default: report only)
+#   PIN             1 (default on 2+ cores): each control plane on a core of its
+#                   own (c1 on cpu 0, c2 on cpu 1, KSEC_KUBE_CPUS of kube-up.sh),
+#                   as two real clusters run on machines of their own; ksec
+#                   itself may use every core. 0: both share every core, so two
+#                   clusters get half the server capacity one cluster gets.
 #
 # Exit codes: 0 ok, 1 setup error, 2 ksec apply failed or applied the wrong
 # objects, 3 target missed with BENCH_STRICT=1.
@@ -44,6 +49,7 @@ SECRETS_PER_NS=${SECRETS_PER_NS:-10}
 RUNS=${RUNS:-3}
 TARGET_RATIO=${TARGET_RATIO:-1.3}
 BENCH_STRICT=${BENCH_STRICT:-0}
+if [[ $(nproc) -ge 2 ]]; then PIN=${PIN:-1}; else PIN=0; fi
 for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
 done
@@ -76,10 +82,12 @@ export KSEC_AGE_KEY_FILE=$WORK/key.txt
 unset KSEC_AGE_KEY SOPS_AGE_KEY SOPS_AGE_KEY_FILE || true
 N_OBJ=$((NAMESPACES * (CMS_PER_NS + SECRETS_PER_NS)))
 
-note "ksec: $KSEC_BIN; machine: $(nproc) cores"
+note "ksec: $KSEC_BIN; machine: $(nproc) cores; PIN=$PIN"
 for c in c1 c2; do
-  note "starting control plane $c (scripts/kube-up.sh)"
-  "$ROOT/scripts/kube-up.sh" "$WORK/$c" >/dev/null || die "scripts/kube-up.sh failed"
+  cpus=
+  [[ $PIN == 1 ]] && cpus=$(( ${c#c} - 1 ))
+  note "starting control plane $c (scripts/kube-up.sh${cpus:+, on cpu $cpus})"
+  KSEC_KUBE_CPUS=$cpus "$ROOT/scripts/kube-up.sh" "$WORK/$c" >/dev/null || die "scripts/kube-up.sh failed"
 done
 # one kubeconfig, contexts c1-admin and c2-admin
 for c in c1 c2; do

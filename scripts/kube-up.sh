@@ -11,6 +11,8 @@
 # Prints `export KUBECONFIG=DIR/kubeconfig` on stdout when /readyz is ok; progress
 # goes to stderr. Stop with scripts/kube-down.sh DIR. Needs the binary from
 # scripts/kube-build.sh (or KSEC_KUBE_APISERVER=/path/to/kube-apiserver) and etcd.
+# KSEC_KUBE_CPUS=LIST (taskset's cpu list, e.g. 1) keeps etcd and the apiserver on
+# those cores, as a cluster of its own machines (bench/multi.sh).
 # On failure: prints the last 40 lines of each log, stops what it started, exits 1.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -25,6 +27,12 @@ READY_TIMEOUT=${KSEC_KUBE_READY_TIMEOUT:-60}
 [ -x "$apiserver" ] || die "no kube-apiserver at $apiserver: run scripts/kube-build.sh first"
 command -v etcd >/dev/null || die "etcd not found: run scripts/kube-build.sh (installs etcd-server)"
 for c in openssl python3 curl; do command -v "$c" >/dev/null || die "$c not found"; done
+pin=()
+if [ -n "${KSEC_KUBE_CPUS:-}" ]; then
+  command -v taskset >/dev/null || die "KSEC_KUBE_CPUS is set but taskset is not found"
+  taskset -c "$KSEC_KUBE_CPUS" true 2>/dev/null || die "KSEC_KUBE_CPUS=$KSEC_KUBE_CPUS: not a cpu list of this machine"
+  pin=(taskset -c "$KSEC_KUBE_CPUS")
+fi
 
 umask 077
 mkdir -p "$1"
@@ -82,7 +90,7 @@ openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null || die "ope
 mkdir -p "$dir/pki"
 
 start=$(date +%s.%N)
-etcd --name ksec --data-dir "$dir/etcd" \
+"${pin[@]}" etcd --name ksec --data-dir "$dir/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_client" \
   --advertise-client-urls "http://127.0.0.1:$etcd_client" \
   --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
@@ -101,7 +109,7 @@ until curl -fsS "http://127.0.0.1:$etcd_client/health" 2>/dev/null | grep -q '"h
   sleep 0.2
 done
 
-"$apiserver" \
+"${pin[@]}" "$apiserver" \
   --etcd-servers "http://127.0.0.1:$etcd_client" \
   --bind-address 127.0.0.1 \
   --advertise-address 127.0.0.1 \
