@@ -4,8 +4,14 @@
 # Runs, one after another, with the same ksec binary:
 #   decrypt.sh  ksec decrypt vs sops -d (100 small files; one 5,000-key file)
 #   render.sh   ksec render vs kubectl kustomize (200 namespaces)
+#   gitops.sh   ksec render --gitops vs a sops -e loop over the same Secret
+#               manifests (400 Secrets), and the no-op re-render, with and
+#               without its stat cache, vs the first render
 #   apply.sh    ksec apply vs kubectl apply --server-side, first and no-op
 #               (1,000 objects, on a control plane of its own)
+#   multi.sh    ksec apply to two clusters in parallel vs to one, and vs the
+#               two one after the other (500 objects each, on two control
+#               planes of its own, each pinned to a core with PIN=1)
 #   rekey.sh    ksec recipients remove / rekey vs the sops workflow
 #   scale.sh    ksec render and check at 1k, 5k and 10k objects
 # Each script copies its hyperfine JSON exports and the peak memory of each
@@ -17,9 +23,9 @@
 #   KSEC_BIN     ksec binary (default: target/release/ksec, built when missing
 #                or older than src/; see lib.sh)
 #   SOPS_BIN, KUBECTL_BIN   as in the scripts
-#   BENCH_ONLY   the scripts to run, space-separated (default: all five);
+#   BENCH_ONLY   the scripts to run, space-separated (default: all seven);
 #                a partial run never rewrites the documents
-#   BENCH_QUICK  1: small workloads and few runs (about 3 minutes), to check
+#   BENCH_QUICK  1: small workloads and few runs (about 4 minutes), to check
 #                the scripts; the figures are not for quoting, so the
 #                documents are left alone
 #   BENCH_RESULT where the JSON result goes (default bench/results.json for a
@@ -43,7 +49,7 @@ BENCH_NAME=all.sh
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-ALL_SCRIPTS="decrypt render apply rekey scale"
+ALL_SCRIPTS="decrypt render gitops apply multi rekey scale"
 BENCH_ONLY=${BENCH_ONLY:-$ALL_SCRIPTS}
 BENCH_QUICK=${BENCH_QUICK:-0}
 for s in $BENCH_ONLY; do
@@ -51,7 +57,8 @@ for s in $BENCH_ONLY; do
 done
 [[ $BENCH_QUICK == 0 || $BENCH_QUICK == 1 ]] || die "BENCH_QUICK=$BENCH_QUICK must be 0 or 1"
 FULL=0
-[[ $BENCH_QUICK == 0 && $(printf '%s\n' $BENCH_ONLY | sort | tr '\n' ' ') == "apply decrypt rekey render scale " ]] && FULL=1
+# shellcheck disable=SC2086 # one word a script
+[[ $BENCH_QUICK == 0 && $(printf '%s\n' $BENCH_ONLY | sort | tr '\n' ' ') == "apply decrypt gitops multi rekey render scale " ]] && FULL=1
 
 for t in hyperfine python3 /usr/bin/time; do
   command -v "$t" >/dev/null || die "'$t' not found (Debian: apt-get install -y hyperfine python3 time)"
@@ -86,7 +93,9 @@ quick_env() {  # SCRIPT -> NAME=VALUE lines
   case $1 in
     decrypt) printf '%s\n' SMALL_FILES=20 RUNS_SMALL=3 RUNS_LARGE=3 ;;
     render) printf '%s\n' NAMESPACES=40 RUNS_RENDER=3 ;;
+    gitops) printf '%s\n' NAMESPACES=10 RUNS=2 RUNS_SOPS=1 ;;
     apply) printf '%s\n' NAMESPACES=10 RUNS_FIRST=2 RUNS_NOOP=3 BENCH_BREAKDOWN=0 ;;
+    multi) printf '%s\n' NAMESPACES=2 CMS_PER_NS=2 SECRETS_PER_NS=2 RUNS=2 ;;
     rekey) printf '%s\n' FILES=40 NAMESPACES=4 RUNS_REMOVE=2 RUNS_NOOP=2 ;;
     scale) printf '%s\n' 'SIZES=1000 2000' RUNS=3 MEM_RUNS=1 ;;
   esac
@@ -96,7 +105,7 @@ quick_env() {  # SCRIPT -> NAME=VALUE lines
 META=$BENCH_OUT/meta.tsv
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 first_line() { "$@" 2>/dev/null | head -n1 || true; }
-# the binary scripts/kube-up.sh starts for apply.sh
+# the binary scripts/kube-up.sh starts for apply.sh, multi.sh and scale.sh
 apiserver=${KSEC_KUBE_APISERVER:-$KSEC_KUBE_APISERVER_BIN}
 meta started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta quick "$BENCH_QUICK"
