@@ -152,6 +152,12 @@ pub(crate) fn public_of(file: &Path) -> String {
 /// identity file, as the README's manual alternative does (no annotation).
 fn by_hand(ns: &str, key_file: &Path) {
     kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", ns]);
+    create_by_hand(ns, key_file);
+}
+
+/// Creates the Secret `sops-age` of `ns` with kubectl from an identity file
+/// (no annotation).
+pub(crate) fn create_by_hand(ns: &str, key_file: &Path) {
     kubectl_ok(
         "admin",
         &[

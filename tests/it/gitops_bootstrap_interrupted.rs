@@ -4,12 +4,14 @@
 //! landed), or unable to write ksec.yaml (a file size limit). Either way
 //! ksec.yaml is as it was, and a rerun adopts the keys the live Secrets
 //! hold: it records them, generates none and writes nothing to the cluster;
-//! the run after says everything is in place. A Secret of the same name
-//! that ksec did not write is still refused. No private key in any output.
+//! the run after says everything is in place. A run whose write to one
+//! namespace failed is finished with the key another namespace got. A
+//! Secret of the same name that ksec did not write is still refused. No
+//! private key in any output.
 
 use crate::common;
 use crate::gitops_bootstrap::{
-    ENV, PRIVATE, Project, key_file_of, public_of, resource_version, secret,
+    ENV, PRIVATE, Project, create_by_hand, key_file_of, public_of, resource_version, secret,
 };
 
 use common::canary;
@@ -315,18 +317,7 @@ fn a_secret_of_the_same_name_ksec_did_not_write_is_refused_not_adopted() {
     // one made by hand (no annotation); one whose ksec annotation names
     // another key than the one it holds
     for ns in [&bare, &forged] {
-        kubectl_ok(
-            "admin",
-            &[
-                "create",
-                "secret",
-                "generic",
-                "sops-age",
-                "-n",
-                ns,
-                &format!("--from-file={ENV}.agekey={}", theirs.file.display()),
-            ],
-        );
+        create_by_hand(ns, &theirs.file);
     }
     kubectl_ok(
         "admin",
@@ -365,5 +356,61 @@ fn a_secret_of_the_same_name_ksec_did_not_write_is_refused_not_adopted() {
     assert_eq!(p.ksec_yaml(), before);
     assert_eq!(versions(), was);
     assert!(!t.contains(PRIVATE));
+    p.assert_no_private_key();
+}
+
+#[test]
+fn a_bootstrap_whose_write_to_one_namespace_failed_is_finished_with_the_same_key() {
+    let (a, b) = (unique("boot"), unique("boot"));
+    create_namespaces(&[&a, &b]);
+    let p = Project::new("admin", &[&a, &b], "", "", &[]);
+    let before = p.ksec_yaml();
+    let proxy = Proxy::start(common::kube::kubeconfig());
+    // b's Secret write is refused (not retried); a's lands
+    let path_b = format!("/namespaces/{b}/secrets/");
+    proxy.fault(
+        None,
+        move |method, path| is_write(method, path) && path.contains(&path_b),
+        Fault::Status {
+            code: 403,
+            retry_after: None,
+        },
+    );
+    let out = run_via(&p, &proxy, &["gitops", "bootstrap", "--env", ENV]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("nothing was recorded in ksec.yaml"), "{t}");
+    assert_eq!(p.ksec_yaml(), before);
+    let key = live_public(&p, &a, "sops-age");
+    assert!(secret(&b, "sops-age").is_none());
+    let written = resource_version(&a, "sops-age");
+
+    // the rerun adopts a's key, gives b the same, and writes only b's
+    proxy.clear_faults();
+    proxy.forget();
+    let out = run_via(&p, &proxy, &["gitops", "bootstrap", "--env", ENV]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains(&format!("{a}: Secret sops-age unchanged"))
+            && t.contains(&format!("{b}: Secret sops-age created"))
+            && t.contains(&format!(
+                "recorded the cluster key that {a}/Secret/sops-age already holds"
+            )),
+        "{t}"
+    );
+    let writes: Vec<String> = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.is_write())
+        .map(|s| s.path.clone())
+        .collect();
+    assert!(
+        writes.len() == 1 && writes[0].contains(&format!("/namespaces/{b}/secrets/sops-age")),
+        "{writes:?}"
+    );
+    assert_eq!(resource_version(&a, "sops-age"), written);
+    assert_eq!(live_public(&p, &b, "sops-age"), key);
+    assert_eq!(p.yaml()["recipients"]["test-cluster"], key.as_str());
     p.assert_no_private_key();
 }
