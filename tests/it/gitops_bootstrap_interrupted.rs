@@ -64,6 +64,14 @@ fn run_via(p: &Project, proxy: &Proxy, args: &[&str]) -> Output {
     out
 }
 
+/// A project of two new namespaces of the test cluster sharing the
+/// environment's key, nothing recorded yet; and their names.
+fn two_namespaces() -> (Project, String, String) {
+    let (a, b) = (unique("boot"), unique("boot"));
+    create_namespaces(&[&a, &b]);
+    (Project::new("admin", &[&a, &b], "", "", &[]), a, b)
+}
+
 /// The requests the proxy saw that write (or dry-run a write of) a Secret.
 fn secret_writes(proxy: &Proxy) -> Vec<String> {
     proxy
@@ -230,9 +238,7 @@ fn limit_file_size(cmd: &mut Command, bytes: u64) {
 
 #[test]
 fn ksec_yaml_unwritable_after_the_cluster_writes_says_a_rerun_records_the_key_and_it_does() {
-    let (a, b) = (unique("boot"), unique("boot"));
-    create_namespaces(&[&a, &b]);
-    let p = Project::new("admin", &[&a, &b], "", "", &[]);
+    let (p, a, b) = two_namespaces();
     let before = p.ksec_yaml();
     // ksec.yaml cannot grow: recording the key fails, the Secrets land
     let mut cmd = command(
@@ -253,9 +259,13 @@ fn ksec_yaml_unwritable_after_the_cluster_writes_says_a_rerun_records_the_key_an
         )),
         "{stderr}"
     );
+    // the temporary file, gone by now, is not named
+    assert!(!stderr.contains(".ksec-tmp-"), "{stderr}");
+    // the Secrets in namespace order; the first one's key is adopted
+    let (first, second) = if a < b { (&a, &b) } else { (&b, &a) };
     assert!(
         stderr.contains(&format!(
-            "ksec.yaml does not record the cluster key of recipient test-cluster yet, but the cluster already holds it ({a}/Secret/sops-age, {b}/Secret/sops-age)"
+            "ksec.yaml does not record the cluster key of recipient test-cluster yet, but the cluster already holds it ({first}/Secret/sops-age, {second}/Secret/sops-age)"
         )),
         "{stderr}"
     );
@@ -286,7 +296,7 @@ fn ksec_yaml_unwritable_after_the_cluster_writes_says_a_rerun_records_the_key_an
             "name": "test-cluster",
             "key": key,
             "namespace": null,
-            "adoptedFrom": format!("{a}/Secret/sops-age"),
+            "adoptedFrom": format!("{first}/Secret/sops-age"),
         }])
     );
     assert!(
@@ -307,9 +317,7 @@ fn ksec_yaml_unwritable_after_the_cluster_writes_says_a_rerun_records_the_key_an
 
 #[test]
 fn a_secret_of_the_same_name_ksec_did_not_write_is_refused_not_adopted() {
-    let (bare, forged) = (unique("boot"), unique("boot"));
-    create_namespaces(&[&bare, &forged]);
-    let p = Project::new("admin", &[&bare, &forged], "", "", &[]);
+    let (p, bare, forged) = two_namespaces();
     let before = p.ksec_yaml();
     let tmp = tempfile::tempdir().unwrap();
     let theirs = common::Key::new(tmp.path(), "theirs");
@@ -361,9 +369,7 @@ fn a_secret_of_the_same_name_ksec_did_not_write_is_refused_not_adopted() {
 
 #[test]
 fn a_bootstrap_whose_write_to_one_namespace_failed_is_finished_with_the_same_key() {
-    let (a, b) = (unique("boot"), unique("boot"));
-    create_namespaces(&[&a, &b]);
-    let p = Project::new("admin", &[&a, &b], "", "", &[]);
+    let (p, a, b) = two_namespaces();
     let before = p.ksec_yaml();
     let proxy = Proxy::start(common::kube::kubeconfig());
     // b's Secret write is refused (not retried); a's lands
