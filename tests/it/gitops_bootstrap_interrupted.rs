@@ -5,7 +5,8 @@
 //! ksec.yaml is as it was, and a rerun adopts the keys the live Secrets
 //! hold: it records them, generates none and writes nothing to the cluster;
 //! the run after says everything is in place. A run whose write to one
-//! namespace failed is finished with the key another namespace got. A
+//! namespace failed is finished with the key another namespace got; a
+//! protected environment asks first, naming the Secret whose key it records. A
 //! Secret of the same name that ksec did not write is still refused. No
 //! private key in any output.
 
@@ -17,6 +18,7 @@ use crate::gitops_bootstrap::{
 use common::canary;
 use common::kube::{create_namespaces, kubectl_ok, text, unique};
 use common::proxy::{Answer, Fault, Proxy, is_write};
+use common::terminal::{Transcript, on_terminal};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -418,5 +420,56 @@ fn a_bootstrap_whose_write_to_one_namespace_failed_is_finished_with_the_same_key
     assert_eq!(resource_version(&a, "sops-age"), written);
     assert_eq!(live_public(&p, &b, "sops-age"), key);
     assert_eq!(p.yaml()["recipients"]["test-cluster"], key.as_str());
+    p.assert_no_private_key();
+}
+
+#[test]
+fn a_protected_environment_asks_before_recording_the_key_a_secret_holds() {
+    let ns = unique("boot");
+    create_namespaces(&[&ns]);
+    let p = Project::new("admin", &[&ns], "", "    protected: true\n", &[]);
+    let before = p.ksec_yaml();
+    let mut cmd = command(
+        &p,
+        common::kube::kubeconfig(),
+        &["gitops", "bootstrap", "--env", ENV, "--yes"],
+    );
+    limit_file_size(&mut cmd, before.len() as u64);
+    let out = cmd.output().unwrap();
+    record(&p, &cmd, &out);
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out));
+    let key = live_public(&p, &ns, "sops-age");
+    let written = resource_version(&ns, "sops-age");
+
+    // on a terminal: it asks to record the key, and to apply nothing; "n"
+    // records nothing
+    let script = common::which("script").expect("util-linux `script` is not installed");
+    let line = format!(
+        "{} --project {} gitops bootstrap --env {ENV}",
+        assert_cmd::cargo::cargo_bin("ksec").display(),
+        p.dir.display()
+    );
+    let mut child = on_terminal(&script, &line, &p.dir, &p.me)
+        .env("KUBECONFIG", common::kube::kubeconfig())
+        .spawn()
+        .unwrap();
+    let transcript = Transcript::read(&mut child);
+    assert!(transcript.wait_for("go ahead?"), "no prompt was shown");
+    let (status, t) = transcript.type_and_wait(&mut child, b"n");
+    p.outputs.borrow_mut().push_str(&t);
+    assert_eq!(status.code(), Some(8), "{t}");
+    assert!(
+        t.contains(&format!(
+            "record recipient test-cluster in ksec.yaml (the key {ns}/Secret/sops-age holds)"
+        )),
+        "{t}"
+    );
+    assert!(!t.contains("apply  "), "{t}");
+    assert_eq!(p.ksec_yaml(), before);
+
+    let out = p.ok(&["gitops", "bootstrap", "--env", ENV, "--yes"]);
+    assert!(out.contains("already holds"), "{out}");
+    assert_eq!(p.yaml()["recipients"]["test-cluster"], key.as_str());
+    assert_eq!(resource_version(&ns, "sops-age"), written);
     p.assert_no_private_key();
 }
