@@ -74,6 +74,24 @@ fn two_namespaces() -> (Project, String, String) {
     (Project::new("admin", &[&a, &b], "", "", &[]), a, b)
 }
 
+/// Asserts that `output` holds `expected`, showing it otherwise.
+fn says(output: &str, expected: &str) {
+    assert!(
+        output.contains(expected),
+        "expected {expected:?} in:\n{output}"
+    );
+}
+
+/// `ksec gitops bootstrap` again through the proxy, its faults cleared and
+/// the requests it saw forgotten; must succeed. Its output.
+fn rerun_via(p: &Project, proxy: &Proxy) -> String {
+    proxy.clear_faults();
+    proxy.forget();
+    let out = run_via(p, proxy, &["gitops", "bootstrap", "--env", ENV]);
+    assert!(out.status.success(), "{}", text(&out));
+    text(&out)
+}
+
 /// The requests the proxy saw that write (or dry-run a write of) a Secret.
 fn secret_writes(proxy: &Proxy) -> Vec<String> {
     proxy
@@ -159,11 +177,7 @@ fn a_bootstrap_killed_after_its_cluster_writes_is_finished_by_a_rerun_that_adopt
     let written = versions();
 
     // the rerun adopts them: records, generates nothing, writes nothing
-    proxy.clear_faults();
-    proxy.forget();
-    let out = run_via(&p, &proxy, &["gitops", "bootstrap", "--env", ENV]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = rerun_via(&p, &proxy);
     assert!(
         t.contains(&format!(
             "recorded the cluster key that {plain}/Secret/sops-age already holds"
@@ -172,11 +186,9 @@ fn a_bootstrap_killed_after_its_cluster_writes_is_finished_by_a_rerun_that_adopt
         )) && t.contains("no new key was generated"),
         "{t}"
     );
-    assert!(
-        t.contains(&format!(
-            "{plain}: Secret sops-age unchanged (key of recipient test-cluster)"
-        )),
-        "{t}"
+    says(
+        &t,
+        &format!("{plain}: Secret sops-age unchanged (key of recipient test-cluster)"),
     );
     assert_eq!(
         secret_writes(&proxy),
@@ -265,17 +277,17 @@ fn ksec_yaml_unwritable_after_the_cluster_writes_says_a_rerun_records_the_key_an
     assert!(!stderr.contains(".ksec-tmp-"), "{stderr}");
     // the Secrets in namespace order; the first one's key is adopted
     let (first, second) = if a < b { (&a, &b) } else { (&b, &a) };
-    assert!(
-        stderr.contains(&format!(
+    says(
+        &stderr,
+        &format!(
             "ksec.yaml does not record the cluster key of recipient test-cluster yet, but the cluster already holds it ({first}/Secret/sops-age, {second}/Secret/sops-age)"
-        )),
-        "{stderr}"
+        ),
     );
-    assert!(
-        stderr.contains(&format!(
+    says(
+        &stderr,
+        &format!(
             "run `ksec gitops bootstrap --env {ENV}` again: it records the key the cluster holds and writes nothing to the cluster"
-        )),
-        "{stderr}"
+        ),
     );
     assert_eq!(p.ksec_yaml(), before);
     let key = live_public(&p, &a, "sops-age");
@@ -350,17 +362,17 @@ fn a_secret_of_the_same_name_ksec_did_not_write_is_refused_not_adopted() {
     let out = p.run(&["gitops", "bootstrap", "--env", ENV]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
-    assert!(
-        t.contains(&format!(
+    says(
+        &t,
+        &format!(
             "{bare}/Secret/sops-age exists but its data entry {ENV}.agekey holds no key of recipient test-cluster (ksec.yaml); it has no ksec.dev/recipient annotation, so ksec did not write it and does not adopt its key"
-        )),
-        "{t}"
+        ),
     );
-    assert!(
-        t.contains(&format!(
+    says(
+        &t,
+        &format!(
             "{forged}/Secret/sops-age exists but its data entry {ENV}.agekey holds no key of recipient test-cluster (ksec.yaml); its ksec.dev/recipient annotation does not name the key it holds, so ksec does not adopt it"
-        )),
-        "{t}"
+        ),
     );
     assert!(t.contains("nothing was written"), "{t}");
     assert_eq!(p.ksec_yaml(), before);
@@ -394,11 +406,7 @@ fn a_bootstrap_whose_write_to_one_namespace_failed_is_finished_with_the_same_key
     let written = resource_version(&a, "sops-age");
 
     // the rerun adopts a's key, gives b the same, and writes only b's
-    proxy.clear_faults();
-    proxy.forget();
-    let out = run_via(&p, &proxy, &["gitops", "bootstrap", "--env", ENV]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = rerun_via(&p, &proxy);
     assert!(
         t.contains(&format!("{a}: Secret sops-age unchanged"))
             && t.contains(&format!("{b}: Secret sops-age created"))
@@ -458,11 +466,9 @@ fn a_protected_environment_asks_before_recording_the_key_a_secret_holds() {
     let (status, t) = transcript.type_and_wait(&mut child, b"n");
     p.outputs.borrow_mut().push_str(&t);
     assert_eq!(status.code(), Some(8), "{t}");
-    assert!(
-        t.contains(&format!(
-            "record recipient test-cluster in ksec.yaml (the key {ns}/Secret/sops-age holds)"
-        )),
-        "{t}"
+    says(
+        &t,
+        &format!("record recipient test-cluster in ksec.yaml (the key {ns}/Secret/sops-age holds)"),
     );
     assert!(!t.contains("apply  "), "{t}");
     assert_eq!(p.ksec_yaml(), before);
