@@ -314,8 +314,11 @@ pub enum GitopsCommand {
     /// needs --key-file. Proves every permission first (get, create, patch
     /// secrets; exit 7 and no write at all otherwise), writes the cluster
     /// with server-side apply, then ksec.yaml. A protected environment asks
-    /// first; without a terminal it needs --yes. A re-run writes nothing. No
-    /// private key is printed or written to a file.
+    /// first; without a terminal it needs --yes. A re-run writes nothing. A
+    /// run interrupted between the cluster and ksec.yaml (killed, or
+    /// ksec.yaml not writable) is finished by a re-run: it records the key
+    /// ksec's annotated Secret holds and generates no other. No private key
+    /// is printed or written to a file.
     ///
     /// Examples:
     ///   ksec gitops bootstrap --env prod

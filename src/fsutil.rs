@@ -102,8 +102,16 @@ fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Res
 /// it: that file is gone when the error is shown; the message names the
 /// target.
 fn bare(err: std::io::Error) -> std::io::Error {
-    err.raw_os_error()
-        .map_or(err, std::io::Error::from_raw_os_error)
+    if let Some(code) = err.raw_os_error() {
+        return std::io::Error::from_raw_os_error(code);
+    }
+    // a failed write to the temporary file: tempfile's wrapper, whose
+    // text is "REASON at path \"TEMP\""
+    let text = err.to_string();
+    match text.rsplit_once(" at path \"") {
+        Some((reason, _)) => std::io::Error::new(err.kind(), reason),
+        None => err,
+    }
 }
 
 /// How the names of ksec's temporary files start; `<pid>-<random>` follows.

@@ -3,6 +3,8 @@
 //! in `gitops::bootstrap`; this module proves the permissions, writes the
 //! cluster (server-side apply, as `ksec apply`), then ksec.yaml, and
 //! prints what it did. No private key is ever printed or written to disk.
+//! When ksec.yaml cannot be written after the cluster writes (or the run is
+//! killed between them), a rerun adopts the keys the Secrets hold.
 
 use super::{Context, access_table, outln};
 use crate::cli::{BootstrapArgs, GitopsCommand, OutputFormat};
@@ -131,18 +133,32 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
     }
     if let Some((text, updated)) = &new_text {
         // ksec.yaml, then the .sops.yaml derived from it
-        crate::access::apply::write_project(&project, text, updated)?;
+        crate::access::apply::write_project(&project, text, updated).map_err(|e| {
+            let recorded = crate::fsutil::read_text(&project.file()).is_ok_and(|t| &t == text);
+            if recorded {
+                e
+            } else {
+                unrecorded(e, env, &resolved)
+            }
+        })?;
     }
 
     print(&args, &resolved)?;
     for r in &resolved.records {
-        match &r.namespace {
+        let (whose, place) = match &r.namespace {
+            None => ("the".to_string(), format!("environments.{env}.recipients")),
+            Some(ns) => (
+                format!("namespace {ns}'s"),
+                format!("namespaces.{ns}.clusterKeys.{env}"),
+            ),
+        };
+        match &r.adopted_from {
             None => eprintln!(
-                "recorded the new cluster key as recipient {} in ksec.yaml (environments.{env}.recipients)",
+                "recorded {whose} new cluster key as recipient {} in ksec.yaml ({place})",
                 r.name
             ),
-            Some(ns) => eprintln!(
-                "recorded namespace {ns}'s new cluster key as recipient {} in ksec.yaml (namespaces.{ns}.clusterKeys.{env})",
+            Some(id) => eprintln!(
+                "recorded {whose} cluster key that {id} already holds (written by an interrupted bootstrap) as recipient {} in ksec.yaml ({place}); no new key was generated",
                 r.name
             ),
         }
@@ -160,6 +176,30 @@ fn bootstrap(args: BootstrapArgs, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
+/// ksec.yaml could not be written after the cluster writes: the cluster
+/// holds keys that ksec.yaml does not record yet, and a rerun records them.
+fn unrecorded(err: Error, env: &str, resolved: &bootstrap::Resolved) -> Error {
+    let names: Vec<&str> = resolved.records.iter().map(|r| r.name.as_str()).collect();
+    let holders: Vec<String> = resolved
+        .steps
+        .iter()
+        .filter(|s| names.contains(&s.recipient.as_str()))
+        .map(|s| format!("{}/Secret/{}", s.slot.namespace, s.slot.secret))
+        .collect();
+    Error::new(
+        err.code,
+        format!(
+            "{}; ksec.yaml does not record the cluster key of recipient {} yet, but the cluster already holds it ({})",
+            err.message,
+            names.join(", "),
+            holders.join(", ")
+        ),
+    )
+    .hint(format!(
+        "fix what kept ksec.yaml from being written, then run `ksec gitops bootstrap --env {env}` again: it records the key the cluster holds and writes nothing to the cluster"
+    ))
+}
+
 /// A protected environment: ask on a terminal, else refuse (`--yes`).
 fn confirm(env: &str, resolved: &bootstrap::Resolved) -> Result<()> {
     let mut lines: Vec<String> = resolved
@@ -168,12 +208,13 @@ fn confirm(env: &str, resolved: &bootstrap::Resolved) -> Result<()> {
         .filter(|s| s.manifest.is_some())
         .map(|s| format!("apply  {}/Secret/{}", s.slot.namespace, s.slot.secret))
         .collect();
-    lines.extend(
-        resolved
-            .records
-            .iter()
-            .map(|r| format!("record recipient {} in ksec.yaml", r.name)),
-    );
+    lines.extend(resolved.records.iter().map(|r| match &r.adopted_from {
+        None => format!("record recipient {} in ksec.yaml", r.name),
+        Some(id) => format!(
+            "record recipient {} in ksec.yaml (the key {id} holds)",
+            r.name
+        ),
+    }));
     super::confirm_protected(
         env,
         &lines,
@@ -207,7 +248,9 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
             let recorded: Vec<serde_json::Value> = resolved
                 .records
                 .iter()
-                .map(|r| json!({"name": r.name, "key": r.public, "namespace": r.namespace}))
+                .map(|r| {
+                    json!({"name": r.name, "key": r.public, "namespace": r.namespace, "adoptedFrom": r.adopted_from})
+                })
                 .collect();
             outln!(
                 "{}",

@@ -35,6 +35,10 @@ pub enum Fault {
     ResetBeforeAnswer,
     /// Read the request's head but not its body, then reset the connection.
     ResetMidRequest,
+    /// Forward, record the answer, then hold it back until
+    /// [`Proxy::release`]: the write has landed but its client has not
+    /// heard so, for a test to kill the client right there.
+    HoldAnswer,
 }
 
 /// What a request got.
@@ -87,6 +91,9 @@ struct State {
     changed: Condvar,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Answers held by [`Fault::HoldAnswer`] may go.
+    released: Mutex<bool>,
+    on_release: Condvar,
 }
 
 pub struct Proxy {
@@ -206,6 +213,12 @@ impl Proxy {
         self.state.seen.lock().unwrap().clone()
     }
 
+    /// Let every answer held by [`Fault::HoldAnswer`] go (now and later).
+    pub fn release(&self) {
+        *self.state.released.lock().unwrap() = true;
+        self.state.on_release.notify_all();
+    }
+
     /// Forget the requests seen and the in-flight maximum.
     pub fn forget(&self) {
         self.state.seen.lock().unwrap().clear();
@@ -232,6 +245,13 @@ impl Proxy {
             "the proxy saw only {} of {n} such requests in {limit:?}",
             seen.iter().filter(|s| which(s)).count()
         );
+    }
+}
+
+impl Drop for Proxy {
+    /// No connection thread stays held.
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -454,10 +474,16 @@ impl Connection {
                     std::thread::sleep(d);
                     self.forward(&mut up, &request)
                 }
-                Some(Fault::ResetMidRequest) | None => self.forward(&mut up, &request),
+                Some(Fault::ResetMidRequest | Fault::HoldAnswer) | None => {
+                    self.forward(&mut up, &request)
+                }
             };
             self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
             self.record(&method, &path, at, answer);
+            if matches!(fault, Some(Fault::HoldAnswer)) {
+                let released = self.state.released.lock().unwrap();
+                drop(self.state.on_release.wait_while(released, |r| !*r).unwrap());
+            }
             let Some(response) = response else {
                 reset(&down.get_ref().sock);
                 return;

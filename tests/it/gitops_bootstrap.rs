@@ -15,26 +15,26 @@ use common::{Key, canary};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const ENV: &str = "test";
-const PRIVATE: &str = "AGE-SECRET-KEY-";
+pub(crate) const ENV: &str = "test";
+pub(crate) const PRIVATE: &str = "AGE-SECRET-KEY-";
 
 /// A project whose environment `test` uses kubeconfig context `context`;
 /// each namespace has a Secret `db` from a source encrypted to `me`.
 /// `recipients` (lines) are added to the recipients and `env_extra` under
 /// the environment; the namespaces in `onboarded` have owners.
-struct Project {
+pub(crate) struct Project {
     _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    keys: PathBuf,
-    me: Key,
+    pub(crate) dir: PathBuf,
+    pub(crate) keys: PathBuf,
+    pub(crate) me: Key,
     /// The secret value of each namespace's Secret `db`.
     values: std::collections::BTreeMap<String, String>,
     /// Every ksec output of the test, to scan for private keys.
-    outputs: std::cell::RefCell<String>,
+    pub(crate) outputs: std::cell::RefCell<String>,
 }
 
 impl Project {
-    fn new(
+    pub(crate) fn new(
         context: &str,
         namespaces: &[&str],
         recipients: &str,
@@ -90,7 +90,7 @@ impl Project {
         project
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         let out = common::kube::ksec_project(&self.dir, &self.me, args)
             .output()
             .unwrap();
@@ -98,23 +98,23 @@ impl Project {
         out
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(out.status.success(), "ksec {args:?}: {}", text(&out));
         text(&out)
     }
 
-    fn ksec_yaml(&self) -> String {
+    pub(crate) fn ksec_yaml(&self) -> String {
         std::fs::read_to_string(self.dir.join("ksec.yaml")).unwrap()
     }
 
-    fn yaml(&self) -> Value {
+    pub(crate) fn yaml(&self) -> Value {
         serde_saphyr::from_str(&self.ksec_yaml()).unwrap()
     }
 
     /// No private key in any ksec output, in ksec.yaml or anywhere in the
     /// project tree (the GitOps output included).
-    fn assert_no_private_key(&self) {
+    pub(crate) fn assert_no_private_key(&self) {
         assert!(
             !self.outputs.borrow().contains(PRIVATE),
             "a private key was printed"
@@ -125,13 +125,13 @@ impl Project {
 }
 
 /// The decryption Secret `name` of `ns`, if there is one.
-fn secret(ns: &str, name: &str) -> Option<Value> {
+pub(crate) fn secret(ns: &str, name: &str) -> Option<Value> {
     objects(ns, "secrets").get(name).cloned()
 }
 
 /// The private key in a decryption Secret (`ENV.agekey`), written to a file
 /// outside the project for `sops`.
-fn key_file_of(secret: &Value, dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn key_file_of(secret: &Value, dir: &Path, name: &str) -> PathBuf {
     let data = secret["data"][format!("{ENV}.agekey")].as_str().unwrap();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
@@ -142,7 +142,7 @@ fn key_file_of(secret: &Value, dir: &Path, name: &str) -> PathBuf {
 }
 
 /// The public key of an age identity file (the real `age-keygen -y`).
-fn public_of(file: &Path) -> String {
+pub(crate) fn public_of(file: &Path) -> String {
     common::run_ok(std::process::Command::new("age-keygen").arg("-y").arg(file))
         .trim()
         .to_string()
@@ -152,6 +152,12 @@ fn public_of(file: &Path) -> String {
 /// identity file, as the README's manual alternative does (no annotation).
 fn by_hand(ns: &str, key_file: &Path) {
     kubectl_ok("admin", &["delete", "secret", "sops-age", "-n", ns]);
+    create_by_hand(ns, key_file);
+}
+
+/// Creates the Secret `sops-age` of `ns` with kubectl from an identity file
+/// (no annotation).
+pub(crate) fn create_by_hand(ns: &str, key_file: &Path) {
     kubectl_ok(
         "admin",
         &[
@@ -166,7 +172,7 @@ fn by_hand(ns: &str, key_file: &Path) {
     );
 }
 
-fn resource_version(ns: &str, name: &str) -> String {
+pub(crate) fn resource_version(ns: &str, name: &str) -> String {
     kubectl_ok(
         "admin",
         &[

@@ -21,6 +21,7 @@ mod fuzz_corpus;
 mod git;
 mod gitops;
 mod gitops_bootstrap;
+mod gitops_bootstrap_interrupted;
 mod gitops_rerender;
 mod help;
 mod identity_order;
