@@ -172,6 +172,34 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Apply(ApplyArgs),
 
+    /// Run a command with a namespace's rendered Secret and ConfigMap keys
+    ///
+    /// Renders namespace NS of the environment as `ksec render` does and
+    /// runs CMD with every data key of its Secrets and ConfigMaps as an
+    /// environment variable (values decoded), on top of ksec's own
+    /// environment (a key wins over a variable of the same name). With
+    /// --secret / --configmap, only the objects named. A key two objects
+    /// define is refused with both named; so is a key that is no valid
+    /// variable name, or a binary value: use --files for those.
+    ///
+    /// With --files, nothing goes into the environment: each key becomes a
+    /// file (0600) in a new private directory (0700) whose path is in
+    /// KSEC_FILES_DIR and replaces every `{}` in ARGS. The directory is
+    /// removed when the command ends, however it ends. Nothing else is
+    /// written anywhere.
+    ///
+    /// SIGINT, SIGTERM and SIGHUP sent to ksec are passed on to the command
+    /// (a Ctrl-C on the terminal reaches it directly, once). ksec exits
+    /// with the command's exit status, 128+N when signal N ended it; its
+    /// own exit codes only when the command could not be started.
+    ///
+    /// Examples:
+    ///   ksec exec -n payments -- ./run-server --port 8080
+    ///   ksec exec --env prod -n payments --secret db -- psql
+    ///   ksec exec -n payments --files -- app --config {}/app.yaml
+    #[command(verbatim_doc_comment)]
+    Exec(ExecArgs),
+
     /// Remove one key from a SOPS file
     ///
     /// Example:
@@ -800,6 +828,34 @@ pub struct ApplyArgs {
     /// Print the summary as `text` or `json`
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The environment (required when the project has several)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// The namespace whose keys the command gets
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespace: String,
+
+    /// Only this Secret (the name in ksec.yaml, or the rendered one); repeatable
+    #[arg(long, value_name = "NAME")]
+    pub secret: Vec<String>,
+
+    /// Only this ConfigMap (the name in ksec.yaml, or the rendered one); repeatable
+    #[arg(long, value_name = "NAME")]
+    pub configmap: Vec<String>,
+
+    /// Write the keys as files into a private temporary directory instead
+    /// (its path in KSEC_FILES_DIR and in place of `{}` in ARGS)
+    #[arg(long)]
+    pub files: bool,
+
+    /// The command and its arguments, after `--`
+    #[arg(value_name = "CMD", required = true, last = true, num_args = 1..)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

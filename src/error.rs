@@ -13,6 +13,9 @@ pub enum Outcome {
     Success,
     /// 1: `diff` found differences.
     Drift,
+    /// The exit status of the command `ksec exec` ran (128+N when signal N
+    /// ended it), passed through; not in the table (the command's own).
+    Command(u8),
 }
 
 impl Outcome {
@@ -23,6 +26,7 @@ impl Outcome {
         match self {
             Outcome::Success => 0,
             Outcome::Drift => 1,
+            Outcome::Command(code) => code,
         }
     }
 
@@ -31,6 +35,7 @@ impl Outcome {
         match self {
             Outcome::Success => None,
             Outcome::Drift => Some("drift"),
+            Outcome::Command(_) => None,
         }
     }
 
@@ -39,6 +44,7 @@ impl Outcome {
         match self {
             Outcome::Success => "success",
             Outcome::Drift => "`diff` found differences",
+            Outcome::Command(_) => "the exit status of the command `exec` ran",
         }
     }
 }

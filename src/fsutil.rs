@@ -121,12 +121,97 @@ const TEMP_PREFIX: &str = ".ksec-tmp-";
 /// for any other name (including the pid-less `.ksec-tmpXXXXXX` of older
 /// versions, whose writer cannot be told).
 fn temp_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    prefixed_pid(name, TEMP_PREFIX)
+}
+
+/// The pid in a name `<prefix><pid>-<random>`.
+fn prefixed_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?;
     let (pid, random) = rest.split_once('-')?;
     if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     pid.parse().ok().filter(|&p| p > 1)
+}
+
+// --------------------------------------------------- private directories
+
+/// A new private (0700) temporary directory for plaintext, named
+/// `<prefix><pid>-<random>` (`ksec-edit-`, `ksec-exec-`), removed when the
+/// value is dropped. It goes on RAM-backed storage where there is one (see
+/// [`private_base`]). A SIGKILL leaves it behind: first, the directories of
+/// this prefix whose ksec is gone are removed (`what` names the command in
+/// the note that says so).
+pub fn private_temp_dir(prefix: &str, what: &str) -> Result<tempfile::TempDir> {
+    remove_stale_dirs(prefix, what);
+    let base = private_base();
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}-", std::process::id()))
+        .tempdir_in(&base)
+        .map_err(|e| Error::io("create a private temporary directory in", &base, &e))?;
+    set_mode(dir.path(), 0o700).map_err(|e| Error::io("protect", dir.path(), &e))?;
+    Ok(dir)
+}
+
+/// Where private directories go: the first RAM-backed (tmpfs) one of
+/// `$XDG_RUNTIME_DIR`, `$TMPDIR` and `/dev/shm` that is a writable
+/// directory, else the system temporary directory. Plaintext on a RAM-backed
+/// file system never reaches a disk, and is gone at the latest on reboot,
+/// even if ksec is killed before it can remove it.
+fn private_base() -> PathBuf {
+    private_candidates()
+        .into_iter()
+        .find(|dir| crate::sys::is_ram_backed(dir) && crate::sys::writable_dir(dir))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn private_candidates() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ["XDG_RUNTIME_DIR", "TMPDIR"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .collect();
+    dirs.push("/dev/shm".into());
+    dirs
+}
+
+/// Remove the private directories named with `prefix` of ksec processes
+/// that no longer exist (a SIGKILL leaves no chance to clean up), in every
+/// place one may have gone; only directories of the current user.
+fn remove_stale_dirs(prefix: &str, what: &str) {
+    let mut places = private_candidates();
+    places.push(std::env::temp_dir());
+    places.sort();
+    places.dedup();
+    for place in places {
+        let Ok(entries) = std::fs::read_dir(&place) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| prefixed_pid(n, prefix))
+                .filter(|&p| p != std::process::id())
+            else {
+                continue;
+            };
+            let path = entry.path();
+            if ours_and_dead(&path, pid) && std::fs::remove_dir_all(&path).is_ok() {
+                eprintln!(
+                    "note: removed {}, left behind by a {what} (pid {pid}) that was killed",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// A real directory (not a link) of this user whose process is gone.
+fn ours_and_dead(path: &Path, pid: u32) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && crate::sys::owned_by_me(&m))
+        && crate::sys::process_gone(pid)
 }
 
 /// Removes `path` if it is a temporary file of this user left by a ksec
@@ -445,6 +530,17 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn only_names_with_a_pid_and_a_suffix_are_stale_candidates() {
+        let stale_pid = |n| prefixed_pid(n, "ksec-edit-");
+        assert_eq!(stale_pid("ksec-edit-4242-Ab3xYz"), Some(4242));
+        assert_eq!(stale_pid("ksec-edit-Ab3xYz"), None);
+        assert_eq!(stale_pid("ksec-edit-4242-"), None);
+        assert_eq!(stale_pid("ksec-edit-+42-x"), None);
+        assert_eq!(stale_pid("ksec-edit-1-x"), None);
+        assert_eq!(stale_pid("other-4242-x"), None);
     }
 
     #[test]

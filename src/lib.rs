@@ -34,6 +34,7 @@ pub mod parallel;
 pub mod problem;
 pub mod project;
 pub mod render;
+pub mod runenv;
 pub mod statcache;
 pub(crate) mod sys;
 
@@ -86,6 +87,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
 fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outcome> {
     let done = match command {
         Command::Diff(args) => return commands::apply::diff(args, ctx),
+        Command::Exec(args) => return commands::exec::run(args, ctx),
         Command::Init(args) => commands::init::run(args, ctx),
         Command::Keygen(args) => commands::keygen::run(args, ctx),
         Command::Encrypt(args) => commands::encrypt::run(args, ctx),

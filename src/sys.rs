@@ -1,6 +1,7 @@
 //! The one place that calls the C library: file locks, the user and process
 //! checks behind stale-file clean-up, the RAM-backed directory test for
-//! `edit`, and the signal handling of `edit` and `set`. Every other module is
+//! `edit`, and the signal handling of `edit`, `set` and `exec` (which waits
+//! for blocked signals and forwards them to its command). Every other module is
 //! free of `unsafe`; each block here says why it is sound.
 //!
 //! Off Unix, each call answers as if nothing were there (no lock held, no
@@ -106,7 +107,8 @@ pub fn writable_dir(path: &Path) -> bool {
     path.is_dir()
 }
 
-/// SIGINT, SIGTERM and SIGHUP held back while `edit` waits for the editor,
+/// SIGINT, SIGTERM and SIGHUP held back while `edit` waits for the editor
+/// (and while `exec` waits for its command, to which it forwards them),
 /// so that a Ctrl-C meant for the editor cannot leave plaintext behind.
 #[cfg(unix)]
 pub mod signals {
@@ -152,6 +154,67 @@ pub mod signals {
         }
     }
 
+    /// A signal taken off the pending set by [`Blocked::wait`].
+    #[derive(Clone, Copy, Debug)]
+    pub struct Caught {
+        pub signal: libc::c_int,
+        /// Sent with kill(2) by a process, rather than by the kernel for a
+        /// terminal (Ctrl-C, a hang-up), which signals the whole foreground
+        /// process group: a child in it already has its own copy.
+        pub sent_by_process: bool,
+    }
+
+    impl Blocked {
+        /// Waits at most `timeout` for one of the blocked signals and takes
+        /// it off the pending set.
+        #[cfg(target_os = "linux")]
+        pub fn wait(&self, timeout: std::time::Duration) -> Option<Caught> {
+            let set = set();
+            let timeout = libc::timespec {
+                tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+                tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+            };
+            // SAFETY: sigtimedwait reads a valid set and timespec and fills
+            // a zeroed local siginfo_t; it returns -1 on timeout or EINTR.
+            unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let signal = libc::sigtimedwait(&set, &mut info, &timeout);
+                (signal > 0).then_some(Caught {
+                    signal,
+                    sent_by_process: info.si_code != libc::SI_KERNEL,
+                })
+            }
+        }
+
+        /// Without sigtimedwait: a pending signal is taken with sigwait,
+        /// else this sleeps for `timeout`.
+        #[cfg(not(target_os = "linux"))]
+        pub fn wait(&self, timeout: std::time::Duration) -> Option<Caught> {
+            if !self.pending() {
+                std::thread::sleep(timeout);
+                return None;
+            }
+            let set = set();
+            let mut signal: libc::c_int = 0;
+            // SAFETY: sigwait reads a valid set and writes a local int; a
+            // signal of the set is pending, so it returns at once.
+            let rc = unsafe { libc::sigwait(&set, &mut signal) };
+            (rc == 0).then_some(Caught {
+                signal,
+                sent_by_process: true,
+            })
+        }
+    }
+
+    /// Sends `signal` to process `pid` (a child not yet waited for, so the
+    /// pid is still its own).
+    pub fn send(pid: u32, signal: libc::c_int) {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill only sends a signal.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     /// The child (the editor) gets the signals as usual.
     pub fn unblocked_in_child(command: &mut std::process::Command) {
         // SAFETY: the closure only calls async-signal-safe functions
@@ -176,7 +239,17 @@ pub mod signals {
         pub fn pending(&self) -> bool {
             false
         }
+        pub fn wait(&self, timeout: std::time::Duration) -> Option<Caught> {
+            std::thread::sleep(timeout);
+            None
+        }
     }
+    #[derive(Clone, Copy, Debug)]
+    pub struct Caught {
+        pub signal: i32,
+        pub sent_by_process: bool,
+    }
+    pub fn send(_: u32, _: i32) {}
     pub fn unblocked_in_child(_: &mut std::process::Command) {}
 }
 

@@ -7,7 +7,7 @@
 //! window in which a signal could be missed.
 //!
 //! The private directory is on RAM-backed storage where there is one (see
-//! `temp_base`) and carries ksec's pid in its name: a SIGKILL leaves it
+//! `fsutil::private_temp_dir`) and carries ksec's pid in its name: a SIGKILL leaves it
 //! behind, and the next `ksec edit` removes it once that pid is gone.
 //!
 //! No lock is held while the editor is open. The file is read under its
@@ -23,7 +23,7 @@ use crate::crypto::merge;
 use crate::crypto::sops::{self, Format, emit_plain, has_sops_metadata};
 use crate::error::{Code, Error, Result, sops_error};
 use crate::load;
-use crate::sys::{self, signals};
+use crate::sys::signals;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
@@ -42,13 +42,7 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
         emit_plain(&opened.plain, format).map_err(|e| sops_error(&args.file, e))?,
     );
 
-    remove_stale_dirs();
-    let base = temp_base();
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-        .tempdir_in(&base)
-        .map_err(|e| Error::io("create a private temporary directory in", &base, &e))?;
-    crate::fsutil::set_mode(dir.path(), 0o700).map_err(|e| Error::io("protect", dir.path(), &e))?;
+    let dir = crate::fsutil::private_temp_dir(DIR_PREFIX, "ksec edit")?;
     let plain_path = dir.path().join(edit_name(&args.file, format));
     crate::fsutil::write_new(&plain_path, original.as_bytes(), 0o600)?;
 
@@ -176,75 +170,6 @@ fn key_path(path: &[String]) -> String {
 /// run can tell one whose ksec is gone.
 const DIR_PREFIX: &str = "ksec-edit-";
 
-/// Where the private directory goes: the first RAM-backed (tmpfs) one of
-/// `$XDG_RUNTIME_DIR`, `$TMPDIR` and `/dev/shm` that is a writable
-/// directory, else the system temporary directory. Plaintext on a RAM-backed
-/// file system never reaches a disk, and is gone at the latest on reboot,
-/// even if ksec is killed before it can remove it.
-fn temp_base() -> std::path::PathBuf {
-    candidates()
-        .into_iter()
-        .find(|dir| sys::is_ram_backed(dir) && sys::writable_dir(dir))
-        .unwrap_or_else(std::env::temp_dir)
-}
-
-fn candidates() -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<std::path::PathBuf> = ["XDG_RUNTIME_DIR", "TMPDIR"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .collect();
-    dirs.push("/dev/shm".into());
-    dirs
-}
-
-/// Remove the edit directories of ksec processes that no longer exist (a
-/// SIGKILL leaves no chance to clean up), in every place an edit may have
-/// used; only directories of the current user.
-fn remove_stale_dirs() {
-    let mut places = candidates();
-    places.push(std::env::temp_dir());
-    places.sort();
-    places.dedup();
-    for place in places {
-        let Ok(entries) = std::fs::read_dir(&place) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(stale_pid) else {
-                continue;
-            };
-            let path = entry.path();
-            if ours_and_dead(&path, pid) && std::fs::remove_dir_all(&path).is_ok() {
-                eprintln!(
-                    "note: removed {}, left behind by a ksec edit (pid {pid}) that was killed",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
-/// The pid in an edit directory's name, `ksec-edit-<pid>-<random>`.
-fn stale_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(DIR_PREFIX)?;
-    let (pid, random) = rest.split_once('-')?;
-    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    pid.parse()
-        .ok()
-        .filter(|&p| p > 1 && p != std::process::id())
-}
-
-/// A real directory (not a link) of this user whose process is gone.
-fn ours_and_dead(path: &Path, pid: u32) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && crate::sys::owned_by_me(&m))
-        && crate::sys::process_gone(pid)
-}
-
 /// The temporary file's name: the source's name without `.enc`, so editors
 /// pick the right syntax.
 fn edit_name(file: &Path, format: Format) -> String {
@@ -337,21 +262,4 @@ fn run_editor(path: &Path) -> Result<()> {
         .hint("set VISUAL or EDITOR to a working editor"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_names_with_a_pid_and_a_suffix_are_stale_candidates() {
-        assert_eq!(stale_pid("ksec-edit-4242-Ab3xYz"), Some(4242));
-        assert_eq!(stale_pid("ksec-edit-Ab3xYz"), None);
-        assert_eq!(stale_pid("ksec-edit-4242-"), None);
-        assert_eq!(stale_pid("ksec-edit-+42-x"), None);
-        assert_eq!(stale_pid("ksec-edit-1-x"), None);
-        assert_eq!(stale_pid("other-4242-x"), None);
-        let me = std::process::id();
-        assert_eq!(stale_pid(&format!("ksec-edit-{me}-x")), None);
-    }
 }

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod exec;
 pub mod git;
 pub mod gitops;
 pub mod init;

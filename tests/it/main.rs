@@ -15,6 +15,7 @@ mod cluster;
 mod completions;
 mod concurrency;
 mod edit;
+mod exec;
 mod exit_codes;
 mod faults;
 mod fuzz_corpus;

@@ -1,0 +1,390 @@
+//! `ksec exec`: a namespace's rendered keys reach the command as
+//! environment variables or, with `--files`, as files in a private
+//! directory that is gone when the command ends, however it ends; signals
+//! sent to ksec reach the command; the command's exit status is ksec's.
+//!
+//! The command checks the values itself (against a variable the test gives
+//! ksec's own environment, which passes through) and answers with its exit
+//! code, so no value is ever printed.
+
+use crate::common::{self, Key, canary, ksec_with, stderr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KSEC_YAML: &str = "\
+version: 1
+project: test
+recipients:
+  me: @KEY@
+namespaces:
+  payments:
+    recipients: [me]
+    configMaps:
+      - name: app
+        literals: {MODE: fast}
+      - name: files
+        files: [app.yaml]
+      - name: blob
+        files: [BLOB=blob.bin]
+      - name: clash
+        literals: {DB_PASSWORD: other}
+    secrets:
+      - name: db
+        sources: [db.enc.yaml]
+";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: Key,
+    password: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new(dir.path(), "me");
+        let ns = dir.path().join("namespaces/payments");
+        std::fs::create_dir_all(&ns).unwrap();
+        std::fs::write(
+            dir.path().join("ksec.yaml"),
+            KSEC_YAML.replace("@KEY@", &key.recipient),
+        )
+        .unwrap();
+        std::fs::write(ns.join("app.yaml"), "port: 8080\n").unwrap();
+        std::fs::write(ns.join("blob.bin"), [0xff, 0x00, 0xfe]).unwrap();
+        let password = canary("db-password");
+        let plain = dir.path().join("db.yaml");
+        std::fs::write(&plain, format!("DB_PASSWORD: {password}\n")).unwrap();
+        common::encrypt_to(dir.path(), &key, &plain, &ns.join("db.enc.yaml"));
+        std::fs::remove_file(&plain).unwrap();
+        Fixture { dir, key, password }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `ksec exec ARGS` (through the recording helper) with the expected
+    /// password in WANT, for the command to compare.
+    fn exec(&self, args: &[&str]) -> std::process::Output {
+        ksec_with(self.dir.path(), &self.key)
+            .current_dir(self.dir.path())
+            .env("WANT", &self.password)
+            .arg("exec")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `ksec exec ARGS` started in the background in a process group of
+    /// its own, stdout and stderr to files (a command killed mid-way may
+    /// leave children holding a pipe).
+    fn spawn(&self, args: &[&str]) -> Background {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ksec"));
+        for var in common::KEY_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", self.dir.path())
+            .env("KSEC_AGE_KEY_FILE", &self.key.file)
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            .env("TMPDIR", self.dir.path())
+            .env_remove("XDG_RUNTIME_DIR")
+            .current_dir(self.dir.path())
+            .arg("exec")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(self.path("out.log")).unwrap())
+            .stderr(std::fs::File::create(self.path("err.log")).unwrap())
+            .process_group(0);
+        Background(cmd.spawn().unwrap())
+    }
+
+    /// What the background run printed; never a value.
+    fn logs(&self) -> String {
+        let text = format!(
+            "{}{}",
+            std::fs::read_to_string(self.path("out.log")).unwrap_or_default(),
+            std::fs::read_to_string(self.path("err.log")).unwrap_or_default()
+        );
+        assert!(!text.contains(common::canary::MARKER), "a value was printed");
+        text
+    }
+}
+
+/// A background ksec; whatever is left of its process group (the command,
+/// when a test fails half-way) is killed at the end of the test.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        signal_group(self.0.id(), libc::SIGKILL);
+        let _ = self.0.try_wait();
+    }
+}
+
+/// Wait (bounded) until the command has written `path`.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() || std::fs::read(path).unwrap().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the line is written whole before the file is seen non-empty? give
+    // the writer a moment to finish it
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+#[allow(unsafe_code, reason = "libc: a signal to a process of the test's")]
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill only sends a signal.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
+#[allow(unsafe_code, reason = "libc: a signal to a process group of the test's")]
+fn signal_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill only sends a signal.
+    unsafe { libc::kill(-(pid as libc::pid_t), signal) };
+}
+
+/// Wait (at most a minute) for the background ksec to end.
+fn wait_bounded(child: &mut Background, fx: &Fixture) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            panic!("ksec exec did not end: {}", fx.logs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+#[test]
+fn exec_passes_secret_and_configmap_values_and_the_parent_environment() {
+    let fx = Fixture::new();
+    let out = fx.exec(&[
+        "-n",
+        "payments",
+        "--secret",
+        "db",
+        "--configmap",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        r#"[ "$DB_PASSWORD" = "$WANT" ] && [ "$MODE" = fast ] && [ -n "$HOME" ]"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // the same check fails with another expected value: the test is real
+    let out = ksec_with(fx.dir.path(), &fx.key)
+        .current_dir(fx.dir.path())
+        .env("WANT", "something else")
+        .args(["exec", "-n", "payments", "--secret", "db", "--"])
+        .args(["sh", "-c", r#"[ "$DB_PASSWORD" = "$WANT" ]"#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn exec_secret_filter_passes_only_the_objects_named() {
+    let fx = Fixture::new();
+    // the ConfigMaps are left out: no MODE, and no clash on DB_PASSWORD
+    let out = fx.exec(&[
+        "-n",
+        "payments",
+        "--secret",
+        "db",
+        "--",
+        "sh",
+        "-c",
+        r#"[ -z "${MODE+set}" ] && [ "$DB_PASSWORD" = "$WANT" ]"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // a name that is no object of the namespace
+    let out = fx.exec(&["-n", "payments", "--secret", "nope", "--", "true"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--secret nope: no Secret of that name (rendered there: db)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exec_refuses_invalid_names_binary_values_and_a_key_of_two_objects() {
+    let fx = Fixture::new();
+    let marker = fx.path("ran");
+    let touch = format!("touch {}", marker.display());
+    let out = fx.exec(&[
+        "-n",
+        "payments",
+        "--configmap",
+        "files",
+        "--configmap",
+        "blob",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("ConfigMap files: key app.yaml is not a valid variable name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ConfigMap blob: the value of key BLOB is binary"),
+        "{err}"
+    );
+    assert!(err.contains("use --files"), "{err}");
+    assert!(!marker.exists(), "the command ran");
+
+    // every object: DB_PASSWORD is in the Secret and in a ConfigMap
+    let out = fx.exec(&["-n", "payments", "--", "sh", "-c", &touch]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key DB_PASSWORD is in both ConfigMap clash and Secret db"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn exec_passes_the_exit_code_through() {
+    let fx = Fixture::new();
+    let out = fx.exec(&["-n", "payments", "--secret", "db", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    // killed by a signal: 128+N, as a shell says
+    let out = fx.exec(&[
+        "-n",
+        "payments",
+        "--secret",
+        "db",
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL $$",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let out = fx.exec(&["-n", "payments", "--secret", "db", "--", "no-such-command-x"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot run no-such-command-x: no such command"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exec_forwards_sigterm_to_the_command() {
+    let fx = Fixture::new();
+    let script = format!(
+        "trap 'echo got-term > {marker}; exit 0' TERM; touch {ready}; while :; do sleep 0.05; done",
+        marker = fx.path("marker").display(),
+        ready = fx.path("ready").display()
+    );
+    let mut child = fx.spawn(&["-n", "payments", "--secret", "db", "--", "sh", "-c", &script]);
+    let start = Instant::now();
+    while !fx.path("ready").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", fx.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(child.0.id(), libc::SIGTERM);
+    let status = wait_bounded(&mut child, &fx);
+    let logs = fx.logs();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert_eq!(read_trimmed(&fx.path("marker")), "got-term", "{logs}");
+}
+
+/// The command writes its pid and KSEC_FILES_DIR (and the `{}` argument),
+/// then sleeps; the files are checked while it runs.
+fn start_files_run(fx: &Fixture) -> (Background, u32, PathBuf) {
+    let script = format!(
+        "[ \"$1\" = \"$KSEC_FILES_DIR\" ] || exit 9; echo $$ > {pid}.tmp; mv {pid}.tmp {pid}; echo \"$KSEC_FILES_DIR\" > {dir}.tmp; mv {dir}.tmp {dir}; exec sleep 1000",
+        pid = fx.path("pid").display(),
+        dir = fx.path("dir").display()
+    );
+    let child = fx.spawn(&[
+        "-n",
+        "payments",
+        "--files",
+        "--secret",
+        "db",
+        "--configmap",
+        "app",
+        "--configmap",
+        "files",
+        "--configmap",
+        "blob",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+        "{}",
+    ]);
+    wait_for(&fx.path("dir"));
+    wait_for(&fx.path("pid"));
+    let pid: u32 = read_trimmed(&fx.path("pid")).parse().unwrap();
+    let dir = PathBuf::from(read_trimmed(&fx.path("dir")));
+    (child, pid, dir)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn exec_files_are_private_and_removed_after_the_command_is_killed() {
+    let fx = Fixture::new();
+    let (mut child, pid, dir) = start_files_run(&fx);
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // file names need not be variable names, nor values text
+    assert_eq!(names, ["BLOB", "DB_PASSWORD", "MODE", "app.yaml"], "{names:?}");
+    for name in &names {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(std::fs::read(dir.join("BLOB")).unwrap(), [0xff, 0x00, 0xfe]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("DB_PASSWORD")).unwrap(),
+        fx.password
+    );
+    signal(pid, libc::SIGKILL);
+    let status = wait_bounded(&mut child, &fx);
+    let logs = fx.logs();
+    assert_eq!(status.code(), Some(137), "{logs}");
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+#[test]
+fn exec_files_are_removed_after_ksec_gets_sigterm() {
+    let fx = Fixture::new();
+    let (mut child, _pid, dir) = start_files_run(&fx);
+    assert!(dir.is_dir());
+    signal(child.0.id(), libc::SIGTERM);
+    let status = wait_bounded(&mut child, &fx);
+    let logs = fx.logs();
+    // the command (sleep) died of the forwarded SIGTERM
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{logs}");
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
