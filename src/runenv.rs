@@ -104,9 +104,9 @@ pub fn entries(manifests: &[Manifest], selection: &Selection) -> Result<Vec<Entr
         for c in clashes {
             err = err.detail(c);
         }
-        return Err(err.hint(
-            "choose the objects with --secret NAME and --configmap NAME (repeatable)",
-        ));
+        return Err(
+            err.hint("choose the objects with --secret NAME and --configmap NAME (repeatable)")
+        );
     }
     Ok(by_key.into_values().collect())
 }
@@ -234,7 +234,8 @@ mod tests {
 
     fn manifest(kind: &str, name: &str, body: Value) -> Manifest {
         let mut body = body;
-        body["metadata"] = json!({"name": format!("{name}-abc123"), "annotations": {NAME_ANNOTATION: name}});
+        body["metadata"] =
+            json!({"name": format!("{name}-abc123"), "annotations": {NAME_ANNOTATION: name}});
         Manifest {
             namespace: "payments".into(),
             kind: kind.into(),
@@ -285,7 +286,10 @@ mod tests {
             ]
         );
         let err = check_env(&got).unwrap_err().to_string();
-        assert!(err.contains("ConfigMap app: the value of key BLOB is binary"), "{err}");
+        assert!(
+            err.contains("ConfigMap app: the value of key BLOB is binary"),
+            "{err}"
+        );
         assert!(!err.contains("fast"), "{err}");
     }
 
@@ -297,7 +301,10 @@ mod tests {
         ];
         let err = entries(&ms, &select(&[], &[])).unwrap_err().to_string();
         assert!(err.contains("key HOST is in both"), "{err}");
-        assert!(err.contains("Secret db") && err.contains("ConfigMap app"), "{err}");
+        assert!(
+            err.contains("Secret db") && err.contains("ConfigMap app"),
+            "{err}"
+        );
         // choosing one object resolves it, by either name
         let only = entries(&ms, &select(&["db-abc123".into()], &[])).unwrap();
         assert_eq!(only.len(), 1);
@@ -310,7 +317,13 @@ mod tests {
         let err = entries(&ms, &select(&["nope".into()], &["db".into()]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--secret nope: no Secret of that name (rendered there: db)"), "{err}");
-        assert!(err.contains("--configmap db: no ConfigMap of that name (rendered there: none)"), "{err}");
+        assert!(
+            err.contains("--secret nope: no Secret of that name (rendered there: db)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--configmap db: no ConfigMap of that name (rendered there: none)"),
+            "{err}"
+        );
     }
 }

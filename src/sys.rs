@@ -170,6 +170,8 @@ pub mod signals {
         #[cfg(target_os = "linux")]
         pub fn wait(&self, timeout: std::time::Duration) -> Option<Caught> {
             let set = set();
+            // c_long is 32 bits wide on some targets
+            #[allow(clippy::unnecessary_fallible_conversions)]
             let timeout = libc::timespec {
                 tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
                 tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),

@@ -52,10 +52,7 @@ pub fn run(args: ExecArgs, ctx: &Context) -> Result<Outcome> {
     if !args.files {
         runenv::check_env(&entries)?;
     }
-    let (program, rest) = args
-        .command
-        .split_first()
-        .expect("clap requires a command");
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
     let mut command = Command::new(program);
     let dir = if args.files {
         let dir = crate::fsutil::private_temp_dir(DIR_PREFIX, "ksec exec")?;
@@ -75,11 +72,10 @@ pub fn run(args: ExecArgs, ctx: &Context) -> Result<Outcome> {
         None
     };
     if signals.pending() {
-        return Err(Error::new(
-            Code::Interrupted,
-            "interrupted before the command started",
-        )
-        .hint("nothing was run and nothing was left behind"));
+        return Err(
+            Error::new(Code::Interrupted, "interrupted before the command started")
+                .hint("nothing was run and nothing was left behind"),
+        );
     }
     signals::unblocked_in_child(&mut command);
     let mut child = command.spawn().map_err(|e| not_started(program, &e))?;

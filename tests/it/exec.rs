@@ -109,7 +109,10 @@ impl Fixture {
             std::fs::read_to_string(self.path("out.log")).unwrap_or_default(),
             std::fs::read_to_string(self.path("err.log")).unwrap_or_default()
         );
-        assert!(!text.contains(common::canary::MARKER), "a value was printed");
+        assert!(
+            !text.contains(common::canary::MARKER),
+            "a value was printed"
+        );
         text
     }
 }
@@ -147,7 +150,10 @@ fn signal(pid: u32, signal: libc::c_int) {
     unsafe { libc::kill(pid as libc::pid_t, signal) };
 }
 
-#[allow(unsafe_code, reason = "libc: a signal to a process group of the test's")]
+#[allow(
+    unsafe_code,
+    reason = "libc: a signal to a process group of the test's"
+)]
 fn signal_group(pid: u32, signal: libc::c_int) {
     // SAFETY: kill only sends a signal.
     unsafe { libc::kill(-(pid as libc::pid_t), signal) };
@@ -267,7 +273,9 @@ fn exec_refuses_invalid_names_binary_values_and_a_key_of_two_objects() {
 #[test]
 fn exec_passes_the_exit_code_through() {
     let fx = Fixture::new();
-    let out = fx.exec(&["-n", "payments", "--secret", "db", "--", "sh", "-c", "exit 7"]);
+    let out = fx.exec(&[
+        "-n", "payments", "--secret", "db", "--", "sh", "-c", "exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     // killed by a signal: 128+N, as a shell says
     let out = fx.exec(&[
@@ -281,7 +289,14 @@ fn exec_passes_the_exit_code_through() {
         "kill -KILL $$",
     ]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
-    let out = fx.exec(&["-n", "payments", "--secret", "db", "--", "no-such-command-x"]);
+    let out = fx.exec(&[
+        "-n",
+        "payments",
+        "--secret",
+        "db",
+        "--",
+        "no-such-command-x",
+    ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
@@ -298,7 +313,9 @@ fn exec_forwards_sigterm_to_the_command() {
         marker = fx.path("marker").display(),
         ready = fx.path("ready").display()
     );
-    let mut child = fx.spawn(&["-n", "payments", "--secret", "db", "--", "sh", "-c", &script]);
+    let mut child = fx.spawn(&[
+        "-n", "payments", "--secret", "db", "--", "sh", "-c", &script,
+    ]);
     let start = Instant::now();
     while !fx.path("ready").exists() {
         assert!(start.elapsed() < Duration::from_secs(60), "{}", fx.logs());
@@ -346,7 +363,11 @@ fn start_files_run(fx: &Fixture) -> (Background, u32, PathBuf) {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -360,7 +381,11 @@ fn exec_files_are_private_and_removed_after_the_command_is_killed() {
         .collect();
     names.sort();
     // file names need not be variable names, nor values text
-    assert_eq!(names, ["BLOB", "DB_PASSWORD", "MODE", "app.yaml"], "{names:?}");
+    assert_eq!(
+        names,
+        ["BLOB", "DB_PASSWORD", "MODE", "app.yaml"],
+        "{names:?}"
+    );
     for name in &names {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }
