@@ -304,7 +304,7 @@ pub struct CheckArgs {
     pub staged: bool,
 
     /// Print `text` or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -376,7 +376,7 @@ pub struct BootstrapArgs {
     pub yes: bool,
 
     /// Print `text` (a line per namespace) or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -415,7 +415,7 @@ pub enum RecipientsCommand {
 #[derive(Debug, Args)]
 pub struct RecipientsListArgs {
     /// Print `text` (a table) or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -438,7 +438,7 @@ pub struct RecipientsAddArgs {
     pub namespaces: Vec<String>,
 
     /// Add it to every namespace
-    #[arg(long)]
+    #[arg(short = 'A', long, visible_alias = "all-namespaces")]
     pub all: bool,
 
     /// List what would change; change nothing
@@ -579,9 +579,16 @@ pub struct NamespaceAddArgs {
 
 #[derive(Debug, Args)]
 pub struct NamespaceListArgs {
-    /// Print `text` (a table) or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Print `text` (a table), `json`, or `name` (`namespace/NAME` lines, as kubectl)
+    #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+    Name,
 }
 
 #[derive(Debug, Args)]
@@ -628,7 +635,7 @@ pub struct KeygenArgs {
     pub keyring: bool,
 
     /// Print `text` (the recipient) or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -708,6 +715,10 @@ pub struct TargetArgs {
     /// Only this namespace (repeatable)
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+
+    /// Every namespace of the environment (the default without -n)
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
 }
 
 #[derive(Debug, Args)]
@@ -719,8 +730,9 @@ pub struct RenderArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// yaml (multi-document) or json (a v1 List)
-    #[arg(long, value_enum, default_value_t = ManifestFormat::Yaml)]
+    /// yaml (multi-document), json (a v1 List), or name (`kind/name`
+    /// lines, as `kubectl get -o name`)
+    #[arg(short = 'o', long, value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
 
     /// Write a GitOps tree for Flux into DIR: per namespace a kustomize
@@ -749,6 +761,7 @@ pub struct RenderArgs {
 pub enum ManifestFormat {
     Yaml,
     Json,
+    Name,
 }
 
 /// Which environments (each its own cluster) and namespaces `diff` and
@@ -767,6 +780,10 @@ pub struct EnvsArgs {
     /// Only this namespace (repeatable)
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+
+    /// Every namespace of the environment (the default without -n)
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
 }
 
 #[derive(Debug, Args)]
@@ -786,7 +803,7 @@ pub struct DiffArgs {
 
     /// Print the differences as `text` or `json` (cluster, namespace,
     /// object and key; never a value)
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -826,7 +843,7 @@ pub struct ApplyArgs {
     pub check_access: bool,
 
     /// Print the summary as `text` or `json`
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 

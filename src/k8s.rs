@@ -185,6 +185,16 @@ pub fn resource_of(name: &str) -> (&'static str, &'static str) {
     kind_named(name).map_or(("", "unknown"), |k| (k.group(), k.resource))
 }
 
+/// An object as `kubectl get -o name` prints it: `secret/db`,
+/// `deployment.apps/web` (lower-case kind, then the API group, if any).
+pub fn object_name(kind: &str, api_version: &str, name: &str) -> String {
+    let kind = kind.to_ascii_lowercase();
+    match api_version.rsplit_once('/') {
+        Some((group, _)) => format!("{kind}.{group}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
+}
+
 // ---------------------------------------------------------------- names
 
 /// DNS-1123 label: lower-case alphanumerics and '-', at most 63, starting

@@ -3,7 +3,7 @@
 
 use super::Context;
 use crate::cli::{
-    NamespaceAddArgs, NamespaceCommand, NamespaceListArgs, NamespaceRemoveArgs, OutputFormat,
+    ListFormat, NamespaceAddArgs, NamespaceCommand, NamespaceListArgs, NamespaceRemoveArgs,
 };
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
@@ -401,7 +401,15 @@ fn next_steps(project: &Project, name: &str, secret: &str) -> String {
 fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
     match args.output {
-        OutputFormat::Json => {
+        ListFormat::Name => {
+            let names: String = project
+                .namespaces
+                .keys()
+                .map(|name| format!("namespace/{name}\n"))
+                .collect();
+            super::write_stdout(names.as_bytes())
+        }
+        ListFormat::Json => {
             let items: Vec<serde_json::Value> = project
                 .namespaces
                 .values()
@@ -423,7 +431,7 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
             out.push('\n');
             super::write_stdout(out.as_bytes())
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             let mut rows = vec![
                 [
                     "NAMESPACE",

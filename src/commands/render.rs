@@ -31,11 +31,12 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
 /// `--gitops DIR`: render each environment, plan its tree, seal and write
 /// what changed. Every environment renders before the first write.
 fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Result<()> {
-    if args.output == ManifestFormat::Json {
-        return Err(
-            Error::usage("--gitops writes YAML files; --output json does not apply")
-                .hint("drop --output json"),
-        );
+    if args.output != ManifestFormat::Yaml {
+        return Err(Error::usage(format!(
+            "--gitops writes YAML files; --output {} does not apply",
+            format_name(args.output)
+        ))
+        .hint(format!("drop --output {}", format_name(args.output))));
     }
     if !args.target.namespaces.is_empty() {
         return Err(Error::usage(
@@ -156,9 +157,33 @@ fn write_gitops(
     Ok(())
 }
 
+fn format_name(format: ManifestFormat) -> &'static str {
+    match format {
+        ManifestFormat::Yaml => "yaml",
+        ManifestFormat::Json => "json",
+        ManifestFormat::Name => "name",
+    }
+}
+
 fn output(args: &RenderArgs, manifests: &[Manifest]) -> Result<()> {
+    if args.output == ManifestFormat::Name && args.out.is_some() {
+        return Err(
+            Error::usage("--output name prints the objects' names; --out does not apply")
+                .hint("drop --out, or use --output yaml or json with it"),
+        );
+    }
     let text_of = |items: &[&Manifest]| match args.output {
         ManifestFormat::Yaml => emit::documents(items.iter().map(|m| &m.body)),
+        ManifestFormat::Name => items
+            .iter()
+            .map(|m| {
+                let api_version = m.body["apiVersion"].as_str().unwrap_or("v1");
+                format!(
+                    "{}\n",
+                    crate::k8s::object_name(&m.kind, api_version, &m.name)
+                )
+            })
+            .collect(),
         ManifestFormat::Json => {
             let list = serde_json::json!({
                 "apiVersion": "v1",
@@ -180,10 +205,7 @@ fn output(args: &RenderArgs, manifests: &[Manifest]) -> Result<()> {
             for m in manifests {
                 by_ns.entry(&m.namespace).or_default().push(m);
             }
-            let ext = match args.output {
-                ManifestFormat::Yaml => "yaml",
-                ManifestFormat::Json => "json",
-            };
+            let ext = format_name(args.output);
             let files: Vec<(std::path::PathBuf, Vec<&Manifest>)> = by_ns
                 .into_iter()
                 .map(|(ns, items)| (dir.join(format!("{ns}.{ext}")), items))

@@ -30,6 +30,7 @@ mod integrity;
 mod interop;
 mod keys;
 mod kills;
+mod kubectl_habits;
 mod messages;
 mod multicluster;
 mod namespace;
