@@ -413,3 +413,68 @@ fn exec_files_are_removed_after_ksec_gets_sigterm() {
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{logs}");
     assert!(!dir.exists(), "{} is left behind", dir.display());
 }
+
+#[test]
+fn exec_files_left_by_a_killed_ksec_are_removed_by_the_next_exec() {
+    let fx = Fixture::new();
+    let (mut child, pid, dir) = start_files_run(&fx);
+    // ksec itself is killed: no chance to clean up
+    signal(child.0.id(), libc::SIGKILL);
+    wait_bounded(&mut child, &fx);
+    signal(pid, libc::SIGKILL);
+    assert!(dir.is_dir(), "{} should be left behind", dir.display());
+    let out = fx.exec(&["-n", "payments", "--files", "--secret", "db", "--", "true"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // (another test's `exec --files` running at the same time may be the
+    // one that removes it, saying so on its stderr)
+    assert!(!dir.exists(), "{} is still there: {err}", dir.display());
+}
+
+/// A Ctrl-C typed on the terminal signals the whole foreground process
+/// group; ksec does not send the command a second one. The command here
+/// runs in a session of its own (setsid), so it gets SIGINT only if ksec
+/// passes it on; a SIGTERM sent to ksec with kill(2) is passed on.
+#[test]
+fn exec_does_not_pass_on_a_ctrl_c_from_the_terminal() {
+    use crate::common::terminal::{Transcript, on_terminal};
+    let script = common::which("script").expect("util-linux `script` is not installed");
+    let fx = Fixture::new();
+    let marker = fx.path("marker");
+    let ready = fx.path("ready");
+    let ppid = fx.path("ppid");
+    let command = format!(
+        "trap 'echo int >> {m}' INT; trap 'echo term >> {m}; exit 0' TERM; echo $PPID > {p}.tmp; mv {p}.tmp {p}; touch {r}; while :; do sleep 0.05; done",
+        m = marker.display(),
+        p = ppid.display(),
+        r = ready.display()
+    );
+    let line = format!(
+        "exec {ksec} --project {dir} exec -n payments --secret db -- setsid sh -c \"{command}\"",
+        ksec = env!("CARGO_BIN_EXE_ksec"),
+        dir = fx.dir.path().display()
+    );
+    let mut child = on_terminal(&script, &line, fx.dir.path(), &fx.key)
+        .spawn()
+        .unwrap();
+    let transcript = Transcript::read(&mut child);
+    let start = Instant::now();
+    while !ready.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ksec_pid: u32 = read_trimmed(&ppid).parse().unwrap();
+    let terminate = std::thread::spawn(move || {
+        // the Ctrl-C has long been typed (and handled) by then
+        std::thread::sleep(Duration::from_millis(800));
+        signal(ksec_pid, libc::SIGTERM);
+    });
+    let (status, text) = transcript.type_and_wait(&mut child, b"\x03");
+    terminate.join().unwrap();
+    assert!(
+        !text.contains(common::canary::MARKER),
+        "a value was printed"
+    );
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(read_trimmed(&marker), "term", "{text}");
+}
