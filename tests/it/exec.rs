@@ -305,12 +305,15 @@ fn exec_passes_the_exit_code_through() {
     );
 }
 
+/// SIGINT, SIGHUP and SIGTERM sent to ksec each reach the command, which
+/// traps them (and ends at SIGTERM).
 #[test]
-fn exec_forwards_sigterm_to_the_command() {
+fn exec_forwards_sigint_sighup_and_sigterm_to_the_command() {
     let fx = Fixture::new();
+    let marker = fx.path("marker");
     let script = format!(
-        "trap 'echo got-term > {marker}; exit 0' TERM; touch {ready}; while :; do sleep 0.05; done",
-        marker = fx.path("marker").display(),
+        "trap 'echo int >> {m}' INT; trap 'echo hup >> {m}' HUP; trap 'echo term >> {m}; exit 0' TERM; touch {ready}; while :; do sleep 0.05; done",
+        m = marker.display(),
         ready = fx.path("ready").display()
     );
     let mut child = fx.spawn(&[
@@ -321,11 +324,28 @@ fn exec_forwards_sigterm_to_the_command() {
         assert!(start.elapsed() < Duration::from_secs(60), "{}", fx.logs());
         std::thread::sleep(Duration::from_millis(20));
     }
-    signal(child.0.id(), libc::SIGTERM);
+    let mut want = String::new();
+    for (sig, name) in [
+        (libc::SIGINT, "int"),
+        (libc::SIGHUP, "hup"),
+        (libc::SIGTERM, "term"),
+    ] {
+        signal(child.0.id(), sig);
+        want.push_str(name);
+        want.push('\n');
+        let start = Instant::now();
+        while std::fs::read_to_string(&marker).unwrap_or_default() != want {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{name} did not reach the command: {}",
+                fx.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let status = wait_bounded(&mut child, &fx);
     let logs = fx.logs();
     assert_eq!(status.code(), Some(0), "{logs}");
-    assert_eq!(read_trimmed(&fx.path("marker")), "got-term", "{logs}");
 }
 
 /// The command writes its pid and KSEC_FILES_DIR (and the `{}` argument),
