@@ -139,7 +139,7 @@ fn prefixed_pid(name: &str, prefix: &str) -> Option<u32> {
 /// A new private (0700) temporary directory for plaintext, named
 /// `<prefix><pid>-<random>` (`ksec-edit-`, `ksec-exec-`), removed when the
 /// value is dropped. It goes on RAM-backed storage where there is one (see
-/// [`private_base`]). A SIGKILL leaves it behind: first, the directories of
+/// `private_base`). A SIGKILL leaves it behind: first, the directories of
 /// this prefix whose ksec is gone are removed (`what` names the command in
 /// the note that says so).
 pub fn private_temp_dir(prefix: &str, what: &str) -> Result<tempfile::TempDir> {

@@ -78,6 +78,14 @@ impl Fixture {
             .unwrap()
     }
 
+    /// `ksec exec -n payments FLAGS -- sh -c SCRIPT`, as [`Fixture::exec`].
+    fn exec_sh(&self, flags: &str, script: &str) -> std::process::Output {
+        let mut args = vec!["-n", "payments"];
+        args.extend(flags.split_whitespace());
+        args.extend(["--", "sh", "-c", script]);
+        self.exec(&args)
+    }
+
     /// `ksec exec ARGS` started in the background in a process group of
     /// its own, stdout and stderr to files (a command killed mid-way may
     /// leave children holding a pipe).
@@ -173,6 +181,15 @@ fn wait_bounded(child: &mut Background, fx: &Fixture) -> std::process::ExitStatu
     }
 }
 
+/// The run failed with `code`, and its stderr holds each of `says`.
+fn assert_refused(out: &std::process::Output, code: i32, says: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    for s in says {
+        assert!(err.contains(s), "{s:?} not in: {err}");
+    }
+}
+
 fn read_trimmed(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }
@@ -180,18 +197,10 @@ fn read_trimmed(path: &Path) -> String {
 #[test]
 fn exec_passes_secret_and_configmap_values_and_the_parent_environment() {
     let fx = Fixture::new();
-    let out = fx.exec(&[
-        "-n",
-        "payments",
-        "--secret",
-        "db",
-        "--configmap",
-        "app",
-        "--",
-        "sh",
-        "-c",
+    let out = fx.exec_sh(
+        "--secret db --configmap app",
         r#"[ "$DB_PASSWORD" = "$WANT" ] && [ "$MODE" = fast ] && [ -n "$HOME" ]"#,
-    ]);
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // the same check fails with another expected value: the test is real
     let out = ksec_with(fx.dir.path(), &fx.key)
@@ -208,24 +217,17 @@ fn exec_passes_secret_and_configmap_values_and_the_parent_environment() {
 fn exec_secret_filter_passes_only_the_objects_named() {
     let fx = Fixture::new();
     // the ConfigMaps are left out: no MODE, and no clash on DB_PASSWORD
-    let out = fx.exec(&[
-        "-n",
-        "payments",
-        "--secret",
-        "db",
-        "--",
-        "sh",
-        "-c",
+    let out = fx.exec_sh(
+        "--secret db",
         r#"[ -z "${MODE+set}" ] && [ "$DB_PASSWORD" = "$WANT" ]"#,
-    ]);
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // a name that is no object of the namespace
     let out = fx.exec(&["-n", "payments", "--secret", "nope", "--", "true"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(
-        err.contains("--secret nope: no Secret of that name (rendered there: db)"),
-        "{err}"
+    assert_refused(
+        &out,
+        3,
+        &["--secret nope: no Secret of that name (rendered there: db)"],
     );
 }
 
@@ -234,38 +236,24 @@ fn exec_refuses_invalid_names_binary_values_and_a_key_of_two_objects() {
     let fx = Fixture::new();
     let marker = fx.path("ran");
     let touch = format!("touch {}", marker.display());
-    let out = fx.exec(&[
-        "-n",
-        "payments",
-        "--configmap",
-        "files",
-        "--configmap",
-        "blob",
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(6), "{err}");
-    assert!(
-        err.contains("ConfigMap files: key app.yaml is not a valid variable name"),
-        "{err}"
+    let out = fx.exec_sh("--configmap files --configmap blob", &touch);
+    assert_refused(
+        &out,
+        6,
+        &[
+            "ConfigMap files: key app.yaml is not a valid variable name",
+            "ConfigMap blob: the value of key BLOB is binary",
+            "use --files",
+        ],
     );
-    assert!(
-        err.contains("ConfigMap blob: the value of key BLOB is binary"),
-        "{err}"
-    );
-    assert!(err.contains("use --files"), "{err}");
     assert!(!marker.exists(), "the command ran");
 
     // every object: DB_PASSWORD is in the Secret and in a ConfigMap
     let out = fx.exec(&["-n", "payments", "--", "sh", "-c", &touch]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("key DB_PASSWORD is in both ConfigMap clash and Secret db"),
-        "{err}"
+    assert_refused(
+        &out,
+        2,
+        &["key DB_PASSWORD is in both ConfigMap clash and Secret db"],
     );
     assert!(!marker.exists(), "the command ran");
 }
@@ -273,21 +261,10 @@ fn exec_refuses_invalid_names_binary_values_and_a_key_of_two_objects() {
 #[test]
 fn exec_passes_the_exit_code_through() {
     let fx = Fixture::new();
-    let out = fx.exec(&[
-        "-n", "payments", "--secret", "db", "--", "sh", "-c", "exit 7",
-    ]);
+    let out = fx.exec_sh("--secret db", "exit 7");
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     // killed by a signal: 128+N, as a shell says
-    let out = fx.exec(&[
-        "-n",
-        "payments",
-        "--secret",
-        "db",
-        "--",
-        "sh",
-        "-c",
-        "kill -KILL $$",
-    ]);
+    let out = fx.exec_sh("--secret db", "kill -KILL $$");
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     let out = fx.exec(&[
         "-n",
@@ -297,12 +274,7 @@ fn exec_passes_the_exit_code_through() {
         "--",
         "no-such-command-x",
     ]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(
-        err.contains("cannot run no-such-command-x: no such command"),
-        "{err}"
-    );
+    assert_refused(&out, 3, &["cannot run no-such-command-x: no such command"]);
 }
 
 /// SIGINT, SIGHUP and SIGTERM sent to ksec each reach the command, which
