@@ -303,7 +303,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub staged: bool,
 
-    /// Print `text` or `json`
+    /// Print `text`, `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -375,7 +375,7 @@ pub struct BootstrapArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Print `text` (a line per namespace) or `json`
+    /// Print `text` (a line per namespace), `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -414,7 +414,7 @@ pub enum RecipientsCommand {
 
 #[derive(Debug, Args)]
 pub struct RecipientsListArgs {
-    /// Print `text` (a table) or `json`
+    /// Print `text` (a table), `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -579,7 +579,7 @@ pub struct NamespaceAddArgs {
 
 #[derive(Debug, Args)]
 pub struct NamespaceListArgs {
-    /// Print `text` (a table), `json`, or `name` (`namespace/NAME` lines, as kubectl)
+    /// Print `text` (a table), `json`, `yaml`, or `name` (`namespace/NAME` lines, as kubectl)
     #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
     pub output: ListFormat,
 }
@@ -588,6 +588,7 @@ pub struct NamespaceListArgs {
 pub enum ListFormat {
     Text,
     Json,
+    Yaml,
     Name,
 }
 
@@ -634,15 +635,17 @@ pub struct KeygenArgs {
     #[arg(long)]
     pub keyring: bool,
 
-    /// Print `text` (the recipient) or `json`
+    /// Print `text` (the recipient), `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
+/// `text` for people; `json` or `yaml` (the same data) for machines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
+    Yaml,
 }
 
 #[derive(Debug, Args)]
@@ -801,7 +804,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub prune: bool,
 
-    /// Print the differences as `text` or `json` (cluster, namespace,
+    /// Print the differences as `text`, `json` or `yaml` (cluster, namespace,
     /// object and key; never a value)
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -842,7 +845,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub check_access: bool,
 
-    /// Print the summary as `text` or `json`
+    /// Print the summary as `text`, `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

@@ -79,7 +79,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
     });
 
     match args.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let json = serde_json::json!({
                 "problems": report.problems.iter().map(|f| serde_json::json!({
                     "file": f.file,
@@ -93,10 +93,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
                 "unverified": report.unverified,
                 "warnings": report.warnings.iter().cloned().chain(unverified_note.clone()).collect::<Vec<_>>(),
             });
-            let mut text =
-                serde_json::to_string_pretty(&json).expect("JSON of strings and numbers");
-            text.push('\n');
-            write_stdout(text.as_bytes())?;
+            super::print_data(args.output, &json, true)?;
         }
         OutputFormat::Text => {
             let mut out = String::new();

@@ -232,7 +232,7 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
         Action::Annotate => "annotated",
     };
     match args.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let secrets: Vec<serde_json::Value> = resolved
                 .steps
                 .iter()
@@ -252,9 +252,10 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
                     json!({"name": r.name, "key": r.public, "namespace": r.namespace, "adoptedFrom": r.adopted_from})
                 })
                 .collect();
-            outln!(
-                "{}",
-                json!({"environment": args.env, "secrets": secrets, "recorded": recorded})
+            super::print_data(
+                args.output,
+                &json!({"environment": args.env, "secrets": secrets, "recorded": recorded}),
+                false,
             )
         }
         OutputFormat::Text => {

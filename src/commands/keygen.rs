@@ -24,10 +24,11 @@ pub fn run(args: KeygenArgs, _ctx: &Context) -> Result<()> {
             outln!("{}", generated.recipient)?;
             eprintln!("identity written to {place}; the line above is its recipient (public key)");
         }
-        OutputFormat::Json => {
-            outln!(
-                "{}",
-                serde_json::json!({ "recipient": generated.recipient, "stored_in": place })
+        OutputFormat::Json | OutputFormat::Yaml => {
+            super::print_data(
+                args.output,
+                &serde_json::json!({ "recipient": generated.recipient, "stored_in": place }),
+                false,
             )?;
         }
     }

@@ -36,6 +36,25 @@ pub fn save(path: &Path, opened: Opened) -> Result<()> {
     crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
 }
 
+/// `--output json` or `yaml`: the data as JSON (`pretty`, or on one line,
+/// as each command has always printed it), or as one YAML document laid
+/// out as kubectl does.
+pub fn print_data(
+    format: crate::cli::OutputFormat,
+    value: &serde_json::Value,
+    pretty: bool,
+) -> Result<()> {
+    let text = match format {
+        crate::cli::OutputFormat::Yaml => crate::render::emit::document(value),
+        _ if pretty => format!(
+            "{}\n",
+            serde_json::to_string_pretty(value).expect("JSON values always serialise")
+        ),
+        _ => format!("{value}\n"),
+    };
+    write_stdout(text.as_bytes())
+}
+
 /// A write to stdout that failed for another reason than a closed pipe.
 pub fn stdout_error(err: &std::io::Error) -> Error {
     Error::new(Code::Io, format!("cannot write to stdout: {err}"))

@@ -4,6 +4,7 @@
 use super::Context;
 use crate::cli::{
     ListFormat, NamespaceAddArgs, NamespaceCommand, NamespaceListArgs, NamespaceRemoveArgs,
+    OutputFormat,
 };
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
@@ -409,7 +410,7 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
                 .collect();
             super::write_stdout(names.as_bytes())
         }
-        ListFormat::Json => {
+        ListFormat::Json | ListFormat::Yaml => {
             let items: Vec<serde_json::Value> = project
                 .namespaces
                 .values()
@@ -426,10 +427,12 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
                     })
                 })
                 .collect();
-            let mut out = serde_json::to_string_pretty(&items)
-                .map_err(|e| Error::new(crate::error::Code::Unexpected, e.to_string()))?;
-            out.push('\n');
-            super::write_stdout(out.as_bytes())
+            let format = if args.output == ListFormat::Yaml {
+                OutputFormat::Yaml
+            } else {
+                OutputFormat::Json
+            };
+            super::print_data(format, &serde_json::Value::Array(items), true)
         }
         ListFormat::Text => {
             let mut rows = vec![

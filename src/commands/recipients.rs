@@ -13,7 +13,7 @@ use crate::cli::{
     RekeyArgs,
 };
 use crate::crypto::wrap::Identity;
-use crate::error::{Code, Error, Result};
+use crate::error::Result;
 use crate::fsutil;
 use crate::keys;
 use crate::project::{Project, scaffold};
@@ -30,7 +30,7 @@ fn list(args: RecipientsListArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
     let members = access::members(&project);
     match args.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let items: Vec<serde_json::Value> = members
                 .iter()
                 .map(|m| {
@@ -45,10 +45,7 @@ fn list(args: RecipientsListArgs, ctx: &Context) -> Result<()> {
                     })
                 })
                 .collect();
-            let mut out = serde_json::to_string_pretty(&items)
-                .map_err(|e| Error::new(Code::Unexpected, e.to_string()))?;
-            out.push('\n');
-            write_stdout(out.as_bytes())
+            super::print_data(args.output, &serde_json::Value::Array(items), true)
         }
         OutputFormat::Text => {
             let mut rows = vec![["RECIPIENT", "KEY", "GROUPS", "NAMESPACES"].map(String::from)];

@@ -13,6 +13,7 @@ pub fn document(value: &Value) -> String {
     let mut out = String::new();
     match value {
         Value::Object(map) if !map.is_empty() => map_entries(&mut out, map, 0, false),
+        Value::Array(items) if !items.is_empty() => seq_items(&mut out, items, 0),
         other => {
             out.push_str(&inline(other, 0));
             out.push('\n');
@@ -102,6 +103,13 @@ fn inline(value: &Value, col: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_list_at_the_top_is_a_block_sequence() {
+        let v = json!([{"name": "a", "tags": ["x"]}, "b"]);
+        assert_eq!(document(&v), "- name: a\n  tags:\n  - x\n- b\n");
+        assert_eq!(document(&json!([])), "[]\n");
+    }
 
     #[test]
     fn kubectl_layout() {

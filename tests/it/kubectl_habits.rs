@@ -152,3 +152,32 @@ fn all_namespaces_is_every_namespace_and_excludes_n() {
         );
     }
 }
+
+#[test]
+fn output_yaml_is_the_json_data_as_yaml() {
+    let (dir, _key) = project();
+    let parse_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let parse_yaml = |text: &str| serde_saphyr::from_str::<serde_json::Value>(text).unwrap();
+    for args in [&["namespace", "list"][..], &["recipients", "list"]] {
+        let (code, json, err) = run(dir.path(), &[args, &["-o", "json"]].concat());
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        let (code, yaml, err) = run(dir.path(), &[args, &["-o", "yaml"]].concat());
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(
+            yaml.starts_with("- "),
+            "{args:?}: a block sequence:\n{yaml}"
+        );
+        assert_eq!(parse_yaml(&yaml), parse_json(&json), "{args:?}:\n{yaml}");
+    }
+    let out = dir.path().join("new-key.txt");
+    let (code, yaml, err) = run(
+        dir.path(),
+        &["keygen", "--out", &out.to_string_lossy(), "-o", "yaml"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let data = parse_yaml(&yaml);
+    assert!(
+        data["recipient"].as_str().unwrap().starts_with("age1"),
+        "{yaml}"
+    );
+}

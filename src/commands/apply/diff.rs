@@ -3,7 +3,7 @@
 
 use super::{
     Changes, Cluster, Context, DiffArgs, Error, Origin, Outcome, OutputFormat, Project, Rendered,
-    Result, connect, connect_each, label, must_exist, outln, per_cluster, plan, prepare, reads_for,
+    Result, connect, connect_each, label, must_exist, per_cluster, plan, prepare, reads_for,
     refuse_missing_workloads, versions, warn_provenance, warn_unseen,
 };
 
@@ -56,7 +56,7 @@ fn report(
         .map(|((r, c), _)| label(r, c))
         .collect();
     match args.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let clusters: Vec<serde_json::Value> = targets
                 .iter()
                 .zip(results)
@@ -85,9 +85,10 @@ fn report(
                     }),
                 })
                 .collect();
-            outln!(
-                "{}",
-                serde_json::json!({"drift": !drifting.is_empty(), "clusters": clusters})
+            crate::commands::print_data(
+                args.output,
+                &serde_json::json!({"drift": !drifting.is_empty(), "clusters": clusters}),
+                false,
             )?;
         }
         OutputFormat::Text if !several => {

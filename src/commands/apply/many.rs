@@ -190,7 +190,7 @@ impl Counted {
 /// where writes failed, what was applied, failed and not attempted there.
 fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<()> {
     match args.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let clusters: Vec<serde_json::Value> = results
                 .iter()
                 .map(|(_, c)| {
@@ -212,9 +212,10 @@ fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<(
                     v
                 })
                 .collect();
-            outln!(
-                "{}",
-                serde_json::json!({"dryRun": args.dry_run, "clusters": clusters})
+            crate::commands::print_data(
+                args.output,
+                &serde_json::json!({"dryRun": args.dry_run, "clusters": clusters}),
+                false,
             )?;
         }
         OutputFormat::Text => {

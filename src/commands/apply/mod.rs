@@ -769,10 +769,11 @@ fn summary(
 ) -> Result<()> {
     let per_ns = changes.counts(written, pruned);
     match args.output {
-        OutputFormat::Json => {
-            outln!(
-                "{}",
-                serde_json::json!({"dryRun": args.dry_run, "namespaces": per_ns})
+        OutputFormat::Json | OutputFormat::Yaml => {
+            crate::commands::print_data(
+                args.output,
+                &serde_json::json!({"dryRun": args.dry_run, "namespaces": per_ns}),
+                false,
             )?;
         }
         OutputFormat::Text => {
