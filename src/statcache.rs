@@ -85,7 +85,7 @@ struct Entry {
 /// (none when the cache already had it or the file was too fresh).
 pub struct Hashed {
     pub hash: Hash,
-    path: PathBuf,
+    path: String,
     fresh: Option<Entry>,
 }
 
@@ -93,9 +93,10 @@ pub struct Hashed {
 #[derive(Debug, Default)]
 pub struct StatCache {
     file: Option<PathBuf>,
-    entries: HashMap<PathBuf, Entry>,
+    /// By path: a `String` hashes faster than a `Path` (no component walk).
+    entries: HashMap<String, Entry>,
     /// The files hashed in this run: only they are kept when saving.
-    seen: HashSet<PathBuf>,
+    seen: HashSet<String>,
     changed: bool,
 }
 
@@ -126,7 +127,7 @@ impl StatCache {
 
     /// The remembered hash of the file at `path`, if `meta` (its stat data
     /// now) is what it was then.
-    fn lookup(&self, path: &Path, meta: &Metadata) -> Option<Hash> {
+    fn lookup(&self, path: &str, meta: &Metadata) -> Option<Hash> {
         let entry = self.entries.get(path)?;
         (Some(entry.stat) == Stat::of(meta)).then_some(entry.hash)
     }
@@ -144,19 +145,27 @@ impl StatCache {
         // the clock before the stat: see `Stat::settled`
         let now = SystemTime::now();
         let meta = stat(path).ok()?;
-        let path = path.to_path_buf();
-        if let Some(hash) = self.lookup(&path, &meta) {
+        // a path that is not UTF-8 or holds a line break is never
+        // remembered: it could not be written back
+        let key = path.to_str().filter(|p| !p.contains('\n'));
+        if let Some(key) = key
+            && let Some(hash) = self.lookup(key, &meta)
+        {
             return Some(Hashed {
                 hash,
-                path,
+                path: key.to_string(),
                 fresh: None,
             });
         }
-        let hash: Hash = Sha256::digest(read(&path)?).into();
+        let hash: Hash = Sha256::digest(read(path)?).into();
         let fresh = Stat::of(&meta)
-            .filter(|s| s.settled(now))
+            .filter(|s| key.is_some() && s.settled(now))
             .map(|stat| Entry { stat, hash });
-        Some(Hashed { hash, path, fresh })
+        Some(Hashed {
+            hash,
+            path: key.unwrap_or_default().to_string(),
+            fresh,
+        })
     }
 
     /// Remember what `hash` found.
@@ -167,7 +176,9 @@ impl StatCache {
             {
                 self.changed = true;
             }
-            self.seen.insert(h.path);
+            if !h.path.is_empty() {
+                self.seen.insert(h.path);
+            }
         }
     }
 
@@ -184,14 +195,17 @@ impl StatCache {
         let mut lines: Vec<String> = self
             .entries
             .iter()
-            .filter_map(|(path, e)| {
-                let path = path.to_str().filter(|p| !p.contains('\n'))?;
-                let hash: String = e.hash.iter().map(|b| format!("{b:02x}")).collect();
+            .map(|(path, e)| {
                 let s = &e.stat;
-                Some(format!(
-                    "{hash} {} {} {} {} {} {path}",
-                    s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns
-                ))
+                format!(
+                    "{} {} {} {} {} {} {path}",
+                    to_hex(&e.hash),
+                    s.dev,
+                    s.ino,
+                    s.size,
+                    s.mtime_ns,
+                    s.ctime_ns
+                )
             })
             .collect();
         lines.sort();
@@ -215,7 +229,7 @@ fn cache_dir() -> Option<PathBuf> {
 
 /// The entries of a cache file; `None` for anything but this version's
 /// well-formed text (then the cache starts empty).
-fn parse(text: &str) -> Option<HashMap<PathBuf, Entry>> {
+fn parse(text: &str) -> Option<HashMap<String, Entry>> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
@@ -224,14 +238,7 @@ fn parse(text: &str) -> Option<HashMap<PathBuf, Entry>> {
         .filter(|l| !l.is_empty())
         .map(|line| {
             let mut fields = line.splitn(7, ' ');
-            let hex = fields.next()?;
-            let mut hash = [0u8; 32];
-            if hex.len() != 64 {
-                return None;
-            }
-            for (i, byte) in hash.iter_mut().enumerate() {
-                *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-            }
+            let hash = from_hex(fields.next()?)?;
             let stat = Stat {
                 dev: fields.next()?.parse().ok()?,
                 ino: fields.next()?.parse().ok()?,
@@ -239,9 +246,38 @@ fn parse(text: &str) -> Option<HashMap<PathBuf, Entry>> {
                 mtime_ns: fields.next()?.parse().ok()?,
                 ctime_ns: fields.next()?.parse().ok()?,
             };
-            Some((PathBuf::from(fields.next()?), Entry { stat, hash }))
+            Some((fields.next()?.to_string(), Entry { stat, hash }))
         })
         .collect()
+}
+
+/// `hash` in lower-case hex, as `sha256sum` prints it.
+pub fn to_hex(hash: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(hash.len() * 2);
+    for b in hash {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// The hash written by `to_hex`; `None` for anything else.
+pub fn from_hex(text: &str) -> Option<Hash> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = digit(bytes[2 * i])? << 4 | digit(bytes[2 * i + 1])?;
+    }
+    Some(hash)
 }
 
 #[cfg(test)]
@@ -280,7 +316,7 @@ mod tests {
     fn the_text_round_trips_and_anything_else_is_no_cache() {
         let mut entries = HashMap::new();
         entries.insert(
-            PathBuf::from("/a dir/with spaces.yaml"),
+            "/a dir/with spaces.yaml".to_string(),
             Entry {
                 stat: stat(-5, 7),
                 hash: [0xab; 32],
@@ -299,6 +335,8 @@ mod tests {
         assert_eq!(parse("ksec stat cache 0\n"), None);
         assert_eq!(parse(&text.replace(" 7 ", " x ")), None);
         assert_eq!(parse(&text.replacen("ab", "zz", 1)), None);
+        assert_eq!(parse(&text.replacen("ab", "AB", 1)), None);
+        assert_eq!(to_hex(&[0x0f, 0xa0]), "0fa0");
     }
 
     #[test]
@@ -322,7 +360,9 @@ mod tests {
             stat: Stat::of(&meta).unwrap(),
             hash: [7; 32],
         };
-        cache.entries.insert(path.clone(), entry);
+        cache
+            .entries
+            .insert(path.to_str().unwrap().to_string(), entry);
         let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
         assert_eq!((h.hash, reads.get()), ([7; 32], 1));
         // a change of the file changes its stat data: read again
