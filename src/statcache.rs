@@ -18,7 +18,7 @@
 //! change then gives it a newer ctime, which no one can set back.
 
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,10 +97,19 @@ pub struct StatCache {
     entries: HashMap<String, Entry>,
     /// The files hashed in this run: only they are kept when saving.
     seen: HashSet<String>,
+    /// Lines a run derived from files it hashed (a file list, say), under
+    /// a key that names those files' hashes; kept when read or written in
+    /// this run.
+    notes: BTreeMap<String, Vec<String>>,
+    noted: HashSet<String>,
     changed: bool,
 }
 
-const HEADER: &str = "ksec stat cache 1";
+/// The first line; another ksec version starts from an empty cache.
+const HEADER: &str = concat!("ksec stat cache 2, ksec ", env!("CARGO_PKG_VERSION"));
+
+/// A note's lines start with this, then the key, a tab and the line.
+const NOTE: &str = "@";
 
 impl StatCache {
     /// The cache of `key` (an output folder's real path), read if it is
@@ -114,13 +123,14 @@ impl StatCache {
             .map(|b| format!("{b:02x}"))
             .collect();
         let file = dir.join("ksec").join("gitops").join(name);
-        let entries = std::fs::read_to_string(&file)
+        let (entries, notes) = std::fs::read_to_string(&file)
             .ok()
             .and_then(|text| parse(&text))
             .unwrap_or_default();
         StatCache {
             file: Some(file),
             entries,
+            notes,
             ..StatCache::default()
         }
     }
@@ -168,6 +178,42 @@ impl StatCache {
         })
     }
 
+    /// The hash of `path` when its stat data (`stat`) is what the cache
+    /// remembers; the file is never read.
+    pub fn remembered(
+        &self,
+        path: &Path,
+        stat: impl Fn(&Path) -> std::io::Result<Metadata>,
+    ) -> Option<Hashed> {
+        let key = path.to_str()?;
+        let hash = self.lookup(key, &stat(path).ok()?)?;
+        Some(Hashed {
+            hash,
+            path: key.to_string(),
+            fresh: None,
+        })
+    }
+
+    /// The lines noted under `key`, if any.
+    pub fn noted(&mut self, key: &str) -> Option<&[String]> {
+        let lines = self.notes.get(key)?;
+        self.noted.insert(key.to_string());
+        Some(lines)
+    }
+
+    /// Note `lines` under `key` (neither may hold a line break, nor the key
+    /// a tab: such a note is not kept).
+    pub fn note(&mut self, key: String, lines: Vec<String>) {
+        if key.contains(['\n', '\t']) || lines.iter().any(|l| l.contains('\n')) {
+            return;
+        }
+        if self.notes.get(&key) != Some(&lines) {
+            self.changed = true;
+        }
+        self.noted.insert(key.clone());
+        self.notes.insert(key, lines);
+    }
+
     /// Remember what `hash` found.
     pub fn remember(&mut self, hashed: impl IntoIterator<Item = Hashed>) {
         for h in hashed {
@@ -185,11 +231,13 @@ impl StatCache {
     /// Write the cache when it changed, keeping only the files hashed in
     /// this run. A failure is ignored: the next run hashes the files again.
     pub fn save(mut self) {
-        let before = self.entries.len();
+        let before = (self.entries.len(), self.notes.len());
         let seen = std::mem::take(&mut self.seen);
         self.entries.retain(|path, _| seen.contains(path));
+        let noted = std::mem::take(&mut self.noted);
+        self.notes.retain(|key, _| noted.contains(key));
         let Some(file) = &self.file else { return };
-        if !self.changed && self.entries.len() == before {
+        if !self.changed && (self.entries.len(), self.notes.len()) == before {
             return;
         }
         let mut lines: Vec<String> = self
@@ -209,6 +257,13 @@ impl StatCache {
             })
             .collect();
         lines.sort();
+        for (key, noted) in &self.notes {
+            lines.extend(noted.iter().map(|line| format!("{NOTE}{key}\t{line}")));
+            // a note with no line still says that it was noted
+            if noted.is_empty() {
+                lines.push(format!("{NOTE}{key}"));
+            }
+        }
         let text = format!("{HEADER}\n{}\n", lines.join("\n"));
         if let Some(dir) = file.parent()
             && std::fs::create_dir_all(dir).is_ok()
@@ -227,28 +282,40 @@ fn cache_dir() -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
 }
 
-/// The entries of a cache file; `None` for anything but this version's
-/// well-formed text (then the cache starts empty).
-fn parse(text: &str) -> Option<HashMap<String, Entry>> {
+/// The entries and notes of a cache file; `None` for anything but this
+/// version's well-formed text (then the cache starts empty).
+type Parsed = (HashMap<String, Entry>, BTreeMap<String, Vec<String>>);
+
+fn parse(text: &str) -> Option<Parsed> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            let mut fields = line.splitn(7, ' ');
-            let hash = from_hex(fields.next()?)?;
-            let stat = Stat {
-                dev: fields.next()?.parse().ok()?,
-                ino: fields.next()?.parse().ok()?,
-                size: fields.next()?.parse().ok()?,
-                mtime_ns: fields.next()?.parse().ok()?,
-                ctime_ns: fields.next()?.parse().ok()?,
-            };
-            Some((fields.next()?.to_string(), Entry { stat, hash }))
-        })
-        .collect()
+    let mut entries = HashMap::new();
+    let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        if let Some(note) = line.strip_prefix(NOTE) {
+            match note.split_once('\t') {
+                Some((key, line)) => notes
+                    .entry(key.to_string())
+                    .or_default()
+                    .push(line.to_string()),
+                None => notes.entry(note.to_string()).or_default().clear(),
+            }
+            continue;
+        }
+        let mut fields = line.splitn(7, ' ');
+        let hash = from_hex(fields.next()?)?;
+        let stat = Stat {
+            dev: fields.next()?.parse().ok()?,
+            ino: fields.next()?.parse().ok()?,
+            size: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse().ok()?,
+            ctime_ns: fields.next()?.parse().ok()?,
+        };
+        entries.insert(fields.next()?.to_string(), Entry { stat, hash });
+    }
+    Some((entries, notes))
 }
 
 /// `hash` in lower-case hex, as `sha256sum` prints it.
@@ -323,16 +390,28 @@ mod tests {
             },
         );
         let dir = tempfile::tempdir().unwrap();
-        let cache = StatCache {
+        let mut notes = BTreeMap::new();
+        notes.insert(
+            "a key".to_string(),
+            vec!["one\tline".to_string(), "two".into()],
+        );
+        notes.insert("empty".to_string(), vec![]);
+        let mut cache = StatCache {
             file: Some(dir.path().join("c")),
             entries: entries.clone(),
             seen: entries.keys().cloned().collect(),
             changed: true,
+            ..StatCache::default()
         };
+        for (key, lines) in &notes {
+            cache.note(key.clone(), lines.clone());
+        }
+        // not kept: it could not be read back
+        cache.note("bad\tkey".to_string(), vec![]);
         cache.save();
         let text = std::fs::read_to_string(dir.path().join("c")).unwrap();
-        assert_eq!(parse(&text), Some(entries));
-        assert_eq!(parse("ksec stat cache 0\n"), None);
+        assert_eq!(parse(&text), Some((entries, notes)));
+        assert_eq!(parse("ksec stat cache 1\n"), None);
         assert_eq!(parse(&text.replace(" 7 ", " x ")), None);
         assert_eq!(parse(&text.replacen("ab", "zz", 1)), None);
         assert_eq!(parse(&text.replacen("ab", "AB", 1)), None);

@@ -104,7 +104,10 @@ const FILE_LINE: &str = "# sha256 ";
 
 /// The fingerprint of one environment's render: ksec's version, the
 /// options and every input (name and content hash, each length-prefixed).
-pub fn fingerprint(inputs: &[(String, Hash)], options: &Options) -> String {
+pub fn fingerprint<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a Hash)>,
+    options: &Options,
+) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
