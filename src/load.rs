@@ -528,17 +528,27 @@ pub fn render_inputs(
     })
     .into_iter()
     .collect::<Option<Vec<_>>>()?;
-    let inputs = files
-        .into_iter()
+    let named = files.into_iter().map(|(name, path, _)| (name, path));
+    Some(hashed_inputs(named, hashed, cache))
+}
+
+/// The files `named` (name, path) with their hashes, in order; what was
+/// hashed is remembered.
+fn hashed_inputs(
+    named: impl Iterator<Item = (String, PathBuf)>,
+    hashed: Vec<statcache::Hashed>,
+    cache: &mut StatCache,
+) -> Vec<Input> {
+    let inputs = named
         .zip(&hashed)
-        .map(|((name, path, _), h)| Input {
+        .map(|((name, path), h)| Input {
             name,
             path,
             hash: h.hash,
         })
         .collect();
     cache.remember(hashed);
-    Some(inputs)
+    inputs
 }
 
 /// The templates a render reads: the YAML files of the templates folder,
@@ -617,17 +627,7 @@ pub fn remembered_inputs(
     let hashed = crate::parallel::map(&files, |(_, path)| cached.remembered(path, stat))
         .into_iter()
         .collect::<Option<Vec<_>>>()?;
-    let inputs = files
-        .into_iter()
-        .zip(&hashed)
-        .map(|((name, path), h)| Input {
-            name,
-            path,
-            hash: h.hash,
-        })
-        .collect();
-    cache.remember(hashed);
-    Some(inputs)
+    Some(hashed_inputs(files.into_iter(), hashed, cache))
 }
 
 /// Why an encrypted source gave no pairs.
