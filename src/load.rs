@@ -466,16 +466,27 @@ fn sources(
 /// A source's namespace folder and size limit, as a render reads it.
 type SourceIn<'a> = (&'a Path, u64);
 
-/// The hash of each file a render of `environment` reads, under a name:
-/// ksec.yaml, every source its namespaces name (an encrypted one as it is
-/// on disk: nothing is decrypted) and the project's templates. A file whose
-/// stat data `cache` remembers is not read; what was hashed is remembered.
+/// One file a render reads: its name in the fingerprint, where it is, and
+/// the SHA-256 of its bytes.
+pub struct Input {
+    pub name: String,
+    pub path: PathBuf,
+    pub hash: statcache::Hash,
+}
+
+/// The name of a template's input.
+const TEMPLATE: &str = "template ";
+
+/// Every file a render of `environment` reads, hashed: ksec.yaml (first),
+/// every source its namespaces name (an encrypted one as it is on disk:
+/// nothing is decrypted) and the project's templates. A file whose stat
+/// data `cache` remembers is not read; what was hashed is remembered.
 /// `None` when one of them cannot be read: the render itself then says why.
 pub fn render_inputs(
     project: &Project,
     environment: &str,
     cache: &mut StatCache,
-) -> Option<Vec<(String, statcache::Hash)>> {
+) -> Option<Vec<Input>> {
     let selection = Selection {
         environment: Some(environment),
         namespaces: select_namespaces(project, Some(environment), &[]).ok()?,
@@ -497,18 +508,8 @@ pub fn render_inputs(
         ));
     }
     let dir = project.root.join(TEMPLATES_DIR);
-    if dir.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .ok()?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().to_string()))
-            .collect::<std::io::Result<_>>()
-            .ok()?;
-        names.sort();
-        for name in names {
-            if name.ends_with(".yaml") || name.ends_with(".yml") {
-                files.push((format!("template {name}"), dir.join(&name), None));
-            }
-        }
+    for name in template_files(&project.root)? {
+        files.push((format!("{TEMPLATE}{name}"), dir.join(&name), None));
     }
     let cached = &*cache;
     let hashed = crate::parallel::map(&files, |(_, full, source)| {
@@ -527,13 +528,106 @@ pub fn render_inputs(
     })
     .into_iter()
     .collect::<Option<Vec<_>>>()?;
-    let hashes = files
-        .into_iter()
+    let named = files.into_iter().map(|(name, path, _)| (name, path));
+    Some(hashed_inputs(named, hashed, cache))
+}
+
+/// The files `named` (name, path) with their hashes, in order; what was
+/// hashed is remembered.
+fn hashed_inputs(
+    named: impl Iterator<Item = (String, PathBuf)>,
+    hashed: Vec<statcache::Hashed>,
+    cache: &mut StatCache,
+) -> Vec<Input> {
+    let inputs = named
         .zip(&hashed)
-        .map(|((name, _, _), h)| (name, h.hash))
+        .map(|((name, path), h)| Input {
+            name,
+            path,
+            hash: h.hash,
+        })
         .collect();
     cache.remember(hashed);
-    Some(hashes)
+    inputs
+}
+
+/// The templates a render reads: the YAML files of the templates folder,
+/// by name; none without the folder.
+fn template_files(root: &Path) -> Option<Vec<String>> {
+    let dir = root.join(TEMPLATES_DIR);
+    if !dir.is_dir() {
+        return Some(Vec::new());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .ok()?
+        .into_iter()
+        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+/// Where the inputs of `environment` are noted: under ksec.yaml's hash, as
+/// they are a function of its text.
+fn inputs_note(environment: &str, config: &statcache::Hash) -> String {
+    format!(
+        "inputs of {environment} for ksec.yaml {}",
+        statcache::to_hex(config)
+    )
+}
+
+/// Note in `cache` which files the render of `environment` read (ksec.yaml
+/// first), for `remembered_inputs`.
+pub fn note_inputs(environment: &str, inputs: &[Input], cache: &mut StatCache) {
+    let Some(config) = inputs.first() else { return };
+    let lines: Option<Vec<String>> = inputs
+        .iter()
+        .map(|i| Some(format!("{}\t{}", i.name, i.path.to_str()?)))
+        .collect();
+    if let Some(lines) = lines {
+        cache.note(inputs_note(environment, &config.hash), lines);
+    }
+}
+
+/// The inputs of `environment` as `render_inputs` gives them, without
+/// parsing ksec.yaml or reading any file: when ksec.yaml's stat data says
+/// it is the text a noted render read, that render's list of files holds
+/// (the list is a function of that text, and of the templates folder's
+/// listing, compared here), and every file on it must be unchanged by its
+/// stat data too. `None` when anything is not so: then parse and hash.
+pub fn remembered_inputs(
+    root: &Path,
+    environment: &str,
+    cache: &mut StatCache,
+) -> Option<Vec<Input>> {
+    let stat = |p: &Path| std::fs::metadata(p);
+    let config = cache.remembered(&root.join(crate::project::FILE_NAME), stat)?;
+    let noted = cache.noted(&inputs_note(environment, &config.hash))?;
+    let files: Vec<(String, PathBuf)> = noted
+        .iter()
+        .map(|line| {
+            let (name, path) = line.split_once('\t')?;
+            Some((name.to_string(), PathBuf::from(path)))
+        })
+        .collect::<Option<_>>()?;
+    if files.first().map(|(_, p)| p) != Some(&root.join(crate::project::FILE_NAME)) {
+        return None;
+    }
+    let templates: Vec<String> = files
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix(TEMPLATE).map(str::to_string))
+        .collect();
+    if template_files(root)? != templates {
+        return None;
+    }
+    let cached = &*cache;
+    let hashed = crate::parallel::map(&files, |(_, path)| cached.remembered(path, stat))
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?;
+    Some(hashed_inputs(files.into_iter(), hashed, cache))
 }
 
 /// Why an encrypted source gave no pairs.

@@ -18,7 +18,7 @@
 //! change then gives it a newer ctime, which no one can set back.
 
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -85,7 +85,7 @@ struct Entry {
 /// (none when the cache already had it or the file was too fresh).
 pub struct Hashed {
     pub hash: Hash,
-    path: PathBuf,
+    path: String,
     fresh: Option<Entry>,
 }
 
@@ -93,13 +93,23 @@ pub struct Hashed {
 #[derive(Debug, Default)]
 pub struct StatCache {
     file: Option<PathBuf>,
-    entries: HashMap<PathBuf, Entry>,
+    /// By path: a `String` hashes faster than a `Path` (no component walk).
+    entries: HashMap<String, Entry>,
     /// The files hashed in this run: only they are kept when saving.
-    seen: HashSet<PathBuf>,
+    seen: HashSet<String>,
+    /// Lines a run derived from files it hashed (a file list, say), under
+    /// a key that names those files' hashes; kept when read or written in
+    /// this run.
+    notes: BTreeMap<String, Vec<String>>,
+    noted: HashSet<String>,
     changed: bool,
 }
 
-const HEADER: &str = "ksec stat cache 1";
+/// The first line; another ksec version starts from an empty cache.
+const HEADER: &str = concat!("ksec stat cache 2, ksec ", env!("CARGO_PKG_VERSION"));
+
+/// A note's lines start with this, then the key, a tab and the line.
+const NOTE: &str = "@";
 
 impl StatCache {
     /// The cache of `key` (an output folder's real path), read if it is
@@ -113,20 +123,21 @@ impl StatCache {
             .map(|b| format!("{b:02x}"))
             .collect();
         let file = dir.join("ksec").join("gitops").join(name);
-        let entries = std::fs::read_to_string(&file)
+        let (entries, notes) = std::fs::read_to_string(&file)
             .ok()
             .and_then(|text| parse(&text))
             .unwrap_or_default();
         StatCache {
             file: Some(file),
             entries,
+            notes,
             ..StatCache::default()
         }
     }
 
     /// The remembered hash of the file at `path`, if `meta` (its stat data
     /// now) is what it was then.
-    fn lookup(&self, path: &Path, meta: &Metadata) -> Option<Hash> {
+    fn lookup(&self, path: &str, meta: &Metadata) -> Option<Hash> {
         let entry = self.entries.get(path)?;
         (Some(entry.stat) == Stat::of(meta)).then_some(entry.hash)
     }
@@ -144,19 +155,63 @@ impl StatCache {
         // the clock before the stat: see `Stat::settled`
         let now = SystemTime::now();
         let meta = stat(path).ok()?;
-        let path = path.to_path_buf();
-        if let Some(hash) = self.lookup(&path, &meta) {
+        // a path that is not UTF-8 or holds a line break is never
+        // remembered: it could not be written back
+        let key = path.to_str().filter(|p| !p.contains('\n'));
+        if let Some(key) = key
+            && let Some(hash) = self.lookup(key, &meta)
+        {
             return Some(Hashed {
                 hash,
-                path,
+                path: key.to_string(),
                 fresh: None,
             });
         }
-        let hash: Hash = Sha256::digest(read(&path)?).into();
+        let hash: Hash = Sha256::digest(read(path)?).into();
         let fresh = Stat::of(&meta)
-            .filter(|s| s.settled(now))
+            .filter(|s| key.is_some() && s.settled(now))
             .map(|stat| Entry { stat, hash });
-        Some(Hashed { hash, path, fresh })
+        Some(Hashed {
+            hash,
+            path: key.unwrap_or_default().to_string(),
+            fresh,
+        })
+    }
+
+    /// The hash of `path` when its stat data (`stat`) is what the cache
+    /// remembers; the file is never read.
+    pub fn remembered(
+        &self,
+        path: &Path,
+        stat: impl Fn(&Path) -> std::io::Result<Metadata>,
+    ) -> Option<Hashed> {
+        let key = path.to_str()?;
+        let hash = self.lookup(key, &stat(path).ok()?)?;
+        Some(Hashed {
+            hash,
+            path: key.to_string(),
+            fresh: None,
+        })
+    }
+
+    /// The lines noted under `key`, if any.
+    pub fn noted(&mut self, key: &str) -> Option<&[String]> {
+        let lines = self.notes.get(key)?;
+        self.noted.insert(key.to_string());
+        Some(lines)
+    }
+
+    /// Note `lines` under `key` (neither may hold a line break, nor the key
+    /// a tab: such a note is not kept).
+    pub fn note(&mut self, key: String, lines: Vec<String>) {
+        if key.contains(['\n', '\t']) || lines.iter().any(|l| l.contains('\n')) {
+            return;
+        }
+        if self.notes.get(&key) != Some(&lines) {
+            self.changed = true;
+        }
+        self.noted.insert(key.clone());
+        self.notes.insert(key, lines);
     }
 
     /// Remember what `hash` found.
@@ -167,34 +222,48 @@ impl StatCache {
             {
                 self.changed = true;
             }
-            self.seen.insert(h.path);
+            if !h.path.is_empty() {
+                self.seen.insert(h.path);
+            }
         }
     }
 
     /// Write the cache when it changed, keeping only the files hashed in
     /// this run. A failure is ignored: the next run hashes the files again.
     pub fn save(mut self) {
-        let before = self.entries.len();
+        let before = (self.entries.len(), self.notes.len());
         let seen = std::mem::take(&mut self.seen);
         self.entries.retain(|path, _| seen.contains(path));
+        let noted = std::mem::take(&mut self.noted);
+        self.notes.retain(|key, _| noted.contains(key));
         let Some(file) = &self.file else { return };
-        if !self.changed && self.entries.len() == before {
+        if !self.changed && (self.entries.len(), self.notes.len()) == before {
             return;
         }
         let mut lines: Vec<String> = self
             .entries
             .iter()
-            .filter_map(|(path, e)| {
-                let path = path.to_str().filter(|p| !p.contains('\n'))?;
-                let hash: String = e.hash.iter().map(|b| format!("{b:02x}")).collect();
+            .map(|(path, e)| {
                 let s = &e.stat;
-                Some(format!(
-                    "{hash} {} {} {} {} {} {path}",
-                    s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns
-                ))
+                format!(
+                    "{} {} {} {} {} {} {path}",
+                    to_hex(&e.hash),
+                    s.dev,
+                    s.ino,
+                    s.size,
+                    s.mtime_ns,
+                    s.ctime_ns
+                )
             })
             .collect();
         lines.sort();
+        for (key, noted) in &self.notes {
+            lines.extend(noted.iter().map(|line| format!("{NOTE}{key}\t{line}")));
+            // a note with no line still says that it was noted
+            if noted.is_empty() {
+                lines.push(format!("{NOTE}{key}"));
+            }
+        }
         let text = format!("{HEADER}\n{}\n", lines.join("\n"));
         if let Some(dir) = file.parent()
             && std::fs::create_dir_all(dir).is_ok()
@@ -213,35 +282,69 @@ fn cache_dir() -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
 }
 
-/// The entries of a cache file; `None` for anything but this version's
-/// well-formed text (then the cache starts empty).
-fn parse(text: &str) -> Option<HashMap<PathBuf, Entry>> {
+/// The entries and notes of a cache file; `None` for anything but this
+/// version's well-formed text (then the cache starts empty).
+type Parsed = (HashMap<String, Entry>, BTreeMap<String, Vec<String>>);
+
+fn parse(text: &str) -> Option<Parsed> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            let mut fields = line.splitn(7, ' ');
-            let hex = fields.next()?;
-            let mut hash = [0u8; 32];
-            if hex.len() != 64 {
-                return None;
+    let mut entries = HashMap::new();
+    let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        if let Some(note) = line.strip_prefix(NOTE) {
+            match note.split_once('\t') {
+                Some((key, line)) => notes
+                    .entry(key.to_string())
+                    .or_default()
+                    .push(line.to_string()),
+                None => notes.entry(note.to_string()).or_default().clear(),
             }
-            for (i, byte) in hash.iter_mut().enumerate() {
-                *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-            }
-            let stat = Stat {
-                dev: fields.next()?.parse().ok()?,
-                ino: fields.next()?.parse().ok()?,
-                size: fields.next()?.parse().ok()?,
-                mtime_ns: fields.next()?.parse().ok()?,
-                ctime_ns: fields.next()?.parse().ok()?,
-            };
-            Some((PathBuf::from(fields.next()?), Entry { stat, hash }))
-        })
-        .collect()
+            continue;
+        }
+        let mut fields = line.splitn(7, ' ');
+        let hash = from_hex(fields.next()?)?;
+        let stat = Stat {
+            dev: fields.next()?.parse().ok()?,
+            ino: fields.next()?.parse().ok()?,
+            size: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse().ok()?,
+            ctime_ns: fields.next()?.parse().ok()?,
+        };
+        entries.insert(fields.next()?.to_string(), Entry { stat, hash });
+    }
+    Some((entries, notes))
+}
+
+/// `hash` in lower-case hex, as `sha256sum` prints it.
+pub fn to_hex(hash: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(hash.len() * 2);
+    for b in hash {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// The hash written by `to_hex`; `None` for anything else.
+pub fn from_hex(text: &str) -> Option<Hash> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = digit(bytes[2 * i])? << 4 | digit(bytes[2 * i + 1])?;
+    }
+    Some(hash)
 }
 
 #[cfg(test)]
@@ -280,25 +383,39 @@ mod tests {
     fn the_text_round_trips_and_anything_else_is_no_cache() {
         let mut entries = HashMap::new();
         entries.insert(
-            PathBuf::from("/a dir/with spaces.yaml"),
+            "/a dir/with spaces.yaml".to_string(),
             Entry {
                 stat: stat(-5, 7),
                 hash: [0xab; 32],
             },
         );
         let dir = tempfile::tempdir().unwrap();
-        let cache = StatCache {
+        let mut notes = BTreeMap::new();
+        notes.insert(
+            "a key".to_string(),
+            vec!["one\tline".to_string(), "two".into()],
+        );
+        notes.insert("empty".to_string(), vec![]);
+        let mut cache = StatCache {
             file: Some(dir.path().join("c")),
             entries: entries.clone(),
             seen: entries.keys().cloned().collect(),
             changed: true,
+            ..StatCache::default()
         };
+        for (key, lines) in &notes {
+            cache.note(key.clone(), lines.clone());
+        }
+        // not kept: it could not be read back
+        cache.note("bad\tkey".to_string(), vec![]);
         cache.save();
         let text = std::fs::read_to_string(dir.path().join("c")).unwrap();
-        assert_eq!(parse(&text), Some(entries));
-        assert_eq!(parse("ksec stat cache 0\n"), None);
+        assert_eq!(parse(&text), Some((entries, notes)));
+        assert_eq!(parse("ksec stat cache 1\n"), None);
         assert_eq!(parse(&text.replace(" 7 ", " x ")), None);
         assert_eq!(parse(&text.replacen("ab", "zz", 1)), None);
+        assert_eq!(parse(&text.replacen("ab", "AB", 1)), None);
+        assert_eq!(to_hex(&[0x0f, 0xa0]), "0fa0");
     }
 
     #[test]
@@ -322,7 +439,9 @@ mod tests {
             stat: Stat::of(&meta).unwrap(),
             hash: [7; 32],
         };
-        cache.entries.insert(path.clone(), entry);
+        cache
+            .entries
+            .insert(path.to_str().unwrap().to_string(), entry);
         let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
         assert_eq!((h.hash, reads.get()), ([7; 32], 1));
         // a change of the file changes its stat data: read again

@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
-    let project = Project::discover(ctx.project_flag.as_deref())?;
     if let Some(dir) = &args.gitops {
-        return gitops(&args, dir, &project, ctx);
+        let root = crate::project::find_root(ctx.project_flag.as_deref())?;
+        return gitops(&args, dir, &root, ctx);
     }
+    let project = Project::discover(ctx.project_flag.as_deref())?;
     let rendered = load::rendered(
         &project,
         args.target.env.as_deref(),
@@ -30,7 +31,7 @@ pub fn run(args: RenderArgs, ctx: &Context) -> Result<()> {
 
 /// `--gitops DIR`: render each environment, plan its tree, seal and write
 /// what changed. Every environment renders before the first write.
-fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Result<()> {
+fn gitops(args: &RenderArgs, dir: &Path, root: &Path, ctx: &Context) -> Result<()> {
     if args.output != ManifestFormat::Yaml {
         return Err(Error::usage(format!(
             "--gitops writes YAML files; --output {} does not apply",
@@ -44,6 +45,13 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
         )
         .hint("drop -n: unchanged namespaces keep every byte of their files"));
     }
+    if !args.all_envs
+        && let Some(env) = args.target.env.as_deref()
+        && unchanged_without_parsing(args, dir, root, env)?
+    {
+        return Ok(());
+    }
+    let project = &Project::load(root)?;
     let environments: Vec<String> = if args.all_envs {
         project.environments.keys().cloned().collect()
     } else {
@@ -77,6 +85,59 @@ fn gitops(args: &RenderArgs, dir: &Path, project: &Project, ctx: &Context) -> Re
     result
 }
 
+/// The no-op of `--env ENV` found without parsing ksec.yaml: ksec.yaml and
+/// every file the last render of it read are unchanged by their stat data
+/// (`load::remembered_inputs`), and so is ENV's tree (`gitops::unchanged`).
+/// Only for an environment that was rendered into DIR before; under its
+/// lock, which is let go when the full path must be taken.
+fn unchanged_without_parsing(
+    args: &RenderArgs,
+    dir: &Path,
+    root: &Path,
+    env: &str,
+) -> Result<bool> {
+    if !crate::k8s::is_dns_label(env) || !dir.join(env).join(gitops::INDEX).is_file() {
+        return Ok(false);
+    }
+    let lock = gitops::lock(dir, env)?;
+    let mut cache = stat_cache(dir, env);
+    let options = gitops::Options {
+        environment: env,
+        source: &args.gitops_source,
+    };
+    let same = match load::remembered_inputs(root, env, &mut cache) {
+        Some(inputs) => gitops::unchanged(dir, env, &fingerprint(&inputs, &options), &mut cache)?,
+        None => false,
+    };
+    if same {
+        cache.save();
+        eprintln!(
+            "{env}: unchanged: wrote 0 files (ksec.yaml, the files its last render read and {}/{env} are unchanged by their stat data; nothing was read or decrypted)",
+            dir.display()
+        );
+    } else {
+        lock.undo();
+    }
+    Ok(same)
+}
+
+/// The stat cache of ENV's folder in DIR (see `statcache`).
+fn stat_cache(dir: &Path, env: &str) -> StatCache {
+    let folder = dir.join(env);
+    StatCache::open(&std::fs::canonicalize(&folder).unwrap_or(folder))
+}
+
+fn fingerprint(inputs: &[load::Input], options: &gitops::Options) -> String {
+    gitops::fingerprint(inputs.iter().map(|i| (i.name.as_str(), &i.hash)), options)
+}
+
+fn say_unchanged(dir: &Path, env: &str) {
+    eprintln!(
+        "{env}: unchanged: wrote 0 files (the inputs and {}/{env} are as the last render left them; nothing was decrypted)",
+        dir.display()
+    );
+}
+
 /// Under the environments' locks: skip, or render and write, each one.
 fn write_gitops(
     args: &RenderArgs,
@@ -95,16 +156,13 @@ fn write_gitops(
         };
         // the hashes of unchanged files, remembered by their stat data
         // outside the tree (a shortcut only: see `statcache`)
-        let folder = dir.join(env);
-        let mut cache = StatCache::open(&std::fs::canonicalize(&folder).unwrap_or(folder));
-        let fingerprint = |project: &Project, cache: &mut StatCache| {
-            load::render_inputs(project, env, cache)
-                .map(|inputs| gitops::fingerprint(&inputs, &options))
-        };
-        let before = fingerprint(project, &mut cache);
-        if let Some(fp) = &before
+        let mut cache = stat_cache(dir, env);
+        let before = load::render_inputs(project, env, &mut cache);
+        let before_fp = before.as_ref().map(|inputs| fingerprint(inputs, &options));
+        if let (Some(inputs), Some(fp)) = (&before, &before_fp)
             && gitops::unchanged(dir, env, fp, &mut cache)?
         {
+            load::note_inputs(env, inputs, &mut cache);
             cache.save();
             skipped.push(env);
             continue;
@@ -115,18 +173,17 @@ fn write_gitops(
         let project = &Project::load(&project.root)?;
         let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
         planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
-        if let Some(fp) = before
-            && fingerprint(project, &mut cache).as_ref() == Some(&fp)
+        let after = load::render_inputs(project, env, &mut cache);
+        if let (Some(inputs), Some(fp)) = (&before, before_fp)
+            && after.as_ref().map(|a| fingerprint(a, &options)).as_ref() == Some(&fp)
         {
+            load::note_inputs(env, inputs, &mut cache);
             fingerprints.insert(env.clone(), fp);
         }
         cache.save();
     }
     for env in &skipped {
-        eprintln!(
-            "{env}: unchanged: wrote 0 files (the inputs and {}/{env} are as the last render left them; nothing was decrypted)",
-            dir.display()
-        );
+        say_unchanged(dir, env);
     }
     if planned.is_empty() {
         return Ok(());

@@ -12,7 +12,7 @@
 pub mod bootstrap;
 mod write;
 
-pub use write::{EnvLock, Written, fingerprint, lock, unchanged, write};
+pub use write::{EnvLock, INDEX, Written, fingerprint, lock, unchanged, write};
 
 use crate::crypto::sops::{self, EncryptedFile, Format, SopsError};
 use crate::crypto::tree::Value;

@@ -11,7 +11,7 @@
 use super::{Content, Options, Planned, Sealed, seal};
 use crate::crypto::wrap::Identity;
 use crate::error::{Error, Result, sops_error};
-use crate::statcache::{Hash, StatCache};
+use crate::statcache::{Hash, StatCache, from_hex, to_hex as hex};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -102,13 +102,12 @@ impl EnvLock {
 const INPUTS_LINE: &str = "# inputs ";
 const FILE_LINE: &str = "# sha256 ";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The fingerprint of one environment's render: ksec's version, the
 /// options and every input (name and content hash, each length-prefixed).
-pub fn fingerprint(inputs: &[(String, Hash)], options: &Options) -> String {
+pub fn fingerprint<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a Hash)>,
+    options: &Options,
+) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -178,10 +177,11 @@ pub fn unchanged(
             |p| std::fs::read(p).ok(),
         )
     });
-    let same = checks
-        .iter()
-        .zip(&hashed)
-        .all(|((_, hash), found)| found.as_ref().is_some_and(|f| hex(&f.hash) == *hash));
+    let same = checks.iter().zip(&hashed).all(|((_, hash), found)| {
+        found
+            .as_ref()
+            .is_some_and(|f| from_hex(hash) == Some(f.hash))
+    });
     cache.remember(hashed.into_iter().flatten());
     Ok(same)
 }

@@ -257,6 +257,9 @@ impl Project {
             }
             err.hint(hint)
         };
+        if let Some(project) = validate::parse_valid(root, text) {
+            return Ok(project);
+        }
         let raw = parse_raw(text).map_err(|mut problems| {
             if problems.len() == 1 {
                 let p = problems.remove(0);
@@ -271,6 +274,9 @@ impl Project {
 
     /// Like `parse`, but every problem comes back as data, for `ksec check`.
     pub fn parse_located(root: &Path, text: &str) -> std::result::Result<Project, Vec<Problem>> {
+        if let Some(project) = validate::parse_valid(root, text) {
+            return Ok(project);
+        }
         let (raw, lines) = parse_raw(text)?;
         validate_all(root, raw, &lines)
     }

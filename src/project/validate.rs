@@ -16,6 +16,15 @@ use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A valid ksec.yaml's project, from one parse; `None` when the file has
+/// any problem. The common case is a valid file: the second parse that
+/// finds every unknown field and the line of each name (`parse_raw`) is
+/// only needed to report problems.
+pub(super) fn parse_valid(root: &Path, text: &str) -> Option<Project> {
+    let raw = serde_saphyr::from_str_with_options(text, yaml_options()).ok()?;
+    validate_all(root, raw, &schema::KeyLines::default()).ok()
+}
+
 /// Read ksec.yaml into its schema. Unknown fields are all reported, each
 /// with its line (serde alone stops at the first); parser errors are put in
 /// ksec's words.

@@ -392,3 +392,83 @@ fn a_render_waiting_on_an_index_that_a_failed_first_render_removed_goes_on() {
         stderr(&out)
     );
 }
+
+/// What a no-op says when it did not even read ksec.yaml.
+const NOTHING_READ: &str = "unchanged by their stat data; nothing was read or decrypted";
+
+/// Once every file has settled and a no-op has noted what the render of
+/// this ksec.yaml reads, a no-op with `--env` neither parses ksec.yaml nor
+/// reads any file. A template added to the project (the list of inputs is
+/// a function of ksec.yaml's text and of the templates folder's listing)
+/// and a source changed with its size and mtime kept are both seen.
+#[test]
+fn a_no_op_with_env_reads_nothing_and_still_sees_a_new_template_or_a_changed_source() {
+    let f = fleet();
+    settled_render_env(&f);
+    let out = render_env(&f);
+    assert!(stderr(&out).contains(NOTHING_READ), "{}", stderr(&out));
+    let before = f.tree();
+
+    // a new template that changes the onboarded namespace
+    let templates = f.dir.join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/namespace.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("namespace.yaml"),
+        builtin.replace(
+            "    ksec.dev/team:",
+            "    example.com/tier: gold\n    ksec.dev/team:",
+        ),
+    )
+    .unwrap();
+    let out = render_env(&f);
+    let err = stderr(&out);
+    assert!(!err.contains("unchanged:"), "{err}");
+    let tree = f.tree();
+    assert_ne!(tree, before);
+    let onboarding: String =
+        common::leftovers::regular_files(&f.gitops().join("staging/payments/onboarding"))
+            .into_iter()
+            .map(|(path, _)| std::fs::read_to_string(path).unwrap())
+            .collect();
+    assert!(
+        onboarding.contains("example.com/tier: gold"),
+        "{onboarding}"
+    );
+
+    // settled again; then a source changed with its size and mtime kept
+    settled_render_env(&f);
+    let out = render_env(&f);
+    assert!(stderr(&out).contains(NOTHING_READ), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(f.dir.join("ksec.yaml")).unwrap();
+    assert!(yaml.contains("MODE: live"));
+    edit_keeping_size_and_mtime(&f.dir.join("ksec.yaml"), "MODE: live", "MODE: lazy");
+    let out = render_env(&f);
+    let err = stderr(&out);
+    assert!(!err.contains("unchanged:"), "{err}");
+    let cm = std::fs::read_to_string(f.gitops().join("staging/payments/configmap-settings.yaml"))
+        .unwrap();
+    assert!(cm.contains("MODE: lazy"), "{cm}");
+}
+
+/// `ksec render --gitops gitops --env staging`, which must succeed.
+fn render_env(f: &Fleet) -> std::process::Output {
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops", "--env", "staging"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    out
+}
+
+/// `settled_render` with `--env`.
+fn settled_render_env(f: &Fleet) {
+    render_env(f);
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let out = render_env(f);
+    assert!(wrote_nothing(&stderr(&out)), "{}", stderr(&out));
+}
