@@ -158,16 +158,22 @@ fn output_yaml_is_the_json_data_as_yaml() {
     let (dir, _key) = project();
     let parse_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
     let parse_yaml = |text: &str| serde_saphyr::from_str::<serde_json::Value>(text).unwrap();
-    for args in [&["namespace", "list"][..], &["recipients", "list"]] {
+    crate::common::git_in(dir.path(), dir.path(), &["init", "-q"]);
+    crate::common::git_in(dir.path(), dir.path(), &["add", "ksec.yaml"]);
+    for args in [
+        &["namespace", "list"][..],
+        &["recipients", "list"],
+        &["check"],
+    ] {
         let (code, json, err) = run(dir.path(), &[args, &["-o", "json"]].concat());
         assert_eq!(code, Some(0), "{args:?}: {err}");
         let (code, yaml, err) = run(dir.path(), &[args, &["-o", "yaml"]].concat());
         assert_eq!(code, Some(0), "{args:?}: {err}");
-        assert!(
-            yaml.starts_with("- "),
-            "{args:?}: a block sequence:\n{yaml}"
-        );
         assert_eq!(parse_yaml(&yaml), parse_json(&json), "{args:?}:\n{yaml}");
+        assert!(
+            !yaml.trim_start().starts_with(['[', '{']),
+            "{args:?}: block style:\n{yaml}"
+        );
     }
     let out = dir.path().join("new-key.txt");
     let (code, yaml, err) = run(
