@@ -415,12 +415,20 @@ fn exec_files_left_by_a_killed_ksec_are_removed_by_the_next_exec() {
     wait_bounded(&mut child, &fx);
     signal(pid, libc::SIGKILL);
     assert!(dir.is_dir(), "{} should be left behind", dir.display());
-    let out = fx.exec(&["-n", "payments", "--files", "--secret", "db", "--", "true"]);
+    let second = fx.path("second");
+    let out = fx.exec_sh(
+        "--files --secret db",
+        &format!("echo \"$KSEC_FILES_DIR\" > {}", second.display()),
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     // (another test's `exec --files` running at the same time may be the
     // one that removes it, saying so on its stderr)
     assert!(!dir.exists(), "{} is still there: {err}", dir.display());
+    // and the run's own directory is gone after the command exited
+    let own = PathBuf::from(read_trimmed(&second));
+    assert!(own.is_absolute() && own != dir, "{}", own.display());
+    assert!(!own.exists(), "{} is left behind", own.display());
 }
 
 /// A Ctrl-C typed on the terminal signals the whole foreground process
