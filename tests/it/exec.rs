@@ -190,6 +190,14 @@ fn assert_refused(out: &std::process::Output, code: i32, says: &[&str]) {
     }
 }
 
+#[allow(unsafe_code, reason = "libc: mkfifo")]
+fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo reads a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
 fn read_trimmed(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }
@@ -477,4 +485,45 @@ fn exec_does_not_pass_on_a_ctrl_c_from_the_terminal() {
     );
     assert_eq!(status.code(), Some(0), "{text}");
     assert_eq!(read_trimmed(&marker), "term", "{text}");
+}
+
+/// A signal that arrives before the command starts (here while ksec waits
+/// to read its identity from a FIFO) interrupts: exit 130, nothing run.
+#[test]
+fn exec_interrupted_before_the_command_starts_runs_nothing() {
+    let fx = Fixture::new();
+    let fifo = fx.path("key.fifo");
+    make_fifo(&fifo);
+    let marker = fx.path("ran");
+    let touch = format!("touch {}", marker.display());
+    let mut child = fx.spawn(&[
+        "--identity",
+        &fifo.to_string_lossy(),
+        "-n",
+        "payments",
+        "--secret",
+        "db",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    // opening the write end waits for ksec to open the read end: by then
+    // ksec has blocked the signals
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    signal(child.0.id(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(100));
+    use std::io::Write;
+    writer
+        .write_all(&std::fs::read(&fx.key.file).unwrap())
+        .unwrap();
+    drop(writer);
+    let status = wait_bounded(&mut child, &fx);
+    let logs = fx.logs();
+    assert_eq!(status.code(), Some(130), "{logs}");
+    assert!(
+        logs.contains("interrupted before the command started"),
+        "{logs}"
+    );
+    assert!(!marker.exists(), "the command ran");
 }
