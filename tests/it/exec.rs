@@ -205,11 +205,22 @@ fn read_trimmed(path: &Path) -> String {
 #[test]
 fn exec_passes_secret_and_configmap_values_and_the_parent_environment() {
     let fx = Fixture::new();
+    let files = || -> Vec<(PathBuf, std::time::SystemTime, u64)> {
+        let mut all: Vec<_> = common::leftovers::regular_files(fx.dir.path())
+            .into_iter()
+            .map(|(p, m)| (p, m.modified().unwrap(), m.len()))
+            .collect();
+        all.sort();
+        all
+    };
+    let before = files();
     let out = fx.exec_sh(
         "--secret db --configmap app",
         r#"[ "$DB_PASSWORD" = "$WANT" ] && [ "$MODE" = fast ] && [ -n "$HOME" ]"#,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // nothing written in the project nor in HOME
+    assert_eq!(files(), before);
     // the same check fails with another expected value: the test is real
     let out = ksec_with(fx.dir.path(), &fx.key)
         .current_dir(fx.dir.path())
