@@ -23,7 +23,7 @@
 //!
 //! Any file or key text may be passphrase-protected: an age identity file
 //! encrypted with a passphrase (`age -p`) or an encrypted OpenSSH key. The
-//! passphrase is asked once per run on the terminal ([`unlock`]); without a
+//! passphrase is asked once per run on the terminal (`unlock.rs`); without a
 //! terminal that is an error naming the file.
 //!
 //! A source that is configured but broken (a file that does not exist, text
