@@ -3,7 +3,9 @@
 //! pattern (`op read op://vault/age/key`, `pass show age/key`).
 //!
 //! The command runs once per run, through `sh -c` (so quoting, pipes and
-//! `$VARS` work as in a shell), with ksec's stdin and environment. Its
+//! `$VARS` work as in a shell), with ksec's environment and, as sops runs
+//! it, stdin from `/dev/null`: it cannot take input meant for ksec; a
+//! password manager that needs unlocking asks on the terminal itself. Its
 //! stdout is read up to a limit into memory that is wiped when dropped, and
 //! is never shown: when the command fails, the error names the variable,
 //! the exit code and the end of its stderr. Printing nothing is an error.
@@ -54,7 +56,7 @@ fn run(var: &str, line: &str) -> Result<Zeroizing<String>> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(line)
-        .stdin(Stdio::inherit())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -160,4 +162,31 @@ fn shown_stderr(mut error: Error, stderr: &[u8]) -> Error {
         error = error.detail(format!("  {shown}"));
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stderr shown is its last lines, each cut short, blank lines
+    /// left out; an empty stderr is said to be empty.
+    #[test]
+    fn stderr_is_shown_bounded() {
+        let mut long = String::new();
+        for i in 0..30 {
+            long.push_str(&format!("line {i}\n\n"));
+        }
+        long.push_str(&"x".repeat(1000));
+        let e = shown_stderr(Error::new(Code::Decrypt, "failed"), long.as_bytes());
+        let text = e.to_string();
+        assert!(text.contains("(11 earlier lines not shown)"), "{text}");
+        assert!(
+            !text.contains("line 10\n") && text.contains("line 11\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{}…", "x".repeat(STDERR_SHOWN_LINE_CHARS))));
+        assert!(!text.contains(&"x".repeat(STDERR_SHOWN_LINE_CHARS + 1)));
+        let e = shown_stderr(Error::new(Code::Decrypt, "failed"), b"  \n");
+        assert!(e.to_string().contains("its stderr was empty"));
+    }
 }

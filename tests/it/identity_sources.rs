@@ -166,6 +166,59 @@ fn key_command_decrypts_and_runs_through_a_shell() {
         .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("token: {secret}\n"));
+
+    // its stdin is /dev/null (as sops runs it), not ksec's: `cat -` reads
+    // nothing of what was piped into ksec
+    let command = format!("cat - {}", quoted(&key.file));
+    let out = ksec(home.path())
+        .env("KSEC_AGE_KEY_CMD", &command)
+        .write_stdin("this is not a key\n")
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("token: {secret}\n"));
+}
+
+/// `ksec set FILE KEY` on a terminal reads the file before the value
+/// prompt and again to write it: the key command runs once.
+#[test]
+fn key_command_runs_once_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let key = age_keygen(dir.path(), "team");
+    let (enc, _) = encrypted_to(home.path(), dir.path(), &key.recipient, "s");
+    let runs = dir.path().join("runs");
+    let command = format!("echo run >> {}; cat {}", quoted(&runs), quoted(&key.file));
+    let command_file = dir.path().join("command");
+    std::fs::write(&command_file, &command).unwrap();
+    let line = format!(
+        "KSEC_AGE_KEY_CMD=\"$(cat {})\" {} set {} token",
+        quoted(&command_file),
+        quoted(Path::new(env!("CARGO_BIN_EXE_ksec"))),
+        quoted(&enc)
+    );
+    let mut child = on_terminal(&line, home.path(), &[]);
+    let transcript = Transcript::read(&mut child);
+    let value = canary("key-command-set-value");
+    answer(&mut child, &transcript, "value for token", &value);
+    let (status, text) = transcript.type_and_wait(&mut child, b"");
+    assert!(status.success(), "{status}: {text}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n", "{text}");
+    let out = sops(None)
+        .env("SOPS_AGE_KEY", &key.secret)
+        .arg("-d")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("token: {value}\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -234,6 +287,19 @@ fn key_command_failure_reports_exit_code_and_stderr_never_stdout() {
         err.contains("SOPS_AGE_KEY_CMD: the command succeeded but printed nothing"),
         "{err}"
     );
+
+    // stdout is read up to 1 MiB, and the command stopped after that
+    let out = ksec(home.path())
+        .env("KSEC_AGE_KEY_CMD", "yes AGE-SECRET-KEY-1 | head -c 3000000")
+        .arg("decrypt")
+        .arg(&enc)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(4), "{err}");
+    assert!(err.contains("printed more than 1 MiB on stdout"), "{err}");
+    assert!(!err.contains("AGE-SECRET-KEY-1"), "{err}");
 }
 
 // ------------------------------------------------------------ SSH key file
