@@ -9,16 +9,28 @@ use crate::common;
 
 use common::terminal::Transcript;
 use common::{Key, canary, code, ksec, run_ok, sops, stderr, stdout};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A plaintext YAML file with a canary value, encrypted to `recipient`
 /// (named `NAME.enc.yaml`): the encrypted file and the secret value.
 fn encrypted_to(home: &Path, dir: &Path, recipient: &str, name: &str) -> (PathBuf, String) {
+    encrypted_field(home, dir, recipient, name, "token")
+}
+
+/// As [`encrypted_to`], with the value under `field`.
+fn encrypted_field(
+    home: &Path,
+    dir: &Path,
+    recipient: &str,
+    name: &str,
+    field: &str,
+) -> (PathBuf, String) {
     let secret = canary("identity-source-value");
     let plain = dir.join(format!("{name}.yaml"));
-    std::fs::write(&plain, format!("token: {secret}\n")).unwrap();
+    std::fs::write(&plain, format!("{field}: {secret}\n")).unwrap();
     let enc = dir.join(format!("{name}.enc.yaml"));
     let out = ksec(home)
         .arg("encrypt")
@@ -30,6 +42,42 @@ fn encrypted_to(home: &Path, dir: &Path, recipient: &str, name: &str) -> (PathBu
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     std::fs::remove_file(&plain).unwrap();
     (enc, secret)
+}
+
+/// `ksec decrypt ENC` with HOME `home` and the key variable `var=value`,
+/// run.
+fn decrypt_with(home: &Path, var: &str, value: impl AsRef<OsStr>, enc: &Path) -> Output {
+    decrypt_cmd(home, var, value, enc).output().unwrap()
+}
+
+/// `ksec decrypt ENC` with HOME `home` and the key variable `var=value`.
+fn decrypt_cmd(home: &Path, var: &str, value: impl AsRef<OsStr>, enc: &Path) -> common::Ksec {
+    let mut cmd = ksec(home);
+    cmd.env(var, value)
+        .expect_secret_output()
+        .arg("decrypt")
+        .arg(enc)
+        .timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// ksec, and the real sops when `sops_too`, decrypt `enc` to `secret`
+/// with `var=value`.
+fn decrypts_with(home: &Path, var: &str, value: &OsStr, enc: &Path, secret: &str, sops_too: bool) {
+    let out = decrypt_with(home, var, value, enc);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("token: {secret}\n"));
+    if sops_too {
+        let out = sops(None)
+            .env("HOME", home)
+            .env(var, value)
+            .arg("-d")
+            .arg(enc)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains(secret));
+    }
 }
 
 /// A key made by the real `age-keygen`.
@@ -157,25 +205,20 @@ fn key_command_decrypts_and_runs_through_a_shell() {
     let (enc, secret) = encrypted_to(home.path(), dir.path(), &key.recipient, "s");
     // a pipe and a shell variable: the line is run by `sh -c`
     let command = format!("F={}; cat \"$F\" | grep -v '^#'", quoted(&key.file));
-    let out = ksec(home.path())
-        .env("KSEC_AGE_KEY_CMD", &command)
-        .expect_secret_output()
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("token: {secret}\n"));
+    decrypts_with(
+        home.path(),
+        "KSEC_AGE_KEY_CMD",
+        command.as_ref(),
+        &enc,
+        &secret,
+        false,
+    );
 
     // its stdin is /dev/null (as sops runs it), not ksec's: `cat -` reads
     // nothing of what was piped into ksec
     let command = format!("cat - {}", quoted(&key.file));
-    let out = ksec(home.path())
-        .env("KSEC_AGE_KEY_CMD", &command)
+    let out = decrypt_cmd(home.path(), "KSEC_AGE_KEY_CMD", &command, &enc)
         .write_stdin("this is not a key\n")
-        .expect_secret_output()
-        .arg("decrypt")
-        .arg(&enc)
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
@@ -228,25 +271,15 @@ fn sops_age_key_cmd_is_honoured_by_ksec_as_by_sops() {
     let key = age_keygen(dir.path(), "team");
     let (enc, secret) = encrypted_to(home.path(), dir.path(), &key.recipient, "s");
     let command = format!("cat {}", quoted(&key.file));
-    let out = ksec(home.path())
-        .env("SOPS_AGE_KEY_CMD", &command)
-        .expect_secret_output()
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("token: {secret}\n"));
     // the real sops reads the same variable for the same file
-    let out = sops(None)
-        .env("HOME", home.path())
-        .env("SOPS_AGE_KEY_CMD", &command)
-        .arg("-d")
-        .arg(&enc)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains(&secret));
+    decrypts_with(
+        home.path(),
+        "SOPS_AGE_KEY_CMD",
+        command.as_ref(),
+        &enc,
+        &secret,
+        true,
+    );
 }
 
 /// A failing key command: the error names the variable, the exit code and
@@ -260,12 +293,7 @@ fn key_command_failure_reports_exit_code_and_stderr_never_stdout() {
     let (enc, _) = encrypted_to(home.path(), dir.path(), &key.recipient, "s");
     let leaked = canary("key-command-stdout");
     let command = format!("echo {leaked}; echo 'vault is locked: run op signin' >&2; exit 3");
-    let out = ksec(home.path())
-        .env("KSEC_AGE_KEY_CMD", &command)
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
+    let out = decrypt_with(home.path(), "KSEC_AGE_KEY_CMD", &command, &enc);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(out.stdout.is_empty());
@@ -275,12 +303,7 @@ fn key_command_failure_reports_exit_code_and_stderr_never_stdout() {
     );
     insta::assert_snapshot!("key_command_fails", err);
 
-    let out = ksec(home.path())
-        .env("SOPS_AGE_KEY_CMD", "true")
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
+    let out = decrypt_with(home.path(), "SOPS_AGE_KEY_CMD", "true", &enc);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(
@@ -289,13 +312,8 @@ fn key_command_failure_reports_exit_code_and_stderr_never_stdout() {
     );
 
     // stdout is read up to 1 MiB, and the command stopped after that
-    let out = ksec(home.path())
-        .env("KSEC_AGE_KEY_CMD", "yes AGE-SECRET-KEY-1 | head -c 3000000")
-        .arg("decrypt")
-        .arg(&enc)
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let command = "yes AGE-SECRET-KEY-1 | head -c 3000000";
+    let out = decrypt_with(home.path(), "KSEC_AGE_KEY_CMD", command, &enc);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(err.contains("printed more than 1 MiB on stdout"), "{err}");
@@ -310,24 +328,8 @@ fn sops_age_ssh_private_key_file_decrypts_for_ksec_as_for_sops() {
     let home = tempfile::tempdir().unwrap();
     let (ssh_key, public) = ssh_keygen(dir.path(), "id_ed25519", "");
     let (enc, secret) = encrypted_to(home.path(), dir.path(), &public, "s");
-    let out = ksec(home.path())
-        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
-        .expect_secret_output()
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("token: {secret}\n"));
-    let out = sops(None)
-        .env("HOME", home.path())
-        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
-        .arg("-d")
-        .arg(&enc)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains(&secret));
+    let var = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
+    decrypts_with(home.path(), var, ssh_key.as_ref(), &enc, &secret, true);
     // whoami names it, with the public key of the SSH key
     let out = ksec(home.path())
         .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
@@ -366,22 +368,10 @@ fn age_identity_file_with_a_passphrase_is_asked_once_on_a_terminal() {
         ),
     )
     .unwrap();
-    let mut secrets = Vec::new();
-    for name in ["a", "b", "c"] {
-        let secret = canary("age-passphrase-value");
-        let plain = ns.join(format!("{name}.yaml"));
-        std::fs::write(&plain, format!("{name}: {secret}\n")).unwrap();
-        let out = ksec(home.path())
-            .arg("encrypt")
-            .arg(&plain)
-            .args(["-r", &key.recipient, "--output"])
-            .arg(ns.join(format!("{name}.enc.yaml")))
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-        std::fs::remove_file(&plain).unwrap();
-        secrets.push(secret);
-    }
+    let secrets: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|name| encrypted_field(home.path(), &ns, &key.recipient, name, name).1)
+        .collect();
 
     let line = format!(
         "cd {} && {} render",
@@ -450,12 +440,7 @@ fn age_identity_file_with_a_passphrase_fails_clearly_without_a_terminal() {
     let passphrase = canary("age-passphrase");
     let protected = age_passphrase_file(dir.path(), &key, &passphrase);
     let (enc, _) = encrypted_to(home.path(), dir.path(), &key.recipient, "s");
-    let out = ksec(home.path())
-        .env("KSEC_AGE_KEY_FILE", &protected)
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
+    let out = decrypt_with(home.path(), "KSEC_AGE_KEY_FILE", &protected, &enc);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(out.stdout.is_empty());
@@ -488,12 +473,7 @@ fn encrypted_ssh_key_asks_on_a_terminal_and_fails_clearly_without() {
     let (ssh_key, public) = ssh_keygen(dir.path(), "id_ed25519", &passphrase);
     let (enc, secret) = encrypted_to(home.path(), dir.path(), &public, "s");
 
-    let out = ksec(home.path())
-        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
-        .arg("decrypt")
-        .arg(&enc)
-        .output()
-        .unwrap();
+    let out = decrypt_with(home.path(), "SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key, &enc);
     let err = stderr(&out);
     assert_eq!(code(&out), Some(4), "{err}");
     assert!(
