@@ -279,7 +279,12 @@ fn read_identity_file(path: &Path, source: &str) -> Result<Identities> {
         ))
     };
     let file = std::fs::File::open(path).map_err(|e| cannot_read(&e))?;
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    // room for the whole file: no reallocation leaves a copy of a key behind
+    let size = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(IDENTITY_FILE_LIMIT);
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size as usize + 1));
     file.take(IDENTITY_FILE_LIMIT + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| cannot_read(&e))?;
