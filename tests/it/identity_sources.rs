@@ -373,10 +373,15 @@ fn age_identity_file_with_a_passphrase_is_asked_once_on_a_terminal() {
         .map(|name| encrypted_field(home.path(), &ns, &key.recipient, name, name).1)
         .collect();
 
+    // the manifests go to a file: a terminal session's output is checked
+    // for canaries as output nobody asked for
+    let out = tempfile::tempdir().unwrap();
+    let manifests = out.path().join("manifests.yaml");
     let line = format!(
-        "cd {} && {} render",
+        "cd {} && {} render > {}",
         quoted(&project),
-        quoted(Path::new(env!("CARGO_BIN_EXE_ksec")))
+        quoted(Path::new(env!("CARGO_BIN_EXE_ksec"))),
+        quoted(&manifests)
     );
     let mut child = on_terminal(&line, home.path(), &[("KSEC_AGE_KEY_FILE", &protected)]);
     let transcript = Transcript::read(&mut child);
@@ -394,9 +399,13 @@ fn age_identity_file_with_a_passphrase_is_asked_once_on_a_terminal() {
     );
     // the Secret holds the three values (base64 in `data`)
     use base64::Engine;
+    let rendered = std::fs::read_to_string(&manifests).unwrap();
     for secret in &secrets {
         let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
-        assert!(text.contains(&encoded), "{secret} not rendered: {text}");
+        assert!(
+            rendered.contains(&encoded),
+            "{secret} not rendered: {rendered}"
+        );
     }
 
     // set: the file is opened before the value prompt and again to write
@@ -485,29 +494,30 @@ fn encrypted_ssh_key_asks_on_a_terminal_and_fails_clearly_without() {
     );
     assert!(err.contains("KSEC_AGE_KEY_CMD"), "{err}");
 
-    // on a terminal: decrypt, then whoami (each run asks, as age does)
-    let line = format!(
-        "{} decrypt {} && {} whoami",
-        quoted(Path::new(env!("CARGO_BIN_EXE_ksec"))),
-        quoted(&enc),
-        quoted(Path::new(env!("CARGO_BIN_EXE_ksec"))),
+    // on a terminal: decrypt (to a file: a terminal session's output is
+    // checked for canaries), then whoami; each run asks, as age does
+    let out = tempfile::tempdir().unwrap();
+    let plain = out.path().join("plain.yaml");
+    let ksec_bin = quoted(Path::new(env!("CARGO_BIN_EXE_ksec")));
+    let env = [("SOPS_AGE_SSH_PRIVATE_KEY_FILE", ssh_key.as_path())];
+    for line in [
+        format!("{ksec_bin} decrypt {} > {}", quoted(&enc), quoted(&plain)),
+        format!("{ksec_bin} whoami"),
+    ] {
+        let mut child = on_terminal(&line, home.path(), &env);
+        let transcript = Transcript::read(&mut child);
+        answer(&mut child, &transcript, "passphrase for", &passphrase);
+        let (status, text) = transcript.type_and_wait(&mut child, b"");
+        assert!(status.success(), "{line}: {status}: {text}");
+        assert!(!text.contains(&passphrase), "{text}");
+        if line.ends_with("whoami") {
+            assert!(text.contains(&format!("recipient: {public}")), "{text}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&plain).unwrap(),
+        format!("token: {secret}\n")
     );
-    let mut child = on_terminal(
-        &line,
-        home.path(),
-        &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)],
-    );
-    let transcript = Transcript::read(&mut child);
-    answer(&mut child, &transcript, "passphrase for", &passphrase);
-    assert!(
-        transcript.wait_for(&format!("token: {secret}")),
-        "not decrypted"
-    );
-    answer(&mut child, &transcript, "passphrase for", &passphrase);
-    let (status, text) = transcript.type_and_wait(&mut child, b"");
-    assert!(status.success(), "{status}: {text}");
-    assert!(text.contains(&format!("recipient: {public}")), "{text}");
-    assert!(!text.contains(&passphrase), "{text}");
 }
 
 // ------------------------------------------------------------------ whoami
