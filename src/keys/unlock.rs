@@ -99,7 +99,8 @@ pub(super) fn age_file(bytes: &[u8], source: &str) -> Result<Identities> {
             .hint("re-encrypt the identity file with `age -p` (which uses 2^18)"),
             _ => wrong_passphrase(source),
         })?;
-    let mut plain = Zeroizing::new(Vec::with_capacity(4096));
+    // the plaintext is shorter than the file: no reallocation leaves a copy
+    let mut plain = Zeroizing::new(Vec::with_capacity(bytes.len()));
     (&mut stream)
         .take(IDENTITY_FILE_LIMIT + 1)
         .read_to_end(&mut plain)
@@ -186,14 +187,14 @@ fn wrong_passphrase(source: &str) -> Error {
 /// for other formats (PEM).
 pub(super) fn ssh_public_key(text: &str) -> Option<String> {
     use base64::Engine;
-    let body: String = text
-        .lines()
+    // room for all of it: no reallocation leaves a copy of the key behind
+    let mut body = Zeroizing::new(String::with_capacity(text.len()));
+    text.lines()
         .map(str::trim)
         .skip_while(|l| *l != "-----BEGIN OPENSSH PRIVATE KEY-----")
         .skip(1)
         .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    let body = Zeroizing::new(body);
+        .for_each(|l| body.push_str(l));
     let bytes = Zeroizing::new(
         base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
