@@ -100,9 +100,9 @@ fn age_keygen(dir: &Path, name: &str) -> Key {
     }
 }
 
-/// An OpenSSH ed25519 key by the real `ssh-keygen`, protected by
-/// `passphrase` (empty: none): the private key file and the public key line
-/// without its comment.
+/// An OpenSSH key by the real `ssh-keygen` (`name` is `id_ed25519` or
+/// `id_rsa`, which says its type), protected by `passphrase` (empty: none):
+/// the private key file and the public key line without its comment.
 fn ssh_keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
     assert!(
         common::which("ssh-keygen").is_some(),
@@ -114,7 +114,7 @@ fn ssh_keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
             .args([
                 "-q",
                 "-t",
-                "ed25519",
+                name.trim_start_matches("id_"),
                 "-N",
                 passphrase,
                 "-C",
@@ -326,20 +326,22 @@ fn key_command_failure_reports_exit_code_and_stderr_never_stdout() {
 fn sops_age_ssh_private_key_file_decrypts_for_ksec_as_for_sops() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (ssh_key, public) = ssh_keygen(dir.path(), "id_ed25519", "");
-    let (enc, secret) = encrypted_to(home.path(), dir.path(), &public, "s");
-    let var = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
-    decrypts_with(home.path(), var, ssh_key.as_ref(), &enc, &secret, true);
-    // whoami names it, with the public key of the SSH key
-    let out = ksec(home.path())
-        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
-        .args(["whoami", "--output", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["source"], "SOPS_AGE_SSH_PRIVATE_KEY_FILE");
-    assert_eq!(json["recipients"], serde_json::json!([public]));
+    for name in ["id_ed25519", "id_rsa"] {
+        let (ssh_key, public) = ssh_keygen(dir.path(), name, "");
+        let (enc, secret) = encrypted_to(home.path(), dir.path(), &public, name);
+        let var = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
+        decrypts_with(home.path(), var, ssh_key.as_ref(), &enc, &secret, true);
+        // whoami names it, with the public key of the SSH key
+        let out = ksec(home.path())
+            .env(var, &ssh_key)
+            .args(["whoami", "--output", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["source"], var);
+        assert_eq!(json["recipients"], serde_json::json!([public]), "{name}");
+    }
 }
 
 // ------------------------------------------------ passphrase-protected keys
