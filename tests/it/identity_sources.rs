@@ -624,3 +624,54 @@ fn whoami_names_the_first_source_in_the_documented_order() {
         "{text}"
     );
 }
+
+/// The lookup order is written in three places a user reads: the README
+/// table, `ksec whoami --help`, and the "no age identity found" error (which
+/// is the code's own order). They name the sources in one order.
+#[test]
+fn the_order_reads_the_same_in_the_readme_the_help_and_the_error() {
+    let order = [
+        "--identity",
+        "KSEC_AGE_KEY",
+        "KSEC_AGE_KEY_FILE",
+        "KSEC_AGE_KEY_CMD",
+        "SOPS_AGE_KEY",
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY_CMD",
+        "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+        "OS keyring",
+        "ksec/keys.txt",
+        "sops/age/keys.txt",
+    ];
+    let readme = std::fs::read_to_string(common::kube::repo().join("README.md")).unwrap();
+    let start = readme.find("## Identities: where ksec looks").unwrap();
+    let table = &readme[start..];
+    let table = &table[table.find("| 1 |").unwrap()..table.find("| 11 |").unwrap() + 200];
+    let home = tempfile::tempdir().unwrap();
+    let help = ksec(home.path())
+        .args(["whoami", "--help"])
+        .output()
+        .unwrap();
+    let error = ksec(home.path()).arg("whoami").output().unwrap();
+    assert_eq!(code(&error), Some(4), "{}", stderr(&error));
+    for (what, text) in [
+        ("the README table", table.to_string()),
+        ("whoami --help", stdout(&help)),
+        ("the error", stderr(&error)),
+    ] {
+        let mut at = 0;
+        for name in order {
+            // a name followed by what ends it (not a longer variable)
+            let found = text[at..]
+                .match_indices(name)
+                .map(|(i, _)| at + i)
+                .find(|&i| {
+                    !text[i + name.len()..].starts_with(|c: char| c == '_' || c.is_alphanumeric())
+                });
+            let Some(i) = found else {
+                panic!("{what}: {name} missing or out of order:\n{text}");
+            };
+            at = i + name.len();
+        }
+    }
+}
