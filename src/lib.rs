@@ -88,6 +88,7 @@ fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outco
         Command::Diff(args) => return commands::apply::diff(args, ctx),
         Command::Init(args) => commands::init::run(args, ctx),
         Command::Keygen(args) => commands::keygen::run(args, ctx),
+        Command::Whoami(args) => commands::whoami::run(args, ctx),
         Command::Encrypt(args) => commands::encrypt::run(args, ctx),
         Command::Decrypt(args) => commands::decrypt::run(args, ctx),
         Command::Edit(args) => commands::edit::run(args, ctx),
