@@ -62,6 +62,23 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Keygen(KeygenArgs),
 
+    /// Say which identity ksec would decrypt with, and its public key
+    ///
+    /// Walks the identity sources in their lookup order and prints the
+    /// source that answered, the recipient (public key) of each identity it
+    /// holds, and the sources looked at before it. Never prints a private
+    /// key. A passphrase-protected key asks for its passphrase, as a decrypt
+    /// would. The order (the first source holding a key wins):
+    ///   --identity FILE, KSEC_AGE_KEY, KSEC_AGE_KEY_FILE, KSEC_AGE_KEY_CMD,
+    ///   SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD,
+    ///   SOPS_AGE_SSH_PRIVATE_KEY_FILE, the OS keyring (service ksec),
+    ///   ~/.config/ksec/keys.txt, ~/.config/sops/age/keys.txt
+    ///
+    /// Example:
+    ///   KSEC_AGE_KEY_CMD='pass show age/key' ksec whoami
+    #[command(verbatim_doc_comment)]
+    Whoami(WhoamiArgs),
+
     /// Encrypt a plaintext YAML or dotenv file into a SOPS file
     ///
     /// Recipients come from `-r`, or else from the namespace in ksec.yaml
@@ -636,6 +653,13 @@ pub struct KeygenArgs {
     pub keyring: bool,
 
     /// Print `text` (the recipient), `json` or `yaml`
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Print `text`, `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

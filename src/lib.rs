@@ -90,6 +90,7 @@ fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outco
         Command::Exec(args) => return commands::exec::run(args, ctx),
         Command::Init(args) => commands::init::run(args, ctx),
         Command::Keygen(args) => commands::keygen::run(args, ctx),
+        Command::Whoami(args) => commands::whoami::run(args, ctx),
         Command::Encrypt(args) => commands::encrypt::run(args, ctx),
         Command::Decrypt(args) => commands::decrypt::run(args, ctx),
         Command::Edit(args) => commands::edit::run(args, ctx),

@@ -466,12 +466,14 @@ fn sources(
 /// A source's namespace folder and size limit, as a render reads it.
 type SourceIn<'a> = (&'a Path, u64);
 
-/// One file a render reads: its name in the fingerprint, where it is, and
-/// the SHA-256 of its bytes.
+/// One file a render reads: its name in the fingerprint, where it is, the
+/// SHA-256 of its bytes and its stat data when it was hashed.
+#[derive(PartialEq)]
 pub struct Input {
     pub name: String,
     pub path: PathBuf,
     pub hash: statcache::Hash,
+    pub stat: Option<statcache::Stat>,
 }
 
 /// The name of a template's input.
@@ -545,6 +547,7 @@ fn hashed_inputs(
             name,
             path,
             hash: h.hash,
+            stat: h.stat,
         })
         .collect();
     cache.remember(hashed);

@@ -10,12 +10,20 @@ pub const WORKER_STACK: usize = 8 << 20;
 /// `f` over `items` on all cores (scoped threads taking the next item);
 /// results in the items' order.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    map_with(cores, items, f)
+}
+
+/// `map` on `workers` threads: more than the cores for work that mostly
+/// waits (for the disk, say).
+pub fn map_with<T: Sync, R: Send>(
+    workers: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(items.len())
-        .max(1);
+    let workers = workers.min(items.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             // the main thread's stack: a file the parsers refuse there (by
@@ -54,5 +62,9 @@ mod tests {
             items.iter().map(|i| i * 2).collect::<Vec<_>>()
         );
         assert!(super::map(&Vec::<u32>::new(), |i| *i).is_empty());
+        assert_eq!(
+            super::map_with(16, &items, |i| i + 1),
+            items.iter().map(|i| i + 1).collect::<Vec<_>>()
+        );
     }
 }

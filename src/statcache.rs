@@ -26,9 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
 
-/// What identifies one version of a file.
+/// What identifies one version of a file: any write gives a new one (a
+/// newer ctime), even one that puts the old bytes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
+pub struct Stat {
     dev: u64,
     ino: u64,
     size: u64,
@@ -85,6 +86,8 @@ struct Entry {
 /// (none when the cache already had it or the file was too fresh).
 pub struct Hashed {
     pub hash: Hash,
+    /// The file's stat data when it was hashed (none off Unix).
+    pub stat: Option<Stat>,
     path: String,
     fresh: Option<Entry>,
 }
@@ -163,6 +166,7 @@ impl StatCache {
         {
             return Some(Hashed {
                 hash,
+                stat: Stat::of(&meta),
                 path: key.to_string(),
                 fresh: None,
             });
@@ -173,6 +177,7 @@ impl StatCache {
             .map(|stat| Entry { stat, hash });
         Some(Hashed {
             hash,
+            stat: Stat::of(&meta),
             path: key.unwrap_or_default().to_string(),
             fresh,
         })
@@ -186,9 +191,11 @@ impl StatCache {
         stat: impl Fn(&Path) -> std::io::Result<Metadata>,
     ) -> Option<Hashed> {
         let key = path.to_str()?;
-        let hash = self.lookup(key, &stat(path).ok()?)?;
+        let meta = stat(path).ok()?;
+        let hash = self.lookup(key, &meta)?;
         Some(Hashed {
             hash,
+            stat: Stat::of(&meta),
             path: key.to_string(),
             fresh: None,
         })

@@ -18,6 +18,7 @@ pub mod namespace;
 pub mod recipients;
 pub mod render;
 pub mod set;
+pub mod whoami;
 
 use crate::crypto::sops::{Format, Opened};
 use crate::error::{Code, Error, Result, sops_error};

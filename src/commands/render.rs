@@ -167,15 +167,17 @@ fn write_gitops(
             skipped.push(env);
             continue;
         }
-        // ksec.yaml read again after the fingerprint, and the fingerprint
-        // taken again after the render: recorded only when no input changed
-        // in between, so it is always the one of what was rendered
+        // ksec.yaml read again after the fingerprint, and every input
+        // hashed and stat'ed again after the render: the fingerprint is
+        // recorded only when no input was written in between (not even
+        // with its old bytes put back: its ctime tells), so it is always
+        // the one of what was rendered
         let project = &Project::load(&project.root)?;
         let rendered = load::rendered(project, Some(env), &args.target.namespaces, ctx)?;
         planned.extend(gitops::plan(project, &options, &rendered.manifests)?);
         let after = load::render_inputs(project, env, &mut cache);
         if let (Some(inputs), Some(fp)) = (&before, before_fp)
-            && after.as_ref().map(|a| fingerprint(a, &options)).as_ref() == Some(&fp)
+            && after.as_ref() == Some(inputs)
         {
             load::note_inputs(env, inputs, &mut cache);
             fingerprints.insert(env.clone(), fp);

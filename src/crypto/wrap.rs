@@ -52,10 +52,12 @@ pub fn looks_like_key(text: &str) -> bool {
 }
 
 /// An identity that can be shared across the threads that decrypt files,
-/// with the recipient text it answers to when that is known (X25519).
+/// with the recipient text it answers to when that is known (X25519), and
+/// its public key to show the user (X25519 and unencrypted SSH keys).
 pub struct Identity {
     inner: Box<dyn age::Identity + Send + Sync>,
     recipient: Option<String>,
+    public: Option<String>,
 }
 
 impl Identity {
@@ -63,15 +65,24 @@ impl Identity {
         let recipient = Some(identity.to_public().to_string());
         Identity {
             inner: Box::new(identity),
+            public: recipient.clone(),
             recipient,
         }
     }
 
-    pub fn ssh(identity: age::ssh::Identity) -> Identity {
+    /// An SSH key, with its public key line when the caller knows it.
+    pub fn ssh(identity: age::ssh::Identity, public: Option<String>) -> Identity {
         Identity {
             inner: Box::new(identity),
             recipient: None,
+            public,
         }
+    }
+
+    /// The public key (recipient) of this identity, as the user writes it
+    /// in ksec.yaml: `age1…` or `ssh-ed25519 AAAA…` (no comment).
+    pub fn public(&self) -> Option<&str> {
+        self.public.as_deref()
     }
 
     /// Whether this identity is the private half of `recipient`.

@@ -29,6 +29,9 @@ pub struct Written {
     pub removed: Vec<PathBuf>,
 }
 
+/// How many files are written at once.
+const IO_WORKERS: usize = 16;
+
 /// The index of the files ksec wrote into an environment's folder.
 pub const INDEX: &str = ".ksec-gitops-files";
 
@@ -257,13 +260,19 @@ pub fn write(
             }
         }
     }
-    for (path, text) in writes {
-        let full = dir.join(&path);
-        if let Some(parent) = full.parent() {
+    for (path, _) in &writes {
+        if let Some(parent) = dir.join(path).parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io("create the directory", parent, &e))?;
         }
-        crate::fsutil::write_atomic(&full, text.as_bytes(), 0o644)?;
+    }
+    // each write waits for the disk (fsync): many at once let it flush
+    // them together
+    let results = crate::parallel::map_with(IO_WORKERS, &writes, |(path, text)| {
+        crate::fsutil::write_atomic(&dir.join(path), text.as_bytes(), 0o644)
+    });
+    for ((path, _), result) in writes.into_iter().zip(results) {
+        result?;
         written.changed.push(path);
     }
     for index in indexes {

@@ -16,6 +16,9 @@ fn entry() -> std::result::Result<keyring::Entry, keyring::Error> {
 }
 
 impl KeySource for KeyringSource {
+    fn name(&self) -> &'static str {
+        "OS keyring"
+    }
     fn describe(&self) -> String {
         format!("OS keyring (service {SERVICE}, account {ACCOUNT})")
     }

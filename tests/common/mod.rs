@@ -57,8 +57,11 @@ pub fn encrypt_to(home: &Path, key: &Key, src: &Path, out: &Path) {
 pub const KEY_VARS: &[&str] = &[
     "KSEC_AGE_KEY",
     "KSEC_AGE_KEY_FILE",
+    "KSEC_AGE_KEY_CMD",
     "SOPS_AGE_KEY",
     "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
     "SOPS_AGE_RECIPIENTS",
     "XDG_CONFIG_HOME",
 ];

@@ -472,3 +472,48 @@ fn settled_render_env(f: &Fleet) {
     let out = render_env(f);
     assert!(wrote_nothing(&stderr(&out)), "{}", stderr(&out));
 }
+
+/// The fingerprint is recorded only when no input was written during the
+/// render: a source written back with its own bytes while the render runs
+/// (here by the key command, which runs between the two hashings) could
+/// have been read with other bytes in between, so the next run renders
+/// again instead of trusting the index. Then it is recorded.
+#[test]
+fn an_input_written_during_the_render_even_with_its_own_bytes_is_not_trusted() {
+    let f = fleet();
+    let source = f.dir.join("namespaces/search/api.enc.env");
+    let command = format!(
+        "cat '{key}'; cp '{src}' '{src}.bak'; cat '{src}.bak' > '{src}'; rm '{src}.bak'",
+        key = f.team.file.display(),
+        src = source.display()
+    );
+    let render = || {
+        common::ksec(&f.dir)
+            .current_dir(&f.dir)
+            .env("KSEC_AGE_KEY_CMD", &command)
+            .args(["render", "--gitops", "gitops"])
+            .output()
+            .unwrap()
+    };
+    let index = f.gitops().join("staging/.ksec-gitops-files");
+    let out = render();
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    let listed = std::fs::read_to_string(&index).unwrap();
+    assert!(!listed.contains("# inputs "), "{listed}");
+    // the next run cannot skip: it renders (writing nothing) and records
+    let out = f.render_gitops();
+    let err = stderr(&out);
+    assert!(!err.contains("unchanged:"), "{err}");
+    assert!(wrote_nothing(&err), "{err}");
+    assert!(
+        std::fs::read_to_string(&index)
+            .unwrap()
+            .contains("# inputs ")
+    );
+    let out = f.render_gitops();
+    assert!(
+        stderr(&out).contains("unchanged: wrote 0 files"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -17,19 +17,25 @@ enum Source {
     IdentityFlag,
     KsecAgeKey,
     KsecAgeKeyFile,
+    KsecAgeKeyCmd,
     SopsAgeKey,
     SopsAgeKeyFile,
+    SopsAgeKeyCmd,
+    SopsAgeSshPrivateKeyFile,
     Keyring,
     KsecKeysTxt,
     SopsKeysTxt,
 }
 
-const ORDER: [Source; 8] = [
+const ORDER: [Source; 11] = [
     Source::IdentityFlag,
     Source::KsecAgeKey,
     Source::KsecAgeKeyFile,
+    Source::KsecAgeKeyCmd,
     Source::SopsAgeKey,
     Source::SopsAgeKeyFile,
+    Source::SopsAgeKeyCmd,
+    Source::SopsAgeSshPrivateKeyFile,
     Source::Keyring,
     Source::KsecKeysTxt,
     Source::SopsKeysTxt,
@@ -103,6 +109,10 @@ fn walk_the_order(keyring: Option<&SecretService>) {
                 .unwrap();
             assert_eq!(code(&out), Some(0), "{}", stderr(&out));
             (None, stdout(&out).trim().to_string())
+        } else if source == Source::SopsAgeSshPrivateKeyFile {
+            let key = ssh_key(dir.path());
+            let recipient = key.recipient.clone();
+            (Some(key), recipient)
         } else {
             let key = Key::new(dir.path(), &format!("{source:?}"));
             let recipient = key.recipient.clone();
@@ -164,6 +174,23 @@ fn walk_the_order(keyring: Option<&SecretService>) {
     }
 }
 
+/// An ed25519 SSH key made by `ssh-keygen` (no passphrase): the private
+/// key file, its public key line as the recipient.
+fn ssh_key(dir: &Path) -> Key {
+    let file = dir.join("id_ed25519");
+    common::run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "order", "-f"])
+            .arg(&file),
+    );
+    let public = std::fs::read_to_string(dir.join("id_ed25519.pub")).unwrap();
+    Key {
+        secret: std::fs::read_to_string(&file).unwrap(),
+        recipient: public.trim().to_string(),
+        file,
+    }
+}
+
 /// Adds `slot`'s source to `cmd` (the files in HOME are there until removed).
 fn configure(cmd: &mut common::Ksec, slot: &Slot, keyring: Option<&SecretService>) {
     let key = slot.key.as_ref();
@@ -173,6 +200,17 @@ fn configure(cmd: &mut common::Ksec, slot: &Slot, keyring: Option<&SecretService
         Source::KsecAgeKeyFile => cmd.env("KSEC_AGE_KEY_FILE", &key.unwrap().file),
         Source::SopsAgeKey => cmd.env("SOPS_AGE_KEY", &key.unwrap().secret),
         Source::SopsAgeKeyFile => cmd.env("SOPS_AGE_KEY_FILE", &key.unwrap().file),
+        Source::KsecAgeKeyCmd => cmd.env(
+            "KSEC_AGE_KEY_CMD",
+            format!("cat '{}'", key.unwrap().file.display()),
+        ),
+        Source::SopsAgeKeyCmd => cmd.env(
+            "SOPS_AGE_KEY_CMD",
+            format!("cat '{}'", key.unwrap().file.display()),
+        ),
+        Source::SopsAgeSshPrivateKeyFile => {
+            cmd.env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key.unwrap().file)
+        }
         Source::Keyring => cmd.env("DBUS_SESSION_BUS_ADDRESS", &keyring.unwrap().bus),
         Source::KsecKeysTxt | Source::SopsKeysTxt => cmd,
     };

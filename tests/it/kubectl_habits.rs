@@ -155,7 +155,7 @@ fn all_namespaces_is_every_namespace_and_excludes_n() {
 
 #[test]
 fn output_yaml_is_the_json_data_as_yaml() {
-    let (dir, _key) = project();
+    let (dir, key) = project();
     let parse_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
     let parse_yaml = |text: &str| serde_saphyr::from_str::<serde_json::Value>(text).unwrap();
     crate::common::git_in(dir.path(), dir.path(), &["init", "-q"]);
@@ -175,6 +175,18 @@ fn output_yaml_is_the_json_data_as_yaml() {
             "{args:?}: block style:\n{yaml}"
         );
     }
+    // whoami: the key given in the environment
+    let out = ksec(dir.path())
+        .current_dir(dir.path())
+        .env("KSEC_AGE_KEY_FILE", &key.file)
+        .args(["whoami", "-o", "yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        parse_yaml(&stdout(&out))["recipients"][0].as_str(),
+        Some(key.recipient.as_str())
+    );
     let out = dir.path().join("new-key.txt");
     let (code, yaml, err) = run(
         dir.path(),

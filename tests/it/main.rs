@@ -26,6 +26,7 @@ mod gitops_bootstrap_interrupted;
 mod gitops_rerender;
 mod help;
 mod identity_order;
+mod identity_sources;
 mod integrity;
 mod interop;
 mod keys;
