@@ -7,19 +7,8 @@
 
 use crate::common;
 
-use common::{Key, all_output, canary, code, ksec, run_ok, sops};
+use common::{Key, all_output, canary, code, ksec, run_ok, sops, sops_recipients};
 use std::path::Path;
-
-/// The age recipients in a sops file's metadata, sorted.
-fn sops_recipients(text: &str) -> Vec<String> {
-    let mut keys: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- recipient: "))
-        .map(str::to_string)
-        .collect();
-    keys.sort();
-    keys
-}
 
 fn sops_encrypt(dir: &Path, rel: &str, plain: &str) -> String {
     let path = dir.join(rel);
