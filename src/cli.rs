@@ -633,6 +633,12 @@ pub struct InitArgs {
     #[arg(long)]
     pub refresh: bool,
 
+    /// Propose the namespaces and recipients from the repository's own
+    /// `.sops.yaml` (its creation rules), and say which rules do not carry
+    /// over; `.sops.yaml` is left as it is
+    #[arg(long, conflicts_with = "refresh")]
+    pub from_sops: bool,
+
     /// Directory to initialise (default: the working directory)
     pub dir: Option<PathBuf>,
 }

@@ -6,7 +6,7 @@ use crate::cli::InitArgs;
 use crate::crypto::wrap::Recipient;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::project::{self, FILE_NAME, Project, scaffold};
+use crate::project::{self, FILE_NAME, Project, adopt, scaffold};
 use std::path::Path;
 
 pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
@@ -58,6 +58,9 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<()> {
         recipients.push((rname.to_string(), key.trim().to_string()));
     }
 
+    if args.from_sops {
+        return from_sops(&dir, &name, recipients);
+    }
     std::fs::create_dir_all(dir.join("namespaces"))
         .map_err(|e| Error::io("create", &dir.join("namespaces"), &e))?;
     let ksec_yaml = scaffold::starter_ksec_yaml(&name, &recipients);
@@ -116,6 +119,69 @@ fn existing(dir: &Path, refresh: bool) -> Result<()> {
             "note: .sops.yaml is out of step with ksec.yaml; run `ksec init --refresh` to regenerate it"
         )?;
     }
+    Ok(())
+}
+
+/// `--from-sops`: ksec.yaml from the repository's `.sops.yaml`, which is
+/// left as it is (a rule ksec cannot express would be lost by rewriting
+/// it); a report of what carried over and what did not.
+fn from_sops(dir: &Path, name: &str, given: Vec<(String, String)>) -> Result<()> {
+    let sops_path = dir.join(".sops.yaml");
+    if !sops_path.is_file() {
+        return Err(Error::not_found(format!("no .sops.yaml in {}", dir.display()))
+            .hint("run `ksec init --from-sops` in the repository whose .sops.yaml holds the creation rules, or `ksec init` without it"));
+    }
+    let text = fsutil::read_text(&sops_path)?;
+    let mut proposal = adopt::from_sops_yaml(&text).map_err(|why| {
+        Error::invalid(format!("{} {why}", sops_path.display()))
+            .hint("fix .sops.yaml, or run `ksec init` without --from-sops")
+    })?;
+    // recipients named with --recipient keep those names
+    for (given_name, key) in given {
+        match proposal.recipients.iter_mut().find(|(_, k)| *k == key) {
+            Some(entry) => {
+                let old = std::mem::replace(&mut entry.0, given_name.clone());
+                for ns in &mut proposal.namespaces {
+                    for r in &mut ns.recipients {
+                        if *r == old {
+                            r.clone_from(&given_name);
+                        }
+                    }
+                }
+            }
+            None => proposal.recipients.push((given_name, key)),
+        }
+    }
+    let ksec_yaml = scaffold::adopted_ksec_yaml(name, &proposal);
+    Project::parse(dir, &ksec_yaml)?;
+    fsutil::write_new(&dir.join(FILE_NAME), ksec_yaml.as_bytes(), 0o644)?;
+    outln!(
+        "initialised ksec project {name} in {} from .sops.yaml",
+        dir.display()
+    )?;
+    for (rname, key) in &proposal.recipients {
+        outln!("  recipient {rname}: {key}")?;
+    }
+    for ns in &proposal.namespaces {
+        outln!(
+            "  namespace {} (folder {}): recipients {} (rule {})",
+            ns.name,
+            ns.folder,
+            ns.recipients.join(", "),
+            ns.rule
+        )?;
+    }
+    for why in &proposal.unexpressed {
+        outln!("  not carried over: {why}")?;
+    }
+    outln!(
+        "next: rename the recipients (sops-N) in ksec.yaml, add the Secrets and ConfigMaps of each namespace, then `ksec init --refresh` to write .sops.yaml from ksec.yaml{}",
+        if proposal.unexpressed.is_empty() {
+            ""
+        } else {
+            " (it drops the rules listed above as not carried over)"
+        }
+    )?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! once into this model. Every schema problem is reported together, each
 //! with its line.
 
+pub mod adopt;
 pub mod edit;
 mod rule;
 pub mod scaffold;

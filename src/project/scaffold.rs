@@ -80,6 +80,40 @@ namespaces: {{}}
     )
 }
 
+/// The starter `ksec.yaml` with the namespaces `ksec init --from-sops`
+/// proposes, each with the folder it was given (when it is not the default
+/// `namespaces/<name>`) and its recipients.
+pub fn adopted_ksec_yaml(name: &str, proposal: &super::adopt::Proposal) -> String {
+    let text = starter_ksec_yaml(name, &proposal.recipients);
+    if proposal.namespaces.is_empty() {
+        return text;
+    }
+    let mut block = String::from(
+        "namespaces:
+",
+    );
+    for ns in &proposal.namespaces {
+        block.push_str(&format!(
+            "  {}:   # from rule {} of the .sops.yaml this project was made from
+",
+            ns.name, ns.rule
+        ));
+        if ns.folder != format!("namespaces/{}", ns.name) {
+            block.push_str(&format!(
+                "    path: {}
+",
+                ns.folder
+            ));
+        }
+        block.push_str(&format!(
+            "    recipients: [{}]
+",
+            ns.recipients.join(", ")
+        ));
+    }
+    text.replacen("namespaces: {}\n", &block, 1)
+}
+
 /// `.sops.yaml` with one creation rule per namespace folder.
 pub fn sops_yaml(project: &Project) -> String {
     let mut out = String::from(

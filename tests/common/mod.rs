@@ -368,6 +368,17 @@ impl FlockHolder {
     }
 }
 
+/// The age recipients a SOPS YAML file is encrypted to, sorted.
+pub fn sops_recipients(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- recipient: "))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
 /// Run a std command, asserting success; returns stdout.
 pub fn run_ok(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().expect("command runs");

@@ -27,6 +27,7 @@ mod gitops_rerender;
 mod help;
 mod identity_order;
 mod identity_sources;
+mod init_from_sops;
 mod integrity;
 mod interop;
 mod keys;

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::{Key, code, ksec, ksec_with, run_ok, sops, stderr, stdout};
+use common::{Key, code, ksec, ksec_with, run_ok, sops, sops_recipients, stderr, stdout};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -226,17 +226,6 @@ fn names(tree: &BTreeMap<PathBuf, Option<Vec<u8>>>) -> Vec<String> {
 /// The lines of `text` that hold a `#` (every comment of [`COMMENTED`]).
 fn comment_lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| l.contains('#')).collect()
-}
-
-/// The age recipients a SOPS YAML file is encrypted to.
-fn sops_recipients(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- recipient: "))
-        .map(str::to_string)
-        .collect();
-    out.sort();
-    out
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
