@@ -159,14 +159,18 @@ fn decrypt_value(
             }
             Value::Leaf(plain)
         }
+        Value::Comment(text) => Value::Comment(decrypt_comment(text, path, rules, cipher)),
+        // sops 3.11 writes a comment inside a list as an item holding the
+        // encrypted comment (outside the MAC, like every comment)
         Value::Seq(values) => Value::Seq(
             values
                 .iter()
-                // sops stores a comment inside a list as an item of type
-                // comment; like YAML comments elsewhere, ksec does not keep it
-                // (comments are outside the MAC).
-                .filter(|v| !is_comment_item(v))
-                .map(|v| decrypt_value(v, path, rules, cipher, hasher))
+                .map(|v| match v {
+                    Value::Leaf(leaf) if is_comment_item(v) => Ok(Value::Comment(decrypt_comment(
+                        &leaf.text, path, rules, cipher,
+                    ))),
+                    _ => decrypt_value(v, path, rules, cipher, hasher),
+                })
                 .collect::<Result<_, _>>()?,
         ),
         Value::Map(items) => {
@@ -174,18 +178,7 @@ fn decrypt_value(
             for item in items {
                 match item {
                     Item::Comment(text) => {
-                        let text = text.expose_secret();
-                        // sops falls back to the text as it is for comments
-                        // it cannot decrypt (written by older versions).
-                        let plain = if rules.should_encrypt(path) && is_encrypted(text) {
-                            cipher
-                                .decrypt(text, &aad(path))
-                                .map(|(_, t)| t)
-                                .unwrap_or_else(|_| SecretString::from(text.to_string()))
-                        } else {
-                            SecretString::from(text.to_string())
-                        };
-                        out.push(Item::Comment(plain));
+                        out.push(Item::Comment(decrypt_comment(text, path, rules, cipher)));
                     }
                     Item::Pair(key, value) => {
                         path.push(key.clone());
@@ -198,6 +191,41 @@ fn decrypt_value(
             Value::Map(out)
         }
     })
+}
+
+/// A comment's plaintext. sops falls back to the text as it is for comments
+/// it cannot decrypt (written by older versions, or never encrypted).
+fn decrypt_comment(
+    text: &SecretString,
+    path: &[String],
+    rules: &Rules,
+    cipher: &mut ValueCipher,
+) -> SecretString {
+    let text = text.expose_secret();
+    if rules.should_encrypt(path) && is_encrypted(text) {
+        cipher
+            .decrypt(text, &aad(path))
+            .map(|(_, t)| t)
+            .unwrap_or_else(|_| SecretString::from(text.to_string()))
+    } else {
+        SecretString::from(text.to_string())
+    }
+}
+
+/// A comment encrypted as sops encrypts it: with the path of the map or list
+/// it stands in as additional data; an empty one stays empty.
+fn encrypt_comment(
+    text: &SecretString,
+    path: &[String],
+    rules: &Rules,
+    cipher: &ValueCipher,
+) -> String {
+    let text = text.expose_secret();
+    if rules.should_encrypt(path) {
+        cipher.encrypt(None, text, &aad(path))
+    } else {
+        text.to_string()
+    }
 }
 
 fn is_comment_item(value: &Value) -> bool {
@@ -228,6 +256,15 @@ pub(super) fn encrypt_tree(plain: &Value, rules: &Rules, cipher: &ValueCipher) -
                     value.clone()
                 }
             }
+            // as sops 3.11 writes it: an item holding the encrypted comment
+            Value::Comment(text) => {
+                let enc = encrypt_comment(text, path, rules, cipher);
+                if is_encrypted(&enc) {
+                    Value::Leaf(Leaf::str(enc))
+                } else {
+                    Value::Comment(SecretString::from(enc))
+                }
+            }
             Value::Seq(values) => Value::Seq(
                 values
                     .iter()
@@ -238,18 +275,9 @@ pub(super) fn encrypt_tree(plain: &Value, rules: &Rules, cipher: &ValueCipher) -
                 items
                     .iter()
                     .map(|item| match item {
-                        Item::Comment(text) => {
-                            let text = text.expose_secret();
-                            if rules.should_encrypt(path) {
-                                Item::Comment(SecretString::from(cipher.encrypt(
-                                    None,
-                                    text,
-                                    &aad(path),
-                                )))
-                            } else {
-                                Item::Comment(SecretString::from(text.to_string()))
-                            }
-                        }
+                        Item::Comment(text) => Item::Comment(SecretString::from(encrypt_comment(
+                            text, path, rules, cipher,
+                        ))),
                         Item::Pair(key, value) => {
                             path.push(key.clone());
                             let enc = walk(value, path, rules, cipher, hasher);
@@ -284,7 +312,7 @@ pub(super) fn encrypted_paths(body: &Value, rules: &Rules) -> Vec<String> {
         out: &mut Vec<String>,
     ) {
         match value {
-            Value::Null => {}
+            Value::Null | Value::Comment(_) => {}
             Value::Leaf(leaf) => {
                 if rules.should_encrypt(path)
                     && !leaf.expose().is_empty()
@@ -294,10 +322,10 @@ pub(super) fn encrypted_paths(body: &Value, rules: &Rules) -> Vec<String> {
                 }
             }
             Value::Seq(values) => {
-                for (i, v) in values.iter().enumerate() {
-                    if is_comment_item(v) {
-                        continue;
-                    }
+                let items = values
+                    .iter()
+                    .filter(|v| !is_comment_item(v) && !matches!(v, Value::Comment(_)));
+                for (i, v) in items.enumerate() {
                     walk(v, path, &format!("{shown}[{i}]"), rules, out);
                 }
             }

@@ -1,0 +1,336 @@
+//! YAML comments kept as sops keeps them, checked against the real `sops`
+//! (3.11):
+//! - a commented file that `sops -e` wrote decrypts with ksec to exactly what
+//!   `sops -d` prints, and one that ksec wrote decrypts with `sops -d` to the
+//!   original plaintext; both tools write the same lines (comments encrypted
+//!   as `#ENC[…,type:comment]`, comments in lists as sops 3.11 writes them);
+//! - `ksec set` and `ksec edit` of one value of a commented file change that
+//!   value's line plus `lastmodified` and `mac`; the comments keep their
+//!   ciphertext, and `sops -d` afterwards prints the edited plaintext;
+//! - `sops set` on ksec's file, and round trips through both tools;
+//! - a secret in a comment is encrypted: it is in no encrypted file.
+
+use crate::common;
+
+use common::canary::canary;
+use common::{Key, all_output, ksec_with, run_ok, sops};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// Commented YAML in the layout `sops -d` prints (so it reads back byte
+/// for byte): comments at the top, in maps, in lists (of scalars and of
+/// maps), at the end of blocks and of the file, empty and unspaced ones, and
+/// `#` inside values, which are not comments. `@1@`… are canaries.
+const COMMENTED: &str = "# team: payments
+# rotate yearly
+db:
+    # the admin user
+    user: admin
+    password: @1@
+    # @2@ was the old one
+    port: 5432
+hosts:
+    # primary first
+    - db-1
+    - db-2
+    # spare
+jobs:
+    - name: nightly
+      # runs at two
+      schedule: daily
+    # and another
+    - name: weekly
+      token: @3@
+note: 'x # not a comment'
+script: |
+    echo \"# not a comment\"
+    # nor this
+#
+#no space
+# end of file
+";
+
+struct Scratch {
+    dir: TempDir,
+    key: Key,
+    /// The plaintext, with the canaries filled in.
+    plain: String,
+    canaries: Vec<String>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch::with(COMMENTED)
+    }
+
+    fn with(template: &str) -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        let key = Key::new(dir.path(), "alice");
+        let canaries: Vec<String> = (1..=3).map(|_| canary("comments")).collect();
+        let mut plain = template.to_string();
+        for (i, c) in canaries.iter().enumerate() {
+            plain = plain.replace(&format!("@{}@", i + 1), c);
+        }
+        Scratch {
+            dir,
+            key,
+            plain,
+            canaries,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn sops(&self, with_key: bool) -> std::process::Command {
+        let mut cmd = sops(with_key.then_some(&self.key));
+        cmd.env("HOME", self.home()).current_dir(self.dir.path());
+        cmd
+    }
+
+    fn sops_encrypt(&self, plain: &Path, name: &str) -> PathBuf {
+        let text = run_ok(
+            self.sops(false)
+                .args(["-e", "--age", &self.key.recipient])
+                .args(["--input-type", "yaml", "--output-type", "yaml"])
+                .arg(plain),
+        );
+        self.write(name, &text)
+    }
+
+    fn sops_decrypt(&self, file: &Path) -> String {
+        run_ok(self.sops(true).arg("-d").arg(file))
+    }
+
+    fn ksec_encrypt(&self, plain: &Path, name: &str) -> PathBuf {
+        let out = self.path(name);
+        common::encrypt_to(&self.home(), &self.key, plain, &out);
+        out
+    }
+
+    fn ksec_decrypt(&self, file: &Path) -> String {
+        let out = ksec_with(&self.home(), &self.key)
+            .expect_secret_output()
+            .arg("decrypt")
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// No canary (of values or comments) in the encrypted `file`.
+    fn assert_sealed(&self, file: &Path) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for c in &self.canaries {
+            assert!(!text.contains(c.as_str()), "{c} in plaintext:\n{text}");
+        }
+        assert!(!text.contains("rotate yearly"), "{text}");
+    }
+}
+
+/// The encrypted file with what differs between encryptions (data, IVs,
+/// tags, the wrapped key, the date) blanked out.
+fn layout(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let text = text.split("\nsops:\n").next().unwrap().to_string();
+    let re = regex::Regex::new(r"ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,").unwrap();
+    re.replace_all(&text, "ENC[…,").into_owned()
+}
+
+/// The 0-based numbers of the lines that differ (same line count).
+fn changed_lines(old: &str, new: &str) -> Vec<usize> {
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    assert_eq!(o.len(), n.len(), "line counts differ:\n{old}\n---\n{new}");
+    (0..o.len()).filter(|&i| o[i] != n[i]).collect()
+}
+
+fn index_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{text}"))
+}
+
+/// The lines a change of `value_line` may touch: it, `lastmodified`, `mac`.
+fn value_and_mac(text: &str, value_line: &str) -> Vec<usize> {
+    let mut lines = vec![
+        index_of(text, value_line),
+        index_of(text, "    lastmodified: "),
+        index_of(text, "    mac: ENC["),
+    ];
+    lines.sort();
+    lines
+}
+
+fn next_second() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
+#[test]
+fn a_commented_file_sops_encrypted_decrypts_with_ksec_as_sops_prints_it() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.sops_encrypt(&plain, "sops.enc.yaml");
+    s.assert_sealed(&enc);
+    let text = std::fs::read_to_string(&enc).unwrap();
+    assert!(text.contains("#ENC[AES256_GCM,"), "{text}");
+    assert!(text.contains(",type:comment]"), "{text}");
+    let from_sops = s.sops_decrypt(&enc);
+    assert_eq!(from_sops, s.plain, "sops -d round trip (sanity)");
+    assert_eq!(s.ksec_decrypt(&enc), from_sops);
+}
+
+#[test]
+fn a_commented_file_ksec_encrypted_decrypts_with_sops_to_the_original() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let by_ksec = s.ksec_encrypt(&plain, "ksec.enc.yaml");
+    s.assert_sealed(&by_ksec);
+    assert_eq!(s.sops_decrypt(&by_ksec), s.plain);
+    assert_eq!(s.ksec_decrypt(&by_ksec), s.plain);
+    // the same lines as sops writes, comments in the same places and forms
+    let by_sops = s.sops_encrypt(&plain, "sops.enc.yaml");
+    assert_eq!(layout(&by_ksec), layout(&by_sops));
+}
+
+#[test]
+fn trailing_comments_move_above_their_key_as_sops_moves_them() {
+    let s = Scratch::with(
+        "a: 1 # why a\nb: # about b\n    c: @1@ # secret note @2@\nlist: # the list\n    - x # first\n    - k: v # on the item\n      m: n\nflow: {p: 1} # in flow\n",
+    );
+    let plain = s.write("plain.yaml", &s.plain);
+    let by_sops = s.sops_encrypt(&plain, "sops.enc.yaml");
+    let by_ksec = s.ksec_encrypt(&plain, "ksec.enc.yaml");
+    s.assert_sealed(&by_ksec);
+    let expected = s.sops_decrypt(&by_sops);
+    assert!(expected.starts_with("# why a\na: 1\n"), "{expected}");
+    assert_eq!(s.ksec_decrypt(&by_sops), expected);
+    assert_eq!(s.sops_decrypt(&by_ksec), expected);
+    assert_eq!(s.ksec_decrypt(&by_ksec), expected);
+}
+
+#[test]
+fn ksec_set_on_a_commented_sops_file_changes_one_line_and_sops_reads_it() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.sops_encrypt(&plain, "sops.enc.yaml");
+    let old = std::fs::read_to_string(&enc).unwrap();
+    let new_value = canary("comments-new");
+    next_second();
+    let out = ksec_with(&s.home(), &s.key)
+        .args(["set"])
+        .arg(&enc)
+        .arg(r#"["db"]["password"]"#)
+        .write_stdin(new_value.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(
+        !all_output(&out).contains("comment"),
+        "{}",
+        all_output(&out)
+    );
+    let new = std::fs::read_to_string(&enc).unwrap();
+    assert_eq!(
+        changed_lines(&old, &new),
+        value_and_mac(&old, "    password: ENC["),
+        "\n{old}\n---\n{new}"
+    );
+    let expected = s.plain.replace(s.canaries[0].as_str(), &new_value);
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+}
+
+#[test]
+fn ksec_edit_of_one_value_keeps_every_comment_and_its_ciphertext() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.ksec_encrypt(&plain, "s.enc.yaml");
+    let editor = s.write(
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/^    user: admin$/    user: root/' \"$1\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let old = std::fs::read_to_string(&enc).unwrap();
+    next_second();
+    let out = ksec_with(&s.home(), &s.key)
+        .env("EDITOR", &editor)
+        .arg("edit")
+        .arg(&enc)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let new = std::fs::read_to_string(&enc).unwrap();
+    assert_eq!(
+        changed_lines(&old, &new),
+        value_and_mac(&old, "    user: ENC["),
+        "\n{old}\n---\n{new}"
+    );
+    let expected = s.plain.replace("user: admin", "user: root");
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+}
+
+#[test]
+fn sops_set_on_a_commented_ksec_file_reads_back_with_ksec() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.ksec_encrypt(&plain, "ksec.enc.yaml");
+    let old = std::fs::read_to_string(&enc).unwrap();
+    next_second();
+    run_ok(
+        s.sops(true)
+            .arg("set")
+            .arg(&enc)
+            .arg(r#"["db"]["port"]"#)
+            .arg("6543"),
+    );
+    let new = std::fs::read_to_string(&enc).unwrap();
+    // sops keeps ksec's comment ciphertexts too
+    assert_eq!(
+        changed_lines(&old, &new),
+        value_and_mac(&old, "    port: ENC["),
+        "\n{old}\n---\n{new}"
+    );
+    let expected = s.plain.replace("port: 5432", "port: 6543");
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+}
+
+#[test]
+fn commented_files_round_trip_through_both_tools() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    // ksec -> sops -> ksec
+    let by_ksec = s.ksec_encrypt(&plain, "a.enc.yaml");
+    let back = s.write("a.plain.yaml", &s.sops_decrypt(&by_ksec));
+    let by_sops = s.sops_encrypt(&back, "b.enc.yaml");
+    assert_eq!(s.ksec_decrypt(&by_sops), s.plain);
+    // sops -> ksec -> sops
+    let by_sops = s.sops_encrypt(&plain, "c.enc.yaml");
+    let out = ksec_with(&s.home(), &s.key)
+        .explicit_output(s.path("c.plain.yaml"))
+        .arg("decrypt")
+        .arg(&by_sops)
+        .arg("--output")
+        .arg(s.path("c.plain.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let by_ksec = s.ksec_encrypt(&s.path("c.plain.yaml"), "d.enc.yaml");
+    assert_eq!(s.sops_decrypt(&by_ksec), s.plain);
+}
