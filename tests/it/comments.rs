@@ -334,3 +334,77 @@ fn commented_files_round_trip_through_both_tools() {
     let by_ksec = s.ksec_encrypt(&s.path("c.plain.yaml"), "d.enc.yaml");
     assert_eq!(s.sops_decrypt(&by_ksec), s.plain);
 }
+
+/// A file sops encrypted with a comment rule: ksec prints it as `sops -d`
+/// does, and `ksec set` changes one value's line, leaving the values and
+/// comments the rule keeps in clear as they are.
+fn comment_rule_is_honoured(flag: &str, template: &str, clear: &[&str]) {
+    let s = Scratch::with(template);
+    let plain = s.write("plain.yaml", &s.plain);
+    let text = run_ok(
+        s.sops(false)
+            .args(["-e", "--age", &s.key.recipient, flag, "sops:mark"])
+            .arg(&plain),
+    );
+    let enc = s.write("enc.yaml", &text);
+    for line in clear {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{line:?} in clear:\n{text}"
+        );
+    }
+    for c in &s.canaries {
+        assert!(!text.contains(c.as_str()), "{c}:\n{text}");
+    }
+    let expected = s.sops_decrypt(&enc);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+
+    next_second();
+    let new_value = canary("comments-rule");
+    let out = ksec_with(&s.home(), &s.key)
+        .arg("set")
+        .arg(&enc)
+        .arg("last")
+        .write_stdin(new_value.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let new = std::fs::read_to_string(&enc).unwrap();
+    assert_eq!(
+        changed_lines(&text, &new),
+        value_and_mac(&text, "last: ENC["),
+        "\n{text}\n---\n{new}"
+    );
+    let expected = expected.replace(s.canaries[2].as_str(), &new_value);
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+}
+
+#[test]
+fn unencrypted_comment_regex_of_a_sops_file_is_honoured() {
+    comment_rule_is_honoured(
+        "--unencrypted-comment-regex",
+        "a: @1@\n# sops:mark\nb: visible-b\n# another\nnested:\n    # sops:mark\n    x: visible-x\n    y: @2@\nlist:\n    # sops:mark\n    - visible-item\n    - other-item\nlast: @3@\n",
+        &[
+            "# sops:mark",
+            "b: visible-b",
+            "    x: visible-x",
+            "    - visible-item",
+        ],
+    );
+}
+
+#[test]
+fn encrypted_comment_regex_of_a_sops_file_is_honoured() {
+    comment_rule_is_honoured(
+        "--encrypted-comment-regex",
+        "a: visible-a\n# sops:mark\nb: @1@\n# after the marker\nc: visible-c\nnested:\n    # sops:mark\n    # a secret note @2@\n    x: secret-x\n    z: visible-z\n# sops:mark\nlast: @3@\n",
+        &[
+            "a: visible-a",
+            "# sops:mark",
+            "# after the marker",
+            "c: visible-c",
+            "    z: visible-z",
+        ],
+    );
+}

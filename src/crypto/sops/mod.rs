@@ -708,6 +708,24 @@ mod tests {
     }
 
     #[test]
+    fn rotate_keeps_yaml_comments_under_the_new_key() {
+        let (a_id, a, a_r) = person();
+        let plain =
+            "# owner\ndb:\n    # the user\n    user: u\nhosts:\n    # first\n    - h1\n# end\n";
+        let original = encrypted(plain, Format::Yaml, &[(&a, &a_r)]);
+        assert_eq!(original.matches(",type:comment]").count(), 4, "{original}");
+        let rotated = EncryptedFile::parse(&original, Format::Yaml)
+            .unwrap()
+            .open_to_read(std::slice::from_ref(&a_id))
+            .unwrap()
+            .rotate(&[(a.clone(), &a_r)])
+            .unwrap();
+        let text = rotated.emit().unwrap();
+        assert_eq!(text.matches(",type:comment]").count(), 4, "{text}");
+        assert_eq!(plaintext(&text, Format::Yaml, &a_id).unwrap(), plain);
+    }
+
+    #[test]
     fn rotate_refuses_a_file_whose_key_other_master_keys_hold() {
         let (a_id, a, a_r) = person();
         let mut file = EncryptedFile::parse(
