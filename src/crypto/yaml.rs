@@ -614,6 +614,7 @@ fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
                 let content = (dash_col + INDENT_IN_SEQ).max(INDENT);
                 out.push_str(&inline_scalar(other, dash_col, content - dash_col));
                 out.push('\n');
+                comments_of_empty(out, other, dash_col + INDENT_IN_SEQ);
             }
         }
     }
@@ -647,7 +648,32 @@ fn emit_child(out: &mut String, value: &Value, indent: usize, seq_key_col: Optio
                 None => inline_scalar(other, indent, INDENT),
             });
             out.push('\n');
+            let key_col = seq_key_col.unwrap_or(indent);
+            comments_of_empty(out, other, key_col + INDENT);
         }
+    }
+}
+
+/// The comments of a map or list that holds nothing else (`{}` or `[]` once
+/// its last entry is gone): written below it, where they read back as
+/// comments of the enclosing block rather than being lost.
+fn comments_of_empty(out: &mut String, value: &Value, column: usize) {
+    match value {
+        Value::Map(items) => {
+            for item in items {
+                if let Item::Comment(text) = item {
+                    comment_line(out, column, text);
+                }
+            }
+        }
+        Value::Seq(values) => {
+            for value in values {
+                if let Value::Comment(text) = value {
+                    comment_line(out, column, text);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

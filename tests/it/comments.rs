@@ -13,7 +13,7 @@
 use crate::common;
 
 use common::canary::canary;
-use common::{Key, all_output, ksec_with, run_ok, sops};
+use common::{Key, all_output, changed_lines, index_of, ksec_with, run_ok, sops};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -150,19 +150,6 @@ fn layout(file: &Path) -> String {
     re.replace_all(&text, "ENC[…,").into_owned()
 }
 
-/// The 0-based numbers of the lines that differ (same line count).
-fn changed_lines(old: &str, new: &str) -> Vec<usize> {
-    let (o, n): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
-    assert_eq!(o.len(), n.len(), "line counts differ:\n{old}\n---\n{new}");
-    (0..o.len()).filter(|&i| o[i] != n[i]).collect()
-}
-
-fn index_of(text: &str, prefix: &str) -> usize {
-    text.lines()
-        .position(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{text}"))
-}
-
 /// The lines a change of `value_line` may touch: it, `lastmodified`, `mac`.
 fn value_and_mac(text: &str, value_line: &str) -> Vec<usize> {
     let mut lines = vec![
@@ -258,12 +245,11 @@ fn ksec_edit_of_one_value_keeps_every_comment_and_its_ciphertext() {
     let s = Scratch::new();
     let plain = s.write("plain.yaml", &s.plain);
     let enc = s.ksec_encrypt(&plain, "s.enc.yaml");
-    let editor = s.write(
-        "editor.sh",
-        "#!/bin/sh\nsed -i 's/^    user: admin$/    user: root/' \"$1\"\n",
+    let editor = s.path("editor.sh");
+    common::script(
+        &editor,
+        "sed -i 's/^    user: admin$/    user: root/' \"$1\"\n",
     );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
     let out = ksec_with(&s.home(), &s.key)

@@ -408,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn comments_of_a_map_emptied_by_an_edit_are_not_lost() {
+        let mut tree = parse("a:\n    # about b\n    b: 1\nc: 2\n").unwrap();
+        if let crate::crypto::tree::Value::Map(items) = &mut tree
+            && let Some(crate::crypto::tree::Item::Pair(_, crate::crypto::tree::Value::Map(inner))) =
+                items.first_mut()
+        {
+            inner.retain(|i| matches!(i, crate::crypto::tree::Item::Comment(_)));
+        }
+        assert_eq!(emit(&tree), "a: {}\n    # about b\nc: 2\n");
+        assert_eq!(reprint(&emit(&tree)), "a: {}\n# about b\nc: 2\n");
+    }
+
+    #[test]
     fn a_document_of_comments_only_is_an_empty_map_with_them() {
         assert_eq!(reprint("# just\n# comments\n"), "# just\n# comments\n{}\n");
     }
