@@ -193,14 +193,27 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     let _comments = comments::Guard::set(text);
     let value: Value = serde_saphyr::from_str_with_options(text, options())
         .map_err(|e| located_error(&e, true))?;
-    if matches!(value, Value::Null) {
-        let comments = comments::only_comments();
-        if !comments.is_empty() {
-            return Ok(Value::Map(
-                comments.into_iter().map(Item::Comment).collect(),
-            ));
+    // a document of comments only (nothing else, or `{}`): sops reads it
+    // as an empty map with the comments
+    let value = match value {
+        Value::Null | Value::Map(_) if !comments::active() => value,
+        Value::Null => {
+            let items: Vec<Item> = comments::only_comments()
+                .into_iter()
+                .map(Item::Comment)
+                .collect();
+            if items.is_empty() {
+                Value::Null
+            } else {
+                Value::Map(items)
+            }
         }
-    }
+        Value::Map(mut items) if !has_pair(&items) => {
+            items.extend(comments::only_comments().into_iter().map(Item::Comment));
+            Value::Map(items)
+        }
+        other => other,
+    };
     Ok(value)
 }
 

@@ -394,3 +394,35 @@ fn encrypted_comment_regex_of_a_sops_file_is_honoured() {
         ],
     );
 }
+
+#[test]
+fn editing_a_comment_changes_its_line_only_and_sops_prints_the_new_one() {
+    let s = Scratch::new();
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.sops_encrypt(&plain, "sops.enc.yaml");
+    let editor = s.path("editor.sh");
+    common::script(
+        &editor,
+        "sed -i 's/# the admin user/# the app user/' \"$1\"\n",
+    );
+    let old = std::fs::read_to_string(&enc).unwrap();
+    next_second();
+    let out = ksec_with(&s.home(), &s.key)
+        .env("EDITOR", &editor)
+        .arg("edit")
+        .arg(&enc)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let new = std::fs::read_to_string(&enc).unwrap();
+    // the comment line above `user:` (comments are outside the MAC, whose
+    // ciphertext changes with `lastmodified`)
+    let comment = index_of(&old, "    user: ENC[") - 1;
+    let mut expected = value_and_mac(&old, "    user: ENC[");
+    expected[0] = comment;
+    assert_eq!(changed_lines(&old, &new), expected, "\n{old}\n---\n{new}");
+    let expected = s.plain.replace("# the admin user", "# the app user");
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+}

@@ -423,5 +423,10 @@ mod tests {
     #[test]
     fn a_document_of_comments_only_is_an_empty_map_with_them() {
         assert_eq!(reprint("# just\n# comments\n"), "# just\n# comments\n{}\n");
+        assert_eq!(
+            reprint("# just\n# comments\n{}\n"),
+            "# just\n# comments\n{}\n"
+        );
+        assert_eq!(reprint("#&3\u{e9}\r"), "#&3\u{e9}\n{}\n");
     }
 }
