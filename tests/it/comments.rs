@@ -426,3 +426,68 @@ fn editing_a_comment_changes_its_line_only_and_sops_prints_the_new_one() {
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
 }
+
+#[test]
+fn a_comment_on_the_first_line_of_a_list_item_is_stable_under_ksec() {
+    let s = Scratch::with("jobs:\n    - name: nightly # why @1@\n      token: @2@\nlast: @3@\n");
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.ksec_encrypt(&plain, "ksec.enc.yaml");
+    s.assert_sealed(&enc);
+    let expected = s.sops_decrypt(&s.sops_encrypt(&plain, "sops.enc.yaml"));
+    assert_eq!(s.sops_decrypt(&enc), expected);
+    let old = std::fs::read_to_string(&enc).unwrap();
+    next_second();
+    let out = ksec_with(&s.home(), &s.key)
+        .arg("set")
+        .arg(&enc)
+        .arg("last")
+        .write_stdin(canary("comments-stable").as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let new = std::fs::read_to_string(&enc).unwrap();
+    assert_eq!(
+        changed_lines(&old, &new),
+        value_and_mac(&old, "last: ENC["),
+        "\n{old}\n---\n{new}"
+    );
+}
+
+#[test]
+fn with_encrypted_regex_comments_outside_the_encrypted_keys_stay_in_clear_as_in_sops() {
+    let s = Scratch::with(
+        "# a Secret for the app\napiVersion: v1\nkind: Secret\nmetadata:\n    name: app\nstringData:\n    # the database password @1@\n    password: @2@\n    user: @3@\n",
+    );
+    let plain = s.write("plain.yaml", &s.plain);
+    let text = run_ok(
+        s.sops(false)
+            .args(["-e", "--age", &s.key.recipient])
+            .args(["--encrypted-regex", "^(data|stringData)$"])
+            .arg(&plain),
+    );
+    let enc = s.write("secret.enc.yaml", &text);
+    assert!(text.starts_with("# a Secret for the app\n"), "{text}");
+    s.assert_sealed(&enc);
+    let expected = s.sops_decrypt(&enc);
+    assert_eq!(s.ksec_decrypt(&enc), expected);
+    next_second();
+    let out = ksec_with(&s.home(), &s.key)
+        .arg("set")
+        .arg(&enc)
+        .arg(r#"["stringData"]["user"]"#)
+        .write_stdin("app")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let new = std::fs::read_to_string(&enc).unwrap();
+    assert_eq!(
+        changed_lines(&text, &new),
+        value_and_mac(&text, "    user: ENC["),
+        "\n{text}\n---\n{new}"
+    );
+    assert!(new.starts_with("# a Secret for the app\n"), "{new}");
+    assert_eq!(
+        s.sops_decrypt(&enc),
+        expected.replace(s.canaries[2].as_str(), "app")
+    );
+}
