@@ -31,7 +31,7 @@ struct State {
     candidates: Vec<usize>,
     /// The first candidate not yet placed or discarded.
     next: usize,
-    /// Byte ranges of the scalars read so far.
+    /// Byte ranges of the scalars read so far, by start.
     scalars: Vec<(usize, usize)>,
     /// The end of the last scalar read.
     last_end: usize,
@@ -95,8 +95,13 @@ fn with<R: Default>(f: impl FnOnce(&mut State) -> R) -> R {
 
 impl State {
     fn in_scalar(&self, at: usize) -> bool {
-        self.scalars
+        // scalars do not overlap: only the last ones starting at or before
+        // `at` can hold it (an alias repeats its anchor's span)
+        let before = self.scalars.partition_point(|&(start, _)| start <= at);
+        self.scalars[..before]
             .iter()
+            .rev()
+            .take(4)
             .any(|&(start, end)| start <= at && at < end)
     }
 
@@ -143,7 +148,9 @@ impl State {
 /// Note a scalar (key or value) at `start..end`.
 fn scalar(start: usize, end: usize) {
     with(|s| {
-        s.scalars.push((start, end));
+        // in document order but for aliases: kept sorted
+        let at = s.scalars.partition_point(|&(a, _)| a <= start);
+        s.scalars.insert(at, (start, end));
         s.last_end = s.last_end.max(end);
     })
 }
