@@ -259,7 +259,7 @@ fn handed_off() -> Vec<SecretString> {
 // Maps and lists read with their comments
 
 /// A map read from a text with comments: each comment becomes an entry where
-/// sops puts it (see `comments`).
+/// sops puts it (see the module documentation).
 pub(super) fn read_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Value, A::Error> {
     let item = is_item();
     let mut items: Vec<Item> = Vec::new();
