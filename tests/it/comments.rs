@@ -131,6 +131,38 @@ impl Scratch {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `ksec set FILE KEY` with the value on stdin, which must succeed and
+    /// say nothing about comments.
+    fn ksec_set(&self, file: &Path, key: &str, value: &str) {
+        let out = ksec_with(&self.home(), &self.key)
+            .arg("set")
+            .arg(file)
+            .arg(key)
+            .write_stdin(value)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        assert!(
+            !all_output(&out).contains("warning"),
+            "{}",
+            all_output(&out)
+        );
+    }
+
+    /// `ksec edit FILE` with `sed_script` applied by the editor.
+    fn ksec_edit(&self, file: &Path, sed_script: &str) {
+        let editor = self.path("editor.sh");
+        common::script(&editor, &format!("sed -i '{sed_script}' \"$1\"\n"));
+        let out = ksec_with(&self.home(), &self.key)
+            .env("EDITOR", &editor)
+            .arg("edit")
+            .arg(file)
+            .write_stdin("")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+    }
+
     /// No canary (of values or comments) in the encrypted `file`.
     fn assert_sealed(&self, file: &Path) {
         let text = std::fs::read_to_string(file).unwrap();
@@ -150,15 +182,25 @@ fn layout(file: &Path) -> String {
     re.replace_all(&text, "ENC[…,").into_owned()
 }
 
-/// The lines a change of `value_line` may touch: it, `lastmodified`, `mac`.
-fn value_and_mac(text: &str, value_line: &str) -> Vec<usize> {
+/// The lines a change of line `changed` may touch: it, `lastmodified`, `mac`.
+fn line_and_mac(text: &str, changed: usize) -> Vec<usize> {
     let mut lines = vec![
-        index_of(text, value_line),
+        changed,
         index_of(text, "    lastmodified: "),
         index_of(text, "    mac: ENC["),
     ];
     lines.sort();
     lines
+}
+
+/// `new` differs from `old` only on the line starting with `value_line`
+/// (then `lastmodified` and `mac`).
+fn assert_one_value_changed(old: &str, new: &str, value_line: &str) {
+    assert_eq!(
+        changed_lines(old, new),
+        line_and_mac(old, index_of(old, value_line)),
+        "\n{old}\n---\n{new}"
+    );
 }
 
 fn next_second() {
@@ -216,25 +258,9 @@ fn ksec_set_on_a_commented_sops_file_changes_one_line_and_sops_reads_it() {
     let old = std::fs::read_to_string(&enc).unwrap();
     let new_value = canary("comments-new");
     next_second();
-    let out = ksec_with(&s.home(), &s.key)
-        .args(["set"])
-        .arg(&enc)
-        .arg(r#"["db"]["password"]"#)
-        .write_stdin(new_value.as_str())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
-    assert!(
-        !all_output(&out).contains("comment"),
-        "{}",
-        all_output(&out)
-    );
+    s.ksec_set(&enc, r#"["db"]["password"]"#, new_value.as_str());
     let new = std::fs::read_to_string(&enc).unwrap();
-    assert_eq!(
-        changed_lines(&old, &new),
-        value_and_mac(&old, "    password: ENC["),
-        "\n{old}\n---\n{new}"
-    );
+    assert_one_value_changed(&old, &new, "    password: ENC[");
     let expected = s.plain.replace(s.canaries[0].as_str(), &new_value);
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
@@ -245,27 +271,11 @@ fn ksec_edit_of_one_value_keeps_every_comment_and_its_ciphertext() {
     let s = Scratch::new();
     let plain = s.write("plain.yaml", &s.plain);
     let enc = s.ksec_encrypt(&plain, "s.enc.yaml");
-    let editor = s.path("editor.sh");
-    common::script(
-        &editor,
-        "sed -i 's/^    user: admin$/    user: root/' \"$1\"\n",
-    );
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
-    let out = ksec_with(&s.home(), &s.key)
-        .env("EDITOR", &editor)
-        .arg("edit")
-        .arg(&enc)
-        .write_stdin("")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    s.ksec_edit(&enc, "s/^    user: admin$/    user: root/");
     let new = std::fs::read_to_string(&enc).unwrap();
-    assert_eq!(
-        changed_lines(&old, &new),
-        value_and_mac(&old, "    user: ENC["),
-        "\n{old}\n---\n{new}"
-    );
+    assert_one_value_changed(&old, &new, "    user: ENC[");
     let expected = s.plain.replace("user: admin", "user: root");
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
@@ -287,11 +297,7 @@ fn sops_set_on_a_commented_ksec_file_reads_back_with_ksec() {
     );
     let new = std::fs::read_to_string(&enc).unwrap();
     // sops keeps ksec's comment ciphertexts too
-    assert_eq!(
-        changed_lines(&old, &new),
-        value_and_mac(&old, "    port: ENC["),
-        "\n{old}\n---\n{new}"
-    );
+    assert_one_value_changed(&old, &new, "    port: ENC[");
     let expected = s.plain.replace("port: 5432", "port: 6543");
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
@@ -347,20 +353,9 @@ fn comment_rule_is_honoured(flag: &str, template: &str, clear: &[&str]) {
 
     next_second();
     let new_value = canary("comments-rule");
-    let out = ksec_with(&s.home(), &s.key)
-        .arg("set")
-        .arg(&enc)
-        .arg("last")
-        .write_stdin(new_value.as_str())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    s.ksec_set(&enc, "last", &new_value);
     let new = std::fs::read_to_string(&enc).unwrap();
-    assert_eq!(
-        changed_lines(&text, &new),
-        value_and_mac(&text, "last: ENC["),
-        "\n{text}\n---\n{new}"
-    );
+    assert_one_value_changed(&text, &new, "last: ENC[");
     let expected = expected.replace(s.canaries[2].as_str(), &new_value);
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
@@ -400,28 +395,18 @@ fn editing_a_comment_changes_its_line_only_and_sops_prints_the_new_one() {
     let s = Scratch::new();
     let plain = s.write("plain.yaml", &s.plain);
     let enc = s.sops_encrypt(&plain, "sops.enc.yaml");
-    let editor = s.path("editor.sh");
-    common::script(
-        &editor,
-        "sed -i 's/# the admin user/# the app user/' \"$1\"\n",
-    );
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
-    let out = ksec_with(&s.home(), &s.key)
-        .env("EDITOR", &editor)
-        .arg("edit")
-        .arg(&enc)
-        .write_stdin("")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    s.ksec_edit(&enc, "s/# the admin user/# the app user/");
     let new = std::fs::read_to_string(&enc).unwrap();
     // the comment line above `user:` (comments are outside the MAC, whose
     // ciphertext changes with `lastmodified`)
     let comment = index_of(&old, "    user: ENC[") - 1;
-    let mut expected = value_and_mac(&old, "    user: ENC[");
-    expected[0] = comment;
-    assert_eq!(changed_lines(&old, &new), expected, "\n{old}\n---\n{new}");
+    assert_eq!(
+        changed_lines(&old, &new),
+        line_and_mac(&old, comment),
+        "\n{old}\n---\n{new}"
+    );
     let expected = s.plain.replace("# the admin user", "# the app user");
     assert_eq!(s.sops_decrypt(&enc), expected);
     assert_eq!(s.ksec_decrypt(&enc), expected);
@@ -437,20 +422,9 @@ fn a_comment_on_the_first_line_of_a_list_item_is_stable_under_ksec() {
     assert_eq!(s.sops_decrypt(&enc), expected);
     let old = std::fs::read_to_string(&enc).unwrap();
     next_second();
-    let out = ksec_with(&s.home(), &s.key)
-        .arg("set")
-        .arg(&enc)
-        .arg("last")
-        .write_stdin(canary("comments-stable").as_str())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    s.ksec_set(&enc, "last", &canary("comments-stable"));
     let new = std::fs::read_to_string(&enc).unwrap();
-    assert_eq!(
-        changed_lines(&old, &new),
-        value_and_mac(&old, "last: ENC["),
-        "\n{old}\n---\n{new}"
-    );
+    assert_one_value_changed(&old, &new, "last: ENC[");
 }
 
 #[test]
@@ -471,20 +445,9 @@ fn with_encrypted_regex_comments_outside_the_encrypted_keys_stay_in_clear_as_in_
     let expected = s.sops_decrypt(&enc);
     assert_eq!(s.ksec_decrypt(&enc), expected);
     next_second();
-    let out = ksec_with(&s.home(), &s.key)
-        .arg("set")
-        .arg(&enc)
-        .arg(r#"["stringData"]["user"]"#)
-        .write_stdin("app")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", all_output(&out));
+    s.ksec_set(&enc, r#"["stringData"]["user"]"#, "app");
     let new = std::fs::read_to_string(&enc).unwrap();
-    assert_eq!(
-        changed_lines(&text, &new),
-        value_and_mac(&text, "    user: ENC["),
-        "\n{text}\n---\n{new}"
-    );
+    assert_one_value_changed(&text, &new, "    user: ENC[");
     assert!(new.starts_with("# a Secret for the app\n"), "{new}");
     assert_eq!(
         s.sops_decrypt(&enc),
