@@ -454,3 +454,19 @@ fn with_encrypted_regex_comments_outside_the_encrypted_keys_stay_in_clear_as_in_
         expected.replace(s.canaries[2].as_str(), "app")
     );
 }
+
+#[test]
+fn an_encrypted_comment_at_the_end_of_a_value_line_is_read_as_sops_reads_it() {
+    // sops 3.13 and later keep a trailing comment on its line, encrypted
+    let s = Scratch::with("a: @1@ # why\nb: @2@\n");
+    let plain = s.write("plain.yaml", &s.plain);
+    let enc = s.ksec_encrypt(&plain, "ksec.enc.yaml");
+    let text = std::fs::read_to_string(&enc).unwrap();
+    let (comment, rest) = text.split_once('\n').unwrap();
+    assert!(comment.starts_with("#ENC[") && comment.ends_with(",type:comment]"));
+    let (value, rest) = rest.split_once('\n').unwrap();
+    let inline = s.write("inline.enc.yaml", &format!("{value} {comment}\n{rest}"));
+    let expected = format!("# why\na: {}\nb: {}\n", s.canaries[0], s.canaries[1]);
+    assert_eq!(s.sops_decrypt(&inline), expected);
+    assert_eq!(s.ksec_decrypt(&inline), expected);
+}
