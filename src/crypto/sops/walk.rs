@@ -401,6 +401,49 @@ pub(super) fn encrypt_tree(plain: &Value, rules: &Rules, cipher: &ValueCipher) -
     (enc, hex_upper(&hasher.finalize()))
 }
 
+/// sops refuses to write an encrypted comment that `unencrypted_comment_regex`
+/// matches: read back, it would mark what follows as never encrypted, and
+/// the file would not decrypt.
+pub(super) fn check_encrypted_comments(body: &Value, rules: &Rules) -> Result<(), SopsError> {
+    let Some(re) = &rules.unencrypted_comment_regex else {
+        return Ok(());
+    };
+    let bad = |text: &str| is_encrypted(text) && re.is_match(text);
+    let found = match body {
+        Value::Leaf(leaf) => is_comment_item(body) && bad(leaf.expose()),
+        Value::Comment(text) => bad(text.expose_secret()),
+        Value::Null => false,
+        Value::Seq(values) => {
+            for v in values {
+                check_encrypted_comments(v, rules)?;
+            }
+            false
+        }
+        Value::Map(items) => {
+            for item in items {
+                match item {
+                    Item::Comment(text) if bad(text.expose_secret()) => {
+                        return Err(comment_matches());
+                    }
+                    Item::Comment(_) => {}
+                    Item::Pair(_, v) => check_encrypted_comments(v, rules)?,
+                }
+            }
+            false
+        }
+    };
+    if found {
+        return Err(comment_matches());
+    }
+    Ok(())
+}
+
+fn comment_matches() -> SopsError {
+    SopsError::Unsupported(
+        "an encrypted comment would match its unencrypted_comment_regex (as sops, ksec refuses to write it): make the regex unable to match `ENC[AES256_GCM,…]`".into(),
+    )
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
