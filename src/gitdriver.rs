@@ -50,8 +50,6 @@ pub enum MergeResult {
 
 pub struct MergeOutcome {
     pub result: MergeResult,
-    /// The side whose YAML comments the written text drops (a warning).
-    pub dropped_comments: Option<Side>,
     /// Set when keys or recipients conflict: the driver's error, after the
     /// write.
     pub conflict: Option<Error>,
@@ -86,7 +84,6 @@ pub fn merge_texts(
             // Not encrypted on either side: an ordinary line merge.
             return Ok(MergeOutcome {
                 result: MergeResult::LineMerge,
-                dropped_comments: None,
                 conflict: None,
             });
         }
@@ -152,7 +149,6 @@ pub fn merge_texts(
         Side::Ours => (ours, theirs, ours_text),
         Side::Theirs => (theirs, ours, theirs_text),
     };
-    let mut dropped_comments = None;
     let result = if merge::same(&merged.value, &keep.plain) {
         if container == Side::Theirs {
             MergeResult::Write(keep_text.to_string())
@@ -160,9 +156,6 @@ pub fn merge_texts(
             MergeResult::Unchanged
         }
     } else {
-        if format == Format::Yaml {
-            dropped_comments = Some(container);
-        }
         // Same data key on both sides (the usual case): values taken from
         // the other side keep their exact ciphertext too.
         if keep.cipher.key().bytes() == other.cipher.key().bytes() {
@@ -181,11 +174,7 @@ pub fn merge_texts(
             recipients_conflict.then_some((&ours_recipients, &theirs_recipients)),
         )
     });
-    Ok(MergeOutcome {
-        result,
-        dropped_comments,
-        conflict,
-    })
+    Ok(MergeOutcome { result, conflict })
 }
 
 fn conflict_error(
@@ -263,6 +252,9 @@ fn stash_ivs(cipher: &mut ValueCipher, body: &Value, path: &mut Vec<String>) {
                 }
             }
         }
-        Value::Leaf(_) | Value::Null => {}
+        Value::Comment(text) if is_encrypted(text.expose_secret()) => {
+            let _ = cipher.decrypt(text.expose_secret(), &aad(path));
+        }
+        Value::Leaf(_) | Value::Null | Value::Comment(_) => {}
     }
 }

@@ -740,7 +740,7 @@ fn flatten(plain: &Value) -> Decrypted {
                 Kind::Bool => leaf.expose().to_ascii_lowercase(),
                 _ => leaf.expose().to_string(),
             },
-            Value::Null => String::new(),
+            Value::Null | Value::Comment(_) => String::new(),
             Value::Map(_) | Value::Seq(_) => {
                 return Err((
                     Code::Invalid,

@@ -6,8 +6,8 @@
 //! A data key is wrapped for someone only after it opened its file and the
 //! values verified against the MAC; no value or key is ever printed.
 
+use super::key_id;
 use super::plan::{Action, Job};
-use super::{key_id, plural};
 use crate::crypto::sops::{EncryptedFile, Format, SopsError};
 use crate::crypto::wrap::{Identity, Recipient};
 use crate::error::sops_error;
@@ -121,16 +121,6 @@ fn execute(
             let rotated = opened
                 .rotate(&pick(&job.source.access.wanted))
                 .map_err(fail)?;
-            if rotated.format == Format::Yaml {
-                let comments = crate::crypto::comment_lines(&text);
-                if comments > 0 {
-                    eprintln!(
-                        "warning: {}: {comments} comment line{} dropped (ksec does not keep comments in encrypted YAML yet)",
-                        job.source.rel,
-                        plural(comments)
-                    );
-                }
-            }
             rotated.emit().map_err(fail)?
         }
     };

@@ -19,7 +19,7 @@ use crate::crypto::cipher::is_encrypted;
 use crate::crypto::sops::{EncryptedFile, Format, SopsError, emit_plain};
 use crate::crypto::tree::{Item, Leaf, Value};
 use crate::error::{Code, Error, Result};
-use crate::gitdriver::{MergeInput, MergeResult, Side, merge_texts};
+use crate::gitdriver::{MergeInput, MergeResult, merge_texts};
 use crate::load::{self, Missing, NoIdentity};
 use crate::project::scaffold::GITATTRIBUTES;
 use crate::{fsutil, project};
@@ -196,7 +196,14 @@ fn digests(value: &Value) -> Value {
             "<encrypted sha256:{}>",
             digest(leaf.expose())
         ))),
-        Value::Leaf(_) | Value::Null => value.clone(),
+        Value::Comment(text) if is_encrypted(text.expose_secret()) => Value::Comment(
+            format!(
+                " <encrypted comment sha256:{}>",
+                digest(text.expose_secret())
+            )
+            .into(),
+        ),
+        Value::Leaf(_) | Value::Null | Value::Comment(_) => value.clone(),
         Value::Seq(values) => Value::Seq(
             values
                 .iter()
@@ -262,13 +269,6 @@ fn merge_driver(args: &MergeArgs, ctx: &Context) -> Result<()> {
         MergeResult::LineMerge => return merge_text(args, &name),
         MergeResult::Unchanged => {}
         MergeResult::Write(text) => {
-            if let Some(side) = outcome.dropped_comments {
-                let kept_text = match side {
-                    Side::Ours => &ours_text,
-                    Side::Theirs => &theirs_text,
-                };
-                super::warn_dropped_comments_in(&name, kept_text);
-            }
             fsutil::write_atomic(&args.ours, text.as_bytes(), 0o644)?;
         }
     }

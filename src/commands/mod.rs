@@ -20,7 +20,7 @@ pub mod render;
 pub mod set;
 pub mod whoami;
 
-use crate::crypto::sops::{Format, Opened};
+use crate::crypto::sops::Opened;
 use crate::error::{Code, Error, Result, sops_error};
 use std::path::Path;
 
@@ -29,9 +29,6 @@ pub use crate::load::Context;
 
 /// Seal an opened file and write it back atomically.
 pub fn save(path: &Path, opened: Opened) -> Result<()> {
-    if opened.file.format == Format::Yaml {
-        warn_dropped_comments(path);
-    }
     let sealed = opened.seal().map_err(|e| sops_error(path, e))?;
     let text = sealed.emit().map_err(|e| sops_error(path, e))?;
     crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
@@ -81,24 +78,6 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(stdout_error(&e)),
-    }
-}
-
-/// ksec does not keep YAML comments; say so rather than drop them silently.
-fn warn_dropped_comments(path: &Path) {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        warn_dropped_comments_in(&path.display().to_string(), &text);
-    }
-}
-
-/// The warning for the encrypted YAML `text` of file `name`.
-pub fn warn_dropped_comments_in(name: &str, text: &str) {
-    let count = crate::crypto::comment_lines(text);
-    if count > 0 {
-        eprintln!(
-            "warning: {name}: {count} comment line{} will not be kept (ksec does not keep comments in encrypted YAML yet)",
-            if count == 1 { "" } else { "s" }
-        );
     }
 }
 

@@ -126,7 +126,8 @@ pub fn is_encrypted(value: &str) -> bool {
 /// An IV remembered for one decrypted value: reused only for the same type
 /// and the same plaintext at the same path.
 struct Stashed {
-    kind: Kind,
+    /// `None` for a comment
+    kind: Option<Kind>,
     plaintext: SecretString,
     iv: Vec<u8>,
 }
@@ -206,7 +207,7 @@ impl ValueCipher {
                 .entry(aad.to_string())
                 .or_default()
                 .push(Stashed {
-                    kind: kind.unwrap_or(Kind::Str),
+                    kind,
                     plaintext: text.clone(),
                     iv: iv.to_vec(),
                 });
@@ -220,17 +221,17 @@ impl ValueCipher {
         if plaintext.is_empty() && kind.is_none_or(|k| k == Kind::Str) {
             return String::new();
         }
-        let mut wanted = kind.unwrap_or(Kind::Str);
+        let mut wanted = kind;
         let stashed = self.stash.get(aad).and_then(|seen| {
-            let same = |k: Kind| {
+            let same = |k: Option<Kind>| {
                 seen.iter()
                     .find(|s| s.kind == k && s.plaintext.expose_secret() == plaintext)
             };
             // A whole float prints as sops prints it (`2`), which reads back
             // as an int: the same text under the float tag is unchanged.
             same(wanted).or_else(|| {
-                let float = same(Kind::Float).filter(|_| wanted == Kind::Int)?;
-                wanted = Kind::Float;
+                let float = same(Some(Kind::Float)).filter(|_| wanted == Some(Kind::Int))?;
+                wanted = Some(Kind::Float);
                 Some(float)
             })
         });
@@ -258,11 +259,7 @@ impl ValueCipher {
             B64.encode(data),
             B64.encode(&iv),
             B64.encode(tag),
-            if kind.is_none() {
-                "comment"
-            } else {
-                wanted.tag()
-            }
+            wanted.map_or("comment", Kind::tag)
         )
     }
 

@@ -56,7 +56,7 @@ pub fn emit(value: &Value) -> Result<String, String> {
             Item::Pair(key, value) => {
                 let text = match value {
                     Value::Leaf(leaf) => leaf.expose(),
-                    Value::Null => "",
+                    Value::Null | Value::Comment(_) => "",
                     Value::Map(_) | Value::Seq(_) => {
                         return Err(format!(
                             "key {key} holds a nested value, which dotenv cannot store"

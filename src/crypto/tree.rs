@@ -75,8 +75,8 @@ impl fmt::Debug for Leaf {
     }
 }
 
-/// One entry of a map: a key with its value, or a whole-line comment (only
-/// the dotenv store keeps comments; sops encrypts them too).
+/// One entry of a map: a key with its value, or a whole-line comment (the
+/// text after `#`; sops encrypts it too, outside the MAC).
 #[derive(Clone, Debug)]
 pub enum Item {
     Pair(String, Value),
@@ -89,6 +89,9 @@ pub enum Value {
     Leaf(Leaf),
     Map(Vec<Item>),
     Seq(Vec<Value>),
+    /// A whole-line comment among a list's items (YAML): not an item, and
+    /// never a value of a map.
+    Comment(SecretString),
 }
 
 impl Value {
@@ -110,7 +113,7 @@ impl Value {
     /// Number of non-null leaves below this value.
     pub fn leaf_count(&self) -> usize {
         match self {
-            Value::Null => 0,
+            Value::Null | Value::Comment(_) => 0,
             Value::Leaf(_) => 1,
             Value::Map(items) => items
                 .iter()

@@ -5,11 +5,17 @@
 //! Parse errors carry a line and column but never the offending text: the
 //! document may be plaintext secrets.
 
+mod comments;
+mod scalar;
+
+use scalar::double_quoted;
+pub use scalar::{resolves_to_non_string, scalar_string, scalar_string_with_step};
+
 use super::tree::{Item, Kind, Leaf, Value, bool_text, float_text};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashSet;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// A YAML syntax or structure problem, located but value-free.
 #[derive(Debug)]
@@ -184,8 +190,30 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
         return Ok(Value::Map(Vec::new()));
     }
     let _source = SourceGuard::set(text);
+    let _comments = comments::Guard::set(text);
     let value: Value = serde_saphyr::from_str_with_options(text, options())
         .map_err(|e| located_error(&e, true))?;
+    // a document of comments only (nothing else, or `{}`): sops reads it
+    // as an empty map with the comments
+    let value = match value {
+        Value::Null | Value::Map(_) if !comments::active() => value,
+        Value::Null => {
+            let items: Vec<Item> = comments::only_comments()
+                .into_iter()
+                .map(Item::Comment)
+                .collect();
+            if items.is_empty() {
+                Value::Null
+            } else {
+                Value::Map(items)
+            }
+        }
+        Value::Map(mut items) if !has_pair(&items) => {
+            items.extend(comments::only_comments().into_iter().map(Item::Comment));
+            Value::Map(items)
+        }
+        other => other,
+    };
     Ok(value)
 }
 
@@ -353,6 +381,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut values = Vec::new();
+        if comments::active() {
+            return comments::read_seq(seq);
+        }
         if source_active() {
             while let Some(v) = seq.next_element::<serde_saphyr::Spanned<Value>>()? {
                 values.push(refine(v));
@@ -365,23 +396,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Seq(values))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if comments::active() {
+            return comments::read_map(map);
+        }
         let mut items: Vec<Item> = Vec::new();
-        // serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error),
-        // but compares nodes: `!!str a` and `a`, or `? ` and `? !x`, are two
-        // keys to it and one key (`a`, `null`) once read as text
         let mut seen: HashSet<String> = HashSet::new();
         let spans = source_active();
         while let Some(Key(key)) = map.next_key::<Key>()? {
-            if !seen.insert(key.clone()) {
-                let shown = if key.chars().any(char::is_control) {
-                    "a key".to_string()
-                } else {
-                    format!("key {key}")
-                };
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate {shown}: a key may appear only once in a map (two keys read as the same text)"
-                )));
-            }
+            check_unique(&mut seen, &key)?;
             let value = if spans {
                 refine(map.next_value::<serde_saphyr::Spanned<Value>>()?)
             } else {
@@ -391,6 +413,30 @@ impl<'de> Visitor<'de> for ValueVisitor {
         }
         Ok(Value::Map(items))
     }
+}
+
+/// serde-saphyr rejects duplicate keys itself (DuplicateKeyPolicy::Error),
+/// but compares nodes: `!!str a` and `a`, or `? ` and `? !x`, are two keys
+/// to it and one key (`a`, `null`) once read as text.
+fn check_unique<E: serde::de::Error>(seen: &mut HashSet<String>, key: &str) -> Result<(), E> {
+    if seen.insert(key.to_string()) {
+        return Ok(());
+    }
+    let shown = if key.chars().any(char::is_control) {
+        "a key".to_string()
+    } else {
+        format!("key {key}")
+    };
+    Err(E::custom(format!(
+        "duplicate {shown}: a key may appear only once in a map (two keys read as the same text)"
+    )))
+}
+
+/// Where a spanned node is in the source: `start..end` in bytes.
+fn span_of<T>(spanned: &serde_saphyr::Spanned<T>) -> (usize, usize) {
+    let span = spanned.defined.span();
+    let start = span.byte_offset().unwrap_or(0) as usize;
+    (start, start + span.byte_len().unwrap_or(0) as usize)
 }
 
 fn leaf(kind: Kind, text: String) -> Value {
@@ -441,12 +487,21 @@ impl<'de> Deserialize<'de> for Key {
 const INDENT: usize = 4;
 
 /// Write a tree as a YAML document in sops's layout. A top-level map is
-/// written as block mapping; an empty one as `{}`.
+/// written as block mapping; an empty one as `{}`. Comments are written as
+/// whole-line comments where they stand (the text after `#` as it is).
 pub fn emit(value: &Value) -> String {
     let mut out = String::new();
     match value {
-        Value::Map(items) if !items.is_empty() => emit_map(&mut out, items, 0, false),
-        Value::Seq(values) if !values.is_empty() => emit_seq(&mut out, values, 0, false),
+        Value::Map(items) if has_pair(items) => emit_map(&mut out, items, 0, false),
+        Value::Seq(values) if has_item(values) => emit_seq(&mut out, values, 0, false),
+        Value::Map(items) => {
+            for item in items {
+                if let Item::Comment(text) = item {
+                    comment_line(&mut out, 0, text);
+                }
+            }
+            out.push_str("{}\n");
+        }
         other => {
             out.push_str(&inline_scalar(other, 0, INDENT));
             out.push('\n');
@@ -459,14 +514,57 @@ fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
+fn comment_line(out: &mut String, column: usize, text: &SecretString) {
+    pad(out, column);
+    out.push('#');
+    out.push_str(text.expose_secret());
+    out.push('\n');
+}
+
+fn has_pair(items: &[Item]) -> bool {
+    items.iter().any(|i| matches!(i, Item::Pair(..)))
+}
+
+fn has_item(values: &[Value]) -> bool {
+    values.iter().any(|v| !matches!(v, Value::Comment(_)))
+}
+
+/// The comments that open a collection (written before the dash when the
+/// collection is a list item) and how many entries they are.
+fn leading_comments(value: &Value) -> Vec<&SecretString> {
+    match value {
+        Value::Map(items) if has_pair(items) => items
+            .iter()
+            .map_while(|i| match i {
+                Item::Comment(text) => Some(text),
+                Item::Pair(..) => None,
+            })
+            .collect(),
+        Value::Seq(values) if has_item(values) => values
+            .iter()
+            .map_while(|v| match v {
+                Value::Comment(text) => Some(text),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `indent` is the collection's indentation level; a map that is a sequence
-/// item (`in_seq`) starts on the dash line and puts its keys two columns in.
+/// item (`in_seq`) starts on the dash line and puts its keys two columns in
+/// (its opening comments are written before the dash, by `emit_seq`).
 fn emit_map(out: &mut String, items: &[Item], indent: usize, in_seq: bool) {
     let key_col = if in_seq { indent + 2 } else { indent };
     let mut first = true;
     for item in items {
-        let Item::Pair(key, value) = item else {
-            continue; // comments are not kept in YAML (see README)
+        let (key, value) = match item {
+            Item::Comment(_) if first && in_seq => continue,
+            Item::Comment(text) => {
+                comment_line(out, key_col, text);
+                continue;
+            }
+            Item::Pair(key, value) => (key, value),
         };
         if !(first && in_seq) {
             pad(out, key_col);
@@ -488,17 +586,36 @@ fn emit_map(out: &mut String, items: &[Item], indent: usize, in_seq: bool) {
 
 fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
     let dash_col = if in_seq { indent + 2 } else { indent };
-    for (i, value) in values.iter().enumerate() {
-        if !(i == 0 && in_seq) {
+    let mut first = true;
+    for value in values {
+        if let Value::Comment(text) = value {
+            if !(first && in_seq) {
+                comment_line(out, dash_col, text);
+            }
+            continue;
+        }
+        let leading = leading_comments(value);
+        if first && in_seq && !leading.is_empty() {
+            // comments cannot go on the outer list's dash line: the list
+            // starts on the next line instead
+            out.pop();
+            out.push('\n');
+        }
+        let on_dash_line = first && in_seq && leading.is_empty();
+        if !on_dash_line {
+            for text in leading {
+                comment_line(out, dash_col, text);
+            }
             pad(out, dash_col);
         }
+        first = false;
         out.push('-');
         match value {
-            Value::Map(items) if !items.is_empty() => {
+            Value::Map(items) if has_pair(items) => {
                 out.push(' ');
                 emit_map(out, items, dash_col, true);
             }
-            Value::Seq(inner) if !inner.is_empty() => {
+            Value::Seq(inner) if has_item(inner) => {
                 out.push(' ');
                 emit_seq(out, inner, dash_col, true);
             }
@@ -510,8 +627,12 @@ fn emit_seq(out: &mut String, values: &[Value], indent: usize, in_seq: bool) {
                 let content = (dash_col + INDENT_IN_SEQ).max(INDENT);
                 out.push_str(&inline_scalar(other, dash_col, content - dash_col));
                 out.push('\n');
+                comments_of_empty(out, other, dash_col + INDENT_IN_SEQ);
             }
         }
+    }
+    if first && in_seq {
+        out.push_str("[]\n");
     }
 }
 
@@ -525,11 +646,11 @@ const INDENT_IN_SEQ: usize = 2;
 /// the key's column when its map is a sequence item.
 fn emit_child(out: &mut String, value: &Value, indent: usize, seq_key_col: Option<usize>) {
     match value {
-        Value::Map(items) if !items.is_empty() => {
+        Value::Map(items) if has_pair(items) => {
             out.push('\n');
             emit_map(out, items, indent + INDENT, false);
         }
-        Value::Seq(values) if !values.is_empty() => {
+        Value::Seq(values) if has_item(values) => {
             out.push('\n');
             emit_seq(out, values, indent + INDENT, false);
         }
@@ -540,7 +661,32 @@ fn emit_child(out: &mut String, value: &Value, indent: usize, seq_key_col: Optio
                 None => inline_scalar(other, indent, INDENT),
             });
             out.push('\n');
+            let key_col = seq_key_col.unwrap_or(indent);
+            comments_of_empty(out, other, key_col + INDENT);
         }
+    }
+}
+
+/// The comments of a map or list that holds nothing else (`{}` or `[]` once
+/// its last entry is gone): written below it, where they read back as
+/// comments of the enclosing block rather than being lost.
+fn comments_of_empty(out: &mut String, value: &Value, column: usize) {
+    match value {
+        Value::Map(items) => {
+            for item in items {
+                if let Item::Comment(text) = item {
+                    comment_line(out, column, text);
+                }
+            }
+        }
+        Value::Seq(values) => {
+            for value in values {
+                if let Value::Comment(text) = value {
+                    comment_line(out, column, text);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -548,7 +694,7 @@ fn emit_child(out: &mut String, value: &Value, indent: usize, seq_key_col: Optio
 /// scalars continue on following lines at `indent + step`.
 fn inline_scalar(value: &Value, indent: usize, step: usize) -> String {
     match value {
-        Value::Null => "null".into(),
+        Value::Null | Value::Comment(_) => "null".into(),
         Value::Map(_) => "{}".into(),
         Value::Seq(_) => "[]".into(),
         Value::Leaf(leaf) => match leaf.kind {
@@ -579,258 +725,6 @@ fn float_for_yaml(text: &str) -> String {
             .map(super::tree::go_float_g)
             .unwrap_or_else(|_| t.to_string()),
     }
-}
-
-/// Render a string scalar in the style go-yaml v3 picks for it.
-pub fn scalar_string(s: &str, indent: usize) -> String {
-    scalar_string_with_step(s, indent, INDENT)
-}
-
-/// `scalar_string` for a layout that indents by `step` (block scalar
-/// content goes at `indent + step`).
-pub fn scalar_string_with_step(s: &str, indent: usize, step: usize) -> String {
-    if s.contains('\n') {
-        if let Some(block) = literal_block(s, indent, step) {
-            return block;
-        }
-        return double_quoted(s);
-    }
-    if has_special_chars(s) {
-        return double_quoted(s);
-    }
-    if resolves_to_non_string(s) {
-        return double_quoted(s);
-    }
-    if plain_allowed(s) {
-        return s.to_string();
-    }
-    single_quoted(s)
-}
-
-/// Printable as go-yaml's emitter decides it: no tab, no NEL (U+0085), and
-/// nothing beyond the Basic Multilingual Plane (emoji are escaped).
-fn is_printable(c: char) -> bool {
-    matches!(c as u32, 0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD) && c != '\u{FEFF}'
-}
-
-fn has_special_chars(s: &str) -> bool {
-    s.chars().any(|c| !is_printable(c))
-}
-
-fn literal_block(s: &str, indent: usize, step: usize) -> Option<String> {
-    if has_special_chars(s) || s.contains(" \n") || s.ends_with(' ') {
-        return None;
-    }
-    let mut header = String::from("|");
-    if s.starts_with(' ') || s.starts_with('\n') {
-        write!(header, "{step}").ok();
-    }
-    if !s.ends_with('\n') {
-        header.push('-');
-    } else if s.len() == 1 || s.ends_with("\n\n") {
-        header.push('+');
-    }
-    let body = s.strip_suffix('\n').unwrap_or(s);
-    let mut out = header;
-    for line in body.split('\n') {
-        out.push('\n');
-        if !line.is_empty() {
-            out.extend(std::iter::repeat_n(' ', indent + step));
-            out.push_str(line);
-        }
-    }
-    Some(out)
-}
-
-fn double_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\x0B' => out.push_str("\\v"),
-            '\x0C' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '\x1B' => out.push_str("\\e"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{A0}' => out.push_str("\\_"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if is_printable(c) => out.push(c),
-            c if (c as u32) <= 0xFF => {
-                write!(out, "\\x{:02X}", c as u32).ok();
-            }
-            c if (c as u32) <= 0xFFFF => {
-                write!(out, "\\u{:04X}", c as u32).ok();
-            }
-            c => {
-                write!(out, "\\U{:08X}", c as u32).ok();
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn single_quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// Whether a plain (unquoted) scalar would read back as this same string.
-fn plain_allowed(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    if s.starts_with(' ') || s.ends_with(' ') || s.starts_with("---") || s.starts_with("...") {
-        return false;
-    }
-    let second = s.chars().nth(1);
-    let followed_by_blank = matches!(second, None | Some(' '));
-    match first {
-        '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
-        | '@' | '`' => return false,
-        '-' | '?' | ':' if followed_by_blank => return false,
-        _ => {}
-    }
-    !(s.contains(": ") || s.contains(" #") || s.ends_with(':'))
-}
-
-/// go-yaml v3 quotes strings that a YAML 1.1 or 1.2 reader would take for
-/// another type: null, booleans (old and new), numbers, base-60 numbers and
-/// timestamps.
-pub fn resolves_to_non_string(s: &str) -> bool {
-    matches!(
-        s,
-        "" | "~"
-            | "null"
-            | "Null"
-            | "NULL"
-            | "true"
-            | "True"
-            | "TRUE"
-            | "false"
-            | "False"
-            | "FALSE"
-            | "y"
-            | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "on"
-            | "On"
-            | "ON"
-            | "off"
-            | "Off"
-            | "OFF"
-            | ".inf"
-            | ".Inf"
-            | ".INF"
-            | "+.inf"
-            | "+.Inf"
-            | "+.INF"
-            | "-.inf"
-            | "-.Inf"
-            | "-.INF"
-            | ".nan"
-            | ".NaN"
-            | ".NAN"
-    ) || (s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
-        && (looks_like_int(s)
-            || looks_like_float(s)
-            || looks_like_base60(s)
-            || looks_like_timestamp(s)))
-}
-
-fn looks_like_int(s: &str) -> bool {
-    let t: String = s.chars().filter(|&c| c != '_').collect();
-    let t = t.strip_prefix(['+', '-']).unwrap_or(&t);
-    if t.is_empty() {
-        return false;
-    }
-    let (digits, radix) = if let Some(r) = t.strip_prefix("0x").or(t.strip_prefix("0X")) {
-        (r, 16)
-    } else if let Some(r) = t.strip_prefix("0o").or(t.strip_prefix("0O")) {
-        (r, 8)
-    } else if let Some(r) = t.strip_prefix("0b").or(t.strip_prefix("0B")) {
-        (r, 2)
-    } else {
-        (t, 10)
-    };
-    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
-}
-
-fn looks_like_float(s: &str) -> bool {
-    // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (mantissa, exponent) = match t.find(['e', 'E']) {
-        Some(pos) => (&t[..pos], Some(&t[pos + 1..])),
-        None => (t, None),
-    };
-    let mantissa_ok = match mantissa.split_once('.') {
-        Some((a, b)) => {
-            (a.is_empty() && !b.is_empty() || !a.is_empty())
-                && a.chars().all(|c| c.is_ascii_digit())
-                && b.chars().all(|c| c.is_ascii_digit())
-        }
-        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
-    };
-    let exponent_ok = match exponent {
-        None => true,
-        Some(e) => {
-            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-            !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
-        }
-    };
-    mantissa_ok && exponent_ok
-}
-
-fn looks_like_base60(s: &str) -> bool {
-    // [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (whole, _frac) = match t.split_once('.') {
-        Some((w, f)) if f.chars().all(|c| c.is_ascii_digit() || c == '_') => (w, Some(f)),
-        Some(_) => return false,
-        None => (t, None),
-    };
-    let mut parts = whole.split(':');
-    let head = parts.next().unwrap_or("");
-    if !head.starts_with(|c: char| c.is_ascii_digit())
-        || !head.chars().all(|c| c.is_ascii_digit() || c == '_')
-    {
-        return false;
-    }
-    let mut any = false;
-    for part in parts {
-        any = true;
-        let ok = match part.len() {
-            1 => part.chars().all(|c| c.is_ascii_digit()),
-            2 => {
-                let b = part.as_bytes();
-                (b'0'..=b'5').contains(&b[0]) && b[1].is_ascii_digit()
-            }
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    any
-}
-
-/// go-yaml quotes a string only when it would read back as a timestamp.
-fn looks_like_timestamp(s: &str) -> bool {
-    super::tree::yaml_timestamp(s).is_some()
 }
 
 #[cfg(test)]
@@ -866,58 +760,6 @@ mod tests {
                 "{doc:?}: {err:?}"
             );
         }
-    }
-
-    #[test]
-    fn quoting_follows_go_yaml() {
-        let cases = [
-            (" lead", "' lead'"),
-            ("trail ", "'trail '"),
-            ("a: b", "'a: b'"),
-            ("x #y", "'x #y'"),
-            ("-x", "-x"),
-            ("12:30", "\"12:30\""),
-            ("2024-01-01", "\"2024-01-01\""),
-            ("0x1F", "\"0x1F\""),
-            ("tab\there", "\"tab\\there\""),
-            ("ctl\x01", "\"ctl\\x01\""),
-            ("@at", "'@at'"),
-            ("yes", "\"yes\""),
-            ("1e3", "\"1e3\""),
-            (".inf", "\".inf\""),
-            ("~", "\"~\""),
-            ("a'b\"c", "a'b\"c"),
-            ("trailing \nspace", "\"trailing \\nspace\""),
-            ("012", "\"012\""),
-            ("-", "'-'"),
-            ("?q", "?q"),
-            ("x:", "'x:'"),
-            ("1_000", "\"1_000\""),
-            ("Null", "\"Null\""),
-            ("", "\"\""),
-            ("y", "\"y\""),
-            ("héllo ✓", "héllo ✓"),
-            ("rocket 🚀", "\"rocket \\U0001F680\""),
-            ("a\u{85}b", "\"a\\Nb\""),
-            (
-                "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",
-                "ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]",
-            ),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(scalar_string(input, 0), expected, "input {input:?}");
-        }
-    }
-
-    #[test]
-    fn block_scalars_follow_go_yaml() {
-        assert_eq!(
-            scalar_string("line1\nline2\n", 0),
-            "|\n    line1\n    line2"
-        );
-        assert_eq!(scalar_string("a\nb", 4), "|-\n        a\n        b");
-        assert_eq!(scalar_string("ends\n\n\n", 0), "|+\n    ends\n\n");
-        assert_eq!(scalar_string("\nstarts", 0), "|4-\n\n    starts");
     }
 
     #[test]

@@ -450,6 +450,28 @@ pub fn all_output(out: &std::process::Output) -> String {
     )
 }
 
+/// The 0-based numbers of the lines that differ between two texts of the
+/// same line count (the one-line-diff checks).
+pub fn changed_lines(old: &str, new: &str) -> Vec<usize> {
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    assert_eq!(o.len(), n.len(), "line counts differ:\n{old}\n---\n{new}");
+    (0..o.len()).filter(|&i| o[i] != n[i]).collect()
+}
+
+/// The number of the first line of `text` starting with `prefix`.
+pub fn index_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{text}"))
+}
+
+/// Write an executable shell script (an `$EDITOR` for `ksec edit`).
+pub fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A minimal project with one namespace `payments` encrypted to `keys`.
 pub fn project(dir: &Path, keys: &[&Key]) {
     let mut yaml = String::from("version: 1\nproject: test\nrecipients:\n");

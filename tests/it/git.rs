@@ -504,6 +504,42 @@ fn nested_maps_merge_per_key() {
 }
 
 #[test]
+fn comments_of_a_yaml_file_survive_a_merge_with_their_ciphertext() {
+    let repo = Repo::new();
+    let file = "namespaces/payments/notes.enc.yaml";
+    let p0 = common::canary("p0");
+    let plain = format!(
+        "# owner: payments\ndb:\n    # the app user\n    user: app\n    password: {p0}\nhosts:\n    # primary first\n    - h1\n    - h2\n# end\n"
+    );
+    repo.encrypt(file, &plain);
+    repo.commit("commented");
+    let before = repo.read(file);
+    repo.branch("a", |r| r.set(file, r#"["db"]["user"]"#, "app2"));
+    repo.branch("b", |r| r.set(file, r#"["db"]["password"]"#, "rotated"));
+    let out = repo.merge_a_then_b();
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(
+        !all_output(&out).contains("warning"),
+        "{}",
+        all_output(&out)
+    );
+    let expected = plain
+        .replace("user: app\n", "user: app2\n")
+        .replace(&p0, "rotated");
+    assert_eq!(repo.decrypt(file), expected);
+    assert_eq!(sops_decrypts(&repo, file), expected);
+    let merged = repo.read(file);
+    let comments = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("type:comment]"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(comments(&merged).len(), 4, "{merged}");
+    assert_eq!(comments(&merged), comments(&before));
+}
+
+#[test]
 fn dotenv_files_merge_per_key() {
     let repo = Repo::new();
     let before = repo.read(ENV);

@@ -7,7 +7,8 @@
 //! - YAML and dotenv, both directions, with a corpus of awkward values
 //!   (block scalars, quotes, `=` and `#`, empty, unicode, every scalar type,
 //!   nesting, lists of maps); `ksec decrypt` prints what `sops -d` prints;
-//! - YAML comments are dropped by ksec but a commented sops file decrypts;
+//! - YAML comments: ksec prints a commented sops file as `sops -d` does
+//!   (the `comments` module covers them in depth);
 //! - the age stanza ksec writes holds a 32-byte data key the age CLI unwraps;
 //! - several recipients: each key alone decrypts, an unrelated key is refused;
 //! - `ksec set` on a sops-written file changes only the value's line (plus
@@ -435,7 +436,7 @@ fn ksec_set_keeps_the_line_of_an_emoji_key_sops_wrote() {
 }
 
 #[test]
-fn yaml_comments_in_maps_are_dropped_by_ksec_but_every_value_decrypts() {
+fn yaml_comments_in_maps_are_kept_by_ksec_as_sops_prints_them() {
     let s = Scratch::new();
     let key = s.key("alice");
     let commented = "# header comment\n\
@@ -454,25 +455,13 @@ fn yaml_comments_in_maps_are_dropped_by_ksec_but_every_value_decrypts() {
     assert!(text.contains("type:comment]"), "{text}");
     assert!(!text.contains("header comment"));
 
-    let from_ksec = s.ksec_decrypt(&key, &enc);
-    assert_eq!(
-        from_ksec,
-        "db:\n    user: admin\n    password: canary-7f3a9c1e-do-not-print\nhosts:\n    - a\n    - b\n"
-    );
-    // sops keeps the comments; without them its output is ksec's.
     let from_sops = s.sops_decrypt(&key, &enc);
     assert!(from_sops.contains("# header comment"));
-    let uncommented: String = from_sops
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_eq!(from_ksec, uncommented);
+    assert_eq!(s.ksec_decrypt(&key, &enc), from_sops);
 }
 
 #[test]
-
-fn yaml_comment_inside_a_list_does_not_stop_ksec_decrypting() {
+fn yaml_comment_inside_a_list_is_kept_by_ksec() {
     let s = Scratch::new();
     let key = s.key("alice");
     let plain = s.write("plain.yaml", "hosts:\n  # first host\n  - a\n  - b\n");
@@ -482,7 +471,11 @@ fn yaml_comment_inside_a_list_does_not_stop_ksec_decrypting() {
             .unwrap()
             .contains("type:comment]")
     );
-    assert_eq!(s.ksec_decrypt(&key, &enc), "hosts:\n    - a\n    - b\n");
+    assert_eq!(
+        s.ksec_decrypt(&key, &enc),
+        "hosts:\n    # first host\n    - a\n    - b\n"
+    );
+    assert_eq!(s.ksec_decrypt(&key, &enc), s.sops_decrypt(&key, &enc));
 }
 
 // ---------------------------------------------------------------------------

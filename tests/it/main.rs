@@ -12,6 +12,7 @@ mod bounded_memory;
 mod check;
 mod cli;
 mod cluster;
+mod comments;
 mod completions;
 mod concurrency;
 mod edit;

@@ -127,7 +127,7 @@ fn flatten(value: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
             };
             out.push((prefix.to_string(), text));
         }
-        Value::Null => {}
+        Value::Null | Value::Comment(_) => {}
     }
 }
 

@@ -399,6 +399,7 @@ impl Opened {
     pub fn seal(mut self) -> Result<EncryptedFile, SopsError> {
         let rules = Rules::from_metadata(&self.file.metadata)?;
         let (body, mac) = walk::encrypt_tree(&self.plain, &rules, &self.cipher);
+        walk::check_encrypted_comments(&body, &rules)?;
         self.file.body = body;
         let now = rfc3339_now();
         let sealed_mac = self.cipher.encrypt(Some(Kind::Str), &mac, &now);
@@ -705,6 +706,44 @@ mod tests {
         for line in original.lines().filter(|l| l.contains("ENC[")) {
             assert!(!text.contains(line.trim()), "kept {line}");
         }
+    }
+
+    #[test]
+    fn rotate_keeps_yaml_comments_under_the_new_key() {
+        let (a_id, a, a_r) = person();
+        let plain =
+            "# owner\ndb:\n    # the user\n    user: u\nhosts:\n    # first\n    - h1\n# end\n";
+        let original = encrypted(plain, Format::Yaml, &[(&a, &a_r)]);
+        assert_eq!(original.matches(",type:comment]").count(), 4, "{original}");
+        let rotated = EncryptedFile::parse(&original, Format::Yaml)
+            .unwrap()
+            .open_to_read(std::slice::from_ref(&a_id))
+            .unwrap()
+            .rotate(&[(a.clone(), &a_r)])
+            .unwrap();
+        let text = rotated.emit().unwrap();
+        assert_eq!(text.matches(",type:comment]").count(), 4, "{text}");
+        assert_eq!(plaintext(&text, Format::Yaml, &a_id).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_comment_whose_ciphertext_would_read_as_unencrypted_is_refused() {
+        let (a_id, a, a_r) = person();
+        let original = encrypted("# note\nk: v\n", Format::Yaml, &[(&a, &a_r)]);
+        let mut opened = EncryptedFile::parse(&original, Format::Yaml)
+            .unwrap()
+            .open(std::slice::from_ref(&a_id))
+            .unwrap();
+        // every encrypted comment matches: read back, the file would not
+        // decrypt, so sops refuses to write it
+        opened.file.set_metadata(
+            "unencrypted_comment_regex",
+            Value::Leaf(Leaf::str("AES256_GCM")),
+        );
+        assert!(matches!(
+            opened.seal(),
+            Err(SopsError::Unsupported(why)) if why.contains("unencrypted_comment_regex")
+        ));
     }
 
     #[test]
