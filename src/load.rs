@@ -473,7 +473,7 @@ pub struct Input {
     pub name: String,
     pub path: PathBuf,
     pub hash: statcache::Hash,
-    pub stat: Option<statcache::Stat>,
+    pub stat: statcache::Stat,
 }
 
 /// The name of a template's input.
@@ -514,19 +514,16 @@ pub fn render_inputs(
         files.push((format!("{TEMPLATE}{name}"), dir.join(&name), None));
     }
     let cached = &*cache;
+    let dirs = statcache::Dirs::default();
     let hashed = crate::parallel::map(&files, |(_, full, source)| {
-        cached.hash(
-            full,
-            |p| std::fs::metadata(p),
-            |p| match source {
-                // a source is read as a render reads it: inside its folder
-                Some((folder, limit)) => {
-                    let rel = p.strip_prefix(&project.root).ok()?;
-                    crate::fsutil::read_source(&project.root, folder, rel, *limit).ok()
-                }
-                None => crate::fsutil::read_file(p).ok(),
-            },
-        )
+        cached.hash(&dirs, full, true, |p| match source {
+            // a source is read as a render reads it: inside its folder
+            Some((folder, limit)) => {
+                let rel = p.strip_prefix(&project.root).ok()?;
+                crate::fsutil::read_source(&project.root, folder, rel, *limit).ok()
+            }
+            None => crate::fsutil::read_file(p).ok(),
+        })
     })
     .into_iter()
     .collect::<Option<Vec<_>>>()?;
@@ -606,8 +603,8 @@ pub fn remembered_inputs(
     environment: &str,
     cache: &mut StatCache,
 ) -> Option<Vec<Input>> {
-    let stat = |p: &Path| std::fs::metadata(p);
-    let config = cache.remembered(&root.join(crate::project::FILE_NAME), stat)?;
+    let dirs = statcache::Dirs::default();
+    let config = cache.remembered(&dirs, &root.join(crate::project::FILE_NAME))?;
     let noted = cache.noted(&inputs_note(environment, &config.hash))?;
     let files: Vec<(String, PathBuf)> = noted
         .iter()
@@ -627,7 +624,7 @@ pub fn remembered_inputs(
         return None;
     }
     let cached = &*cache;
-    let hashed = crate::parallel::map(&files, |(_, path)| cached.remembered(path, stat))
+    let hashed = crate::parallel::map(&files, |(_, path)| cached.remembered(&dirs, path))
         .into_iter()
         .collect::<Option<Vec<_>>>()?;
     Some(hashed_inputs(files.into_iter(), hashed, cache))

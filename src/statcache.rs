@@ -19,8 +19,9 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::Metadata;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A SHA-256 digest.
@@ -38,23 +39,14 @@ pub struct Stat {
 }
 
 impl Stat {
-    #[cfg(unix)]
-    fn of(meta: &Metadata) -> Option<Stat> {
-        use std::os::unix::fs::MetadataExt;
-        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
-        Some(Stat {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        })
-    }
-
-    /// Without a ctime nothing is remembered: mtime alone can be set back.
-    #[cfg(not(unix))]
-    fn of(_: &Metadata) -> Option<Stat> {
-        None
+    fn of(s: &crate::sys::StatAt) -> Stat {
+        Stat {
+            dev: s.dev,
+            ino: s.ino,
+            size: s.size,
+            mtime_ns: s.mtime_ns,
+            ctime_ns: s.ctime_ns,
+        }
     }
 
     /// Whether the file had not changed for longer than the file system's
@@ -75,6 +67,61 @@ impl Stat {
     }
 }
 
+/// The folders of the files being stat'ed, each opened once: a file is
+/// stat'ed by its name in its open folder (`sys::stat_at`), which spares
+/// the kernel walking the whole path for each of many files in one folder.
+/// Shared by the threads of one pass.
+#[derive(Debug, Default)]
+pub struct Dirs(Mutex<HashMap<PathBuf, Option<Arc<File>>>>);
+
+impl Dirs {
+    /// The stat data of the regular file at `path` (a final link followed
+    /// when `follow`); an error for anything else.
+    #[cfg(not(unix))]
+    pub fn stat(&self, path: &Path, follow: bool) -> std::io::Result<Stat> {
+        // no ctime here: a time in the future, so nothing is ever settled,
+        // so every file is read
+        let meta = if follow {
+            std::fs::metadata(path)?
+        } else {
+            std::fs::symlink_metadata(path)?
+        };
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        Ok(Stat {
+            dev: 0,
+            ino: 0,
+            size: meta.len(),
+            mtime_ns: i128::MAX / 2,
+            ctime_ns: i128::MAX / 2,
+        })
+    }
+
+    /// The stat data of the regular file at `path` (a final link followed
+    /// when `follow`); an error for anything else.
+    #[cfg(unix)]
+    pub fn stat(&self, path: &Path, follow: bool) -> std::io::Result<Stat> {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(not_found());
+        };
+        let dir = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| crate::sys::open_dir(parent).ok().map(Arc::new))
+            .clone()
+            .ok_or_else(not_found)?;
+        let stat = crate::sys::stat_at(&dir, Path::new(name), follow)?;
+        if !stat.regular {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        Ok(Stat::of(&stat))
+    }
+}
+
 /// One remembered file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -86,8 +133,8 @@ struct Entry {
 /// (none when the cache already had it or the file was too fresh).
 pub struct Hashed {
     pub hash: Hash,
-    /// The file's stat data when it was hashed (none off Unix).
-    pub stat: Option<Stat>,
+    /// The file's stat data when it was hashed.
+    pub stat: Stat,
     path: String,
     fresh: Option<Entry>,
 }
@@ -140,62 +187,58 @@ impl StatCache {
 
     /// The remembered hash of the file at `path`, if `meta` (its stat data
     /// now) is what it was then.
-    fn lookup(&self, path: &str, meta: &Metadata) -> Option<Hash> {
+    fn lookup(&self, path: &str, stat: Stat) -> Option<Hash> {
         let entry = self.entries.get(path)?;
-        (Some(entry.stat) == Stat::of(meta)).then_some(entry.hash)
+        (entry.stat == stat).then_some(entry.hash)
     }
 
-    /// The SHA-256 of the file at `path`: remembered when its stat data
-    /// (`stat`, which follows links or not as the caller needs) is
-    /// unchanged, else the bytes `read` returns, hashed. `None` when `stat`
-    /// or `read` fails.
+    /// The SHA-256 of the regular file at `path`: remembered when its stat
+    /// data (through `dirs`, following a final link when `follow`) is
+    /// unchanged, else the bytes `read` returns, hashed. `None` when the
+    /// stat or `read` fails.
     pub fn hash(
         &self,
+        dirs: &Dirs,
         path: &Path,
-        stat: impl Fn(&Path) -> std::io::Result<Metadata>,
+        follow: bool,
         read: impl Fn(&Path) -> Option<Vec<u8>>,
     ) -> Option<Hashed> {
         // the clock before the stat: see `Stat::settled`
         let now = SystemTime::now();
-        let meta = stat(path).ok()?;
+        let stat = dirs.stat(path, follow).ok()?;
         // a path that is not UTF-8 or holds a line break is never
         // remembered: it could not be written back
         let key = path.to_str().filter(|p| !p.contains('\n'));
         if let Some(key) = key
-            && let Some(hash) = self.lookup(key, &meta)
+            && let Some(hash) = self.lookup(key, stat)
         {
             return Some(Hashed {
                 hash,
-                stat: Stat::of(&meta),
+                stat,
                 path: key.to_string(),
                 fresh: None,
             });
         }
         let hash: Hash = Sha256::digest(read(path)?).into();
-        let fresh = Stat::of(&meta)
-            .filter(|s| key.is_some() && s.settled(now))
-            .map(|stat| Entry { stat, hash });
+        let fresh = (key.is_some() && stat.settled(now)).then_some(Entry { stat, hash });
         Some(Hashed {
             hash,
-            stat: Stat::of(&meta),
+            stat,
             path: key.unwrap_or_default().to_string(),
             fresh,
         })
     }
 
-    /// The hash of `path` when its stat data (`stat`) is what the cache
-    /// remembers; the file is never read.
-    pub fn remembered(
-        &self,
-        path: &Path,
-        stat: impl Fn(&Path) -> std::io::Result<Metadata>,
-    ) -> Option<Hashed> {
+    /// The hash of the regular file at `path` when its stat data (through
+    /// `dirs`, following a final link) is what the cache remembers; the
+    /// file is never read.
+    pub fn remembered(&self, dirs: &Dirs, path: &Path) -> Option<Hashed> {
         let key = path.to_str()?;
-        let meta = stat(path).ok()?;
-        let hash = self.lookup(key, &meta)?;
+        let stat = dirs.stat(path, true).ok()?;
+        let hash = self.lookup(key, stat)?;
         Some(Hashed {
             hash,
-            stat: Stat::of(&meta),
+            stat,
             path: key.to_string(),
             fresh: None,
         })
@@ -425,6 +468,31 @@ mod tests {
         assert_eq!(to_hex(&[0x0f, 0xa0]), "0fa0");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_has_stat_data_and_a_link_is_followed_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let dirs = Dirs::default();
+        let stat = dirs.stat(&file, false).unwrap();
+        assert_eq!(stat.size, 1);
+        assert_eq!(dirs.stat(&link, true).unwrap(), stat);
+        assert!(dirs.stat(&link, false).is_err());
+        assert!(dirs.stat(dir.path(), true).is_err());
+        assert!(dirs.stat(&dir.path().join("missing"), true).is_err());
+        // what std says of the same file
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!((stat.dev, stat.ino), (meta.dev(), meta.ino()));
+        assert_eq!(
+            stat.ctime_ns,
+            i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec())
+        );
+    }
+
     #[test]
     fn a_changed_file_is_read_again_and_a_fresh_one_is_not_remembered() {
         let dir = tempfile::tempdir().unwrap();
@@ -436,24 +504,24 @@ mod tests {
             std::fs::read(p).ok()
         };
         let mut cache = StatCache::default();
+        let dirs = Dirs::default();
         // just written: hashed, but too fresh to remember
-        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        let h = cache.hash(&dirs, &path, true, read).unwrap();
         assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"one")));
         assert!(h.fresh.is_none());
         // as if hashed long ago: remembered, then not read again
-        let meta = std::fs::metadata(&path).unwrap();
         let entry = Entry {
-            stat: Stat::of(&meta).unwrap(),
+            stat: dirs.stat(&path, true).unwrap(),
             hash: [7; 32],
         };
         cache
             .entries
             .insert(path.to_str().unwrap().to_string(), entry);
-        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        let h = cache.hash(&dirs, &path, true, read).unwrap();
         assert_eq!((h.hash, reads.get()), ([7; 32], 1));
         // a change of the file changes its stat data: read again
         std::fs::write(&path, "second").unwrap();
-        let h = cache.hash(&path, |p| std::fs::metadata(p), read).unwrap();
+        let h = cache.hash(&dirs, &path, true, read).unwrap();
         assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"second")));
         assert_eq!(reads.get(), 2);
     }

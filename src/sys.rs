@@ -107,6 +107,71 @@ pub fn writable_dir(path: &Path) -> bool {
     path.is_dir()
 }
 
+/// A file's stat data as `stat_at` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatAt {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub regular: bool,
+}
+
+/// A directory opened to stat the files in it by name (`stat_at`):
+/// `O_DIRECTORY`, so a FIFO put in its place is refused, not waited on.
+#[cfg(unix)]
+pub fn open_dir(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+pub fn open_dir(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
+/// The stat data of `name` in the directory `dir` (from `open_dir`),
+/// following a final symbolic link when `follow`: many files of one folder
+/// are stat'ed without the kernel walking their whole path each time.
+#[cfg(unix)]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "the stat field types differ between Unix systems"
+)]
+pub fn stat_at(dir: &File, name: &Path, follow: bool) -> std::io::Result<StatAt> {
+    use std::os::unix::io::AsRawFd;
+    let name =
+        c_path(name).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstatat reads a NUL-terminated name relative to a directory
+    // descriptor `dir` owns, and writes one `stat` into the buffer.
+    let rc = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), flags) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstatat returned 0, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    Ok(StatAt {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        size: st.st_size as u64,
+        mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+        ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+        regular: (st.st_mode & libc::S_IFMT) == libc::S_IFREG,
+    })
+}
+
+#[cfg(not(unix))]
+pub fn stat_at(_: &File, _: &Path, _: bool) -> std::io::Result<StatAt> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 /// SIGINT, SIGTERM and SIGHUP held back while `edit` waits for the editor
 /// (and while `exec` waits for its command, to which it forwards them),
 /// so that a Ctrl-C meant for the editor cannot leave plaintext behind.

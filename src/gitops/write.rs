@@ -172,13 +172,10 @@ pub fn unchanged(
         return Ok(false);
     }
     let cached = &*cache;
+    let dirs = crate::statcache::Dirs::default();
     let hashed = crate::parallel::map(&checks, |(path, _)| {
-        cached.hash(
-            &root.join(path),
-            // the file itself, not what a link there points to
-            |p| std::fs::symlink_metadata(p).and_then(regular),
-            |p| std::fs::read(p).ok(),
-        )
+        // the file itself, not what a link there points to
+        cached.hash(&dirs, &root.join(path), false, |p| std::fs::read(p).ok())
     });
     let same = checks.iter().zip(&hashed).all(|((_, hash), found)| {
         found
@@ -187,15 +184,6 @@ pub fn unchanged(
     });
     cache.remember(hashed.into_iter().flatten());
     Ok(same)
-}
-
-/// Only a regular file has content to compare.
-fn regular(meta: std::fs::Metadata) -> std::io::Result<std::fs::Metadata> {
-    if meta.is_file() {
-        Ok(meta)
-    } else {
-        Err(std::io::Error::other("not a regular file"))
-    }
 }
 
 fn previous(path: &Path) -> Result<Option<String>> {
