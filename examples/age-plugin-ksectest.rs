@@ -34,6 +34,17 @@ fn xor(a: &[u8], b: &[u8; 16]) -> Vec<u8> {
     a.iter().zip(b.iter()).map(|(x, y)| x ^ y).collect()
 }
 
+/// Keep the key of a recipient or identity of this plugin; whether it is one.
+fn add(keys: &mut Vec<[u8; 16]>, plugin_name: &str, bytes: &[u8]) -> bool {
+    match key_of(bytes) {
+        Some(key) if plugin_name == NAME => {
+            keys.push(key);
+            true
+        }
+        _ => false,
+    }
+}
+
 struct Handler;
 
 impl PluginHandler for Handler {
@@ -60,16 +71,11 @@ impl RecipientPluginV1 for Wrapper {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), recipient::Error> {
-        match key_of(bytes) {
-            Some(key) if plugin_name == NAME => {
-                self.keys.push(key);
-                Ok(())
-            }
-            _ => Err(recipient::Error::Recipient {
-                index,
-                message: "not a ksectest recipient".into(),
-            }),
-        }
+        let message = "not a ksectest recipient".into();
+        let added = add(&mut self.keys, plugin_name, bytes);
+        added
+            .then_some(())
+            .ok_or(recipient::Error::Recipient { index, message })
     }
 
     fn add_identity(
@@ -78,16 +84,11 @@ impl RecipientPluginV1 for Wrapper {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), recipient::Error> {
-        match key_of(bytes) {
-            Some(key) if plugin_name == NAME => {
-                self.keys.push(key);
-                Ok(())
-            }
-            _ => Err(recipient::Error::Identity {
-                index,
-                message: "not a ksectest identity".into(),
-            }),
-        }
+        let message = "not a ksectest identity".into();
+        let added = add(&mut self.keys, plugin_name, bytes);
+        added
+            .then_some(())
+            .ok_or(recipient::Error::Identity { index, message })
     }
 
     fn labels(&mut self) -> HashSet<String> {
@@ -127,16 +128,11 @@ impl IdentityPluginV1 for Unwrapper {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), identity::Error> {
-        match key_of(bytes) {
-            Some(key) if plugin_name == NAME => {
-                self.keys.push(key);
-                Ok(())
-            }
-            _ => Err(identity::Error::Identity {
-                index,
-                message: "not a ksectest identity".into(),
-            }),
-        }
+        let message = "not a ksectest identity".into();
+        let added = add(&mut self.keys, plugin_name, bytes);
+        added
+            .then_some(())
+            .ok_or(identity::Error::Identity { index, message })
     }
 
     fn unwrap_file_keys(

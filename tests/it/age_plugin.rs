@@ -14,7 +14,7 @@ use common::terminal::Transcript;
 use common::{Key, canary, code, ksec, sops, stderr, stdout};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// The test plugin's program, built when missing or older than its source
@@ -137,6 +137,25 @@ impl Project {
         std::fs::write(&path, text).unwrap();
     }
 
+    /// `ksec decrypt FILE` with the identity file `identity`, which must
+    /// succeed.
+    fn decrypt(
+        &self,
+        path: &std::ffi::OsStr,
+        file: impl AsRef<Path>,
+        identity: &Path,
+    ) -> std::process::Output {
+        let out = self
+            .ksec(path, &["decrypt"])
+            .arg(file.as_ref())
+            .env("KSEC_AGE_KEY_FILE", identity)
+            .expect_secret_output()
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        out
+    }
+
     fn enc(&self) -> PathBuf {
         self.dir.path().join("namespaces/payments/db.enc.env")
     }
@@ -214,14 +233,7 @@ fn a_source_encrypted_to_a_plugin_recipient_decrypts_and_renders_through_the_plu
     );
 
     // decrypt with the plugin identity: the plugin is asked, and says so
-    let out = p
-        .ksec(&on.path, &["decrypt"])
-        .arg(p.enc())
-        .env("KSEC_AGE_KEY_FILE", &p.plugin_identity)
-        .expect_secret_output()
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = p.decrypt(&on.path, p.enc(), &p.plugin_identity);
     assert_eq!(stdout(&out), format!("PASSWORD={secret}\n"));
     assert!(
         stderr(&out).contains("age-plugin-ksectest: touch your ksectest key"),
@@ -269,25 +281,11 @@ fn a_source_encrypted_to_a_plugin_recipient_decrypts_and_renders_through_the_plu
         text.contains(&format!("recipient: {}", p.plugin_recipient)),
         "{text}"
     );
-    let out = p
-        .ksec(&on.path, &["decrypt"])
-        .arg(&sealed)
-        .env("KSEC_AGE_KEY_FILE", &p.plugin_identity)
-        .expect_secret_output()
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = p.decrypt(&on.path, &sealed, &p.plugin_identity);
     assert!(stdout(&out).contains(data), "{}", stdout(&out));
 
     // the normal age recipient still opens it, with ksec and with sops
-    let out = p
-        .ksec(&on.path, &["decrypt"])
-        .arg(p.enc())
-        .env("KSEC_AGE_KEY_FILE", &p.team.file)
-        .expect_secret_output()
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = p.decrypt(&on.path, p.enc(), &p.team.file);
     assert_eq!(stdout(&out), format!("PASSWORD={secret}\n"));
     let out = sops(Some(&p.team))
         .env("HOME", p.home.path())
@@ -449,14 +447,7 @@ fn rekey_wraps_for_a_plugin_recipient_and_set_works_with_a_plugin_identity() {
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    let out = p
-        .ksec(&on.path, &["decrypt"])
-        .arg(p.enc())
-        .env("KSEC_AGE_KEY_FILE", &p.team.file)
-        .expect_secret_output()
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = p.decrypt(&on.path, p.enc(), &p.team.file);
     assert_eq!(stdout(&out), format!("PASSWORD={changed}\n"));
 
     // whoami says what the identity is
@@ -491,21 +482,15 @@ fn a_plugin_question_is_asked_on_the_terminal() {
         quoted(&p.enc())
     );
     let script = common::which("script").expect("util-linux `script` is installed");
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60").arg(script).args(["-qec", &line, "/dev/null"]);
-    for var in common::KEY_VARS {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .env("HOME", p.home.path())
+    // the plugin identity file in KSEC_AGE_KEY_FILE
+    let identity = Key {
+        file: p.plugin_identity.clone(),
+        recipient: p.plugin_recipient.clone(),
+        secret: String::new(),
+    };
+    let mut child = common::terminal::on_terminal(&script, &line, p.home.path(), &identity)
         .env("PATH", &on.path)
-        .env("KSEC_AGE_KEY_FILE", &p.plugin_identity)
         .env("KSECTEST_PIN", "2468")
-        .env("TERM", "xterm")
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let transcript = Transcript::read(&mut child);
