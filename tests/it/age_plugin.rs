@@ -476,10 +476,15 @@ fn a_plugin_question_is_asked_on_the_terminal() {
     let secret = canary("plugin-pin");
     let out = p.encrypt(&on.path, &secret);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    // the plaintext goes to a file, so the terminal shows only the prompt
+    // and the plugin's messages
+    let out_dir = tempfile::tempdir().unwrap();
+    let plain = out_dir.path().join("plain.env");
     let line = format!(
-        "{} decrypt {}",
+        "{} decrypt {} > {}",
         quoted(Path::new(env!("CARGO_BIN_EXE_ksec"))),
-        quoted(&p.enc())
+        quoted(&p.enc()),
+        quoted(&plain)
     );
     let script = common::which("script").expect("util-linux `script` is installed");
     // the plugin identity file in KSEC_AGE_KEY_FILE
@@ -506,7 +511,10 @@ fn a_plugin_question_is_asked_on_the_terminal() {
     let (status, text) = transcript.type_and_wait(&mut child, b"");
     assert!(status.success(), "{status}: {text}");
     assert!(text.contains("touch your ksectest key"), "{text}");
-    assert!(text.contains(&format!("PASSWORD={secret}")), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&plain).unwrap(),
+        format!("PASSWORD={secret}\n")
+    );
     // the PIN is not echoed
     assert!(!text.contains("2468"), "{text}");
 }
