@@ -5,7 +5,8 @@
 //! encrypted to its `age1ksectest1…` recipient and a normal age recipient
 //! decrypts and renders with its `AGE-PLUGIN-KSECTEST-1…` identity; the
 //! plugin's messages reach stderr; the real `age` reads the same stanza with
-//! the same plugin; a missing plugin is a clear error.
+//! the same plugin, and the real `sops` reads and writes such files with it;
+//! a missing plugin is a clear error.
 
 use crate::common;
 
@@ -517,4 +518,47 @@ fn a_plugin_question_is_asked_on_the_terminal() {
     );
     // the PIN is not echoed
     assert!(!text.contains("2468"), "{text}");
+}
+
+#[test]
+fn sops_and_ksec_read_each_others_files_with_the_plugin() {
+    let p = Project::new();
+    let on = plugin_on_path();
+    let secret = canary("plugin-sops");
+
+    // ksec writes, sops reads with the plugin identity
+    let out = p.encrypt(&on.path, &secret);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = sops(None)
+        .env("HOME", p.home.path())
+        .env("PATH", &on.path)
+        .env("SOPS_AGE_KEY_FILE", &p.plugin_identity)
+        .arg("-d")
+        .arg(p.enc())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sops: {}", stderr(&out));
+    assert_eq!(stdout(&out), format!("PASSWORD={secret}\n"));
+
+    // sops writes to the plugin recipient, ksec reads with the plugin identity
+    let plain = p.home.path().join("plain.yaml");
+    std::fs::write(&plain, format!("token: {secret}\n")).unwrap();
+    let out = sops(None)
+        .env("HOME", p.home.path())
+        .env("PATH", &on.path)
+        .args(["-e", "--age", &p.plugin_recipient])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sops: {}", stderr(&out));
+    std::fs::remove_file(&plain).unwrap();
+    let enc = p.home.path().join("by-sops.enc.yaml");
+    std::fs::write(&enc, &out.stdout).unwrap();
+    let out = p.decrypt(&on.path, &enc, &p.plugin_identity);
+    assert_eq!(stdout(&out), format!("token: {secret}\n"));
+    assert!(
+        stderr(&out).contains("age-plugin-ksectest: touch your ksectest key"),
+        "{}",
+        stderr(&out)
+    );
 }
