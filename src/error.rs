@@ -406,6 +406,11 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             }
             e.hint("restore the file from git (`git checkout -- FILE`); if you are not one of these recipients, ask someone who is to re-encrypt it")
         }
+        SopsError::Plugin { recipient, message } => Error::new(
+            Code::Decrypt,
+            format!("cannot decrypt {f}: the age plugin for recipient {recipient} failed: {message}"),
+        )
+        .hint("make sure the plugin's key is present (plugged in), and run ksec on a terminal to answer the plugin's prompts"),
         SopsError::ValueIntegrity { path } => Error::new(
             Code::Integrity,
             format!("integrity check failed for {f}: the value of key {path} was changed or moved"),

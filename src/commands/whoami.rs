@@ -19,12 +19,16 @@ pub fn run(args: WhoamiArgs, ctx: &Context) -> Result<()> {
     match args.output {
         OutputFormat::Text => {
             outln!("source: {place}")?;
-            for recipient in &recipients {
-                outln!(
-                    "recipient: {}",
-                    recipient
-                        .unwrap_or("(not known: an SSH key in PEM format holds no public key)")
-                )?;
+            for (identity, recipient) in lookup.identities.iter().zip(&recipients) {
+                match (recipient, identity.plugin_program()) {
+                    (Some(r), _) => outln!("recipient: {r}")?,
+                    (None, Some(program)) => outln!(
+                        "recipient: (not known: an age plugin identity of {program}; its recipient is in the plugin's identity file)"
+                    )?,
+                    (None, None) => outln!(
+                        "recipient: (not known: an SSH key in PEM format holds no public key)"
+                    )?,
+                }
             }
             if !before.is_empty() {
                 outln!("looked at before it:")?;

@@ -6,6 +6,7 @@ pub mod cipher;
 pub mod dotenv;
 pub(crate) mod fast_yaml;
 pub mod merge;
+pub mod plugin;
 pub mod sops;
 pub mod tree;
 pub mod wrap;

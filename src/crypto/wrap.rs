@@ -2,6 +2,7 @@
 //! identities, as ASCII-armored age files (what sops stores under `enc`).
 
 use super::cipher::DataKey;
+use super::plugin;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use std::io::{Read, Write};
 
@@ -9,18 +10,22 @@ use std::io::{Read, Write};
 pub enum Recipient {
     X25519(age::x25519::Recipient),
     Ssh(age::ssh::Recipient),
+    /// `age1<name>1…`, served by the program `age-plugin-<name>`.
+    Plugin(age::plugin::Recipient),
 }
 
 impl Recipient {
-    /// `age1…` or an SSH public key line (`ssh-ed25519 AAAA… [comment]`,
-    /// `ssh-rsa AAAA… [comment]`).
+    /// `age1…` (X25519, or a plugin's `age1<name>1…`) or an SSH public key
+    /// line (`ssh-ed25519 AAAA… [comment]`, `ssh-rsa AAAA… [comment]`).
     pub fn parse(text: &str) -> Result<Recipient, String> {
         let text = text.trim();
         if text.starts_with("age1") {
-            return text
-                .parse::<age::x25519::Recipient>()
-                .map(Recipient::X25519)
-                .map_err(|e| format!("not a valid age recipient ({e})"));
+            return match text.parse::<age::x25519::Recipient>() {
+                Ok(r) => Ok(Recipient::X25519(r)),
+                Err(e) => plugin::parse_recipient(text)
+                    .map(Recipient::Plugin)
+                    .ok_or_else(|| format!("not a valid age recipient ({e})")),
+            };
         }
         if looks_like_key(text) && !text.starts_with("age1") {
             return text
@@ -31,13 +36,6 @@ impl Recipient {
                 });
         }
         Err("expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …)".into())
-    }
-
-    fn as_dyn(&self) -> &dyn age::Recipient {
-        match self {
-            Recipient::X25519(r) => r,
-            Recipient::Ssh(r) => r,
-        }
     }
 }
 
@@ -58,6 +56,8 @@ pub struct Identity {
     inner: Box<dyn age::Identity + Send + Sync>,
     recipient: Option<String>,
     public: Option<String>,
+    /// The plugin program of a plugin identity.
+    program: Option<String>,
 }
 
 impl Identity {
@@ -67,6 +67,7 @@ impl Identity {
             inner: Box::new(identity),
             public: recipient.clone(),
             recipient,
+            program: None,
         }
     }
 
@@ -76,6 +77,7 @@ impl Identity {
             inner: Box::new(identity),
             recipient: None,
             public,
+            program: None,
         }
     }
 
@@ -83,6 +85,21 @@ impl Identity {
     /// in ksec.yaml: `age1…` or `ssh-ed25519 AAAA…` (no comment).
     pub fn public(&self) -> Option<&str> {
         self.public.as_deref()
+    }
+
+    /// An `AGE-PLUGIN-<NAME>-1…` identity, served by its plugin program.
+    pub fn plugin(identity: plugin::PluginIdentity) -> Identity {
+        Identity {
+            program: Some(identity.program.clone()),
+            inner: Box::new(identity),
+            recipient: None,
+            public: None,
+        }
+    }
+
+    /// The plugin program (`age-plugin-yubikey`) of a plugin identity.
+    pub fn plugin_program(&self) -> Option<&str> {
+        self.program.as_deref()
     }
 
     /// Whether this identity is the private half of `recipient`.
@@ -93,8 +110,17 @@ impl Identity {
 
 /// Encrypt the data key to one recipient, armored.
 pub fn wrap(key: &DataKey, recipient: &Recipient) -> Result<String, String> {
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient.as_dyn()))
-        .map_err(|e| e.to_string())?;
+    let served;
+    let recipient: &dyn age::Recipient = match recipient {
+        Recipient::X25519(r) => r,
+        Recipient::Ssh(r) => r,
+        Recipient::Plugin(r) => {
+            served = plugin::recipient(r)?;
+            &served
+        }
+    };
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(recipient)).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let armored =
         ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| e.to_string())?;
@@ -115,6 +141,9 @@ pub enum UnwrapError {
     /// The stanza is not a whole, valid age file (truncated, edited), or
     /// it does not hold a 32-byte key.
     Damaged,
+    /// A plugin identity's program failed or declined (no PIN given, the
+    /// key not present): what it said.
+    Plugin(String),
 }
 
 /// Try to decrypt an armored data key with the given identities.
@@ -148,6 +177,13 @@ fn try_unwrap(armored: &str, identities: &[Identity]) -> Result<DataKey, UnwrapE
         )
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => UnwrapError::NoMatch,
+            age::DecryptError::Plugin(errors) => UnwrapError::Plugin(
+                errors
+                    .iter()
+                    .map(|e| e.to_string().trim().to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             _ => UnwrapError::Damaged,
         })?;
     // a data key is 32 bytes: read no more than a little over that

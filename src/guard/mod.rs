@@ -283,6 +283,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
         Err(
             SopsError::NoMatchingIdentity { .. }
             | SopsError::NoAgeRecipients
+            | SopsError::Plugin { .. }
             | SopsError::Unsupported(_),
         ) => outcome.unverified = true,
         Err(err) => {

@@ -21,6 +21,11 @@
 //! source that holds an identity, so what decrypts is never a surprise
 //! (`ksec whoami` says which one it is).
 //!
+//! Any identity file or key text may hold age plugin identities
+//! (`AGE-PLUGIN-YUBIKEY-1…`): they decrypt through their plugin program
+//! (`age-plugin-yubikey`) found on PATH, which must be there when the
+//! identity is read (`crypto::plugin`).
+//!
 //! Any file or key text may be passphrase-protected: an age identity file
 //! encrypted with a passphrase (`age -p`) or an encrypted OpenSSH key. The
 //! passphrase is asked once per run on the terminal (`unlock.rs`); without a
@@ -339,13 +344,28 @@ pub fn parse_identities(text: &str, source: &str) -> Result<Identities> {
     parse_age_lines(text, source)
 }
 
-/// Parse an age identity file: `AGE-SECRET-KEY-1…` lines, `#` comments.
+/// Parse an age identity file: `AGE-SECRET-KEY-1…` and
+/// `AGE-PLUGIN-<NAME>-1…` lines (whose plugin must be on PATH), `#` comments.
 fn parse_age_lines(text: &str, source: &str) -> Result<Identities> {
     let mut identities: Identities = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
+        }
+        match crate::crypto::plugin::parse_identity(line) {
+            Ok(Some(plugin)) => {
+                identities.push(Identity::plugin(plugin));
+                continue;
+            }
+            Ok(None) => {}
+            Err(why) => {
+                return Err(Error::new(
+                    Code::Decrypt,
+                    format!("{source}: line {}: {why}", number + 1),
+                )
+                .hint("install the plugin, or use another identity source"));
+            }
         }
         match line.parse::<age::x25519::Identity>() {
             Ok(identity) => identities.push(Identity::x25519(identity)),
@@ -354,7 +374,7 @@ fn parse_age_lines(text: &str, source: &str) -> Result<Identities> {
                     Code::Invalid,
                     format!("{source}: line {} is not an age identity", number + 1),
                 )
-                .hint("an identity line starts with AGE-SECRET-KEY-1; comments start with #"));
+                .hint("an identity line starts with AGE-SECRET-KEY-1 (or AGE-PLUGIN- for an age plugin's key); comments start with #"));
             }
         }
     }

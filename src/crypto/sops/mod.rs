@@ -77,6 +77,12 @@ pub enum SopsError {
     DamagedStanza {
         recipients: Vec<String>,
     },
+    /// No identity unwrapped the data key, and the age plugin of a plugin
+    /// identity failed or declined (what it said).
+    Plugin {
+        recipient: String,
+        message: String,
+    },
     /// A value that does not authenticate (changed, or moved from another key).
     ValueIntegrity {
         path: String,
@@ -126,6 +132,12 @@ impl std::fmt::Display for SopsError {
                 f.write_str("none of your identities is one of its recipients")
             }
             SopsError::DamagedStanza { .. } => f.write_str("its data key stanza is damaged"),
+            SopsError::Plugin { recipient, message } => {
+                write!(
+                    f,
+                    "the age plugin for recipient {recipient} failed: {message}"
+                )
+            }
             SopsError::ValueIntegrity { path } => {
                 write!(f, "the value of key {path} was changed or moved")
             }
@@ -298,12 +310,19 @@ impl EncryptedFile {
             return Err(SopsError::NoAgeRecipients);
         }
         let mut damaged = Vec::new();
+        let mut plugin = None;
         for (recipient, enc) in &stanzas {
             match wrap::unwrap(enc, recipient, identities) {
                 Ok(key) => return Ok(key),
                 Err(wrap::UnwrapError::Damaged) => damaged.push(recipient.clone()),
                 Err(wrap::UnwrapError::NoMatch) => {}
+                Err(wrap::UnwrapError::Plugin(message)) => {
+                    plugin.get_or_insert((recipient.clone(), message));
+                }
             }
+        }
+        if let Some((recipient, message)) = plugin {
+            return Err(SopsError::Plugin { recipient, message });
         }
         if !damaged.is_empty() {
             return Err(SopsError::DamagedStanza {
