@@ -89,7 +89,7 @@ fn execute(
     // errors name the file as the user knows it: relative to the project
     let shown = Path::new(&job.source.rel);
     let fail = |e: SopsError| sops_error(shown, e);
-    let file = EncryptedFile::parse(&text, Format::from_path(path)).map_err(fail)?;
+    let file = EncryptedFile::parse(&text, Format::of_encrypted(path, &text)).map_err(fail)?;
     let pick = |list: &[(String, String)]| -> Vec<(String, &Recipient)> {
         list.iter()
             .filter_map(|(_, key)| recipients.get(key).map(|r| (key.clone(), r)))

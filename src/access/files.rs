@@ -118,7 +118,7 @@ fn parse_sops(path: &Path) -> Result<Option<EncryptedFile>> {
     if !text.contains("sops") {
         return Ok(None);
     }
-    match EncryptedFile::parse(&text, Format::from_path(path)) {
+    match EncryptedFile::parse(&text, Format::of_encrypted(path, &text)) {
         Ok(file) => Ok(Some(file)),
         Err(SopsError::NotEncrypted | SopsError::Syntax { .. }) => Ok(None),
         Err(e) => Err(sops_error(path, e)),

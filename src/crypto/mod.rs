@@ -5,11 +5,13 @@
 pub mod cipher;
 pub mod dotenv;
 pub(crate) mod fast_yaml;
+pub mod json;
 pub mod merge;
 pub mod sops;
 pub mod tree;
 pub mod wrap;
 pub mod yaml;
+pub mod yaml_docs;
 
 /// The comment lines of an encrypted YAML text: `#` lines, and the values
 /// sops encrypts comments into. ksec does not keep them yet, and says so.

@@ -17,6 +17,7 @@ mod concurrency;
 mod edit;
 mod exit_codes;
 mod faults;
+mod formats;
 mod fuzz_corpus;
 mod git;
 mod gitops;

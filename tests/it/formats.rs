@@ -1,0 +1,395 @@
+//! sops's other stores, read and written as the real `sops` does:
+//! - JSON: what `sops -e` writes, ksec decrypts to the bytes `sops -d`
+//!   prints, and the reverse; `ksec set` (list items too) leaves it
+//!   readable by `sops -d`; a duplicate key is kept, as sops keeps it;
+//! - binary: any bytes (a keystore) round trip both ways;
+//! - multi-document YAML: each document encrypted with the metadata, as
+//!   sops writes it, both ways; `edit` changes one line per value;
+//! - `ksec set FILE '["hosts"][0]' VALUE` on YAML and JSON;
+//! - `render`: a JSON source gives its top-level keys, a binary source one
+//!   key named after its file; a duplicate key in a JSON source is refused.
+
+use crate::common;
+
+use common::canary::canary;
+use common::{Key, code, ksec_with, sops, stderr, stdout};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+struct Scratch {
+    dir: TempDir,
+    home: PathBuf,
+    key: Key,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let key = Key::new(dir.path(), "me");
+        Scratch { dir, home, key }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn sops(&self) -> Command {
+        let mut cmd = sops(Some(&self.key));
+        cmd.env("HOME", &self.home).current_dir(self.dir.path());
+        cmd
+    }
+
+    /// `sops -e --age ME FILE` (store from the name) written to `out`.
+    fn sops_encrypt(&self, file: &Path, out: &str) -> PathBuf {
+        let out_path = self.path(out);
+        let res = self
+            .sops()
+            .args(["-e", "--age", &self.key.recipient, "--output"])
+            .arg(&out_path)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "sops -e: {}", stderr(&res));
+        out_path
+    }
+
+    /// `sops -d FILE`, as bytes.
+    fn sops_decrypt(&self, file: &Path) -> Vec<u8> {
+        let out = self.sops().arg("-d").arg(file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sops -d {}: {}",
+            file.display(),
+            stderr(&out)
+        );
+        out.stdout
+    }
+
+    /// `ksec ARGS`, allowed to print the secret asked for.
+    fn ksec(&self, args: &[&str]) -> Output {
+        ksec_with(&self.home, &self.key)
+            .expect_secret_output()
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.ksec(args);
+        assert_eq!(code(&out), Some(0), "ksec {args:?}: {}", stderr(&out));
+        out.stdout
+    }
+
+    fn ksec_encrypt(&self, file: &Path, out: &str) -> PathBuf {
+        let path = self.path(out);
+        self.ksec_ok(&[
+            "encrypt",
+            file.to_str().unwrap(),
+            "-r",
+            &self.key.recipient,
+            "--output",
+            path.to_str().unwrap(),
+        ]);
+        path
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A JSON document with every kind of value sops's JSON store holds.
+fn json_plaintext() -> (String, Vec<String>) {
+    let secrets: Vec<String> = (0..4).map(|i| canary(&format!("json-{i}"))).collect();
+    let text = format!(
+        "{{\"password\": \"{}\", \"escapes\": \"<a & b>\\u2028\\t\\\"q\\\" é\", \"port\": 5432, \"ratio\": 0.5, \"huge\": 1e300, \"tiny\": 1e-9, \"on\": true, \"none\": null, \"empty\": \"\",\n \"hosts\": [\"{}\", 2, {{\"inner\": \"{}\"}}], \"nested\": {{\"deep\": {{\"k\": \"{}\"}}, \"list\": []}}, \"obj\": {{}}, \"note_unencrypted\": \"visible\", \"password\": \"second\"}}\n",
+        secrets[0], secrets[1], secrets[2], secrets[3]
+    );
+    (text, secrets)
+}
+
+#[test]
+fn json_encrypted_by_sops_decrypts_with_ksec_to_the_same_bytes_and_back() {
+    let sc = Scratch::new();
+    let (text, secrets) = json_plaintext();
+    let plain = sc.write("plain.json", &text);
+    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.json");
+    let expected = sc.sops_decrypt(&by_sops);
+    // the duplicate key is kept, as sops keeps it
+    let shown = String::from_utf8(expected.clone()).unwrap();
+    assert_eq!(shown.matches("\"password\"").count(), 2, "{shown}");
+    assert!(shown.contains(&secrets[3]));
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
+
+    // ksec encrypts what sops decrypts to the same bytes
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.json");
+    let written = std::fs::read_to_string(&by_ksec).unwrap();
+    assert!(
+        written.starts_with("{\n\t\"password\": \"ENC[AES256_GCM,"),
+        "{written}"
+    );
+    assert!(written.contains("\"note_unencrypted\": \"visible\""));
+    for secret in &secrets {
+        assert!(!written.contains(secret.as_str()));
+    }
+    assert_eq!(sc.sops_decrypt(&by_ksec), expected);
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_ksec)]), expected);
+}
+
+#[test]
+fn set_on_json_and_yaml_list_items_and_nested_keys_is_read_by_sops() {
+    let sc = Scratch::new();
+    let (text, secrets) = json_plaintext();
+    let plain = sc.write("plain.json", &text);
+    let json = sc.sops_encrypt(&plain, "s.enc.json");
+    let before = std::fs::read_to_string(&json).unwrap();
+    let new = canary("json-set");
+    sc.ksec_ok(&["set", s(&json), "[\"hosts\"][0]", &new]);
+    sc.ksec_ok(&["set", s(&json), "[\"hosts\"][2][\"inner\"]", &new]);
+    sc.ksec_ok(&["set", s(&json), "[\"nested\"][\"deep\"][\"k2\"]", &new]);
+    let after = std::fs::read_to_string(&json).unwrap();
+    let decrypted: serde_json::Value = serde_json::from_slice(&sc.sops_decrypt(&json)).unwrap();
+    assert_eq!(decrypted["hosts"][0], new.as_str());
+    assert_eq!(decrypted["hosts"][1], 2.0);
+    assert_eq!(decrypted["hosts"][2]["inner"], new.as_str());
+    assert_eq!(decrypted["nested"]["deep"]["k"], secrets[3].as_str());
+    assert_eq!(decrypted["nested"]["deep"]["k2"], new.as_str());
+    // untouched values keep their ciphertext
+    let line = |t: &str, key: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with(&format!("\"{key}\"")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line(&before, "ratio"), line(&after, "ratio"));
+    assert_eq!(line(&before, "tiny"), line(&after, "tiny"));
+
+    // YAML: a list item, one past the end (appended, as sops does), unset
+    let yaml_plain = sc.write(
+        "hosts.yaml",
+        format!("hosts:\n  - {}\n  - b\n", canary("yaml-host")),
+    );
+    let yaml = sc.sops_encrypt(&yaml_plain, "hosts.enc.yaml");
+    let host = canary("yaml-new-host");
+    sc.ksec_ok(&["set", s(&yaml), "[\"hosts\"][0]", &host]);
+    sc.ksec_ok(&["set", s(&yaml), "[\"hosts\"][7]", "c"]);
+    sc.ksec_ok(&["unset", s(&yaml), "[\"hosts\"][1]"]);
+    assert_eq!(
+        String::from_utf8(sc.sops_decrypt(&yaml)).unwrap(),
+        format!("hosts:\n    - {host}\n    - c\n")
+    );
+    // an index where a map is, and a bad index, are refused
+    let out = sc.ksec(&["set", s(&yaml), "[\"hosts\"][\"x\"]", "v"]);
+    assert_ne!(code(&out), Some(0));
+    let out = sc.ksec(&["set", s(&yaml), "[\"hosts\"][-1]", "v"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    let out = sc.ksec(&["unset", s(&yaml), "[\"hosts\"][9]"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn binary_files_of_any_bytes_round_trip_with_sops() {
+    let sc = Scratch::new();
+    let mut keystore = vec![0xfe, 0xed, 0xfe, 0xed, 0x00, 0x00, 0x00, 0x02, 0xff, 0x80];
+    keystore.extend_from_slice(canary("keystore").as_bytes());
+    keystore.extend_from_slice(&[0x00, 0xc3, 0x28, b'\n']);
+    let plain = sc.write("keystore.jks", &keystore);
+    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.jks");
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), keystore);
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.jks");
+    let written = std::fs::read_to_string(&by_ksec).unwrap();
+    assert!(
+        written.starts_with("{\n\t\"data\": \"ENC[AES256_GCM,"),
+        "{written}"
+    );
+    assert_eq!(sc.sops_decrypt(&by_ksec), keystore);
+
+    // a text file under another name is binary too, both ways
+    let note = format!("line one {}\nline two\n", canary("note"));
+    let text = sc.write("note.txt", &note);
+    let enc = sc.ksec_encrypt(&text, "note.enc.txt");
+    assert_eq!(sc.sops_decrypt(&enc), note.as_bytes());
+    let enc = sc.sops_encrypt(&text, "note2.enc.txt");
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&enc)]), note.as_bytes());
+
+    // a binary file has no keys to set, and bytes that are not text
+    // cannot be edited; the files are left as they were
+    let before = std::fs::read(&enc).unwrap();
+    let out = sc.ksec(&["set", s(&enc), "data", "x"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("binary file is one value"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&enc).unwrap(), before);
+    let before = std::fs::read(&by_ksec).unwrap();
+    let out = sc.ksec(&["edit", s(&by_ksec)]);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not UTF-8 text"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(common::canary::MARKER));
+    assert_eq!(std::fs::read(&by_ksec).unwrap(), before);
+
+    // an output named for another store is refused, nothing written
+    let out = sc.ksec(&[
+        "encrypt",
+        s(&plain),
+        "-r",
+        &sc.key.recipient,
+        "--output",
+        s(&sc.path("keystore.enc.yaml")),
+    ]);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sops reads a file of this name as YAML"));
+    assert!(!sc.path("keystore.enc.yaml").exists());
+}
+
+#[test]
+fn a_json_source_renders_its_keys_and_a_binary_source_one_key_named_after_the_file() {
+    let sc = Scratch::new();
+    let root = sc.path("proj");
+    common::project(&root, &[&sc.key]);
+    let yaml = std::fs::read_to_string(root.join("ksec.yaml")).unwrap()
+        + "    secrets:\n      - name: app\n        sources: [app.enc.json, keystore.enc.jks]\n";
+    std::fs::write(root.join("ksec.yaml"), yaml).unwrap();
+    let password = canary("json-source");
+    let json = sc.write(
+        "app.json",
+        format!("{{\"DB_PASSWORD\": \"{password}\", \"PORT\": 5432, \"DEBUG\": false, \"RATIO\": 1e-7}}\n"),
+    );
+    sc.sops_encrypt(&json, "proj/namespaces/payments/app.enc.json");
+    let mut keystore = vec![0x00, 0xff, 0x80];
+    keystore.extend_from_slice(canary("jks-source").as_bytes());
+    let jks = sc.write("keystore.jks", &keystore);
+    sc.sops_encrypt(&jks, "proj/namespaces/payments/keystore.enc.jks");
+    let out = ksec_with(&sc.home, &sc.key)
+        .expect_secret_output()
+        .current_dir(&root)
+        .args(["render", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = rendered
+        .as_array()
+        .or_else(|| rendered["items"].as_array())
+        .expect("a list of manifests")
+        .iter()
+        .find(|m| m["kind"] == "Secret")
+        .expect("a Secret")
+        .clone();
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let data = secret["data"].as_object().unwrap();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["DB_PASSWORD", "DEBUG", "PORT", "RATIO", "keystore.jks"]
+    );
+    assert_eq!(data["DB_PASSWORD"], b64(password.as_bytes()));
+    assert_eq!(data["PORT"], b64(b"5432"));
+    assert_eq!(data["DEBUG"], b64(b"false"));
+    assert_eq!(data["RATIO"], b64(b"1e-7"));
+    assert_eq!(data["keystore.jks"], b64(&keystore));
+
+    // a key given twice in a JSON source: refused, named, no value shown
+    let twice = sc.write(
+        "twice.json",
+        format!(
+            "{{\"DB_PASSWORD\": \"{}\", \"DB_PASSWORD\": \"{password}\"}}\n",
+            canary("first")
+        ),
+    );
+    sc.sops_encrypt(&twice, "proj/namespaces/payments/app.enc.json");
+    let out = ksec_with(&sc.home, &sc.key)
+        .current_dir(&root)
+        .arg("render")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(6), "{err}");
+    assert!(err.contains("key DB_PASSWORD appears twice"), "{err}");
+    assert!(err.contains("app.enc.json"), "{err}");
+    assert!(!err.contains(common::canary::MARKER) && stdout(&out).is_empty());
+}
+
+#[test]
+fn multi_document_yaml_round_trips_with_sops_and_edit_changes_one_value() {
+    let sc = Scratch::new();
+    let (a, c) = (canary("doc-one"), canary("doc-two"));
+    let text = format!(
+        "---\nuser: admin\npassword: {a}\n---\nhosts:\n  - h1\n  - h2\ntoken: {c}\nport: 5432\n---\n"
+    );
+    let plain = sc.write("stream.yaml", &text);
+    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.yaml");
+    let expected = sc.sops_decrypt(&by_sops);
+    assert_eq!(
+        String::from_utf8(expected.clone()).unwrap(),
+        format!(
+            "user: admin\npassword: {a}\n---\nhosts:\n    - h1\n    - h2\ntoken: {c}\nport: 5432\n---\n{{}}\n"
+        )
+    );
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.yaml");
+    let written = std::fs::read_to_string(&by_ksec).unwrap();
+    assert_eq!(written.matches("\nsops:\n").count(), 3, "{written}");
+    assert_eq!(sc.sops_decrypt(&by_ksec), expected);
+
+    // edit one value of the second document: that line and the metadata change
+    let before = std::fs::read_to_string(&by_sops).unwrap();
+    let editor = sc.write(
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/^port: 5432$/port: 6543/' \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = ksec_with(&sc.home, &sc.key)
+        .current_dir(sc.dir.path())
+        .env("EDITOR", &editor)
+        .args(["edit", s(&by_sops)])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let after = std::fs::read_to_string(&by_sops).unwrap();
+    let changed: Vec<&str> = after
+        .lines()
+        .zip(before.lines())
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x.trim_start().split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "lastmodified",
+            "mac",
+            "port",
+            "lastmodified",
+            "mac",
+            "lastmodified",
+            "mac"
+        ]
+    );
+    assert_eq!(
+        String::from_utf8(sc.sops_decrypt(&by_sops)).unwrap(),
+        String::from_utf8(expected)
+            .unwrap()
+            .replace("port: 5432", "port: 6543")
+    );
+    // set has no document to address: refused, file unchanged
+    let out = sc.ksec(&["set", s(&by_sops), "token", "x"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("several YAML documents"));
+    assert_eq!(std::fs::read_to_string(&by_sops).unwrap(), after);
+}
