@@ -13,21 +13,6 @@ use std::path::Path;
 pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
     // sops picks the store by the name: YAML, JSON, dotenv, else binary
     let format = Format::for_plaintext(&args.file);
-    for path in std::iter::once(&args.file).chain(args.output.as_ref()) {
-        if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("ini"))
-        {
-            return Err(Error::invalid(format!(
-                "{}: INI files are not supported yet: sops reads *.ini files in its INI store",
-                path.display()
-            ))
-            .hint(format!(
-                "encrypt it with sops (`sops -e {}`)",
-                path.display()
-            )));
-        }
-    }
     if let Some(out) = &args.output {
         check_output_name(&args.file, out, format)?;
     }
@@ -75,6 +60,7 @@ fn check_output_name(input: &Path, output: &Path, format: Format) -> Result<()> 
         Format::Yaml | Format::YamlStream => "name the output *.yaml (e.g. db.enc.yaml)",
         Format::Json => "name the output *.json (e.g. db.enc.json)",
         Format::Dotenv => "name the output *.env (e.g. db.enc.env)",
+        Format::Ini => "name the output *.ini (e.g. app.enc.ini)",
         Format::Binary => "keep the input's extension (e.g. keystore.enc.jks)",
     }))
 }

@@ -113,6 +113,11 @@ fn check_key(path: &[Step], format: Format, key: &str) -> Result<()> {
             refuse("`sops` is reserved for the file's metadata")
         }
         Format::Yaml | Format::Json => Ok(()),
+        Format::Ini if first == "sops" => refuse("`[sops]` is reserved for the file's metadata"),
+        Format::Ini if path.len() != 2 || keys.len() != 2 => {
+            refuse("an INI value is addressed as '[\"section\"][\"key\"]'")
+        }
+        Format::Ini => Ok(()),
         Format::YamlStream => {
             refuse("the file holds several YAML documents; change it with `ksec edit`")
         }

@@ -5,6 +5,7 @@
 pub mod cipher;
 pub mod dotenv;
 pub(crate) mod fast_yaml;
+pub mod ini;
 pub mod json;
 pub mod merge;
 pub mod sops;

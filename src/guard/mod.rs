@@ -333,6 +333,7 @@ fn looks_sops(text: &str, ext: &str, name: &str, format: Format) -> bool {
     match format {
         Format::Dotenv => text.lines().any(|l| l.starts_with("sops_mac=")),
         Format::Json | Format::Binary => text.contains("\"sops\"") && text.contains("\"mac\""),
+        Format::Ini => text.contains("[sops]") && text.contains("mac"),
         Format::Yaml | Format::YamlStream => {
             matches!(ext, "yaml" | "yml")
                 && !name.is_empty()

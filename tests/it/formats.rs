@@ -5,6 +5,8 @@
 //! - binary: any bytes (a keystore) round trip both ways;
 //! - multi-document YAML: each document encrypted with the metadata, as
 //!   sops writes it, both ways; `edit` changes one line per value;
+//! - INI: sections, comments (encrypted as sops encrypts them), repeated
+//!   sections, both ways; `set '["section"]["key"]'` is read by sops;
 //! - `ksec set FILE '["hosts"][0]' VALUE` on YAML and JSON;
 //! - `render`: a JSON source gives its top-level keys, a binary source one
 //!   key named after its file; a duplicate key in a JSON source is refused.
@@ -392,4 +394,59 @@ fn multi_document_yaml_round_trips_with_sops_and_edit_changes_one_value() {
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("several YAML documents"));
     assert_eq!(std::fs::read_to_string(&by_sops).unwrap(), after);
+}
+
+#[test]
+fn ini_files_round_trip_with_sops_comments_included_and_set_is_read_by_sops() {
+    let sc = Scratch::new();
+    let (pw, token) = (canary("ini-password"), canary("ini-token"));
+    let text = format!(
+        "top = level\n# the database\n[database]\nuser = admin\n; rotated monthly\npassword = {pw}\nempty =\nquoted = \"two words\"\nnote = kept ; inline comment\n[api]\ntoken: {token}\nlong_key_name = x\n[database]\nagain = second section of that name\n"
+    );
+    let plain = sc.write("app.ini", &text);
+    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.ini");
+    let expected = sc.sops_decrypt(&by_sops);
+    let shown = String::from_utf8(expected.clone()).unwrap();
+    assert!(shown.contains("; rotated monthly\npassword"), "{shown}");
+    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.ini");
+    let written = std::fs::read_to_string(&by_ksec).unwrap();
+    assert!(
+        !written.contains(&pw) && !written.contains("rotated"),
+        "{written}"
+    );
+    assert!(written.contains("\n[sops]\n"), "{written}");
+    assert_eq!(sc.sops_decrypt(&by_ksec), expected);
+
+    // set one value: sops reads it, the other values keep their ciphertext
+    // (sops writes its [sops] keys in no fixed order; ksec sorts them, so
+    // only in a file ksec wrote do they stay on their lines)
+    let new = canary("ini-new");
+    for (file, expect) in [
+        (&by_sops, &["token"][..]),
+        (&by_ksec, &["token", "lastmodified", "mac"][..]),
+    ] {
+        let before = std::fs::read_to_string(file).unwrap();
+        sc.ksec_ok(&["set", s(file), "[\"api\"][\"token\"]", &new]);
+        let after = std::fs::read_to_string(file).unwrap();
+        let changed: Vec<&str> = after
+            .lines()
+            .zip(before.lines())
+            .take_while(|(x, _)| file == &by_ksec || *x != "[sops]")
+            .filter(|(x, y)| x != y)
+            .map(|(x, _)| x.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(changed, expect, "{after}");
+        assert_eq!(
+            String::from_utf8(sc.sops_decrypt(file)).unwrap(),
+            shown.replace(&token, &new)
+        );
+    }
+    let out = sc.ksec(&["set", s(&by_ksec), "token", "x"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[\"section\"][\"key\"]"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -19,6 +19,9 @@ pub enum Format {
     /// sops's binary store: the whole file is the one value `data`, kept
     /// in a JSON envelope (`{"data": "ENC[…]", "sops": {…}}`).
     Binary,
+    /// sops's INI store (`*.ini`): sections of string values, the metadata
+    /// in a `[sops]` section.
+    Ini,
 }
 
 /// What the extension of `path` says, as sops reads it; `None` for a name
@@ -36,6 +39,7 @@ fn by_name(path: &Path) -> Option<Format> {
     match ext.as_str() {
         "yaml" | "yml" => Some(Format::Yaml),
         "json" => Some(Format::Json),
+        "ini" => Some(Format::Ini),
         _ => None,
     }
 }
@@ -48,6 +52,7 @@ impl Format {
             Format::Dotenv => "dotenv",
             Format::Json => "JSON",
             Format::Binary => "binary",
+            Format::Ini => "INI",
         }
     }
 
@@ -69,8 +74,8 @@ impl Format {
     /// name when it is sops's envelope; everything else YAML.
     pub fn of_encrypted(path: &Path, text: &str) -> Format {
         let named = by_name(path);
-        if named == Some(Format::Dotenv) {
-            return Format::Dotenv;
+        if let Some(f @ (Format::Dotenv | Format::Ini)) = named {
+            return f;
         }
         if !text.trim_start().starts_with('{') {
             return Format::Yaml.with_text(text);

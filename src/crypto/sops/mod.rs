@@ -23,7 +23,7 @@ mod walk;
 use super::cipher::{DataKey, ValueCipher};
 use super::tree::{self, Item, Kind, Leaf, Value};
 use super::wrap::{self, Identity, Recipient};
-use super::{dotenv, json, yaml, yaml_docs};
+use super::{dotenv, ini, json, yaml, yaml_docs};
 pub use binary::{DATA as BINARY_DATA_KEY, encrypt_bytes};
 pub use format::Format;
 use metadata::{dotenv_metadata_start, dotenv_pairs, split_dotenv_metadata, split_yaml_metadata};
@@ -153,7 +153,7 @@ pub struct Opened {
 /// Whether parsed plaintext already carries sops metadata.
 pub fn has_sops_metadata(value: &Value, format: Format) -> bool {
     match (format, value) {
-        (Format::Yaml | Format::Json | Format::Binary, Value::Map(items)) => {
+        (Format::Yaml | Format::Json | Format::Binary | Format::Ini, Value::Map(items)) => {
             tree::get(items, "sops").is_some()
         }
         (Format::YamlStream, Value::Seq(docs)) => docs
@@ -194,6 +194,10 @@ pub fn parse_plain(text: &str, format: Format) -> Result<Value, SopsError> {
             }
         }),
         Format::Binary => Ok(binary::plain_tree(text)),
+        Format::Ini => ini::parse(text).map_err(|e| SopsError::Syntax {
+            line: Some(e.line),
+            message: e.message,
+        }),
         Format::YamlStream => yaml_docs::parse(text).map(Value::Seq).map_err(|e| {
             if e.limit {
                 SopsError::Limit { message: e.message }
@@ -214,6 +218,7 @@ pub fn emit_plain(value: &Value, format: Format) -> Result<String, SopsError> {
         Format::Dotenv => dotenv::emit(value).map_err(SopsError::Emit),
         Format::Json => Ok(json::emit(value)),
         Format::Binary => binary::plain_text(value).map(str::to_string),
+        Format::Ini => ini::emit(value).map_err(SopsError::Emit),
         Format::YamlStream => match value {
             Value::Seq(docs) => Ok(yaml_docs::emit(docs)),
             other => Ok(yaml::emit(other)),
@@ -277,6 +282,7 @@ impl EncryptedFile {
             Format::Yaml | Format::Json | Format::YamlStream => split_yaml_metadata(items)?,
             Format::Binary => binary::split(items)?,
             Format::Dotenv => split_dotenv_metadata(items)?,
+            Format::Ini => metadata::split_ini_metadata(items)?,
         };
         Ok(EncryptedFile {
             format,
@@ -414,6 +420,17 @@ impl EncryptedFile {
                 items.extend(dotenv_pairs(&self.metadata));
                 dotenv::emit(&Value::Map(items)).map_err(SopsError::Emit)
             }
+            Format::Ini => {
+                let Value::Map(body) = &self.body else {
+                    return Err(SopsError::Emit("the document is not a map".into()));
+                };
+                let mut items = body.clone();
+                items.push(Item::Pair(
+                    "sops".into(),
+                    metadata::ini_section(&self.metadata),
+                ));
+                ini::emit(&Value::Map(items)).map_err(SopsError::Emit)
+            }
         }
     }
 
@@ -513,7 +530,7 @@ impl EncryptedFile {
                     .map_err(SopsError::Emit)?;
                 Ok(format!("{}{meta}", &original[..at]))
             }
-            Format::Json | Format::Binary | Format::YamlStream => self.emit(),
+            Format::Json | Format::Binary | Format::YamlStream | Format::Ini => self.emit(),
         }
     }
 
