@@ -110,16 +110,13 @@ fn execute(
             }
             // Verify the values against the MAC with the key before wrapping
             // it for anyone: a file whose key does not open it is refused.
-            let opened = file.open_to_read(identities).map_err(fail)?;
-            let key = opened.cipher.key().clone();
-            let mut file = opened.file;
+            let (mut file, key) = file.verified_key(identities).map_err(fail)?;
             file.add_recipients(&key, &pick(&add)).map_err(fail)?;
             file.emit_metadata_change(&text).map_err(fail)?
         }
         Action::Rotate { .. } => {
-            let opened = file.open_to_read(identities).map_err(fail)?;
-            let rotated = opened
-                .rotate(&pick(&job.source.access.wanted))
+            let rotated = file
+                .rotated(identities, &pick(&job.source.access.wanted))
                 .map_err(fail)?;
             if rotated.format == Format::Yaml {
                 let comments = crate::crypto::comment_lines(&text);

@@ -278,7 +278,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
         outcome.unverified = true;
         return outcome;
     }
-    match parsed.open_to_read(ctx.identities) {
+    match parsed.verified_key(ctx.identities) {
         Ok(_) => outcome.verified = true,
         Err(
             SopsError::NoMatchingIdentity { .. }

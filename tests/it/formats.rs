@@ -450,3 +450,56 @@ fn ini_files_round_trip_with_sops_comments_included_and_set_is_read_by_sops() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rekey_rewraps_and_rotates_json_binary_and_ini_files_that_sops_then_reads() {
+    let sc = Scratch::new();
+    let bob = Key::new(sc.dir.path(), "bob");
+    let root = sc.path("proj");
+    common::project(&root, &[&sc.key, &bob]);
+    let mut keystore = vec![0x00, 0xff, 0x80];
+    keystore.extend_from_slice(canary("rekey-jks").as_bytes());
+    let jks = sc.write("ks.jks", &keystore);
+    let json = sc.write(
+        "app.json",
+        format!("{{\"a\": \"{}\"}}\n", canary("rekey-json")),
+    );
+    let ini = sc.write("app.ini", format!("[s]\nk = {}\n", canary("rekey-ini")));
+    // encrypted to me only: rekey adds bob (values unchanged)
+    let files = [
+        sc.sops_encrypt(&jks, "proj/namespaces/payments/ks.enc.jks"),
+        sc.sops_encrypt(&json, "proj/namespaces/payments/app.enc.json"),
+        sc.sops_encrypt(&ini, "proj/namespaces/payments/app.enc.ini"),
+    ];
+    let plain: Vec<Vec<u8>> = files.iter().map(|f| sc.sops_decrypt(f)).collect();
+    let rekey = || {
+        let out = ksec_with(&sc.home, &sc.key)
+            .current_dir(&root)
+            .arg("rekey")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    };
+    rekey();
+    let by_bob = |f: &Path| {
+        let out = sops(Some(&bob)).arg("-d").arg(f).output().unwrap();
+        assert!(out.status.success(), "{}: {}", f.display(), stderr(&out));
+        out.stdout
+    };
+    for (file, plain) in files.iter().zip(&plain) {
+        assert_eq!(&by_bob(file), plain, "{}", file.display());
+    }
+    // bob removed from ksec.yaml: rekey rotates the data keys; I still read
+    let yaml = std::fs::read_to_string(root.join("ksec.yaml")).unwrap();
+    std::fs::write(root.join("ksec.yaml"), yaml.replace("[r0, r1]", "[r0]")).unwrap();
+    rekey();
+    for (file, plain) in files.iter().zip(&plain) {
+        assert_eq!(&sc.sops_decrypt(file), plain, "{}", file.display());
+        let out = sops(Some(&bob)).arg("-d").arg(file).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "{} still opens for bob",
+            file.display()
+        );
+    }
+}

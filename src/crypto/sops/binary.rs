@@ -51,6 +51,14 @@ pub fn encrypt_bytes(
     bytes: &[u8],
     recipients: &[(String, Recipient)],
 ) -> Result<EncryptedFile, SopsError> {
+    let to: Vec<(String, &Recipient)> = recipients.iter().map(|(t, r)| (t.clone(), r)).collect();
+    encrypt_bytes_for(bytes, &to)
+}
+
+fn encrypt_bytes_for(
+    bytes: &[u8],
+    recipients: &[(String, &Recipient)],
+) -> Result<EncryptedFile, SopsError> {
     let key = DataKey::generate();
     let mut age = Vec::new();
     for (text, recipient) in recipients {
@@ -80,6 +88,47 @@ pub fn encrypt_bytes(
 }
 
 impl EncryptedFile {
+    /// Check every value and the MAC with the data key, and return the
+    /// key: for any store, a binary file of any bytes included.
+    pub fn verified_key(
+        self,
+        identities: &[Identity],
+    ) -> Result<(EncryptedFile, DataKey), SopsError> {
+        if self.format == Format::Binary {
+            let cipher = ValueCipher::read_only(self.data_key(identities)?);
+            self.open_bytes_with(&cipher)?;
+            let key = cipher.key().clone();
+            return Ok((self, key));
+        }
+        let opened = self.open_to_read(identities)?;
+        let key = opened.cipher.key().clone();
+        Ok((opened.file, key))
+    }
+
+    /// [`Opened::rotate`](super::Opened::rotate) for any store: a binary
+    /// file of any bytes is encrypted again whole, under a new data key.
+    pub fn rotated(
+        self,
+        identities: &[Identity],
+        recipients: &[(String, &Recipient)],
+    ) -> Result<EncryptedFile, SopsError> {
+        if self.format != Format::Binary {
+            return self.open_to_read(identities)?.rotate(recipients);
+        }
+        let others = self.other_key_types();
+        if !others.is_empty() {
+            return Err(SopsError::Unsupported(format!(
+                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
+                others.join(", ")
+            )));
+        }
+        if recipients.is_empty() {
+            return Err(SopsError::NoAgeRecipients);
+        }
+        let bytes = self.open_bytes(identities)?;
+        encrypt_bytes_for(&bytes, recipients)
+    }
+
     /// The verified bytes of a binary-store file, whatever they are.
     pub fn open_bytes(&self, identities: &[Identity]) -> Result<Zeroizing<Vec<u8>>, SopsError> {
         self.open_bytes_with(&ValueCipher::read_only(self.data_key(identities)?))
@@ -163,5 +212,17 @@ mod tests {
         let mut swapped = back.clone();
         swapped.body = other.body;
         assert!(swapped.open_bytes(&ids).is_err());
+        assert!(swapped.verified_key(&ids).is_err());
+        // re-keyed to a new data key, the bytes stay
+        let (_, old_key) = back.clone().verified_key(&ids).unwrap();
+        let to: Vec<(String, &Recipient)> =
+            recipients.iter().map(|(t, r)| (t.clone(), r)).collect();
+        let rotated = back.rotated(&ids, &to).unwrap();
+        let (_, new_key) = rotated.clone().verified_key(&ids).unwrap();
+        assert_ne!(old_key.bytes(), new_key.bytes());
+        assert_eq!(
+            rotated.open_bytes(&ids).unwrap().as_slice(),
+            bytes.as_slice()
+        );
     }
 }
