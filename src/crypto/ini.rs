@@ -18,6 +18,8 @@ pub const DEFAULT_SECTION: &str = "DEFAULT";
 pub struct IniError {
     pub line: usize,
     pub message: String,
+    /// The size limit, not a syntax error (`line` is then 0).
+    pub limit: bool,
 }
 
 fn strip_comment_char(line: &str) -> &str {
@@ -26,8 +28,20 @@ fn strip_comment_char(line: &str) -> &str {
         .trim_end()
 }
 
+/// The most keys and sections an INI file may hold (memory stays bounded
+/// by it, as for YAML and JSON).
+pub const MAX_ENTRIES: usize = 250_000;
+
 /// Parse an INI text into sections.
 pub fn parse(text: &str) -> Result<Value, IniError> {
+    let entries = text.lines().filter(|l| !l.trim().is_empty()).count();
+    if entries > MAX_ENTRIES {
+        return Err(IniError {
+            line: 0,
+            message: "the INI file is larger than ksec reads: more than 250,000 lines of keys, sections and comments".into(),
+            limit: true,
+        });
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sections: Vec<(String, Vec<Item>)> = vec![(DEFAULT_SECTION.into(), Vec::new())];
     let mut pending: Vec<String> = Vec::new();
@@ -38,6 +52,7 @@ pub fn parse(text: &str) -> Result<Value, IniError> {
         let err = |message: &str| IniError {
             line: n + 1,
             message: message.into(),
+            limit: false,
         };
         if line.is_empty() {
             continue;
@@ -262,5 +277,7 @@ mod tests {
         let err = parse("[s]\nsecret-line-without-delimiter\n").unwrap_err();
         assert_eq!(err.line, 2);
         assert!(!err.message.contains("secret"));
+        let huge = "k = v\n".repeat(MAX_ENTRIES + 1);
+        assert!(parse(&huge).unwrap_err().limit);
     }
 }

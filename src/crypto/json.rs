@@ -18,10 +18,18 @@ pub struct JsonError {
     pub limit: bool,
 }
 
+/// The most values (scalars, objects, arrays) a JSON document may hold,
+/// as for YAML: memory stays bounded by it, not by the file's size.
+pub const MAX_VALUES: usize = 250_000;
+
+const TOO_MANY: &str =
+    "the JSON is larger than ksec reads: more than 250,000 values (scalars, objects and arrays)";
+
 /// Parse a JSON document whose top level is an object.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = Seed.deserialize(&mut de).map_err(error)?;
+    let count = std::cell::Cell::new(0);
+    let value = Seed(&count).deserialize(&mut de).map_err(error)?;
     de.end().map_err(error)?;
     match value {
         Value::Map(_) => Ok(value),
@@ -40,6 +48,13 @@ fn error(e: serde_json::Error) -> JsonError {
         Some(at) => text[..at].to_string(),
         None => text,
     };
+    if message == TOO_MANY {
+        return JsonError {
+            line: None,
+            limit: true,
+            message,
+        };
+    }
     JsonError {
         line: (e.line() > 0).then_some(e.line()),
         limit: message.contains("recursion limit"),
@@ -47,16 +62,22 @@ fn error(e: serde_json::Error) -> JsonError {
     }
 }
 
-struct Seed;
+/// Builds one value, counting every value of the document.
+struct Seed<'c>(&'c std::cell::Cell<usize>);
 
-impl<'de> DeserializeSeed<'de> for Seed {
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(Build)
+        let n = self.0.get() + 1;
+        if n > MAX_VALUES {
+            return Err(serde::de::Error::custom(TOO_MANY));
+        }
+        self.0.set(n);
+        d.deserialize_any(Build(self.0))
     }
 }
 
-struct Build;
+struct Build<'c>(&'c std::cell::Cell<usize>);
 
 fn number(f: f64) -> Value {
     Value::Leaf(Leaf {
@@ -65,7 +86,7 @@ fn number(f: f64) -> Value {
     })
 }
 
-impl<'de> Visitor<'de> for Build {
+impl<'de> Visitor<'de> for Build<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -100,7 +121,7 @@ impl<'de> Visitor<'de> for Build {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut values = Vec::new();
-        while let Some(v) = seq.next_element_seed(Seed)? {
+        while let Some(v) = seq.next_element_seed(Seed(self.0))? {
             values.push(v);
         }
         Ok(Value::Seq(values))
@@ -108,7 +129,7 @@ impl<'de> Visitor<'de> for Build {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Seed)?;
+            let value = map.next_value_seed(Seed(self.0))?;
             items.push(Item::Pair(key, value));
         }
         Ok(Value::Map(items))
@@ -254,5 +275,12 @@ mod tests {
         assert!(parse("[1]").unwrap_err().message.contains("top level"));
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(200), "]".repeat(200));
         assert!(parse(&deep).unwrap_err().limit);
+        let wide = format!("{{\"a\": [{}1]}}", "1,".repeat(MAX_VALUES));
+        let err = parse(&wide).unwrap_err();
+        assert!(
+            err.limit && err.message.contains("250,000"),
+            "{}",
+            err.message
+        );
     }
 }

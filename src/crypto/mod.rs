@@ -1,6 +1,7 @@
 //! The SOPS file format with age: values (AES-256-GCM), the MAC, data-key
-//! wrapping, and the YAML and dotenv stores. Pure in-memory code: reading
-//! and writing files is the commands' job.
+//! wrapping, and sops's stores (YAML, multi-document YAML, JSON, binary,
+//! dotenv, INI). Pure in-memory code: reading and writing files is the
+//! commands' job.
 
 pub mod cipher;
 pub mod dotenv;

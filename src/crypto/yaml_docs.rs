@@ -55,10 +55,21 @@ pub fn is_stream(text: &str) -> bool {
     (text.starts_with("---") || text.contains("\n---")) && split(text).len() > 1
 }
 
+/// The most documents a YAML stream may hold (serde-saphyr's own limit).
+pub const MAX_DOCUMENTS: usize = 1024;
+
 /// Parse every document; an error names the line in the whole text.
 pub fn parse(text: &str) -> Result<Vec<Value>, YamlError> {
-    split(text)
-        .into_iter()
+    let docs = split(text);
+    if docs.len() > MAX_DOCUMENTS {
+        return Err(YamlError {
+            line: None,
+            column: None,
+            message: "the YAML is larger than ksec reads: more than 1,024 documents (---)".into(),
+            limit: true,
+        });
+    }
+    docs.into_iter()
         .map(|(first_line, doc)| {
             yaml::parse(doc).map_err(|mut e| {
                 e.line = e.line.map(|l| l + first_line - 1);
@@ -105,5 +116,7 @@ mod tests {
             emit(&parse("a: 1\n---\n---\nb: x\n").unwrap()),
             "a: 1\n---\n{}\n---\nb: x\n"
         );
+        let many = "---\na: 1\n".repeat(MAX_DOCUMENTS + 1);
+        assert!(parse(&many).unwrap_err().limit);
     }
 }

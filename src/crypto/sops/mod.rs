@@ -13,7 +13,8 @@
 //! Metadata that ksec does not use (pgp, kms, …) is kept as it was.
 //!
 //! This module holds the document and its operations; the walks and the MAC
-//! are in `walk`, the metadata's layout in the stores in `metadata`.
+//! are in `walk`, the metadata's layout in the stores in `metadata`, which
+//! store a file is in in `format`, and the binary store's bytes in `binary`.
 
 mod binary;
 mod format;
@@ -194,9 +195,15 @@ pub fn parse_plain(text: &str, format: Format) -> Result<Value, SopsError> {
             }
         }),
         Format::Binary => Ok(binary::plain_tree(text)),
-        Format::Ini => ini::parse(text).map_err(|e| SopsError::Syntax {
-            line: Some(e.line),
-            message: e.message,
+        Format::Ini => ini::parse(text).map_err(|e| {
+            if e.limit {
+                SopsError::Limit { message: e.message }
+            } else {
+                SopsError::Syntax {
+                    line: Some(e.line),
+                    message: e.message,
+                }
+            }
         }),
         Format::YamlStream => yaml_docs::parse(text).map(Value::Seq).map_err(|e| {
             if e.limit {
