@@ -190,7 +190,7 @@ fn write_value(out: &mut String, value: &Value, depth: usize) {
                     out.push(',');
                 }
                 indent(out, depth + 1);
-                write_string(out, k);
+                go_json_string(k, out);
                 out.push_str(": ");
                 write_value(out, v, depth + 1);
             }
@@ -209,7 +209,7 @@ fn write_leaf(out: &mut String, leaf: &Leaf) {
             Ok(f) if f.is_finite() => out.push_str(&go_json_float(f)),
             _ => out.push_str(text),
         },
-        Kind::Str | Kind::Time => write_string(out, text),
+        Kind::Str | Kind::Time => go_json_string(text, out),
     }
 }
 
@@ -229,8 +229,9 @@ pub fn go_json_float(f: f64) -> String {
     }
 }
 
-/// A string as Go's `json.Marshal` writes it (HTML-safe escapes).
-fn write_string(out: &mut String, s: &str) {
+/// A JSON string exactly as Go's `json.Marshal` writes it, HTML-safe
+/// escapes (`<`, `>`, `&`, U+2028, U+2029) included.
+pub fn go_json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -241,11 +242,8 @@ fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\0'..='\u{1f}' => {
+                write!(out, "\\u{:04x}", c as u32).ok();
             }
             c => out.push(c),
         }

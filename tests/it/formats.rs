@@ -109,6 +109,25 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `plain` encrypted by sops and by ksec (under the names given): each
+    /// decrypts with the other tool to what `sops -d` prints for sops's
+    /// file, which is returned with the two files.
+    fn both_ways(
+        &self,
+        plain: &Path,
+        sops_name: &str,
+        ksec_name: &str,
+    ) -> (PathBuf, PathBuf, Vec<u8>) {
+        let by_sops = self.sops_encrypt(plain, sops_name);
+        let expected = self.sops_decrypt(&by_sops);
+        assert_eq!(self.ksec_ok(&["decrypt", s(&by_sops)]), expected);
+        let by_ksec = self.ksec_encrypt(plain, ksec_name);
+        assert_eq!(self.sops_decrypt(&by_ksec), expected);
+        (by_sops, by_ksec, expected)
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -336,19 +355,15 @@ fn multi_document_yaml_round_trips_with_sops_and_edit_changes_one_value() {
         "---\nuser: admin\npassword: {a}\n---\nhosts:\n  - h1\n  - h2\ntoken: {c}\nport: 5432\n---\n"
     );
     let plain = sc.write("stream.yaml", &text);
-    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.yaml");
-    let expected = sc.sops_decrypt(&by_sops);
+    let (by_sops, by_ksec, expected) = sc.both_ways(&plain, "by-sops.enc.yaml", "by-ksec.enc.yaml");
     assert_eq!(
         String::from_utf8(expected.clone()).unwrap(),
         format!(
             "user: admin\npassword: {a}\n---\nhosts:\n    - h1\n    - h2\ntoken: {c}\nport: 5432\n---\n{{}}\n"
         )
     );
-    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
-    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.yaml");
     let written = std::fs::read_to_string(&by_ksec).unwrap();
     assert_eq!(written.matches("\nsops:\n").count(), 3, "{written}");
-    assert_eq!(sc.sops_decrypt(&by_ksec), expected);
 
     // edit one value of the second document: that line and the metadata change
     let before = std::fs::read_to_string(&by_sops).unwrap();
@@ -404,19 +419,15 @@ fn ini_files_round_trip_with_sops_comments_included_and_set_is_read_by_sops() {
         "top = level\n# the database\n[database]\nuser = admin\n; rotated monthly\npassword = {pw}\nempty =\nquoted = \"two words\"\nnote = kept ; inline comment\n[api]\ntoken: {token}\nlong_key_name = x\n[database]\nagain = second section of that name\n"
     );
     let plain = sc.write("app.ini", &text);
-    let by_sops = sc.sops_encrypt(&plain, "by-sops.enc.ini");
-    let expected = sc.sops_decrypt(&by_sops);
-    let shown = String::from_utf8(expected.clone()).unwrap();
+    let (by_sops, by_ksec, expected) = sc.both_ways(&plain, "by-sops.enc.ini", "by-ksec.enc.ini");
+    let shown = String::from_utf8(expected).unwrap();
     assert!(shown.contains("; rotated monthly\npassword"), "{shown}");
-    assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
-    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.ini");
     let written = std::fs::read_to_string(&by_ksec).unwrap();
     assert!(
         !written.contains(&pw) && !written.contains("rotated"),
         "{written}"
     );
     assert!(written.contains("\n[sops]\n"), "{written}");
-    assert_eq!(sc.sops_decrypt(&by_ksec), expected);
 
     // set one value: sops reads it, the other values keep their ciphertext
     // (sops writes its [sops] keys in no fixed order; ksec sorts them, so

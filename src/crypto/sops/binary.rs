@@ -115,16 +115,7 @@ impl EncryptedFile {
         if self.format != Format::Binary {
             return self.open_to_read(identities)?.rotate(recipients);
         }
-        let others = self.other_key_types();
-        if !others.is_empty() {
-            return Err(SopsError::Unsupported(format!(
-                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
-                others.join(", ")
-            )));
-        }
-        if recipients.is_empty() {
-            return Err(SopsError::NoAgeRecipients);
-        }
+        self.check_rotatable(recipients)?;
         let bytes = self.open_bytes(identities)?;
         encrypt_bytes_for(&bytes, recipients)
     }

@@ -167,54 +167,29 @@ pub fn has_sops_metadata(value: &Value, format: Format) -> bool {
     }
 }
 
+/// A parse error of a store: a size limit, or a syntax error at a line.
+fn located(line: Option<usize>, message: String, limit: bool) -> SopsError {
+    if limit {
+        SopsError::Limit { message }
+    } else {
+        SopsError::Syntax { line, message }
+    }
+}
+
 /// Parse plaintext in the given format.
 pub fn parse_plain(text: &str, format: Format) -> Result<Value, SopsError> {
     match format {
-        Format::Yaml => yaml::parse(text).map_err(|e| {
-            if e.limit {
-                SopsError::Limit { message: e.message }
-            } else {
-                SopsError::Syntax {
-                    line: e.line,
-                    message: e.message,
-                }
-            }
-        }),
+        Format::Yaml => yaml::parse(text).map_err(|e| located(e.line, e.message, e.limit)),
         Format::Dotenv => dotenv::parse(text).map_err(|e| SopsError::Syntax {
             line: Some(e.line),
             message: e.message,
         }),
-        Format::Json => json::parse(text).map_err(|e| {
-            if e.limit {
-                SopsError::Limit { message: e.message }
-            } else {
-                SopsError::Syntax {
-                    line: e.line,
-                    message: e.message,
-                }
-            }
-        }),
+        Format::Json => json::parse(text).map_err(|e| located(e.line, e.message, e.limit)),
         Format::Binary => Ok(binary::plain_tree(text)),
-        Format::Ini => ini::parse(text).map_err(|e| {
-            if e.limit {
-                SopsError::Limit { message: e.message }
-            } else {
-                SopsError::Syntax {
-                    line: Some(e.line),
-                    message: e.message,
-                }
-            }
-        }),
-        Format::YamlStream => yaml_docs::parse(text).map(Value::Seq).map_err(|e| {
-            if e.limit {
-                SopsError::Limit { message: e.message }
-            } else {
-                SopsError::Syntax {
-                    line: e.line,
-                    message: e.message,
-                }
-            }
-        }),
+        Format::Ini => ini::parse(text).map_err(|e| located(Some(e.line), e.message, e.limit)),
+        Format::YamlStream => yaml_docs::parse(text)
+            .map(Value::Seq)
+            .map_err(|e| located(e.line, e.message, e.limit)),
     }
 }
 
@@ -478,6 +453,22 @@ impl Opened {
 const OTHER_MASTER_KEYS: &[&str] = &["pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
 
 impl EncryptedFile {
+    /// Whether ksec can give this file a new data key for `recipients`:
+    /// not when other master-key types (pgp, kms, …) hold the old one.
+    fn check_rotatable(&self, recipients: &[(String, &Recipient)]) -> Result<(), SopsError> {
+        let others = self.other_key_types();
+        if !others.is_empty() {
+            return Err(SopsError::Unsupported(format!(
+                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
+                others.join(", ")
+            )));
+        }
+        if recipients.is_empty() {
+            return Err(SopsError::NoAgeRecipients);
+        }
+        Ok(())
+    }
+
     /// The other master-key types (`pgp`, `kms`, …) that also hold this
     /// file's data key.
     pub fn other_key_types(&self) -> Vec<String> {
@@ -559,16 +550,7 @@ impl Opened {
         mut self,
         recipients: &[(String, &Recipient)],
     ) -> Result<EncryptedFile, SopsError> {
-        let others = self.file.other_key_types();
-        if !others.is_empty() {
-            return Err(SopsError::Unsupported(format!(
-                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
-                others.join(", ")
-            )));
-        }
-        if recipients.is_empty() {
-            return Err(SopsError::NoAgeRecipients);
-        }
+        self.file.check_rotatable(recipients)?;
         let key = DataKey::generate();
         let mut age = Vec::with_capacity(recipients.len());
         for (text, recipient) in recipients {
