@@ -55,9 +55,16 @@ fn error(e: serde_json::Error) -> JsonError {
             message,
         };
     }
+    if message.contains("recursion limit") {
+        return JsonError {
+            line: (e.line() > 0).then_some(e.line()),
+            limit: true,
+            message: "the JSON is larger than ksec reads: more than 128 levels of nesting".into(),
+        };
+    }
     JsonError {
         line: (e.line() > 0).then_some(e.line()),
-        limit: message.contains("recursion limit"),
+        limit: false,
         message: format!("invalid JSON: {message}"),
     }
 }

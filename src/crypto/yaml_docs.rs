@@ -22,6 +22,8 @@ fn is_empty_line(line: &str) -> bool {
 /// The documents of a YAML text, each with the number of the line it
 /// starts on. What comes before a first `---` is no document when it holds
 /// no content; an empty document after a `---` is one (sops keeps it).
+/// Stops after one more than [`MAX_DOCUMENTS`], so a stream of millions
+/// of documents costs no memory before it is refused.
 pub fn split(text: &str) -> Vec<(usize, &str)> {
     let mut docs = Vec::new();
     let mut start = 0;
@@ -30,6 +32,9 @@ pub fn split(text: &str) -> Vec<(usize, &str)> {
     for (n, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
         if is_marker(bare) {
+            if docs.len() > MAX_DOCUMENTS + 1 {
+                return docs;
+            }
             docs.push((start_line, &text[start..offset]));
             if bare.len() > 4 {
                 // content after `--- ` on the marker line belongs to the document
