@@ -514,3 +514,55 @@ fn rekey_rewraps_and_rotates_json_binary_and_ini_files_that_sops_then_reads() {
         );
     }
 }
+
+#[test]
+fn check_verifies_json_binary_and_ini_files_and_flags_a_tampered_one() {
+    let sc = Scratch::new();
+    let root = sc.path("proj");
+    common::project(&root, &[&sc.key]);
+    let mut keystore = vec![0x00, 0xff];
+    keystore.extend_from_slice(canary("check-jks").as_bytes());
+    let jks = sc.write("ks.jks", &keystore);
+    let json = sc.write(
+        "a.json",
+        format!("{{\"a\": \"{}\", \"b\": \"x\"}}\n", canary("check-json")),
+    );
+    let ini = sc.write("a.ini", format!("[s]\nk = {}\n", canary("check-ini")));
+    sc.sops_encrypt(&jks, "proj/namespaces/payments/ks.enc.jks");
+    let json_file = sc.sops_encrypt(&json, "proj/namespaces/payments/a.enc.json");
+    sc.sops_encrypt(&ini, "proj/namespaces/payments/a.enc.ini");
+    common::git_in(&root, &sc.home, &["init", "-q"]);
+    common::git_commit_all(&root, &sc.home);
+    let check = || {
+        ksec_with(&sc.home, &sc.key)
+            .current_dir(&root)
+            .args(["check", "--output", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert_eq!(code(&out), Some(0), "{}{}", stdout(&out), stderr(&out));
+    // two values swapped: the MAC no longer matches
+    let text = std::fs::read_to_string(&json_file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let value = |l: &str| {
+        l.split_once(": ")
+            .unwrap()
+            .1
+            .trim_end_matches(',')
+            .to_string()
+    };
+    let (a, b) = (value(lines[1]), value(lines[2]));
+    let swapped = text
+        .replacen(&a, "@A@", 1)
+        .replacen(&b, &a, 1)
+        .replacen("@A@", &b, 1);
+    std::fs::write(&json_file, swapped).unwrap();
+    let out = check();
+    let shown = stdout(&out);
+    assert_ne!(code(&out), Some(0), "{shown}");
+    assert!(shown.contains("a.enc.json"), "{shown}");
+    assert!(
+        !shown.contains(common::canary::MARKER) && !stderr(&out).contains(common::canary::MARKER)
+    );
+}
