@@ -19,14 +19,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
 
-struct Scratch {
-    dir: TempDir,
-    home: PathBuf,
-    key: Key,
+/// A temporary directory with a HOME and a key of its own (`formats` uses
+/// it too, with methods of its own).
+pub(crate) struct Scratch {
+    pub(crate) dir: TempDir,
+    pub(crate) home: PathBuf,
+    pub(crate) key: Key,
 }
 
 impl Scratch {
-    fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();
@@ -34,7 +36,7 @@ impl Scratch {
         Scratch { dir, home, key }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
