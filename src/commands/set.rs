@@ -67,9 +67,17 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     };
     let removed = match (parent, last) {
         (Some(Value::Map(items)), Step::Key(last)) => {
-            let before = items.len();
-            items.retain(|item| !matches!(item, Item::Pair(k, _) if k == last));
-            before != items.len()
+            // the first of a key given twice (JSON), as `sops unset` does
+            match items
+                .iter()
+                .position(|item| matches!(item, Item::Pair(k, _) if k == last))
+            {
+                Some(at) => {
+                    items.remove(at);
+                    true
+                }
+                None => false,
+            }
         }
         (Some(Value::Seq(values)), Step::Index(i)) if *i < values.len() => {
             values.remove(*i);

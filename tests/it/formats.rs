@@ -151,6 +151,20 @@ fn json_encrypted_by_sops_decrypts_with_ksec_to_the_same_bytes_and_back() {
     }
     assert_eq!(sc.decrypt_by_sops(&by_ksec), expected);
     assert_eq!(sc.ksec_ok(&["decrypt", s(&by_ksec)]), expected);
+
+    // set and unset take the first of a key given twice, as sops does
+    let new = canary("json-first");
+    sc.ksec_ok(&["set", s(&by_ksec), "password", &new]);
+    let shown = String::from_utf8(sc.decrypt_by_sops(&by_ksec)).unwrap();
+    assert!(
+        shown.contains(&format!("\"password\": \"{new}\""))
+            && shown.contains("\"password\": \"second\""),
+        "{shown}"
+    );
+    sc.ksec_ok(&["unset", s(&by_ksec), "password"]);
+    let shown = String::from_utf8(sc.decrypt_by_sops(&by_ksec)).unwrap();
+    assert_eq!(shown.matches("\"password\"").count(), 1, "{shown}");
+    assert!(shown.contains("\"password\": \"second\""), "{shown}");
 }
 
 #[test]
