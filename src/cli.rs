@@ -79,12 +79,14 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Whoami(WhoamiArgs),
 
-    /// Encrypt a plaintext YAML or dotenv file into a SOPS file
+    /// Encrypt a plaintext file into a SOPS file
     ///
     /// Recipients come from `-r`, or else from the namespace in ksec.yaml
     /// whose folder holds FILE, plus the CI recipients of that namespace's
     /// environments. Writes to stdout unless --output or --in-place.
-    /// Files ending in `.env` are dotenv; others are YAML.
+    /// The store is the one sops uses for the name: `.yaml`/`.yml` YAML
+    /// (several `---` documents too), `.json` JSON, `.env` dotenv, `.ini`
+    /// INI, any other name binary (the whole file is one value).
     ///
     /// Example:
     ///   ksec encrypt namespaces/payments/db.yaml --in-place
@@ -115,7 +117,8 @@ pub enum Command {
     /// Set one value in a SOPS file
     ///
     /// KEY is a top-level key, or a sops-style path like '["db"]["password"]'
-    /// for nested YAML. With no VALUE, reads it from a hidden prompt on a
+    /// for nested YAML or JSON, '["hosts"][0]' for a list item (past the
+    /// end: appended), '["section"]["key"]' in INI. With no VALUE, reads it from a hidden prompt on a
     /// terminal, or else from stdin (one trailing newline removed). Only that
     /// value's line changes (plus the file's lastmodified and mac).
     ///

@@ -377,11 +377,12 @@ pub fn sops_error(file: &Path, err: SopsError) -> Error {
             "{f} is already encrypted (it has sops metadata: a top-level `sops` key, or `sops_` keys in dotenv)"
         ))
         .hint("use `ksec edit` or `ksec set` to change an encrypted file; `sops` is reserved for the metadata"),
-        SopsError::OtherStore(store) => Error::invalid(format!(
-            "{f} is a SOPS {} file: ksec reads and writes only YAML and dotenv SOPS files (JSON and binary are not supported yet)",
-            store.name()
+        SopsError::WrongName { holds, named } => Error::invalid(format!(
+            "{f} holds SOPS {} under a name sops reads as {}: ksec will not write it back under this name",
+            holds.name(),
+            named.name()
         ))
-        .hint(format!("use sops for this file (`sops edit {f}`, `sops -d {f}`); it was left unchanged")),
+        .hint(format!("rename it to match its content (`git mv {f} …`); it was left unchanged")),
         SopsError::Unsupported(why) => Error::invalid(format!("{f}: {why}")).hint("decrypt it with sops instead"),
         SopsError::BadMetadata(why) => Error::new(Code::Integrity, format!("{f}: damaged sops metadata: {why}"))
             .hint("restore the file from git"),

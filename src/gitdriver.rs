@@ -65,7 +65,7 @@ pub fn merge_texts(
     let name = input.name;
     let (ours_text, theirs_text, base_text) = (input.ours, input.theirs, input.base);
     let format = match input.path {
-        Some(p) => Format::from_path(p),
+        Some(p) => Format::of_encrypted(p, ours_text),
         None if EncryptedFile::parse(ours_text, Format::Dotenv).is_ok() => Format::Dotenv,
         None => Format::Yaml,
     };

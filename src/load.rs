@@ -6,7 +6,7 @@
 //!
 //! Commands call this; it never prints, and never talks to a cluster.
 
-use crate::crypto::sops::{EncryptedFile, Format, Opened, OtherStore, SopsError};
+use crate::crypto::sops::{EncryptedFile, Format, Opened, SopsError};
 use crate::crypto::tree::{Item, Kind, Value};
 use crate::error::{Code, Error, Result, sops_error};
 use crate::fsutil::SourceError;
@@ -16,7 +16,7 @@ use crate::problem::Problem;
 use crate::project::{Namespace, Project};
 use crate::render::{self, Inputs, Needed, Selection};
 use crate::statcache::{self, StatCache};
-use secrecy::SecretString;
+use secrecy::SecretSlice;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -111,18 +111,44 @@ pub fn open_to_read(path: &Path, ctx: &Context) -> Result<Opened> {
 }
 
 fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
-    // sops reads a `*.json` file as JSON whatever it holds: ksec's YAML
-    // would not be read back. (Reading stays allowed, to recover a file.)
-    if rewrite
-        && path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-    {
-        return Err(sops_error(path, SopsError::OtherStore(OtherStore::Json)));
-    }
+    let (file, lookup) = parse_encrypted(path, ctx, rewrite)?;
+    let opened = if rewrite {
+        file.open(&lookup.identities)
+    } else {
+        file.open_to_read(&lookup.identities)
+    };
+    opened.map_err(|err| opening_error(path, err, &lookup))
+}
+
+/// The verified bytes of a file in sops's binary store (which may not be
+/// text), or `None` when the file is in another store.
+pub fn open_binary(path: &Path, ctx: &Context) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
     let text = crate::fsutil::read_text(path)?;
-    let file =
-        EncryptedFile::parse(&text, Format::from_path(path)).map_err(|e| sops_error(path, e))?;
+    if Format::of_encrypted(path, &text) != Format::Binary {
+        return Ok(None);
+    }
+    let (file, lookup) = parse_encrypted(path, ctx, false)?;
+    file.open_bytes(&lookup.identities)
+        .map(Some)
+        .map_err(|err| opening_error(path, err, &lookup))
+}
+
+fn parse_encrypted(path: &Path, ctx: &Context, rewrite: bool) -> Result<(EncryptedFile, Lookup)> {
+    let text = crate::fsutil::read_text(path)?;
+    let format = Format::of_encrypted(path, &text);
+    // sops reads a `*.json` file as JSON whatever it holds: YAML written
+    // back under that name would not be read. (Reading stays allowed, to
+    // recover a file.)
+    if rewrite && format == Format::Yaml && Format::named_json(path) {
+        return Err(sops_error(
+            path,
+            SopsError::WrongName {
+                holds: Format::Yaml,
+                named: Format::Json,
+            },
+        ));
+    }
+    let file = EncryptedFile::parse(&text, format).map_err(|e| sops_error(path, e))?;
     let lookup = identities(ctx, || {
         let mut words = NoIdentity::new(format!(
             "cannot decrypt {}: no age identity found",
@@ -134,21 +160,19 @@ fn open_for(path: &Path, ctx: &Context, rewrite: bool) -> Result<Opened> {
         }
         words
     })?;
-    let opened = if rewrite {
-        file.open(&lookup.identities)
-    } else {
-        file.open_to_read(&lookup.identities)
-    };
-    match opened {
-        Ok(opened) => Ok(opened),
-        Err(err @ SopsError::NoMatchingIdentity { .. }) => {
+    Ok((file, lookup))
+}
+
+fn opening_error(path: &Path, err: SopsError, lookup: &Lookup) -> Error {
+    match err {
+        err @ SopsError::NoMatchingIdentity { .. } => {
             let mut e = sops_error(path, err).detail("identities came from:");
             for line in &lookup.report {
                 e = e.detail(format!("  {line}"));
             }
-            Err(e)
+            e
         }
-        Err(err) => Err(sops_error(path, err)),
+        err => sops_error(path, err),
     }
 }
 
@@ -697,11 +721,13 @@ impl<'a> Uses<'_, 'a> {
     }
 }
 
-type Pairs = Vec<(String, SecretString)>;
+type Pairs = Vec<(String, SecretSlice<u8>)>;
 /// A source's pairs, or why it could not be read (exit code and message).
 type Decrypted = std::result::Result<Pairs, (Code, String)>;
 
-/// Decrypt one source; messages name it relative to the project.
+/// Decrypt one source; messages name it relative to the project. A
+/// binary-store source is one key named after the file (as `kubectl create
+/// secret --from-file` names it); the others give their top-level keys.
 fn decrypt_source(path: &Path, bytes: Vec<u8>, identities: &Identities) -> Decrypted {
     let text = String::from_utf8(bytes).map_err(|_| {
         (
@@ -713,28 +739,64 @@ fn decrypt_source(path: &Path, bytes: Vec<u8>, identities: &Identities) -> Decry
         let err = sops_error(path, e);
         (err.code, err.message)
     };
-    let opened = EncryptedFile::parse(&text, Format::from_path(path))
-        .and_then(|f| f.open_to_read(identities))
-        .map_err(explain)?;
-    flatten(&opened.plain)
+    let format = Format::of_encrypted(path, &text);
+    let file = EncryptedFile::parse(&text, format).map_err(explain)?;
+    if format == Format::Binary {
+        let bytes = file.open_bytes(identities).map_err(explain)?;
+        return Ok(vec![(binary_key(path), SecretSlice::from(bytes.to_vec()))]);
+    }
+    let opened = file.open_to_read(identities).map_err(explain)?;
+    flatten(&opened.plain, format == Format::Json)
 }
 
-/// A secret source's top-level keys; nested values are refused.
-fn flatten(plain: &Value) -> Decrypted {
+/// The Secret key of a binary source: its file name, without a `.enc`
+/// (`keystore.enc.jks` → `keystore.jks`) or a final `.enc`/`.sops`.
+pub fn binary_key(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if let Some(stem) = name
+        .strip_suffix(".enc")
+        .or_else(|| name.strip_suffix(".sops"))
+        .filter(|s| !s.is_empty())
+    {
+        return stem.to_string();
+    }
+    name.replacen(".enc.", ".", 1)
+}
+
+/// A secret source's top-level keys; nested values are refused, and so
+/// is a key given twice in a JSON source (sops keeps both; a Secret key
+/// holds one value).
+fn flatten(plain: &Value, json: bool) -> Decrypted {
     let Value::Map(items) = plain else {
         return Err((
             Code::Invalid,
             "a secret source must be a map of keys to values".into(),
         ));
     };
-    let mut out = Vec::new();
+    let mut out: Pairs = Vec::new();
     for item in items {
         let Item::Pair(key, value) = item else {
             continue;
         };
+        if json && out.iter().any(|(k, _)| k == key) {
+            return Err((
+                Code::Invalid,
+                format!(
+                    "key {key} appears twice (sops keeps both copies, a Secret key holds one value); remove one with `ksec edit`"
+                ),
+            ));
+        }
         let text = match value {
             Value::Leaf(leaf) => match leaf.kind {
                 Kind::Bool => leaf.expose().to_ascii_lowercase(),
+                Kind::Float if json => match leaf.expose().parse::<f64>() {
+                    // the number as the decrypted JSON shows it
+                    Ok(f) if f.is_finite() => crate::crypto::json::go_json_float(f),
+                    _ => leaf.expose().to_string(),
+                },
                 _ => leaf.expose().to_string(),
             },
             Value::Null | Value::Comment(_) => String::new(),
@@ -747,7 +809,7 @@ fn flatten(plain: &Value) -> Decrypted {
                 ));
             }
         };
-        out.push((key.clone(), SecretString::from(text)));
+        out.push((key.clone(), SecretSlice::from(text.into_bytes())));
     }
     Ok(out)
 }

@@ -89,7 +89,7 @@ fn execute(
     // errors name the file as the user knows it: relative to the project
     let shown = Path::new(&job.source.rel);
     let fail = |e: SopsError| sops_error(shown, e);
-    let file = EncryptedFile::parse(&text, Format::from_path(path)).map_err(fail)?;
+    let file = EncryptedFile::parse(&text, Format::of_encrypted(path, &text)).map_err(fail)?;
     let pick = |list: &[(String, String)]| -> Vec<(String, &Recipient)> {
         list.iter()
             .filter_map(|(_, key)| recipients.get(key).map(|r| (key.clone(), r)))
@@ -110,16 +110,13 @@ fn execute(
             }
             // Verify the values against the MAC with the key before wrapping
             // it for anyone: a file whose key does not open it is refused.
-            let opened = file.open_to_read(identities).map_err(fail)?;
-            let key = opened.cipher.key().clone();
-            let mut file = opened.file;
+            let (mut file, key) = file.verified_key(identities).map_err(fail)?;
             file.add_recipients(&key, &pick(&add)).map_err(fail)?;
             file.emit_metadata_change(&text).map_err(fail)?
         }
         Action::Rotate { .. } => {
-            let opened = file.open_to_read(identities).map_err(fail)?;
-            let rotated = opened
-                .rotate(&pick(&job.source.access.wanted))
+            let rotated = file
+                .rotated(identities, &pick(&job.source.access.wanted))
                 .map_err(fail)?;
             rotated.emit().map_err(fail)?
         }

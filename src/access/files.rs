@@ -1,4 +1,4 @@
-//! The encrypted files of a project: every SOPS file (YAML or dotenv) under
+//! The encrypted files of a project: every SOPS file (any store) under
 //! the namespaces' folders, with the recipients it has and those ksec.yaml
 //! wants for it; and the temporary files an interrupted write left.
 //!
@@ -14,7 +14,7 @@ use crate::fsutil;
 use crate::project::Project;
 use std::path::{Path, PathBuf};
 
-/// Every encrypted file under the namespaces' folders (SOPS YAML or dotenv;
+/// Every encrypted file under the namespaces' folders (any sops store;
 /// anything else is skipped), with its namespace's wanted recipients.
 pub fn scan(project: &Project) -> Result<Vec<Source>> {
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -97,28 +97,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, leftovers: &mut Vec<PathBuf>) -> Res
     Ok(())
 }
 
-/// A file name ksec may hold encrypted: YAML or dotenv. JSON is skipped
-/// (ksec does not write sops's JSON format).
-fn is_sops_candidate(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()) != Some("json")
-}
-
 /// The file parsed as SOPS, or `None` when it is not one.
 fn parse_sops(path: &Path) -> Result<Option<EncryptedFile>> {
-    if !is_sops_candidate(path) {
-        return Ok(None);
-    }
     let Ok(bytes) = std::fs::read(path) else {
         return Ok(None);
     };
     let Ok(text) = String::from_utf8(bytes) else {
         return Ok(None);
     };
-    // cheap test first: a SOPS file has `sops:` (YAML) or `sops_` (dotenv)
+    // cheap test first: a SOPS file has `sops:` (YAML), `sops_` (dotenv),
+    // `"sops"` (JSON, binary) or `[sops]` (INI)
     if !text.contains("sops") {
         return Ok(None);
     }
-    match EncryptedFile::parse(&text, Format::from_path(path)) {
+    match EncryptedFile::parse(&text, Format::of_encrypted(path, &text)) {
         Ok(file) => Ok(Some(file)),
         Err(SopsError::NotEncrypted | SopsError::Syntax { .. }) => Ok(None),
         Err(e) => Err(sops_error(path, e)),

@@ -12,13 +12,21 @@ pub fn run(args: DecryptArgs, ctx: &Context) -> Result<()> {
     if let Some(out) = &args.output {
         refuse_plaintext_in_project(out, ctx)?;
     }
-    let opened = load::open_to_read(&args.file, ctx)?;
-    let text = zeroize::Zeroizing::new(
-        emit_plain(&opened.plain, opened.file.format).map_err(|e| sops_error(&args.file, e))?,
-    );
+    // a binary-store file is printed as the bytes it holds, text or not
+    let text = match load::open_binary(&args.file, ctx)? {
+        Some(bytes) => bytes,
+        None => {
+            let opened = load::open_to_read(&args.file, ctx)?;
+            zeroize::Zeroizing::new(
+                emit_plain(&opened.plain, opened.file.format)
+                    .map_err(|e| sops_error(&args.file, e))?
+                    .into_bytes(),
+            )
+        }
+    };
     match &args.output {
-        Some(out) => fsutil::write_private(out, text.as_bytes()),
-        None => super::write_stdout(text.as_bytes()),
+        Some(out) => fsutil::write_private(out, &text),
+        None => super::write_stdout(&text),
     }
 }
 

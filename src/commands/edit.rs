@@ -179,7 +179,9 @@ fn edit_name(file: &Path, format: Format) -> String {
         .unwrap_or("secret");
     let name = name.replace(".enc.", ".");
     match format {
-        Format::Yaml if !(name.ends_with(".yaml") || name.ends_with(".yml")) => {
+        Format::Yaml | Format::YamlStream
+            if !(name.ends_with(".yaml") || name.ends_with(".yml")) =>
+        {
             format!("{name}.yaml")
         }
         _ => name,
@@ -201,7 +203,16 @@ fn parse_edit(
         } => message,
         other => other.to_string(),
     })?;
-    if !matches!(plain, crate::crypto::tree::Value::Map(_)) {
+    use crate::crypto::tree::Value;
+    let maps = match &plain {
+        Value::Map(_) => true,
+        // several documents (`---`), each a map
+        Value::Seq(docs) if format == Format::YamlStream => {
+            docs.iter().all(|d| matches!(d, Value::Map(_)))
+        }
+        _ => false,
+    };
+    if !maps {
         return Err("the document must be a map of keys to values".into());
     }
     if has_sops_metadata(&plain, format) {

@@ -1,4 +1,5 @@
-//! `ksec encrypt`: plaintext YAML/dotenv -> a new SOPS file.
+//! `ksec encrypt`: a plaintext YAML, JSON, dotenv or binary file -> a new
+//! SOPS file in the store sops would use for its name.
 
 use super::Context;
 use crate::cli::EncryptArgs;
@@ -10,20 +11,28 @@ use crate::project::Project;
 use std::path::Path;
 
 pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
-    refuse_other_store(&args.file, args.output.as_deref(), None)?;
+    // sops picks the store by the name: YAML, JSON, dotenv, else binary
+    let format = Format::for_plaintext(&args.file);
+    if let Some(out) = &args.output {
+        check_output_name(&args.file, out, format)?;
+    }
     let recipients = recipients(&args, ctx)?;
     // --in-place rewrites the file it reads: one writer at a time.
     let _lock = args
         .in_place
         .then(|| crate::lock::lock(&args.file))
         .transpose()?;
-    let text = zeroize::Zeroizing::new(fsutil::read_text(&args.file)?);
-    refuse_other_store(&args.file, args.output.as_deref(), Some(&text))?;
-    let format = Format::from_path(&args.file);
-    let plain = sops::parse_plain(&text, format).map_err(|e| sops_error(&args.file, e))?;
-    let encrypted = sops::encrypt_new(plain, format, &recipients)
-        .and_then(|f| f.emit())
-        .map_err(|e| sops_error(&args.file, e))?;
+    let encrypted = if format == Format::Binary {
+        let bytes = zeroize::Zeroizing::new(fsutil::read_file(&args.file)?);
+        sops::encrypt_bytes(&bytes, &recipients)
+    } else {
+        let text = zeroize::Zeroizing::new(fsutil::read_text(&args.file)?);
+        let format = format.with_text(&text);
+        sops::parse_plain(&text, format)
+            .and_then(|plain| sops::encrypt_new(plain, format, &recipients))
+    }
+    .and_then(|f| f.emit())
+    .map_err(|e| sops_error(&args.file, e))?;
     if args.in_place {
         fsutil::write_atomic(&args.file, encrypted.as_bytes(), 0o644)
     } else if let Some(out) = &args.output {
@@ -33,42 +42,27 @@ pub fn run(args: EncryptArgs, ctx: &Context) -> Result<()> {
     }
 }
 
-/// ksec writes YAML or dotenv; refuse an input or output that sops would
-/// take for JSON or INI (by extension), and JSON content in a file not
-/// named as YAML, rather than write YAML that `sops -d` then cannot read.
-fn refuse_other_store(input: &Path, output: Option<&Path>, text: Option<&str>) -> Result<()> {
-    let ext = |p: &Path| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-    };
-    for path in std::iter::once(input).chain(output) {
-        let kind = match ext(path).as_deref() {
-            Some("json") => "JSON",
-            Some("ini") => "INI",
-            _ => continue,
-        };
-        return Err(refusal(path, kind));
+/// The output must be named so that sops reads it in the store it is
+/// written in: `sops -d` takes the store from the name.
+fn check_output_name(input: &Path, output: &Path, format: Format) -> Result<()> {
+    let named = Format::for_plaintext(output);
+    if named == format {
+        return Ok(());
     }
-    if let Some(text) = text
-        && text.trim_start().starts_with('{')
-        && !matches!(ext(input).as_deref(), Some("yaml" | "yml"))
-        && Format::from_path(input) == Format::Yaml
-    {
-        return Err(refusal(input, "JSON"));
-    }
-    Ok(())
-}
-
-fn refusal(path: &Path, kind: &str) -> Error {
-    Error::invalid(format!(
-        "{}: {kind} files are not supported yet: ksec encrypts YAML and dotenv only, and would write YAML that sops cannot read under this name",
-        path.display()
+    Err(Error::invalid(format!(
+        "{}: sops reads a file of this name as {}, but {} is encrypted as {} (by its name)",
+        output.display(),
+        named.name(),
+        input.display(),
+        format.name()
     ))
-    .hint(format!(
-        "encrypt it with sops (`sops -e {}`), or convert it to YAML (*.yaml) or dotenv (*.env) first",
-        path.display()
-    ))
+    .hint(match format {
+        Format::Yaml | Format::YamlStream => "name the output *.yaml (e.g. db.enc.yaml)",
+        Format::Json => "name the output *.json (e.g. db.enc.json)",
+        Format::Dotenv => "name the output *.env (e.g. db.enc.env)",
+        Format::Ini => "name the output *.ini (e.g. app.enc.ini)",
+        Format::Binary => "keep the input's extension (e.g. keystore.enc.jks)",
+    }))
 }
 
 /// `-r` arguments (keys, or names from ksec.yaml), else the namespace that

@@ -128,7 +128,7 @@ fn textconv(file: &Path, ctx: &Context) -> Vec<u8> {
         Ok(t) => t,
         Err(e) => return e.into_bytes(),
     };
-    let format = Format::from_path(file);
+    let format = Format::of_encrypted(file, &text);
     let Ok(encrypted) = EncryptedFile::parse(&text, format) else {
         // not a SOPS file (or not one ksec can read): as it is
         return text.into_bytes();

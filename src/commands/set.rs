@@ -60,13 +60,33 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     let (last, parents) = path
         .split_last()
         .expect("parse_key never returns an empty path");
-    let removed = match find_map(&mut opened.plain, parents) {
-        Some(items) => {
-            let before = items.len();
-            items.retain(|item| !matches!(item, Item::Pair(k, _) if k == last));
-            before != items.len()
+    let parent = if parents.is_empty() {
+        Some(&mut opened.plain)
+    } else {
+        slot(&mut opened.plain, parents, false)
+    };
+    let removed = match (parent, last) {
+        (Some(Value::Map(items)), Step::Key(last)) => {
+            // the first of a key given twice (JSON), as `sops unset` does
+            match items
+                .iter()
+                .position(|item| matches!(item, Item::Pair(k, _) if k == last))
+            {
+                Some(at) => {
+                    items.remove(at);
+                    true
+                }
+                None => false,
+            }
         }
-        None => false,
+        (Some(Value::Seq(values)), Step::Index(i)) => match position(values, *i) {
+            Some(at) => {
+                values.remove(at);
+                true
+            }
+            None => false,
+        },
+        _ => false,
     };
     if !removed {
         return Err(
@@ -80,19 +100,43 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
 }
 
 /// Refuse keys that would leave a file that no reader can parse back.
-fn check_key(path: &[String], format: Format, key: &str) -> Result<()> {
+fn check_key(path: &[Step], format: Format, key: &str) -> Result<()> {
     let refuse = |why: &str| {
         Err(Error::usage(format!("cannot set {key}: {why}"))
             .hint("choose another key name; the file was not changed"))
     };
-    if path.iter().any(|p| p.contains(['\n', '\r'])) {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
+        .collect();
+    if keys.iter().any(|p| p.contains(['\n', '\r'])) {
         return refuse("a key cannot contain a line break");
     }
+    let first = match &path[0] {
+        Step::Key(k) => k.as_str(),
+        Step::Index(_) => return refuse("the file's top level is a map of keys, not a list"),
+    };
     match format {
-        Format::Yaml if path[0] == "sops" => refuse("`sops` is reserved for the file's metadata"),
-        Format::Yaml => Ok(()),
+        Format::Yaml | Format::Json if first == "sops" => {
+            refuse("`sops` is reserved for the file's metadata")
+        }
+        Format::Yaml | Format::Json => Ok(()),
+        Format::Ini if first == "sops" => refuse("`[sops]` is reserved for the file's metadata"),
+        Format::Ini if path.len() != 2 || keys.len() != 2 => {
+            refuse("an INI value is addressed as '[\"section\"][\"key\"]'")
+        }
+        Format::Ini => Ok(()),
+        Format::YamlStream => {
+            refuse("the file holds several YAML documents; change it with `ksec edit`")
+        }
+        Format::Binary => refuse(
+            "a binary file is one value, with no keys (use `ksec edit`, or encrypt the new file)",
+        ),
         Format::Dotenv => {
-            let k = &path[0];
+            let k = first;
             if path.len() > 1 {
                 refuse("a dotenv file has no nested keys")
             } else if k.contains('=') {
@@ -116,54 +160,84 @@ fn not_a_map(args: &SetArgs) -> Error {
     ))
 }
 
-/// `KEY` or `["a"]["b"]`.
-pub fn parse_key(key: &str) -> Result<Vec<String>> {
+/// One step of a key path: a map key or a list position.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// `KEY`, or a sops path: `["a"]["b"]`, `["hosts"][0]`.
+pub fn parse_key(key: &str) -> Result<Vec<Step>> {
     let bad = || {
         Error::usage(format!("invalid key path {key}")).hint(
-            "use a top-level key (DB_PASSWORD, tls.crt) or a path like '[\"db\"][\"password\"]'",
+            "use a top-level key (DB_PASSWORD, tls.crt) or a path like '[\"db\"][\"password\"]' or '[\"hosts\"][0]'",
         )
     };
     if key.is_empty() {
         return Err(bad());
     }
     if !key.starts_with('[') {
-        return Ok(vec![key.to_string()]);
+        return Ok(vec![Step::Key(key.to_string())]);
     }
     let mut parts = Vec::new();
     let mut rest = key;
     while !rest.is_empty() {
-        let inner = rest.strip_prefix("[\"").ok_or_else(bad)?;
-        let end = inner.find("\"]").ok_or_else(bad)?;
-        parts.push(inner[..end].to_string());
-        rest = &inner[end + 2..];
+        if let Some(inner) = rest.strip_prefix("[\"") {
+            let end = inner.find("\"]").ok_or_else(bad)?;
+            parts.push(Step::Key(inner[..end].to_string()));
+            rest = &inner[end + 2..];
+        } else {
+            let inner = rest.strip_prefix('[').ok_or_else(bad)?;
+            let end = inner.find(']').ok_or_else(bad)?;
+            let digits = &inner[..end];
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            parts.push(Step::Index(digits.parse().map_err(|_| bad())?));
+            rest = &inner[end + 1..];
+        }
     }
     Ok(parts)
 }
 
-/// The value slot at `path`, creating maps and the key when `create`.
-fn slot<'a>(root: &'a mut Value, path: &[String], create: bool) -> Option<&'a mut Value> {
+/// The value slot at `path`. With `create`, missing map keys are added
+/// (maps and lists on the way, as the next step needs) and a list
+/// position past the end appends, as `sops set` does.
+fn slot<'a>(root: &'a mut Value, path: &[Step], create: bool) -> Option<&'a mut Value> {
     let (first, rest) = path.split_first()?;
-    let Value::Map(items) = root else {
-        return None;
+    let fresh = || match rest.first() {
+        None => Value::Null,
+        Some(Step::Key(_)) => Value::Map(Vec::new()),
+        Some(Step::Index(_)) => Value::Seq(Vec::new()),
     };
-    let pos = items
-        .iter()
-        .position(|item| matches!(item, Item::Pair(k, _) if k == first));
-    let pos = match pos {
-        Some(p) => p,
-        None if create => {
-            let fresh = if rest.is_empty() {
-                Value::Null
-            } else {
-                Value::Map(Vec::new())
+    let value = match (root, first) {
+        (Value::Map(items), Step::Key(first)) => {
+            let pos = items
+                .iter()
+                .position(|item| matches!(item, Item::Pair(k, _) if k == first));
+            let pos = match pos {
+                Some(p) => p,
+                None if create => {
+                    items.push(Item::Pair(first.clone(), fresh()));
+                    items.len() - 1
+                }
+                None => return None,
             };
-            items.push(Item::Pair(first.clone(), fresh));
-            items.len() - 1
+            let Item::Pair(_, value) = &mut items[pos] else {
+                unreachable!("position matched a pair")
+            };
+            value
         }
-        None => return None,
-    };
-    let Item::Pair(_, value) = &mut items[pos] else {
-        unreachable!("position matched a pair")
+        (Value::Seq(values), Step::Index(i)) => match position(values, *i) {
+            Some(at) => &mut values[at],
+            None if create => {
+                values.push(fresh());
+                values.last_mut()?
+            }
+            None => return None,
+        },
+        _ => return None,
     };
     if rest.is_empty() {
         Some(value)
@@ -172,16 +246,15 @@ fn slot<'a>(root: &'a mut Value, path: &[String], create: bool) -> Option<&'a mu
     }
 }
 
-fn find_map<'a>(root: &'a mut Value, path: &[String]) -> Option<&'a mut Vec<Item>> {
-    let target = if path.is_empty() {
-        Some(root)
-    } else {
-        slot(root, path, false)
-    }?;
-    match target {
-        Value::Map(items) => Some(items),
-        _ => None,
-    }
+/// Where the `i`-th item of a list is: a list's comments (YAML) are not
+/// items, as in sops's paths.
+fn position(values: &[Value], i: usize) -> Option<usize> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !matches!(v, Value::Comment(_)))
+        .nth(i)
+        .map(|(at, _)| at)
 }
 
 /// The new value: a hidden prompt on a terminal, else stdin.
@@ -215,13 +288,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lists_comments_are_not_counted_as_its_items() {
+        let comment = || Value::Comment(secrecy::SecretString::from("# a note".to_string()));
+        let leaf = |n: i64| Value::Leaf(crate::crypto::tree::Leaf::str(n.to_string()));
+        let mut list = Value::Seq(vec![comment(), leaf(0), comment(), leaf(1)]);
+        let Value::Seq(values) = &list else {
+            unreachable!()
+        };
+        assert_eq!(position(values, 0), Some(1));
+        assert_eq!(position(values, 1), Some(3));
+        assert_eq!(position(values, 2), None);
+        *slot(&mut list, &[Step::Index(1)], false).unwrap() = leaf(7);
+        let Value::Seq(values) = &list else {
+            unreachable!()
+        };
+        assert!(matches!(&values[2], Value::Comment(_)));
+        assert_eq!(values[3].as_str(), Some("7"));
+        assert_eq!(values[1].as_str(), Some("0"));
+    }
+
+    #[test]
     fn key_paths() {
-        assert_eq!(parse_key("tls.crt").unwrap(), vec!["tls.crt"]);
+        let key = |k: &str| Step::Key(k.to_string());
+        assert_eq!(parse_key("tls.crt").unwrap(), vec![key("tls.crt")]);
         assert_eq!(
             parse_key("[\"db\"][\"pass word\"]").unwrap(),
-            vec!["db", "pass word"]
+            vec![key("db"), key("pass word")]
+        );
+        assert_eq!(
+            parse_key("[\"hosts\"][0][\"name\"]").unwrap(),
+            vec![key("hosts"), Step::Index(0), key("name")]
         );
         assert!(parse_key("[\"db\"").is_err());
+        assert!(parse_key("[\"db\"][x]").is_err());
+        assert!(parse_key("[\"db\"][-1]").is_err());
         assert!(parse_key("").is_err());
     }
 }

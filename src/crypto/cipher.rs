@@ -118,6 +118,10 @@ fn decode_exact<const N: usize>(text: &str) -> Result<[u8; N], ValueError> {
     Ok(buf)
 }
 
+/// A decrypted value as bytes: its type tag (`None` for a comment), the
+/// plaintext and the IV it was encrypted with.
+pub type RawValue = (Option<Kind>, Zeroizing<Vec<u8>>, [u8; IV_LEN]);
+
 /// Whether a string is an encrypted SOPS value.
 pub fn is_encrypted(value: &str) -> bool {
     value.starts_with("ENC[AES256_GCM,") && value.ends_with(']')
@@ -165,12 +169,9 @@ impl ValueCipher {
         &self.key
     }
 
-    /// Decrypt one value; `kind` is `None` for a comment.
-    pub fn decrypt(
-        &mut self,
-        value: &str,
-        aad: &str,
-    ) -> Result<(Option<Kind>, SecretString), ValueError> {
+    /// Decrypt one value to its bytes, whatever they are (the binary
+    /// store's whole file), with its type tag (`None` for a comment).
+    pub fn decrypt_bytes(&self, value: &str, aad: &str) -> Result<RawValue, ValueError> {
         let parsed = parse(value)?;
         let kind = match parsed.kind {
             "comment" => None,
@@ -179,7 +180,7 @@ impl ValueCipher {
         // sops reads any IV length but only ever writes 32 bytes; so do we.
         let iv: [u8; IV_LEN] = decode_exact(parsed.iv)?;
         let tag: [u8; TAG_LEN] = decode_exact(parsed.tag)?;
-        let mut buf = B64.decode(parsed.data).map_err(|_| ValueError::Malformed)?;
+        let mut buf = Zeroizing::new(B64.decode(parsed.data).map_err(|_| ValueError::Malformed)?);
         self.gcm
             .decrypt_in_place_detached(
                 Nonce::<U32>::from_slice(&iv),
@@ -188,7 +189,17 @@ impl ValueCipher {
                 aes_gcm::Tag::from_slice(&tag),
             )
             .map_err(|_| ValueError::Authentication)?;
-        let text = String::from_utf8(buf).map_err(|e| {
+        Ok((kind, buf, iv))
+    }
+
+    /// Decrypt one value; `kind` is `None` for a comment.
+    pub fn decrypt(
+        &mut self,
+        value: &str,
+        aad: &str,
+    ) -> Result<(Option<Kind>, SecretString), ValueError> {
+        let (kind, mut buf, iv) = self.decrypt_bytes(value, aad)?;
+        let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|e| {
             let mut bytes = e.into_bytes();
             zeroize::Zeroize::zeroize(&mut bytes);
             ValueError::Malformed
@@ -218,6 +229,12 @@ impl ValueCipher {
     /// Encrypt a leaf (or a comment with `kind = None`). Empty strings stay
     /// empty, as in sops.
     pub fn encrypt(&self, kind: Option<Kind>, plaintext: &str, aad: &str) -> String {
+        self.encrypt_bytes(kind, plaintext.as_bytes(), aad)
+    }
+
+    /// [`encrypt`](ValueCipher::encrypt) for bytes that may not be UTF-8
+    /// (the binary store); the IV stash only ever matches UTF-8 plaintext.
+    pub fn encrypt_bytes(&self, kind: Option<Kind>, plaintext: &[u8], aad: &str) -> String {
         if plaintext.is_empty() && kind.is_none_or(|k| k == Kind::Str) {
             return String::new();
         }
@@ -225,7 +242,7 @@ impl ValueCipher {
         let stashed = self.stash.get(aad).and_then(|seen| {
             let same = |k: Option<Kind>| {
                 seen.iter()
-                    .find(|s| s.kind == k && s.plaintext.expose_secret() == plaintext)
+                    .find(|s| s.kind == k && s.plaintext.expose_secret().as_bytes() == plaintext)
             };
             // A whole float prints as sops prints it (`2`), which reads back
             // as an int: the same text under the float tag is unchanged.
@@ -248,7 +265,7 @@ impl ValueCipher {
             .encrypt(
                 Nonce::<U32>::from_slice(&iv),
                 Payload {
-                    msg: plaintext.as_bytes(),
+                    msg: plaintext,
                     aad: aad.as_bytes(),
                 },
             )

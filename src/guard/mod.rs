@@ -223,7 +223,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
     }
     let source_of = ctx.sources.get(&file.path);
     let expected = source_of.is_some() || name.contains(".enc.");
-    let format = Format::from_path(Path::new(&file.path));
+    let format = Format::of_encrypted(Path::new(&file.path), &text);
     if !expected && !looks_sops(&text, ext, name, format) {
         return outcome;
     }
@@ -278,7 +278,7 @@ fn check_file(file: &git::File, ctx: &FileContext) -> Outcome {
         outcome.unverified = true;
         return outcome;
     }
-    match parsed.open_to_read(ctx.identities) {
+    match parsed.verified_key(ctx.identities) {
         Ok(_) => outcome.verified = true,
         Err(
             SopsError::NoMatchingIdentity { .. }
@@ -333,8 +333,9 @@ fn is_binary(bytes: &[u8]) -> bool {
 fn looks_sops(text: &str, ext: &str, name: &str, format: Format) -> bool {
     match format {
         Format::Dotenv => text.lines().any(|l| l.starts_with("sops_mac=")),
-        Format::Yaml if ext == "json" => text.contains("\"sops\"") && text.contains("\"mac\""),
-        Format::Yaml => {
+        Format::Json | Format::Binary => text.contains("\"sops\"") && text.contains("\"mac\""),
+        Format::Ini => text.contains("[sops]") && text.contains("mac"),
+        Format::Yaml | Format::YamlStream => {
             matches!(ext, "yaml" | "yml")
                 && !name.is_empty()
                 && (text.starts_with("sops:") || text.contains("\nsops:"))

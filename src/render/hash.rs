@@ -14,32 +14,8 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-/// A JSON string exactly as Go's `json.Marshal` writes it, HTML-safe
-/// escapes (`<`, `>`, `&`, U+2028, U+2029) included.
-pub fn go_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                write!(out, "\\u{:04x}", c as u32).ok();
-            }
-            c if (c as u32) < 0x20 => {
-                write!(out, "\\u{:04x}", c as u32).ok();
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+pub use crate::crypto::json::go_json_string;
 
 fn go_json_map(map: &BTreeMap<String, String>, out: &mut String) {
     out.push('{');

@@ -25,7 +25,7 @@ use crate::k8s::{
 use crate::project::{Namespace, ObjectSpec, Project};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -58,7 +58,8 @@ pub enum Needed {
 pub struct Inputs {
     pub plain: BTreeMap<PathBuf, Vec<u8>>,
     /// Decrypted secret sources: top-level keys and their values, in order.
-    pub secrets: BTreeMap<PathBuf, Vec<(String, SecretString)>>,
+    /// A binary source gives one key, named after its file.
+    pub secrets: BTreeMap<PathBuf, Vec<(String, SecretSlice<u8>)>>,
     /// Onboarding templates (the built-in ones unless the project has its own).
     pub templates: crate::onboard::Templates,
     /// Sources the loader could not read and has already reported (a link
@@ -739,7 +740,7 @@ fn secret_object(
                     &mut data,
                     &mut layer_keys,
                     k,
-                    v.expose_secret().as_bytes().to_vec(),
+                    v.expose_secret().to_vec(),
                     &origin,
                     replace,
                 );

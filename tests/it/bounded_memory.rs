@@ -2,7 +2,7 @@
 //! deep nesting and huge scalars, in every kind of input ksec reads
 //! (encrypted YAML — the fast path's shape too —, encrypted dotenv, plain
 //! YAML and dotenv to encrypt, ksec.yaml, env files, the merge driver's
-//! inputs), each give the named "invalid input" error (exit 6) naming the
+//! inputs; JSON, INI and multi-document YAML too), each give the named "invalid input" error (exit 6) naming the
 //! file and the limit, while the process runs under `prlimit --as` (an
 //! address-space cap): without a limit the allocation fails and the process
 //! aborts instead.
@@ -236,5 +236,38 @@ fn merge_driver_bombs_are_limit_errors_under_a_memory_cap() {
             text,
             "{name}: the merge driver changed our side"
         );
+    }
+}
+
+#[test]
+fn json_ini_and_multi_document_bombs_are_limit_errors_under_a_memory_cap() {
+    let w = world();
+    let r = w.key.recipient.clone();
+    // 10 million values, 5 million INI keys, 5 million YAML documents, and
+    // JSON nested far deeper than its parser goes: each would take far more
+    // than the cap as a tree
+    let wide = format!("{{\"a\": [{}1]}}\n", "1,".repeat(10_000_000));
+    let deep = format!(
+        "{{\"a\": {}{}}}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let ini = format!("[s]\n{}", "k=v\n".repeat(5_000_000));
+    let docs = "---\na: 1\n".repeat(5_000_000);
+    for (plain, text, encrypted) in [
+        ("wide.json", &wide, "wide.enc.json"),
+        ("deep.json", &deep, "deep.enc.json"),
+        ("big.ini", &ini, "big.enc.ini"),
+        ("docs.yaml", &docs, "docs.enc.yaml"),
+    ] {
+        w.write(plain, text);
+        let out = w.run(&["encrypt", plain, "-r", &r, "--output", encrypted]);
+        assert_limit_error(&out, plain);
+        assert!(
+            !w.dir.join(encrypted).exists(),
+            "{plain}: an output was written"
+        );
+        w.write(encrypted, text);
+        assert_limit_error(&w.run(&["decrypt", encrypted]), encrypted);
     }
 }

@@ -20,6 +20,7 @@ mod edit;
 mod exec;
 mod exit_codes;
 mod faults;
+mod formats;
 mod fuzz_corpus;
 mod git;
 mod gitops;

@@ -64,6 +64,47 @@ pub(super) fn dotenv_metadata_start(text: &str) -> Option<usize> {
     start
 }
 
+/// The metadata as the keys of an INI file's `[sops]` section: flattened
+/// as for dotenv, without the `sops_` prefix, line breaks written `\n`.
+pub(super) fn ini_section(metadata: &[Item]) -> Value {
+    Value::Map(
+        dotenv_pairs(metadata)
+            .into_iter()
+            .map(|item| match item {
+                Item::Pair(k, v) => {
+                    let text = v.as_str().unwrap_or_default().replace('\n', "\\n");
+                    let key = k.strip_prefix("sops_").unwrap_or(&k).to_string();
+                    Item::Pair(key, Value::Leaf(Leaf::str(text)))
+                }
+                other => other,
+            })
+            .collect(),
+    )
+}
+
+/// Split an INI file's sections into the body and the `[sops]` metadata.
+pub(super) fn split_ini_metadata(items: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), SopsError> {
+    let mut body = Vec::with_capacity(items.len());
+    let mut flat = Vec::new();
+    for item in items {
+        match item {
+            Item::Pair(name, Value::Map(keys)) if name == "sops" => {
+                for key in keys {
+                    if let Item::Pair(k, v) = key {
+                        let text = v.as_str().unwrap_or_default().replace("\\n", "\n");
+                        flat.push((k, text));
+                    }
+                }
+            }
+            other => body.push(other),
+        }
+    }
+    if flat.is_empty() {
+        return Err(SopsError::NotEncrypted);
+    }
+    Ok((body, unflatten(flat)?))
+}
+
 pub(super) fn split_yaml_metadata(items: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), SopsError> {
     let mut body = Vec::with_capacity(items.len());
     let mut metadata = None;

@@ -13,15 +13,20 @@
 //! Metadata that ksec does not use (pgp, kms, …) is kept as it was.
 //!
 //! This module holds the document and its operations; the walks and the MAC
-//! are in `walk`, the metadata's layout in the stores in `metadata`.
+//! are in `walk`, the metadata's layout in the stores in `metadata`, which
+//! store a file is in in `format`, and the binary store's bytes in `binary`.
 
+mod binary;
+mod format;
 mod metadata;
 mod walk;
 
-use super::cipher::{DataKey, ValueCipher, is_encrypted};
+use super::cipher::{DataKey, ValueCipher};
 use super::tree::{self, Item, Kind, Leaf, Value};
 use super::wrap::{self, Identity, Recipient};
-use super::{dotenv, yaml};
+use super::{dotenv, ini, json, yaml, yaml_docs};
+pub use binary::{DATA as BINARY_DATA_KEY, encrypt_bytes};
+pub use format::Format;
 use metadata::{dotenv_metadata_start, dotenv_pairs, split_dotenv_metadata, split_yaml_metadata};
 pub use metadata::{rfc3339, rfc3339_now};
 use secrecy::ExposeSecret;
@@ -31,25 +36,6 @@ use walk::Rules;
 /// implements and is tested against).
 pub const SOPS_VERSION: &str = "3.11.0";
 const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Yaml,
-    Dotenv,
-}
-
-impl Format {
-    /// `.env` and `*.env` are dotenv; everything else is YAML.
-    pub fn from_path(path: &std::path::Path) -> Format {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ext == "env" || name == ".env" || name.starts_with(".env.") {
-            Format::Dotenv
-        } else {
-            Format::Yaml
-        }
-    }
-}
 
 /// What went wrong with a document. Never holds a value.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,8 +50,12 @@ pub enum SopsError {
     },
     NotEncrypted,
     AlreadyEncrypted,
-    /// A sops JSON or binary file: ksec reads and writes YAML and dotenv only.
-    OtherStore(OtherStore),
+    /// A file whose name makes sops read it in another store than the one
+    /// its text is in (YAML under a `*.json` name): not written back.
+    WrongName {
+        holds: Format,
+        named: Format,
+    },
     Unsupported(String),
     BadMetadata(String),
     NoAgeRecipients,
@@ -120,10 +110,11 @@ impl std::fmt::Display for SopsError {
             | SopsError::Limit { message } => f.write_str(message),
             SopsError::NotEncrypted => f.write_str("not a SOPS-encrypted file (no sops metadata)"),
             SopsError::AlreadyEncrypted => f.write_str("already encrypted (it has sops metadata)"),
-            SopsError::OtherStore(store) => write!(
+            SopsError::WrongName { holds, named } => write!(
                 f,
-                "a SOPS {} file, which ksec does not support yet (YAML and dotenv only)",
-                store.name()
+                "it holds {} under a name sops reads as {}",
+                holds.name(),
+                named.name()
             ),
             SopsError::Unsupported(why) | SopsError::Emit(why) => f.write_str(why),
             SopsError::BadMetadata(why) => write!(f, "damaged sops metadata: {why}"),
@@ -175,7 +166,12 @@ pub struct Opened {
 /// Whether parsed plaintext already carries sops metadata.
 pub fn has_sops_metadata(value: &Value, format: Format) -> bool {
     match (format, value) {
-        (Format::Yaml, Value::Map(items)) => tree::get(items, "sops").is_some(),
+        (Format::Yaml | Format::Json | Format::Binary | Format::Ini, Value::Map(items)) => {
+            tree::get(items, "sops").is_some()
+        }
+        (Format::YamlStream, Value::Seq(docs)) => docs
+            .iter()
+            .any(|d| d.as_map().is_some_and(|m| tree::get(m, "sops").is_some())),
         (Format::Dotenv, Value::Map(items)) => items
             .iter()
             .any(|i| matches!(i, Item::Pair(k, _) if k.starts_with("sops_"))),
@@ -183,23 +179,29 @@ pub fn has_sops_metadata(value: &Value, format: Format) -> bool {
     }
 }
 
+/// A parse error of a store: a size limit, or a syntax error at a line.
+fn located(line: Option<usize>, message: String, limit: bool) -> SopsError {
+    if limit {
+        SopsError::Limit { message }
+    } else {
+        SopsError::Syntax { line, message }
+    }
+}
+
 /// Parse plaintext in the given format.
 pub fn parse_plain(text: &str, format: Format) -> Result<Value, SopsError> {
     match format {
-        Format::Yaml => yaml::parse(text).map_err(|e| {
-            if e.limit {
-                SopsError::Limit { message: e.message }
-            } else {
-                SopsError::Syntax {
-                    line: e.line,
-                    message: e.message,
-                }
-            }
-        }),
+        Format::Yaml => yaml::parse(text).map_err(|e| located(e.line, e.message, e.limit)),
         Format::Dotenv => dotenv::parse(text).map_err(|e| SopsError::Syntax {
             line: Some(e.line),
             message: e.message,
         }),
+        Format::Json => json::parse(text).map_err(|e| located(e.line, e.message, e.limit)),
+        Format::Binary => Ok(binary::plain_tree(text)),
+        Format::Ini => ini::parse(text).map_err(|e| located(Some(e.line), e.message, e.limit)),
+        Format::YamlStream => yaml_docs::parse(text)
+            .map(Value::Seq)
+            .map_err(|e| located(e.line, e.message, e.limit)),
     }
 }
 
@@ -208,52 +210,41 @@ pub fn emit_plain(value: &Value, format: Format) -> Result<String, SopsError> {
     match format {
         Format::Yaml => Ok(yaml::emit(value)),
         Format::Dotenv => dotenv::emit(value).map_err(SopsError::Emit),
+        Format::Json => Ok(json::emit(value)),
+        Format::Binary => binary::plain_text(value).map(str::to_string),
+        Format::Ini => ini::emit(value).map_err(SopsError::Emit),
+        Format::YamlStream => match value {
+            Value::Seq(docs) => Ok(yaml_docs::emit(docs)),
+            other => Ok(yaml::emit(other)),
+        },
     }
 }
 
-/// sops's JSON and binary stores, which ksec cannot write back (yet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OtherStore {
-    Json,
-    /// A file sops encrypted whole: `{"data": "ENC[…]", "sops": {…}}`.
-    Binary,
-}
-
-impl OtherStore {
-    pub fn name(self) -> &'static str {
-        match self {
-            OtherStore::Json => "JSON",
-            OtherStore::Binary => "binary",
-        }
+/// An encrypted stream: every document carries the metadata (the first
+/// one's is used); the body is the list of the documents without it.
+fn parse_stream(text: &str) -> Result<EncryptedFile, SopsError> {
+    let Value::Seq(docs) = parse_plain(text, Format::YamlStream)? else {
+        unreachable!("a stream parses to a list")
+    };
+    let mut bodies = Vec::with_capacity(docs.len());
+    let mut first = None;
+    for doc in docs {
+        let Value::Map(items) = doc else {
+            return Err(SopsError::NotEncrypted);
+        };
+        let (body, metadata) = split_yaml_metadata(items)?;
+        first.get_or_insert(metadata);
+        bodies.push(Value::Map(body));
     }
-
-    /// What `text` is when it is an encrypted sops JSON or binary file: a
-    /// JSON object (sops writes it starting with `{`) with a `sops` key.
-    pub fn of_encrypted(text: &str) -> Option<OtherStore> {
-        if !text.trim_start().starts_with('{') {
-            return None;
-        }
-        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-        let object = value.as_object()?;
-        object.get("sops")?.as_object()?;
-        let binary = object.len() == 2
-            && object
-                .get("data")
-                .and_then(|d| d.as_str())
-                .is_some_and(is_encrypted);
-        Some(if binary {
-            OtherStore::Binary
-        } else {
-            OtherStore::Json
-        })
-    }
+    Ok(EncryptedFile {
+        format: Format::YamlStream,
+        body: Value::Seq(bodies),
+        metadata: first.ok_or(SopsError::NotEncrypted)?,
+    })
 }
 
 impl EncryptedFile {
     pub fn parse(text: &str, format: Format) -> Result<EncryptedFile, SopsError> {
-        if let Some(store) = OtherStore::of_encrypted(text) {
-            return Err(SopsError::OtherStore(store));
-        }
         if format == Format::Yaml
             && let Some((body, meta)) = super::fast_yaml::split_and_parse(text)
         {
@@ -268,13 +259,24 @@ impl EncryptedFile {
                 metadata,
             });
         }
-        let value = parse_plain(text, format)?;
+        if format == Format::YamlStream {
+            return parse_stream(text);
+        }
+        // a binary file's envelope is JSON; its plaintext is not
+        let envelope = if format == Format::Binary {
+            Format::Json
+        } else {
+            format
+        };
+        let value = parse_plain(text, envelope)?;
         let Value::Map(items) = value else {
             return Err(SopsError::NotEncrypted);
         };
         let (body, metadata) = match format {
-            Format::Yaml => split_yaml_metadata(items)?,
+            Format::Yaml | Format::Json | Format::YamlStream => split_yaml_metadata(items)?,
+            Format::Binary => binary::split(items)?,
             Format::Dotenv => split_dotenv_metadata(items)?,
+            Format::Ini => metadata::split_ini_metadata(items)?,
         };
         Ok(EncryptedFile {
             format,
@@ -349,7 +351,16 @@ impl EncryptedFile {
 
     fn open_with(self, mut cipher: ValueCipher) -> Result<Opened, SopsError> {
         let rules = Rules::from_metadata(&self.metadata)?;
-        let (plain, computed) = walk::decrypt_tree(&self.body, &rules, &mut cipher)?;
+        let (plain, computed) = match walk::decrypt_tree(&self.body, &rules, &mut cipher) {
+            Err(SopsError::ValueMalformed { .. })
+                if self.format == Format::Binary && self.open_bytes_with(&cipher).is_ok() =>
+            {
+                return Err(SopsError::Unsupported(
+                    "it holds bytes that are not UTF-8 text: ksec decrypts and renders such a file but cannot edit it; encrypt the new file with `ksec encrypt` instead".into(),
+                ));
+            }
+            other => other?,
+        };
 
         let lastmodified = self.lastmodified()?;
         let stored = tree::get(&self.metadata, "mac")
@@ -378,13 +389,29 @@ impl EncryptedFile {
     /// The whole file as text, in its format.
     pub fn emit(&self) -> Result<String, SopsError> {
         match self.format {
-            Format::Yaml => {
+            Format::YamlStream => {
+                let Value::Seq(docs) = &self.body else {
+                    return Err(SopsError::Emit("the documents are not a list".into()));
+                };
+                let mut out = Vec::with_capacity(docs.len());
+                for doc in docs {
+                    let mut items = doc.as_map().cloned().unwrap_or_default();
+                    items.push(Item::Pair("sops".into(), Value::Map(self.metadata.clone())));
+                    out.push(Value::Map(items));
+                }
+                Ok(yaml_docs::emit(&out))
+            }
+            Format::Yaml | Format::Json | Format::Binary => {
                 let Value::Map(body) = &self.body else {
                     return Err(SopsError::Emit("the document is not a map".into()));
                 };
                 let mut items = body.clone();
                 items.push(Item::Pair("sops".into(), Value::Map(self.metadata.clone())));
-                Ok(yaml::emit(&Value::Map(items)))
+                Ok(if self.format == Format::Yaml {
+                    yaml::emit(&Value::Map(items))
+                } else {
+                    json::emit(&Value::Map(items))
+                })
             }
             Format::Dotenv => {
                 let Value::Map(body) = &self.body else {
@@ -393,6 +420,17 @@ impl EncryptedFile {
                 let mut items = body.clone();
                 items.extend(dotenv_pairs(&self.metadata));
                 dotenv::emit(&Value::Map(items)).map_err(SopsError::Emit)
+            }
+            Format::Ini => {
+                let Value::Map(body) = &self.body else {
+                    return Err(SopsError::Emit("the document is not a map".into()));
+                };
+                let mut items = body.clone();
+                items.push(Item::Pair(
+                    "sops".into(),
+                    metadata::ini_section(&self.metadata),
+                ));
+                ini::emit(&Value::Map(items)).map_err(SopsError::Emit)
             }
         }
     }
@@ -435,6 +473,22 @@ impl Opened {
 const OTHER_MASTER_KEYS: &[&str] = &["pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
 
 impl EncryptedFile {
+    /// Whether ksec can give this file a new data key for `recipients`:
+    /// not when other master-key types (pgp, kms, …) hold the old one.
+    fn check_rotatable(&self, recipients: &[(String, &Recipient)]) -> Result<(), SopsError> {
+        let others = self.other_key_types();
+        if !others.is_empty() {
+            return Err(SopsError::Unsupported(format!(
+                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
+                others.join(", ")
+            )));
+        }
+        if recipients.is_empty() {
+            return Err(SopsError::NoAgeRecipients);
+        }
+        Ok(())
+    }
+
     /// The other master-key types (`pgp`, `kms`, …) that also hold this
     /// file's data key.
     pub fn other_key_types(&self) -> Vec<String> {
@@ -494,6 +548,7 @@ impl EncryptedFile {
                     .map_err(SopsError::Emit)?;
                 Ok(format!("{}{meta}", &original[..at]))
             }
+            Format::Json | Format::Binary | Format::YamlStream | Format::Ini => self.emit(),
         }
     }
 
@@ -515,16 +570,7 @@ impl Opened {
         mut self,
         recipients: &[(String, &Recipient)],
     ) -> Result<EncryptedFile, SopsError> {
-        let others = self.file.other_key_types();
-        if !others.is_empty() {
-            return Err(SopsError::Unsupported(format!(
-                "its data key is also held by {} keys, which ksec cannot re-wrap; rotate it with `sops rotate` instead",
-                others.join(", ")
-            )));
-        }
-        if recipients.is_empty() {
-            return Err(SopsError::NoAgeRecipients);
-        }
+        self.file.check_rotatable(recipients)?;
         let key = DataKey::generate();
         let mut age = Vec::with_capacity(recipients.len());
         for (text, recipient) in recipients {
@@ -582,7 +628,9 @@ fn encrypt_new_with(
     if has_sops_metadata(&plain, format) {
         return Err(SopsError::AlreadyEncrypted);
     }
-    if !matches!(plain, Value::Map(_)) {
+    let stream_of_maps = format == Format::YamlStream
+        && matches!(&plain, Value::Seq(docs) if docs.iter().all(|d| matches!(d, Value::Map(_))));
+    if !matches!(plain, Value::Map(_)) && !stream_of_maps {
         return Err(SopsError::Emit(
             "the document must be a map of keys to values".into(),
         ));

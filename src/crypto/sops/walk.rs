@@ -94,7 +94,7 @@ impl Rules {
         encrypted
     }
 
-    fn should_encrypt(&self, path: &[String]) -> bool {
+    pub(super) fn should_encrypt(&self, path: &[String]) -> bool {
         let mut encrypted = true;
         if let Some(suffix) = &self.unencrypted_suffix
             && path.iter().any(|p| p.ends_with(suffix.as_str()))
@@ -116,7 +116,20 @@ impl Rules {
     }
 }
 
-fn aad(path: &[String]) -> String {
+/// The MAC of a document of one leaf (the binary store's `data`), whose
+/// plaintext may be any bytes.
+pub(super) fn single_value_mac(rules: &Rules, path: &[String], plain: &[u8]) -> String {
+    let mut hasher = Sha512::new();
+    if rules.mac_only_encrypted {
+        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+    }
+    if !rules.mac_only_encrypted || rules.should_encrypt(path) {
+        hasher.update(plain);
+    }
+    hex_upper(&hasher.finalize())
+}
+
+pub(super) fn aad(path: &[String]) -> String {
     let mut s = path.join(":");
     s.push(':');
     s

@@ -534,7 +534,7 @@ fn needed_is_what_render_reads() {
                 given
                     .0
                     .secrets
-                    .insert(p, vec![(key, SecretString::from("v"))]);
+                    .insert(p, vec![(key, SecretSlice::from(b"v".to_vec()))]);
             }
         }
     }

@@ -39,7 +39,7 @@ impl Given {
             PathBuf::from(path),
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), SecretString::from(v.to_string())))
+                .map(|(k, v)| (k.to_string(), SecretSlice::from(v.as_bytes().to_vec())))
                 .collect(),
         );
         self
