@@ -18,8 +18,9 @@
 //! change then gives it a newer ctime, which no one can set back.
 
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,12 +68,36 @@ impl Stat {
     }
 }
 
+/// A fast hash for the cache's maps of paths (FxHash's mixing step): the
+/// keys are this user's own paths, so resistance to crafted collisions,
+/// what the standard SipHash pays for, buys nothing here.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
+type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
+
 /// The folders of the files being stat'ed, each opened once: a file is
 /// stat'ed by its name in its open folder (`sys::stat_at`), which spares
 /// the kernel walking the whole path for each of many files in one folder.
 /// Shared by the threads of one pass.
 #[derive(Debug, Default)]
-pub struct Dirs(Mutex<HashMap<PathBuf, Option<Arc<File>>>>);
+pub struct Dirs(Mutex<HashMap<String, Option<Arc<File>>>>);
 
 impl Dirs {
     /// The stat data of the regular file at `path` (a final link followed
@@ -106,14 +131,19 @@ impl Dirs {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(not_found());
         };
-        let dir = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| crate::sys::open_dir(parent).ok().map(Arc::new))
-            .clone()
-            .ok_or_else(not_found)?;
+        let key = parent.to_str().ok_or_else(not_found)?;
+        let dir = {
+            let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match open.get(key) {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = crate::sys::open_dir(parent).ok().map(Arc::new);
+                    open.insert(key.to_string(), dir.clone());
+                    dir
+                }
+            }
+        }
+        .ok_or_else(not_found)?;
         let stat = crate::sys::stat_at(&dir, Path::new(name), follow)?;
         if !stat.regular {
             return Err(std::io::Error::other("not a regular file"));
@@ -341,7 +371,7 @@ fn parse(text: &str) -> Option<Parsed> {
     if lines.next()? != HEADER {
         return None;
     }
-    let mut entries = HashMap::new();
+    let mut entries = HashMap::default();
     let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
         if let Some(note) = line.strip_prefix(NOTE) {
@@ -360,8 +390,8 @@ fn parse(text: &str) -> Option<Parsed> {
             dev: fields.next()?.parse().ok()?,
             ino: fields.next()?.parse().ok()?,
             size: fields.next()?.parse().ok()?,
-            mtime_ns: fields.next()?.parse().ok()?,
-            ctime_ns: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse::<i64>().ok()?.into(),
+            ctime_ns: fields.next()?.parse::<i64>().ok()?.into(),
         };
         entries.insert(fields.next()?.to_string(), Entry { stat, hash });
     }
@@ -431,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_text_round_trips_and_anything_else_is_no_cache() {
-        let mut entries = HashMap::new();
+        let mut entries = HashMap::default();
         entries.insert(
             "/a dir/with spaces.yaml".to_string(),
             Entry {
