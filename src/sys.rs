@@ -1,6 +1,7 @@
 //! The one place that calls the C library: file locks, the user and process
 //! checks behind stale-file clean-up, the RAM-backed directory test for
-//! `edit`, and the signal handling of `edit`, `set` and `exec` (which waits
+//! `edit`, stat'ing a file by name in an open folder (`statcache`), and the
+//! signal handling of `edit`, `set` and `exec` (which waits
 //! for blocked signals and forwards them to its command). Every other module is
 //! free of `unsafe`; each block here says why it is sound.
 //!
