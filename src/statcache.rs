@@ -215,7 +215,7 @@ impl StatCache {
         }
     }
 
-    /// The remembered hash of the file at `path`, if `meta` (its stat data
+    /// The remembered hash of the file at `path`, if `stat` (its stat data
     /// now) is what it was then.
     fn lookup(&self, path: &str, stat: Stat) -> Option<Hash> {
         let entry = self.entries.get(path)?;
