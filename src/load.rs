@@ -577,7 +577,7 @@ fn hashed_inputs(
 
 /// The templates a render reads: the YAML files of the templates folder,
 /// by name; none without the folder.
-fn template_files(root: &Path) -> Option<Vec<String>> {
+pub fn template_files(root: &Path) -> Option<Vec<String>> {
     let dir = root.join(TEMPLATES_DIR);
     if !dir.is_dir() {
         return Some(Vec::new());

@@ -195,14 +195,9 @@ impl StatCache {
     /// The cache of `key` (an output folder's real path), read if it is
     /// there; with no cache directory, an empty one that is never saved.
     pub fn open(key: &Path) -> StatCache {
-        let Some(dir) = cache_dir() else {
+        let Some(file) = cache_file(key, "") else {
             return StatCache::default();
         };
-        let name: String = Sha256::digest(key.as_os_str().as_encoded_bytes())[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let file = dir.join("ksec").join("gitops").join(name);
         let (entries, notes) = std::fs::read_to_string(&file)
             .ok()
             .and_then(|text| parse(&text))
@@ -351,6 +346,109 @@ impl StatCache {
             let _ = crate::fsutil::write_atomic(file, text.as_bytes(), 0o600);
         }
     }
+}
+
+/// The cache file of `key` with `suffix`; none without a cache directory.
+fn cache_file(key: &Path, suffix: &str) -> Option<PathBuf> {
+    let name = to_hex(&Sha256::digest(key.as_os_str().as_encoded_bytes())[..16]);
+    Some(
+        cache_dir()?
+            .join("ksec")
+            .join("gitops")
+            .join(format!("{name}{suffix}")),
+    )
+}
+
+/// A file whose stat data was checked: whether a final link is followed.
+pub struct Checked {
+    pub path: PathBuf,
+    pub follow: bool,
+    pub stat: Stat,
+}
+
+const VERIFIED: &str = ".verified";
+const VERIFIED_HEADER: &str = concat!("ksec verified 1, ksec ", env!("CARGO_PKG_VERSION"));
+
+/// Remember, for `key` and `what` (the check's own terms, one line), that
+/// these files were found as expected with this stat data, for
+/// `still_verified`. Only when every one had been unchanged for a while
+/// (`Stat::settled`), so a later change cannot keep its stat data. A
+/// failure is ignored.
+pub fn save_verified(key: &Path, what: &str, files: &[Checked]) {
+    let now = SystemTime::now();
+    let Some(file) = cache_file(key, VERIFIED) else {
+        return;
+    };
+    if what.contains('\n') || files.iter().any(|f| !f.stat.settled(now)) {
+        let _ = std::fs::remove_file(&file);
+        return;
+    }
+    let mut text = format!("{VERIFIED_HEADER}\n{what}\n");
+    for f in files {
+        let Some(path) = f.path.to_str().filter(|p| !p.contains('\n')) else {
+            let _ = std::fs::remove_file(&file);
+            return;
+        };
+        let s = &f.stat;
+        text.push_str(&format!(
+            "{} {} {} {} {} {} {path}\n",
+            if f.follow { 'f' } else { 'l' },
+            s.dev,
+            s.ino,
+            s.size,
+            s.mtime_ns,
+            s.ctime_ns
+        ));
+    }
+    if let Some(dir) = file.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = crate::fsutil::write_atomic(&file, text.as_bytes(), 0o600);
+    }
+}
+
+/// Whether every file `save_verified` listed for `key` and `what` still has
+/// the stat data it had then: then none of them changed since they were
+/// found as expected. Nothing is read but the list and the stat data.
+pub fn still_verified(key: &Path, what: &str) -> bool {
+    let Some(text) = cache_file(key, VERIFIED).and_then(|f| std::fs::read_to_string(f).ok()) else {
+        return false;
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(VERIFIED_HEADER) || lines.next() != Some(what) {
+        return false;
+    }
+    let Some(files) = lines.map(verified_line).collect::<Option<Vec<_>>>() else {
+        return false;
+    };
+    if files.is_empty() {
+        return false;
+    }
+    let dirs = Dirs::default();
+    crate::parallel::map(&files, |(follow, stat, path)| {
+        dirs.stat(Path::new(path), *follow)
+            .is_ok_and(|now| now == *stat)
+    })
+    .into_iter()
+    .all(|same| same)
+}
+
+/// One line of a verified list: link followed or not, stat data, path.
+fn verified_line(line: &str) -> Option<(bool, Stat, &str)> {
+    let mut fields = line.splitn(7, ' ');
+    let follow = match fields.next()? {
+        "f" => true,
+        "l" => false,
+        _ => return None,
+    };
+    let stat = Stat {
+        dev: fields.next()?.parse().ok()?,
+        ino: fields.next()?.parse().ok()?,
+        size: fields.next()?.parse().ok()?,
+        mtime_ns: fields.next()?.parse::<i64>().ok()?.into(),
+        ctime_ns: fields.next()?.parse::<i64>().ok()?.into(),
+    };
+    Some((follow, stat, fields.next()?))
 }
 
 /// `$XDG_CACHE_HOME`, else `~/.cache`.

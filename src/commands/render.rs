@@ -10,7 +10,7 @@ use crate::k8s::Manifest;
 use crate::load;
 use crate::project::Project;
 use crate::render::emit;
-use crate::statcache::StatCache;
+use crate::statcache::{self, StatCache};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -100,17 +100,48 @@ fn unchanged_without_parsing(
         return Ok(false);
     }
     let lock = gitops::lock(dir, env)?;
-    let mut cache = stat_cache(dir, env);
-    let options = gitops::Options {
-        environment: env,
-        source: &args.gitops_source,
+    let key = cache_key(dir, env);
+    // the terms of the check: the environment, the options, the project,
+    // its templates
+    let Some(templates) = load::template_files(root) else {
+        lock.undo();
+        return Ok(false);
     };
-    let same = match load::remembered_inputs(root, env, &mut cache) {
-        Some(inputs) => gitops::unchanged(dir, env, &fingerprint(&inputs, &options), &mut cache)?,
-        None => false,
-    };
+    let what = format!(
+        "{env}\t{}\t{}\t{}",
+        args.gitops_source,
+        root.display(),
+        templates.join("\t")
+    );
+    // every file found as expected by the last such check, still as it was
+    let mut same = statcache::still_verified(&key, &what);
+    if !same {
+        let mut cache = StatCache::open(&key);
+        let options = gitops::Options {
+            environment: env,
+            source: &args.gitops_source,
+        };
+        let checked = match load::remembered_inputs(root, env, &mut cache) {
+            Some(inputs) => {
+                let fp = fingerprint(&inputs, &options);
+                gitops::unchanged(dir, env, &fp, &mut cache)?.map(|outputs| {
+                    let inputs = inputs.into_iter().map(|i| statcache::Checked {
+                        path: i.path,
+                        follow: true,
+                        stat: i.stat,
+                    });
+                    inputs.chain(outputs).collect::<Vec<_>>()
+                })
+            }
+            None => None,
+        };
+        if let Some(files) = checked {
+            cache.save();
+            statcache::save_verified(&key, &what, &files);
+            same = true;
+        }
+    }
     if same {
-        cache.save();
         eprintln!(
             "{env}: unchanged: wrote 0 files (ksec.yaml, the files its last render read and {}/{env} are unchanged by their stat data; nothing was read or decrypted)",
             dir.display()
@@ -121,10 +152,15 @@ fn unchanged_without_parsing(
     Ok(same)
 }
 
-/// The stat cache of ENV's folder in DIR (see `statcache`).
-fn stat_cache(dir: &Path, env: &str) -> StatCache {
+/// What the stat cache of ENV's folder in DIR is kept under: its real
+/// path (see `statcache`).
+fn cache_key(dir: &Path, env: &str) -> std::path::PathBuf {
     let folder = dir.join(env);
-    StatCache::open(&std::fs::canonicalize(&folder).unwrap_or(folder))
+    std::fs::canonicalize(&folder).unwrap_or(folder)
+}
+
+fn stat_cache(dir: &Path, env: &str) -> StatCache {
+    StatCache::open(&cache_key(dir, env))
 }
 
 fn fingerprint(inputs: &[load::Input], options: &gitops::Options) -> String {
@@ -160,7 +196,7 @@ fn write_gitops(
         let before = load::render_inputs(project, env, &mut cache);
         let before_fp = before.as_ref().map(|inputs| fingerprint(inputs, &options));
         if let (Some(inputs), Some(fp)) = (&before, &before_fp)
-            && gitops::unchanged(dir, env, fp, &mut cache)?
+            && gitops::unchanged(dir, env, fp, &mut cache)?.is_some()
         {
             load::note_inputs(env, inputs, &mut cache);
             cache.save();

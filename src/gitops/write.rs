@@ -11,7 +11,7 @@
 use super::{Content, Options, Planned, Sealed, seal};
 use crate::crypto::wrap::Identity;
 use crate::error::{Error, Result, sops_error};
-use crate::statcache::{Hash, StatCache, from_hex, to_hex as hex};
+use crate::statcache::{Checked, Hash, StatCache, from_hex, to_hex as hex};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,16 +129,21 @@ pub fn fingerprint<'a>(
 /// Whether the environment's folder is exactly what its last render left
 /// for these inputs: the index records `fingerprint`, and every file it
 /// lists is there with the bytes it was written with (a file whose stat
-/// data `cache` remembers is not read again).
+/// data `cache` remembers is not read again). When it is: the index and
+/// each file, with the stat data they were found with.
 pub fn unchanged(
     dir: &Path,
     environment: &str,
     fingerprint: &str,
     cache: &mut StatCache,
-) -> Result<bool> {
+) -> Result<Option<Vec<Checked>>> {
     let root = dir.join(environment);
-    let Some(index) = previous(&root.join(INDEX))? else {
-        return Ok(false);
+    let dirs = crate::statcache::Dirs::default();
+    let index_path = root.join(INDEX);
+    // stat'ed before it is read: a later change shows in its stat data
+    let index_stat = dirs.stat(&index_path, false).ok();
+    let Some(index) = previous(&index_path)? else {
+        return Ok(None);
     };
     let mut recorded = BTreeMap::new();
     let mut inputs = None;
@@ -156,23 +161,22 @@ pub fn unchanged(
         }
     }
     if inputs != Some(fingerprint) || listed.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let Some(checks) = listed
         .into_iter()
         .map(|path| recorded.get(path).map(|hash| (path, *hash)))
         .collect::<Option<Vec<_>>>()
     else {
-        return Ok(false);
+        return Ok(None);
     };
     if !checks
         .iter()
         .all(|(path, _)| crate::fsutil::stays_inside(path))
     {
-        return Ok(false);
+        return Ok(None);
     }
     let cached = &*cache;
-    let dirs = crate::statcache::Dirs::default();
     let hashed = crate::parallel::map(&checks, |(path, _)| {
         // the file itself, not what a link there points to
         cached.hash(&dirs, &root.join(path), false, |p| std::fs::read(p).ok())
@@ -182,8 +186,26 @@ pub fn unchanged(
             .as_ref()
             .is_some_and(|f| from_hex(hash) == Some(f.hash))
     });
+    let checked: Option<Vec<Checked>> = same.then(|| {
+        let files = checks.iter().zip(&hashed).filter_map(|((path, _), h)| {
+            h.as_ref().map(|h| Checked {
+                path: root.join(path),
+                follow: false,
+                stat: h.stat,
+            })
+        });
+        index_stat
+            .map(|stat| Checked {
+                path: index_path.clone(),
+                follow: false,
+                stat,
+            })
+            .into_iter()
+            .chain(files)
+            .collect()
+    });
     cache.remember(hashed.into_iter().flatten());
-    Ok(same)
+    Ok(checked.filter(|c| index_stat.is_some() && !c.is_empty()))
 }
 
 fn previous(path: &Path) -> Result<Option<String>> {

@@ -517,3 +517,72 @@ fn an_input_written_during_the_render_even_with_its_own_bytes_is_not_trusted() {
         stderr(&out)
     );
 }
+
+/// The list of files a parse-free no-op found as expected, with their stat
+/// data (`*.verified` beside the stat cache): the next `--env` no-op only
+/// stats them. Anything that is not the same check is not skipped: another
+/// `--gitops-source`, another project rendering into the same folder, or
+/// an output changed with its size and mtime kept.
+#[test]
+fn a_verified_no_op_is_only_trusted_for_the_same_check_and_unchanged_files() {
+    let f = fleet();
+    settled_render_env(&f);
+    let out = render_env(&f);
+    assert!(stderr(&out).contains(NOTHING_READ), "{}", stderr(&out));
+    let verified: Vec<_> = std::fs::read_dir(f.dir.join(".cache/ksec/gitops"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "verified"))
+        .collect();
+    assert_eq!(verified.len(), 1, "{verified:?}");
+    let out = render_env(&f);
+    assert!(stderr(&out).contains(NOTHING_READ), "{}", stderr(&out));
+
+    // another GitRepository name: a different tree, rendered
+    let out = f
+        .ksec()
+        .args(["render", "--gitops", "gitops", "--env", "staging"])
+        .args(["--gitops-source", "other-repo"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    assert!(!stderr(&out).contains("unchanged:"), "{}", stderr(&out));
+    settled_render_env(&f);
+    assert!(stderr(&render_env(&f)).contains(NOTHING_READ));
+
+    // another project (a copy with another value) into the same folder
+    let other = f.dir.parent().unwrap().join("other-project");
+    common::run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&f.dir)
+            .arg(&other),
+    );
+    let yaml = other.join("ksec.yaml");
+    let text = std::fs::read_to_string(&yaml)
+        .unwrap()
+        .replace("MODE: live", "MODE: copy");
+    std::fs::write(&yaml, text).unwrap();
+    let out = f
+        .ksec()
+        .args(["render", "--env", "staging", "--gitops"])
+        .arg(f.gitops())
+        .arg("--project")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", all_output(&out));
+    assert!(!stderr(&out).contains("unchanged:"), "{}", stderr(&out));
+    let cm = f.gitops().join("staging/payments/configmap-settings.yaml");
+    assert!(std::fs::read_to_string(&cm).unwrap().contains("MODE: copy"));
+
+    // back to this project, settled and verified; then an output edited
+    // with its size and mtime kept
+    settled_render_env(&f);
+    assert!(stderr(&render_env(&f)).contains(NOTHING_READ));
+    assert!(stderr(&render_env(&f)).contains(NOTHING_READ));
+    edit_keeping_size_and_mtime(&cm, "MODE: live", "MODE: evil");
+    let out = render_env(&f);
+    assert!(!stderr(&out).contains("unchanged:"), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&cm).unwrap().contains("MODE: live"));
+}
