@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A SHA-256 digest.
@@ -97,7 +97,7 @@ type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
 /// the kernel walking the whole path for each of many files in one folder.
 /// Shared by the threads of one pass.
 #[derive(Debug, Default)]
-pub struct Dirs(Mutex<HashMap<String, Option<Arc<File>>>>);
+pub struct Dirs(RwLock<HashMap<String, Option<Arc<File>>>>);
 
 impl Dirs {
     /// The stat data of the regular file at `path` (a final link followed
@@ -132,15 +132,24 @@ impl Dirs {
             return Err(not_found());
         };
         let key = parent.to_str().ok_or_else(not_found)?;
-        let dir = {
-            let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            match open.get(key) {
-                Some(dir) => dir.clone(),
-                None => {
-                    let dir = crate::sys::open_dir(parent).ok().map(Arc::new);
-                    open.insert(key.to_string(), dir.clone());
-                    dir
-                }
+        // readers do not wait for each other; a folder is opened outside
+        // the lock (two threads may both open one: the first one kept wins)
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        let dir = match known {
+            Some(dir) => dir,
+            None => {
+                let dir = crate::sys::open_dir(parent).ok().map(Arc::new);
+                self.0
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(key.to_string())
+                    .or_insert(dir)
+                    .clone()
             }
         }
         .ok_or_else(not_found)?;
