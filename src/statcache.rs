@@ -161,6 +161,39 @@ impl Dirs {
     }
 }
 
+/// The stat data of many regular files (a final link followed or not,
+/// each), in their order: grouped by folder, each folder opened once, the
+/// folders shared out among the cores with no lock between them. `None` for
+/// a file that is not there or not a regular file.
+pub fn stat_all(files: &[(&Path, bool)]) -> Vec<Option<Stat>> {
+    let mut groups: HashMap<&Path, Vec<usize>> = HashMap::default();
+    for (i, (path, _)) in files.iter().enumerate() {
+        groups
+            .entry(path.parent().unwrap_or(Path::new("")))
+            .or_default()
+            .push(i);
+    }
+    let groups: Vec<(&Path, Vec<usize>)> = groups.into_iter().collect();
+    let found = crate::parallel::map(&groups, |(folder, members)| {
+        let dir = crate::sys::open_dir(folder).ok();
+        members
+            .iter()
+            .map(|&i| {
+                let (path, follow) = files[i];
+                let stat = crate::sys::stat_at(dir.as_ref()?, Path::new(path.file_name()?), follow);
+                stat.ok().filter(|s| s.regular).map(|s| Stat::of(&s))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut out = vec![None; files.len()];
+    for ((_, members), stats) in groups.iter().zip(found) {
+        for (&i, stat) in members.iter().zip(stats) {
+            out[i] = stat;
+        }
+    }
+    out
+}
+
 /// One remembered file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -433,13 +466,14 @@ pub fn still_verified(key: &Path, what: &str) -> bool {
     if files.is_empty() {
         return false;
     }
-    let dirs = Dirs::default();
-    crate::parallel::map(&files, |(follow, stat, path)| {
-        dirs.stat(Path::new(path), *follow)
-            .is_ok_and(|now| now == *stat)
-    })
-    .into_iter()
-    .all(|same| same)
+    let paths: Vec<(&Path, bool)> = files
+        .iter()
+        .map(|(follow, _, path)| (Path::new(*path), *follow))
+        .collect();
+    stat_all(&paths)
+        .into_iter()
+        .zip(&files)
+        .all(|(now, (_, then, _))| now == Some(*then))
 }
 
 /// One line of a verified list: link followed or not, stat data, path.
@@ -620,6 +654,18 @@ mod tests {
         assert!(dirs.stat(&link, false).is_err());
         assert!(dirs.stat(dir.path(), true).is_err());
         assert!(dirs.stat(&dir.path().join("missing"), true).is_err());
+        // the same through stat_all, in the order asked
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            stat_all(&[
+                (&link, false),
+                (&file, false),
+                (&missing, true),
+                (&link, true),
+                (dir.path(), true),
+            ]),
+            vec![None, Some(stat), None, Some(stat), None]
+        );
         // what std says of the same file
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&file).unwrap();
