@@ -552,12 +552,7 @@ fn a_verified_no_op_is_only_trusted_for_the_same_check_and_unchanged_files() {
 
     // another project (a copy with another value) into the same folder
     let other = f.dir.parent().unwrap().join("other-project");
-    common::run_ok(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&f.dir)
-            .arg(&other),
-    );
+    common::copy_dir(&f.dir, &other);
     let yaml = other.join("ksec.yaml");
     let text = std::fs::read_to_string(&yaml)
         .unwrap()
