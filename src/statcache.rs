@@ -40,6 +40,25 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The five numbers, space-separated, as the cache files hold them.
+    fn text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns
+        )
+    }
+
+    /// The five numbers `text` wrote, taken from `fields`.
+    fn read<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<Stat> {
+        Some(Stat {
+            dev: fields.next()?.parse().ok()?,
+            ino: fields.next()?.parse().ok()?,
+            size: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse::<i64>().ok()?.into(),
+            ctime_ns: fields.next()?.parse::<i64>().ok()?.into(),
+        })
+    }
+
     fn of(s: &crate::sys::StatAt) -> Stat {
         Stat {
             dev: s.dev,
@@ -360,18 +379,7 @@ impl StatCache {
         let mut lines: Vec<String> = self
             .entries
             .iter()
-            .map(|(path, e)| {
-                let s = &e.stat;
-                format!(
-                    "{} {} {} {} {} {} {path}",
-                    to_hex(&e.hash),
-                    s.dev,
-                    s.ino,
-                    s.size,
-                    s.mtime_ns,
-                    s.ctime_ns
-                )
-            })
+            .map(|(path, e)| format!("{} {} {path}", to_hex(&e.hash), e.stat.text()))
             .collect();
         lines.sort();
         for (key, noted) in &self.notes {
@@ -431,16 +439,8 @@ pub fn save_verified(key: &Path, what: &str, files: &[Checked]) {
             let _ = std::fs::remove_file(&file);
             return;
         };
-        let s = &f.stat;
-        text.push_str(&format!(
-            "{} {} {} {} {} {} {path}\n",
-            if f.follow { 'f' } else { 'l' },
-            s.dev,
-            s.ino,
-            s.size,
-            s.mtime_ns,
-            s.ctime_ns
-        ));
+        let follow = if f.follow { 'f' } else { 'l' };
+        text.push_str(&format!("{follow} {} {path}\n", f.stat.text()));
     }
     if let Some(dir) = file.parent()
         && std::fs::create_dir_all(dir).is_ok()
@@ -484,13 +484,7 @@ fn verified_line(line: &str) -> Option<(bool, Stat, &str)> {
         "l" => false,
         _ => return None,
     };
-    let stat = Stat {
-        dev: fields.next()?.parse().ok()?,
-        ino: fields.next()?.parse().ok()?,
-        size: fields.next()?.parse().ok()?,
-        mtime_ns: fields.next()?.parse::<i64>().ok()?.into(),
-        ctime_ns: fields.next()?.parse::<i64>().ok()?.into(),
-    };
+    let stat = Stat::read(&mut fields)?;
     Some((follow, stat, fields.next()?))
 }
 
@@ -527,13 +521,7 @@ fn parse(text: &str) -> Option<Parsed> {
         }
         let mut fields = line.splitn(7, ' ');
         let hash = from_hex(fields.next()?)?;
-        let stat = Stat {
-            dev: fields.next()?.parse().ok()?,
-            ino: fields.next()?.parse().ok()?,
-            size: fields.next()?.parse().ok()?,
-            mtime_ns: fields.next()?.parse::<i64>().ok()?.into(),
-            ctime_ns: fields.next()?.parse::<i64>().ok()?.into(),
-        };
+        let stat = Stat::read(&mut fields)?;
         entries.insert(fields.next()?.to_string(), Entry { stat, hash });
     }
     Some((entries, notes))
