@@ -90,8 +90,19 @@ impl Fixture {
     /// its own, stdout and stderr to files (a command killed mid-way may
     /// leave children holding a pipe).
     fn spawn(&self, args: &[&str]) -> Background {
+        self.spawn_with(args, &[])
+    }
+
+    /// [`Fixture::spawn`], with SIGINT and SIGQUIT as ksec inherits them
+    /// reset to their default action, except those in `ignored`, which ksec
+    /// starts with ignored. A shell started in the background
+    /// (`setsid cmd &`, a non-interactive `cmd &`) ignores SIGINT and
+    /// SIGQUIT, and a non-interactive `sh` cannot trap a signal it was
+    /// started with ignored: the test must not depend on how it was run.
+    fn spawn_with(&self, args: &[&str], ignored: &[libc::c_int]) -> Background {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ksec"));
+        set_dispositions(&mut cmd, ignored);
         for var in common::KEY_VARS {
             cmd.env_remove(var);
         }
@@ -150,6 +161,30 @@ fn wait_for(path: &Path) {
     // the line is written whole before the file is seen non-empty? give
     // the writer a moment to finish it
     std::thread::sleep(Duration::from_millis(50));
+}
+
+#[allow(
+    unsafe_code,
+    reason = "libc: signal dispositions of the child, before it execs"
+)]
+fn set_dispositions(cmd: &mut Command, ignored: &[libc::c_int]) {
+    use std::os::unix::process::CommandExt;
+    let ignored = ignored.to_vec();
+    // SAFETY: the closure only calls signal(2), which is async-signal-safe,
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for s in [libc::SIGINT, libc::SIGQUIT] {
+                let action = if ignored.contains(&s) {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                libc::signal(s, action);
+            }
+            Ok(())
+        });
+    }
 }
 
 #[allow(unsafe_code, reason = "libc: a signal to a process of the test's")]
@@ -337,6 +372,35 @@ fn exec_forwards_sigint_sighup_and_sigterm_to_the_command() {
     let status = wait_bounded(&mut child, &fx);
     let logs = fx.logs();
     assert_eq!(status.code(), Some(0), "{logs}");
+}
+
+/// A caller that ignores SIGINT (a script's background job) has the
+/// command ignore it too, as when the command is run directly: ksec keeps
+/// the dispositions it was started with. SIGINT sent to ksec is still
+/// passed on (and ignored by the command); SIGTERM still ends it.
+#[test]
+fn exec_keeps_a_signal_its_caller_ignores_ignored_in_the_command() {
+    let fx = Fixture::new();
+    let marker = fx.path("marker");
+    let script = format!(
+        "while read -r line; do case $line in SigIgn:*) echo \"${{line#SigIgn:}}\" > {ign};; esac; done < /proc/$$/status; trap 'echo int >> {m}' INT; trap 'echo term >> {m}; exit 0' TERM; echo ok > {ready}; while :; do sleep 0.05; done",
+        ign = fx.path("ignored").display(),
+        m = marker.display(),
+        ready = fx.path("ready").display()
+    );
+    let args = [
+        "-n", "payments", "--secret", "db", "--", "sh", "-c", &script,
+    ];
+    let mut child = fx.spawn_with(&args, &[libc::SIGINT]);
+    wait_for(&fx.path("ready"));
+    let ignored = u64::from_str_radix(read_trimmed(&fx.path("ignored")).trim(), 16).unwrap();
+    assert_ne!(ignored & (1 << (libc::SIGINT - 1)), 0, "SIGINT not ignored");
+    assert_eq!(ignored & (1 << (libc::SIGTERM - 1)), 0, "SIGTERM ignored");
+    signal(child.0.id(), libc::SIGINT);
+    signal(child.0.id(), libc::SIGTERM);
+    let status = wait_bounded(&mut child, &fx);
+    assert_eq!(status.code(), Some(0), "{}", fx.logs());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "term\n");
 }
 
 /// The command writes its pid and KSEC_FILES_DIR (and the `{}` argument),
