@@ -350,21 +350,34 @@ const PGP_FILES: &[(&str, &str, Sops, &str)] = &[
         Same,
         "myapp1",
     ),
+    // comments in clear, as sops before 3.4 wrote them (sops -d warns)
+    (
+        "functional-tests/res/comments_unencrypted_comments.yaml",
+        "comments_unencrypted_comments.yaml",
+        Same,
+        "lorem",
+    ),
 ];
 
 #[test]
 fn upstream_pgp_files_are_refused_by_ksec_as_having_no_age_recipient() {
     let up = Upstream::new();
     for (rel, ..) in PGP_FILES {
-        let out = up.ksec(&["decrypt", s(&fixture(rel))]);
-        assert_eq!(code(&out), Some(4), "{rel}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert!(
-            err.contains(&format!("{} has no age recipients", s(&fixture(rel))))
-                && err.contains("ksec decrypts age only"),
-            "{rel}: {err}"
-        );
-        assert!(out.stdout.is_empty(), "{rel}");
+        // with an age key, and with none at all: the same answer
+        let without_key = common::ksec(&up.home)
+            .args(["decrypt", s(&fixture(rel))])
+            .output()
+            .unwrap();
+        for out in [up.ksec(&["decrypt", s(&fixture(rel))]), without_key] {
+            assert_eq!(code(&out), Some(4), "{rel}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("{} has no age recipients", s(&fixture(rel))))
+                    && err.contains("ksec decrypts age only"),
+                "{rel}: {err}"
+            );
+            assert!(out.stdout.is_empty(), "{rel}");
+        }
     }
 }
 
