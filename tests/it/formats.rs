@@ -21,7 +21,7 @@ use std::process::{Command, Output};
 
 /// This module's own steps on `sops_compat`'s scratch directory.
 impl Scratch {
-    fn put(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn put(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -63,7 +63,7 @@ impl Scratch {
     }
 
     /// `ksec ARGS`, allowed to print the secret asked for.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         ksec_with(&self.home, &self.key)
             .expect_secret_output()
             .current_dir(self.dir.path())
@@ -72,7 +72,7 @@ impl Scratch {
             .unwrap()
     }
 
-    fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
         let out = self.run(args);
         assert_eq!(code(&out), Some(0), "ksec {args:?}: {}", stderr(&out));
         out.stdout

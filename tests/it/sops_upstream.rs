@@ -18,11 +18,11 @@
 
 use crate::common;
 
+use crate::sops_compat::Scratch;
 use common::canary::canary;
-use common::{Key, code, ksec_with, stderr, which};
+use common::{code, stderr, which};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use tempfile::TempDir;
+use std::process::Command;
 
 /// Where the vendored upstream files are.
 fn fixture(rel: &str) -> PathBuf {
@@ -35,25 +35,25 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A scratch directory with an age key for both tools and, once a PGP file
-/// is read, a GNUPGHOME holding sops's functional-test key.
+/// `sops_compat`'s scratch directory (an age key for both tools, and
+/// `formats`'s steps on it) and, once a PGP file is read, a GNUPGHOME
+/// holding sops's functional-test key.
 struct Upstream {
-    dir: TempDir,
-    home: PathBuf,
-    key: Key,
+    sc: Scratch,
     gnupg: Option<PathBuf>,
+}
+
+impl std::ops::Deref for Upstream {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.sc
+    }
 }
 
 impl Upstream {
     fn new() -> Upstream {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir(&home).unwrap();
-        let key = Key::new(dir.path(), "me");
         Upstream {
-            dir,
-            home,
-            key,
+            sc: Scratch::new(),
             gnupg: None,
         }
     }
@@ -64,7 +64,7 @@ impl Upstream {
         use std::os::unix::fs::PermissionsExt;
         let mut up = Upstream::new();
         which("gpg-agent").expect("gpg-agent is not installed: run scripts/setup.sh");
-        let gnupg = up.dir.path().join("gnupg");
+        let gnupg = up.path("gnupg");
         std::fs::create_dir(&gnupg).unwrap();
         std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
         common::run_ok(
@@ -75,16 +75,6 @@ impl Upstream {
         );
         up.gnupg = Some(gnupg);
         up
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
     }
 
     fn sops(&self) -> Command {
@@ -111,22 +101,6 @@ impl Upstream {
             return self.sops_ok(&["-d", "--ignore-mac", s(&file)]);
         }
         self.sops_ok(&["-d", s(&file)])
-    }
-
-    /// `ksec ARGS`, allowed to print the secret asked for.
-    fn ksec(&self, args: &[&str]) -> Output {
-        ksec_with(&self.home, &self.key)
-            .expect_secret_output()
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
-        let out = self.ksec(args);
-        assert_eq!(code(&out), Some(0), "ksec {args:?}: {}", stderr(&out));
-        out.stdout
     }
 
     /// `plain` saved as `name` (its extension picks the store for both
@@ -368,7 +342,7 @@ fn upstream_pgp_files_are_refused_by_ksec_as_having_no_age_recipient() {
             .args(["decrypt", s(&fixture(rel))])
             .output()
             .unwrap();
-        for out in [up.ksec(&["decrypt", s(&fixture(rel))]), without_key] {
+        for out in [up.run(&["decrypt", s(&fixture(rel))]), without_key] {
             assert_eq!(code(&out), Some(4), "{rel}: {}", stderr(&out));
             let err = stderr(&out);
             assert!(
@@ -586,7 +560,7 @@ fn inputs_sops_refuses_to_encrypt_ksec_refuses_too_and_writes_nothing() {
         let name = Path::new(rel).file_name().unwrap().to_str().unwrap();
         let input = up.put(
             name,
-            &std::fs::read(fixture(&format!("stores/{rel}"))).unwrap(),
+            std::fs::read(fixture(&format!("stores/{rel}"))).unwrap(),
         );
         let out = up
             .sops()
@@ -595,7 +569,7 @@ fn inputs_sops_refuses_to_encrypt_ksec_refuses_too_and_writes_nothing() {
             .unwrap();
         assert!(!out.status.success(), "sops -e {rel} succeeded");
         let target = up.path(&format!("ksec-{name}"));
-        let out = up.ksec(&[
+        let out = up.run(&[
             "encrypt",
             s(&input),
             "-r",
@@ -716,7 +690,7 @@ fn a_file_whose_mac_is_removed_is_refused_by_both_tools_as_in_the_no_mac_test() 
         std::fs::write(file, &stripped).unwrap();
         let out = up.sops().args(["-d", s(file)]).output().unwrap();
         assert!(!out.status.success(), "sops -d without a mac succeeded");
-        let out = up.ksec(&["decrypt", s(file)]);
+        let out = up.run(&["decrypt", s(file)]);
         assert_eq!(code(&out), Some(5), "{}", stderr(&out));
         assert!(out.stdout.is_empty());
     }
