@@ -427,6 +427,7 @@ const STORE_INPUTS: &[(&str, Sops, &str)] = &[
         "[\"prometheus-node-exporter\"][\"extraArgs\"][1]",
     ),
     ("yaml/COMMENT_5.yaml", Normalises, "key"),
+    ("yaml/TestEmpty3.yaml", Same, "added"),
     ("yaml/COMMENT_6.yaml", Same, "[\"a\"][0]"),
     ("yaml/INDENT_1_IN.yaml", Normalises, ""),
     ("yaml/COMMENT_INLINE.yaml", Normalises, "key3"),
