@@ -22,7 +22,7 @@ apt_tools=(age:age age-keygen:age gnome-keyring-daemon:gnome-keyring
   openssl:openssl curl:curl python3:python3 bash:bash sh:dash
   flock:util-linux prlimit:util-linux setsid:util-linux mount:mount umount:mount
   kill:procps timeout:coreutils chmod:coreutils stat:coreutils true:coreutils
-  mktemp:coreutils gpg:gpg)
+  mktemp:coreutils gpg:gpg gpg-agent:gpg-agent gpgconf:gpgconf)
 pkgs=()
 for pair in "${apt_tools[@]}"; do
   if ! command -v "${pair%%:*}" >/dev/null && [[ " ${pkgs[*]} " != *" ${pair#*:} "* ]]; then

@@ -149,6 +149,11 @@ fn parse_encrypted(path: &Path, ctx: &Context, rewrite: bool) -> Result<(Encrypt
         ));
     }
     let file = EncryptedFile::parse(&text, format).map_err(|e| sops_error(path, e))?;
+    // a file only pgp or kms keys open: say that, not that no age key was
+    // found (which would list no recipient)
+    if file.recipients().is_empty() {
+        return Err(sops_error(path, SopsError::NoAgeRecipients));
+    }
     let lookup = identities(ctx, || {
         let mut words = NoIdentity::new(format!(
             "cannot decrypt {}: no age identity found",

@@ -39,7 +39,8 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
     let _lock = crate::lock::lock(&args.file)?;
     let mut opened = load::open(&args.file, ctx)?;
     check_key(&path, opened.file.format, &args.key)?;
-    let target = slot(&mut opened.plain, &path, true).ok_or_else(|| not_a_map(&args))?;
+    let root = first_document(&mut opened.plain, opened.file.format);
+    let target = slot(root, &path, true).ok_or_else(|| not_a_map(&args))?;
     let new = Leaf::str(value.as_str());
     if let Value::Leaf(old) = target
         && old.same_as(&new)
@@ -60,10 +61,11 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     let (last, parents) = path
         .split_last()
         .expect("parse_key never returns an empty path");
+    let root = first_document(&mut opened.plain, opened.file.format);
     let parent = if parents.is_empty() {
-        Some(&mut opened.plain)
+        Some(root)
     } else {
-        slot(&mut opened.plain, parents, false)
+        slot(root, parents, false)
     };
     let removed = match (parent, last) {
         (Some(Value::Map(items)), Step::Key(last)) => {
@@ -129,11 +131,15 @@ fn check_key(path: &[Step], format: Format, key: &str) -> Result<()> {
             refuse("an INI value is addressed as '[\"section\"][\"key\"]'")
         }
         Format::Ini => Ok(()),
-        Format::YamlStream => {
-            refuse("the file holds several YAML documents; change it with `ksec edit`")
+        Format::YamlStream if first == "sops" => {
+            refuse("`sops` is reserved for the file's metadata")
         }
+        Format::YamlStream => Ok(()),
+        // sops keeps a binary file as the one value `data`, and so does
+        // `sops set FILE '["data"]' VALUE`: the whole content replaced
+        Format::Binary if path.len() == 1 && first == "data" => Ok(()),
         Format::Binary => refuse(
-            "a binary file is one value, with no keys (use `ksec edit`, or encrypt the new file)",
+            "a binary file is one value, `data`: set '[\"data\"]' to replace its whole content (or use `ksec edit`)",
         ),
         Format::Dotenv => {
             let k = first;
@@ -149,6 +155,20 @@ fn check_key(path: &[Step], format: Format, key: &str) -> Result<()> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Where a key path starts: the tree, or for a multi-document YAML file its
+/// first document, as `sops set` and `sops unset` address it.
+fn first_document(plain: &mut Value, format: Format) -> &mut Value {
+    let stream =
+        format == Format::YamlStream && matches!(plain, Value::Seq(docs) if !docs.is_empty());
+    if !stream {
+        return plain;
+    }
+    match plain {
+        Value::Seq(docs) => &mut docs[0],
+        other => other,
     }
 }
 

@@ -21,7 +21,7 @@ use std::process::{Command, Output};
 
 /// This module's own steps on `sops_compat`'s scratch directory.
 impl Scratch {
-    fn put(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn put(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -63,7 +63,7 @@ impl Scratch {
     }
 
     /// `ksec ARGS`, allowed to print the secret asked for.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         ksec_with(&self.home, &self.key)
             .expect_secret_output()
             .current_dir(self.dir.path())
@@ -72,7 +72,7 @@ impl Scratch {
             .unwrap()
     }
 
-    fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn ksec_ok(&self, args: &[&str]) -> Vec<u8> {
         let out = self.run(args);
         assert_eq!(code(&out), Some(0), "ksec {args:?}: {}", stderr(&out));
         out.stdout
@@ -243,10 +243,11 @@ fn binary_files_of_any_bytes_round_trip_with_sops() {
     let enc = sc.encrypt_by_sops(&text, "note2.enc.txt");
     assert_eq!(sc.ksec_ok(&["decrypt", s(&enc)]), note.as_bytes());
 
-    // a binary file has no keys to set, and bytes that are not text
-    // cannot be edited; the files are left as they were
+    // a binary file has no key but `data` (its whole content, as in
+    // sops), and bytes that are not text cannot be edited; the files are
+    // left as they were
     let before = std::fs::read(&enc).unwrap();
-    let out = sc.run(&["set", s(&enc), "data", "x"]);
+    let out = sc.run(&["set", s(&enc), "password", "x"]);
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("binary file is one value"),
@@ -386,17 +387,20 @@ fn multi_document_yaml_round_trips_with_sops_and_edit_changes_one_value() {
         .filter(|k| *k != "lastmodified")
         .collect();
     assert_eq!(changed, ["mac", "port", "mac", "mac"]);
+    let edited = String::from_utf8(expected)
+        .unwrap()
+        .replace("port: 5432", "port: 6543");
     assert_eq!(
         String::from_utf8(sc.decrypt_by_sops(&by_sops)).unwrap(),
-        String::from_utf8(expected)
-            .unwrap()
-            .replace("port: 5432", "port: 6543")
+        edited
     );
-    // set has no document to address: refused, file unchanged
-    let out = sc.run(&["set", s(&by_sops), "token", "x"]);
-    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("several YAML documents"));
-    assert_eq!(std::fs::read_to_string(&by_sops).unwrap(), after);
+    // set addresses the first document, as `sops set` does
+    let new = canary("doc-set");
+    sc.ksec_ok(&["set", s(&by_sops), "user", &new]);
+    assert_eq!(
+        String::from_utf8(sc.decrypt_by_sops(&by_sops)).unwrap(),
+        edited.replace("user: admin", &format!("user: {new}"))
+    );
 }
 
 #[test]

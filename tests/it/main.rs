@@ -48,5 +48,6 @@ mod render_kubectl;
 mod set_input;
 mod setup;
 mod sops_compat;
+mod sops_upstream;
 mod source_safety;
 mod versions;
