@@ -195,6 +195,13 @@ pub fn object_name(kind: &str, api_version: &str, name: &str) -> String {
     }
 }
 
+/// An object of a kind in [`KINDS`] as `kubectl get -o name` prints it
+/// (a kind ksec does not know is taken as a core one).
+pub fn kind_object_name(kind: &str, name: &str) -> String {
+    let api_version = kind_named(kind).map_or("v1", |k| k.api_version);
+    object_name(kind, api_version, name)
+}
+
 // ---------------------------------------------------------------- names
 
 /// DNS-1123 label: lower-case alphanumerics and '-', at most 63, starting
