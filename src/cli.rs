@@ -408,6 +408,7 @@ pub enum RecipientsCommand {
     ///
     /// Examples:
     ///   ksec recipients list
+    ///   ksec recipients list -n payments -o name
     ///   ksec recipients list --output json
     #[command(verbatim_doc_comment)]
     List(RecipientsListArgs),
@@ -436,6 +437,15 @@ pub enum RecipientsCommand {
 
 #[derive(Debug, Args)]
 pub struct RecipientsListArgs {
+    /// Only the recipients who can read this namespace (repeatable), with
+    /// only the namespaces named
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Every namespace (the default without -n)
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+
     /// Print `text` (a table), `json`, `yaml`, or `name` (a
     /// `recipient/NAME` line per recipient of ksec.yaml)
     #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]

@@ -28,7 +28,7 @@ pub fn run(cmd: RecipientsCommand, ctx: &Context) -> Result<()> {
 
 fn list(args: RecipientsListArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let members = access::members(&project);
+    let members = access::members_reading(&project, &args.namespaces)?;
     match args.output {
         ListFormat::Name => {
             let names: Vec<String> = members

@@ -234,7 +234,7 @@ fn output_name_is_refused_where_nothing_is_listed() {
 }
 
 #[test]
-fn recipients_list_output_name_is_a_recipient_line_each() {
+fn recipients_list_output_name_is_a_recipient_line_each_and_n_filters() {
     let (dir, _key) = project();
     let (code, out, err) = run(dir.path(), &["recipients", "list", "-o", "name"]);
     assert_eq!(code, Some(0), "{err}");
@@ -252,6 +252,59 @@ fn recipients_list_output_name_is_a_recipient_line_each() {
             "payments",
         ],
     );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    // -n: who can read that namespace; -A (the default): everyone
+    let bob = Key::new(dir.path(), "bob");
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "recipients",
+            "add",
+            &bob.recipient,
+            "--name",
+            "bob",
+            "-n",
+            "search",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for (args, want) in [
+        (&["-n", "payments"][..], "recipient/me\n"),
+        (&["-n", "search"], "recipient/bob\nrecipient/me\n"),
+        (
+            &["-n", "payments", "--namespace", "search"],
+            "recipient/bob\nrecipient/me\n",
+        ),
+        (&["-A"], "recipient/bob\nrecipient/me\n"),
+        (&[], "recipient/bob\nrecipient/me\n"),
+    ] {
+        let (code, out, err) = run(
+            dir.path(),
+            &[&["recipients", "list", "-o", "name"][..], args].concat(),
+        );
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert_eq!(out, want, "{args:?}");
+    }
+    // each recipient with only the namespaces asked about
+    let (code, json, err) = run(
+        dir.path(),
+        &["recipients", "list", "-n", "search", "-o", "json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for m in list.as_array().unwrap() {
+        assert_eq!(
+            m["namespaces"],
+            serde_json::json!([{"name": "search", "via": "recipients"}]),
+            "{json}"
+        );
+    }
+    let (code, _, err) = run(dir.path(), &["recipients", "list", "-n", "nope"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no namespace nope in ksec.yaml"), "{err}");
+    let (code, _, err) = run(dir.path(), &["recipients", "list", "-A", "-n", "search"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot be used with"), "{err}");
 }
