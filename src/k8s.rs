@@ -366,6 +366,20 @@ mod tests {
     }
 
     #[test]
+    fn names_are_what_kubectl_get_o_name_prints() {
+        assert_eq!(kind_object_name("Secret", "db"), "secret/db");
+        assert_eq!(kind_object_name("Deployment", "web"), "deployment.apps/web");
+        assert_eq!(
+            kind_object_name("RoleBinding", "owners"),
+            "rolebinding.rbac.authorization.k8s.io/owners"
+        );
+        assert_eq!(
+            kind_object_name("Namespace", "payments"),
+            "namespace/payments"
+        );
+    }
+
+    #[test]
     fn debug_of_a_secret_manifest_hides_its_values() {
         let secret = Manifest {
             namespace: "ns".into(),
