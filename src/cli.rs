@@ -395,9 +395,11 @@ pub struct BootstrapArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Print `text` (a line per namespace), `json` or `yaml`
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Print `text` (a line per namespace), `json`, `yaml`, or `name`
+    /// (`secret/NAME` for each decryption Secret, written or already in
+    /// place, as `kubectl apply -o name`)
+    #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -406,6 +408,7 @@ pub enum RecipientsCommand {
     ///
     /// Examples:
     ///   ksec recipients list
+    ///   ksec recipients list -n payments -o name
     ///   ksec recipients list --output json
     #[command(verbatim_doc_comment)]
     List(RecipientsListArgs),
@@ -434,9 +437,19 @@ pub enum RecipientsCommand {
 
 #[derive(Debug, Args)]
 pub struct RecipientsListArgs {
-    /// Print `text` (a table), `json` or `yaml`
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Only the recipients who can read this namespace (repeatable), with
+    /// only the namespaces named
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Every namespace (the default without -n)
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+
+    /// Print `text` (a table), `json`, `yaml`, or `name` (a
+    /// `recipient/NAME` line per recipient of ksec.yaml)
+    #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -604,6 +617,9 @@ pub struct NamespaceListArgs {
     pub output: ListFormat,
 }
 
+/// `text` for people; `json` or `yaml` (the same data) for machines; `name`
+/// for a `kind/name` line per object, as `kubectl … -o name` prints them.
+/// Only commands that list objects (or named things) take it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     Text,
@@ -673,7 +689,8 @@ pub struct WhoamiArgs {
     pub output: OutputFormat,
 }
 
-/// `text` for people; `json` or `yaml` (the same data) for machines.
+/// `text` for people; `json` or `yaml` (the same data) for machines. For
+/// the commands that list no objects (`name` is refused there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -838,9 +855,11 @@ pub struct DiffArgs {
     pub prune: bool,
 
     /// Print the differences as `text`, `json` or `yaml` (cluster, namespace,
-    /// object and key; never a value)
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// object and key; never a value), or `name`: a `kind/name` line per
+    /// object that differs, as kubectl prints names (`ENV/kind/name` with
+    /// several environments)
+    #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -878,9 +897,12 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub check_access: bool,
 
-    /// Print the summary as `text`, `json` or `yaml`
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Print the summary as `text`, `json` or `yaml`, or `name`: a
+    /// `kind/name` line per object applied (created, updated or unchanged)
+    /// and then per object pruned, as `kubectl apply --prune -o name`
+    /// (`ENV/kind/name` with several environments)
+    #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Args)]

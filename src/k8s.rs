@@ -195,6 +195,13 @@ pub fn object_name(kind: &str, api_version: &str, name: &str) -> String {
     }
 }
 
+/// An object of a kind in [`KINDS`] as `kubectl get -o name` prints it
+/// (a kind ksec does not know is taken as a core one).
+pub fn kind_object_name(kind: &str, name: &str) -> String {
+    let api_version = kind_named(kind).map_or("v1", |k| k.api_version);
+    object_name(kind, api_version, name)
+}
+
 // ---------------------------------------------------------------- names
 
 /// DNS-1123 label: lower-case alphanumerics and '-', at most 63, starting
@@ -356,6 +363,20 @@ mod tests {
         assert!(!is_onboarding_kind("ConfigMap"));
         assert!(is_workload_kind("DaemonSet"));
         assert!(!is_workload_kind("Namespace"));
+    }
+
+    #[test]
+    fn names_are_what_kubectl_get_o_name_prints() {
+        assert_eq!(kind_object_name("Secret", "db"), "secret/db");
+        assert_eq!(kind_object_name("Deployment", "web"), "deployment.apps/web");
+        assert_eq!(
+            kind_object_name("RoleBinding", "owners"),
+            "rolebinding.rbac.authorization.k8s.io/owners"
+        );
+        assert_eq!(
+            kind_object_name("Namespace", "payments"),
+            "namespace/payments"
+        );
     }
 
     #[test]

@@ -54,14 +54,7 @@ pub fn add(project: &Project, add: &Addition) -> Result<Edit> {
     } else {
         let mut out: Vec<String> = Vec::new();
         for ns in add.namespaces {
-            if !project.namespaces.contains_key(ns) {
-                return Err(
-                    Error::not_found(format!("no namespace {ns} in ksec.yaml")).hint(format!(
-                        "namespaces: {}",
-                        names_or_none(project.namespaces.keys())
-                    )),
-                );
-            }
+            super::known_namespace(project, ns)?;
             if !out.contains(ns) {
                 out.push(ns.clone());
             }
@@ -242,7 +235,7 @@ pub fn same_key<'a>(project: &'a Project, key: &str) -> Option<&'a str> {
         .map(|(name, _)| name.as_str())
 }
 
-fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
+pub(super) fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let all: Vec<&str> = names.map(String::as_str).collect();
     if all.is_empty() {
         "(none)".into()

@@ -18,6 +18,7 @@ pub mod files;
 pub mod plan;
 pub mod report;
 
+use crate::error::{Error, Result};
 use crate::project::Project;
 use std::collections::BTreeMap;
 
@@ -126,6 +127,36 @@ pub fn members(project: &Project) -> Vec<Member> {
             namespaces: readable(project, name),
         })
         .collect()
+}
+
+/// The recipients who can read any of `namespaces`, each with only those
+/// namespaces (every recipient, with all it reads, when `namespaces` is
+/// empty): `recipients list -n`. A namespace not in ksec.yaml is an error.
+pub fn members_reading(project: &Project, namespaces: &[String]) -> Result<Vec<Member>> {
+    for ns in namespaces {
+        known_namespace(project, ns)?;
+    }
+    let mut out = members(project);
+    if !namespaces.is_empty() {
+        for m in &mut out {
+            m.namespaces.retain(|(ns, _)| namespaces.contains(ns));
+        }
+        out.retain(|m| !m.namespaces.is_empty());
+    }
+    Ok(out)
+}
+
+/// `ns` is a namespace of ksec.yaml, or an error listing those it has.
+fn known_namespace(project: &Project, ns: &str) -> Result<()> {
+    if project.namespaces.contains_key(ns) {
+        return Ok(());
+    }
+    Err(
+        Error::not_found(format!("no namespace {ns} in ksec.yaml")).hint(format!(
+            "namespaces: {}",
+            change::names_or_none(project.namespaces.keys())
+        )),
+    )
 }
 
 /// The namespaces recipient `name` can read: directly or through a group

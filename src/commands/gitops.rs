@@ -7,7 +7,7 @@
 //! killed between them), a rerun adopts the keys the Secrets hold.
 
 use super::{Context, access_table, outln};
-use crate::cli::{BootstrapArgs, GitopsCommand, OutputFormat};
+use crate::cli::{BootstrapArgs, GitopsCommand, ListFormat};
 use crate::cluster::plan::{self, Reads};
 use crate::cluster::{Cluster, ObjectKey, preflight};
 use crate::error::{Code, Error, Result};
@@ -232,7 +232,15 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
         Action::Annotate => "annotated",
     };
     match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        ListFormat::Name => {
+            let names: Vec<String> = resolved
+                .steps
+                .iter()
+                .map(|s| crate::k8s::kind_object_name("Secret", &s.slot.secret))
+                .collect();
+            super::print_names(&names)
+        }
+        ListFormat::Json | ListFormat::Yaml => {
             let secrets: Vec<serde_json::Value> = resolved
                 .steps
                 .iter()
@@ -253,12 +261,12 @@ fn print(args: &BootstrapArgs, resolved: &bootstrap::Resolved) -> Result<()> {
                 })
                 .collect();
             super::print_data(
-                args.output,
+                super::data_format(args.output),
                 &json!({"environment": args.env, "secrets": secrets, "recorded": recorded}),
                 false,
             )
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             for step in &resolved.steps {
                 outln!(
                     "{}: Secret {} {} (key of recipient {})",

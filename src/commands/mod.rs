@@ -53,6 +53,23 @@ pub fn print_data(
     write_stdout(text.as_bytes())
 }
 
+/// The data format of a list's `--output` (`name` is the command's own).
+pub fn data_format(format: crate::cli::ListFormat) -> crate::cli::OutputFormat {
+    match format {
+        crate::cli::ListFormat::Json => crate::cli::OutputFormat::Json,
+        crate::cli::ListFormat::Yaml => crate::cli::OutputFormat::Yaml,
+        crate::cli::ListFormat::Text | crate::cli::ListFormat::Name => {
+            crate::cli::OutputFormat::Text
+        }
+    }
+}
+
+/// `--output name`: one line each, as `kubectl … -o name` prints them.
+pub fn print_names<S: AsRef<str>>(names: &[S]) -> Result<()> {
+    let text: String = names.iter().map(|n| format!("{}\n", n.as_ref())).collect();
+    write_stdout(text.as_bytes())
+}
+
 /// A write to stdout that failed for another reason than a closed pipe.
 pub fn stdout_error(err: &std::io::Error) -> Error {
     Error::new(Code::Io, format!("cannot write to stdout: {err}"))

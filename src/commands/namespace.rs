@@ -4,7 +4,6 @@
 use super::Context;
 use crate::cli::{
     ListFormat, NamespaceAddArgs, NamespaceCommand, NamespaceListArgs, NamespaceRemoveArgs,
-    OutputFormat,
 };
 use crate::crypto::sops::{self, Format};
 use crate::crypto::wrap::Recipient;
@@ -427,12 +426,11 @@ fn list(args: NamespaceListArgs, ctx: &Context) -> Result<()> {
                     })
                 })
                 .collect();
-            let format = if args.output == ListFormat::Yaml {
-                OutputFormat::Yaml
-            } else {
-                OutputFormat::Json
-            };
-            super::print_data(format, &serde_json::Value::Array(items), true)
+            super::print_data(
+                super::data_format(args.output),
+                &serde_json::Value::Array(items),
+                true,
+            )
         }
         ListFormat::Text => {
             let mut rows = vec![

@@ -9,7 +9,7 @@ use crate::access::apply::{self, Outcome};
 use crate::access::plan::{self, Action, Job, Plan};
 use crate::access::{self, Cut, Names, change, files, report, short_key};
 use crate::cli::{
-    OutputFormat, RecipientsAddArgs, RecipientsCommand, RecipientsListArgs, RecipientsRemoveArgs,
+    ListFormat, RecipientsAddArgs, RecipientsCommand, RecipientsListArgs, RecipientsRemoveArgs,
     RekeyArgs,
 };
 use crate::crypto::wrap::Identity;
@@ -28,9 +28,16 @@ pub fn run(cmd: RecipientsCommand, ctx: &Context) -> Result<()> {
 
 fn list(args: RecipientsListArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let members = access::members(&project);
+    let members = access::members_reading(&project, &args.namespaces)?;
     match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        ListFormat::Name => {
+            let names: Vec<String> = members
+                .iter()
+                .map(|m| format!("recipient/{}", m.name))
+                .collect();
+            super::print_names(&names)
+        }
+        ListFormat::Json | ListFormat::Yaml => {
             let items: Vec<serde_json::Value> = members
                 .iter()
                 .map(|m| {
@@ -45,9 +52,13 @@ fn list(args: RecipientsListArgs, ctx: &Context) -> Result<()> {
                     })
                 })
                 .collect();
-            super::print_data(args.output, &serde_json::Value::Array(items), true)
+            super::print_data(
+                super::data_format(args.output),
+                &serde_json::Value::Array(items),
+                true,
+            )
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             let mut rows = vec![["RECIPIENT", "KEY", "GROUPS", "NAMESPACES"].map(String::from)];
             let dash = |v: Vec<String>| {
                 if v.is_empty() {

@@ -128,8 +128,14 @@ pub fn unique(prefix: &str) -> String {
 /// `ksec --project DIR ARGS` with the key `key` and HOME `dir`, against the
 /// test cluster.
 pub fn ksec_project(dir: &Path, key: &super::Key, args: &[&str]) -> super::Ksec {
+    ksec_project_on(kubeconfig(), dir, key, args)
+}
+
+/// `ksec --project DIR ARGS` with the key `key` and HOME `dir`, with the
+/// kubeconfig `config`.
+pub fn ksec_project_on(config: &Path, dir: &Path, key: &super::Key, args: &[&str]) -> super::Ksec {
     let mut cmd = super::ksec_with(dir, key);
-    cmd.env("KUBECONFIG", kubeconfig())
+    cmd.env("KUBECONFIG", config)
         .arg("--project")
         .arg(dir)
         .args(args);

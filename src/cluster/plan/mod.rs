@@ -274,6 +274,12 @@ impl Difference {
             .collect()
     }
 
+    /// The object as `kubectl get -o name` prints it: `configmap/app`.
+    pub fn object_name(&self) -> String {
+        let (_, kind, name) = &self.key;
+        crate::k8s::kind_object_name(kind, name)
+    }
+
     /// The difference as JSON: verb, namespace, kind, name and keys.
     pub fn to_json(&self) -> Value {
         let (ns, kind, name) = &self.key;
@@ -415,6 +421,27 @@ impl<'a> Changes<'a> {
 
     /// The counts per namespace of an apply that wrote `written` and
     /// deleted `pruned` (ids as [`id`] gives them).
+    /// What `ksec apply -o name` prints, as `kubectl apply --prune -o name`
+    /// does: each rendered object that was written (`written`, as
+    /// [`id`]s) or is unchanged, then each object deleted (`pruned`, as
+    /// [`id`]s), as `kind/name` (`deployment.apps/web`).
+    pub fn names(&self, written: &[String], pruned: &[String]) -> Vec<String> {
+        let written: BTreeSet<&String> = written.iter().collect();
+        let mut out: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|(m, change)| *change == Change::Unchanged || written.contains(&id(&key_of(m))))
+            .map(|(m, _)| crate::k8s::kind_object_name(&m.kind, &m.name))
+            .collect();
+        out.extend(pruned.iter().filter_map(|id| {
+            let mut parts = id.rsplitn(3, '/');
+            let name = parts.next()?;
+            let kind = parts.next()?;
+            Some(crate::k8s::kind_object_name(kind, name))
+        }));
+        out
+    }
+
     pub fn counts(&self, written: &[String], pruned: &[String]) -> BTreeMap<String, Counts> {
         let mut per_ns: BTreeMap<String, Counts> = BTreeMap::new();
         let written: BTreeSet<&String> = written.iter().collect();

@@ -2,7 +2,7 @@
 //! drift is an outcome (exit 1), never an error, and values never show.
 
 use super::{
-    Changes, Cluster, Context, DiffArgs, Error, Origin, Outcome, OutputFormat, Project, Rendered,
+    Changes, Cluster, Context, DiffArgs, Error, ListFormat, Origin, Outcome, Project, Rendered,
     Result, connect, connect_each, label, must_exist, per_cluster, plan, prepare, reads_for,
     refuse_missing_workloads, versions, warn_provenance, warn_unseen,
 };
@@ -56,7 +56,23 @@ fn report(
         .map(|((r, c), _)| label(r, c))
         .collect();
     match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        ListFormat::Name => {
+            let mut names = Vec::new();
+            for ((r, _), differences) in targets.iter().zip(&found) {
+                // several clusters: the environment leads, as `ENV/kind/name`
+                let prefix = match (&r.environment, several) {
+                    (Some(env), true) => format!("{env}/"),
+                    _ => String::new(),
+                };
+                names.extend(
+                    differences
+                        .iter()
+                        .map(|d| format!("{prefix}{}", d.object_name())),
+                );
+            }
+            crate::commands::print_names(&names)?;
+        }
+        ListFormat::Json | ListFormat::Yaml => {
             let clusters: Vec<serde_json::Value> = targets
                 .iter()
                 .zip(results)
@@ -86,19 +102,19 @@ fn report(
                 })
                 .collect();
             crate::commands::print_data(
-                args.output,
+                crate::commands::data_format(args.output),
                 &serde_json::json!({"drift": !drifting.is_empty(), "clusters": clusters}),
                 false,
             )?;
         }
-        OutputFormat::Text if !several => {
+        ListFormat::Text if !several => {
             let text: String = plan::lines(found[0])
                 .iter()
                 .map(|line| format!("{line}\n"))
                 .collect();
             crate::commands::write_stdout(text.as_bytes())?;
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             let mut text = String::new();
             for ((r, c), result) in targets.iter().zip(results) {
                 match result {

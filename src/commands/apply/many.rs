@@ -3,8 +3,8 @@
 //! its own progress line and summary.
 
 use super::{
-    ApplyArgs, Checked, Cluster, Code, Error, IsTerminal, Key, Origin, OutputFormat, Project,
-    Ready, Rendered, Result, Verdict, access_error, all_ok, check, confirm_namespace_deletes,
+    ApplyArgs, Checked, Cluster, Code, Error, IsTerminal, Key, ListFormat, Origin, Project, Ready,
+    Rendered, Result, Verdict, access_error, all_ok, check, confirm_namespace_deletes,
     connect_each, count_lines, finished, label, outln, per_cluster, plan, planned, preflight,
     progress_of, ready, write_cluster,
 };
@@ -91,10 +91,9 @@ pub(super) fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyA
             .zip(&ready)
             .map(|((r, c), ready)| {
                 let (written, pruned) = planned(ready);
-                (
-                    label(r, c),
-                    Counted::new(r, c, ready.changes.counts(&written, &pruned)),
-                )
+                let mut counted = Counted::new(r, c, ready.changes.counts(&written, &pruned));
+                counted.names = ready.changes.names(&written, &pruned);
+                (label(r, c), counted)
             })
             .collect();
         return clusters_summary(args, &results);
@@ -147,6 +146,7 @@ pub(super) fn apply_many(project: &Project, rendered: &[Rendered], args: &ApplyA
             }
         );
         let mut counted = Counted::new(r, c, counts);
+        counted.names = ready.changes.names(&report.applied, &pruned);
         counted.report = Some(finished(report, pruned));
         counted
     });
@@ -169,6 +169,8 @@ struct Counted {
     namespaces: std::collections::BTreeMap<String, plan::Counts>,
     /// What the writes did (none for a dry run).
     report: Option<preflight::Report>,
+    /// `-o name`: the objects applied, then those pruned (`kind/name`).
+    names: Vec<String>,
 }
 
 impl Counted {
@@ -182,6 +184,7 @@ impl Counted {
             context: cluster.context.clone(),
             namespaces,
             report: None,
+            names: Vec::new(),
         }
     }
 }
@@ -190,7 +193,18 @@ impl Counted {
 /// where writes failed, what was applied, failed and not attempted there.
 fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<()> {
     match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        ListFormat::Name => {
+            // several clusters: the environment leads, as `ENV/kind/name`
+            let names: Vec<String> = results
+                .iter()
+                .flat_map(|(_, c)| {
+                    let env = c.environment.as_deref().unwrap_or_default();
+                    c.names.iter().map(move |n| format!("{env}/{n}"))
+                })
+                .collect();
+            crate::commands::print_names(&names)?;
+        }
+        ListFormat::Json | ListFormat::Yaml => {
             let clusters: Vec<serde_json::Value> = results
                 .iter()
                 .map(|(_, c)| {
@@ -213,12 +227,12 @@ fn clusters_summary(args: &ApplyArgs, results: &[(String, Counted)]) -> Result<(
                 })
                 .collect();
             crate::commands::print_data(
-                args.output,
+                crate::commands::data_format(args.output),
                 &serde_json::json!({"dryRun": args.dry_run, "clusters": clusters}),
                 false,
             )?;
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             for (label, c) in results {
                 let failed = c.report.as_ref().is_some_and(|r| !r.failed.is_empty());
                 outln!(

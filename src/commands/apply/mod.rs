@@ -8,7 +8,7 @@
 
 use super::Context;
 use super::outln;
-use crate::cli::{ApplyArgs, DiffArgs, EnvsArgs, OutputFormat};
+use crate::cli::{ApplyArgs, DiffArgs, EnvsArgs, ListFormat};
 use crate::cluster::plan::{self, Change, Changes};
 use crate::cluster::preflight;
 use crate::cluster::versions::{self, Origin, Provenance};
@@ -769,14 +769,15 @@ fn summary(
 ) -> Result<()> {
     let per_ns = changes.counts(written, pruned);
     match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        ListFormat::Name => super::print_names(&changes.names(written, pruned))?,
+        ListFormat::Json | ListFormat::Yaml => {
             crate::commands::print_data(
-                args.output,
+                super::data_format(args.output),
                 &serde_json::json!({"dryRun": args.dry_run, "namespaces": per_ns}),
                 false,
             )?;
         }
-        OutputFormat::Text => {
+        ListFormat::Text => {
             for line in count_lines(&per_ns, args.dry_run) {
                 outln!("{line}")?;
             }
