@@ -110,9 +110,9 @@ impl Hasher for Fx {
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
 type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
 
-/// The stat data of the regular file `name` in the folder `dir` (from
-/// `sys::open_dir`; none when it could not be opened), a final link
-/// followed when `follow`; `None` for anything else.
+/// The stat data of the regular file at `path`, stat'ed by its name in its
+/// folder `dir` (from `sys::open_dir`; none when it could not be opened), a
+/// final link followed when `follow`; `None` for anything else.
 #[cfg(unix)]
 fn stat_in(dir: Option<&File>, path: &Path, follow: bool) -> Option<Stat> {
     let stat = crate::sys::stat_at(dir?, Path::new(path.file_name()?), follow).ok()?;
