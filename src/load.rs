@@ -542,20 +542,18 @@ pub fn render_inputs(
     for name in template_files(&project.root)? {
         files.push((format!("{TEMPLATE}{name}"), dir.join(&name), None));
     }
-    let cached = &*cache;
-    let dirs = statcache::Dirs::default();
-    let hashed = crate::parallel::map(&files, |(_, full, source)| {
-        cached.hash(&dirs, full, true, |p| match source {
+    let paths: Vec<(&Path, bool)> = files.iter().map(|(_, full, _)| (&**full, true)).collect();
+    let hashed = cache
+        .hash_all(&paths, |i, p| match files[i].2 {
             // a source is read as a render reads it: inside its folder
             Some((folder, limit)) => {
                 let rel = p.strip_prefix(&project.root).ok()?;
-                crate::fsutil::read_source(&project.root, folder, rel, *limit).ok()
+                crate::fsutil::read_source(&project.root, folder, rel, limit).ok()
             }
             None => crate::fsutil::read_file(p).ok(),
         })
-    })
-    .into_iter()
-    .collect::<Option<Vec<_>>>()?;
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?;
     let named = files.into_iter().map(|(name, path, _)| (name, path));
     Some(hashed_inputs(named, hashed, cache))
 }
@@ -632,8 +630,10 @@ pub fn remembered_inputs(
     environment: &str,
     cache: &mut StatCache,
 ) -> Option<Vec<Input>> {
-    let dirs = statcache::Dirs::default();
-    let config = cache.remembered(&dirs, &root.join(crate::project::FILE_NAME))?;
+    let config = cache
+        .remembered_all(&[&root.join(crate::project::FILE_NAME)])
+        .pop()
+        .flatten()?;
     let noted = cache.noted(&inputs_note(environment, &config.hash))?;
     let files: Vec<(String, PathBuf)> = noted
         .iter()
@@ -652,8 +652,9 @@ pub fn remembered_inputs(
     if template_files(root)? != templates {
         return None;
     }
-    let cached = &*cache;
-    let hashed = crate::parallel::map(&files, |(_, path)| cached.remembered(&dirs, path))
+    let paths: Vec<&Path> = files.iter().map(|(_, path)| &**path).collect();
+    let hashed = cache
+        .remembered_all(&paths)
         .into_iter()
         .collect::<Option<Vec<_>>>()?;
     Some(hashed_inputs(files.into_iter(), hashed, cache))

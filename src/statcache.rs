@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A SHA-256 digest.
@@ -111,99 +110,72 @@ impl Hasher for Fx {
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
 type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
 
-/// The folders of the files being stat'ed, each opened once: a file is
-/// stat'ed by its name in its open folder (`sys::stat_at`), which spares
-/// the kernel walking the whole path for each of many files in one folder.
-/// Shared by the threads of one pass.
-#[derive(Debug, Default)]
-pub struct Dirs(RwLock<HashMap<String, Option<Arc<File>>>>);
+/// The stat data of the regular file at `path`, stat'ed by its name in its
+/// folder `dir` (from `sys::open_dir`; none when it could not be opened), a
+/// final link followed when `follow`; `None` for anything else.
+#[cfg(unix)]
+fn stat_in(dir: Option<&File>, path: &Path, follow: bool) -> Option<Stat> {
+    let stat = crate::sys::stat_at(dir?, Path::new(path.file_name()?), follow).ok()?;
+    stat.regular.then(|| Stat::of(&stat))
+}
 
-impl Dirs {
-    /// The stat data of the regular file at `path` (a final link followed
-    /// when `follow`); an error for anything else.
-    #[cfg(not(unix))]
-    pub fn stat(&self, path: &Path, follow: bool) -> std::io::Result<Stat> {
-        // no ctime here: a time in the future, so nothing is ever settled,
-        // so every file is read
-        let meta = if follow {
-            std::fs::metadata(path)?
-        } else {
-            std::fs::symlink_metadata(path)?
-        };
-        if !meta.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        Ok(Stat {
-            dev: 0,
-            ino: 0,
-            size: meta.len(),
-            mtime_ns: i128::MAX / 2,
-            ctime_ns: i128::MAX / 2,
-        })
+/// Without `stat_at`: the file's size from its path, and no ctime: a time
+/// in the future, so nothing is ever settled, so every file is read.
+#[cfg(not(unix))]
+fn stat_in(_: Option<&File>, path: &Path, follow: bool) -> Option<Stat> {
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
     }
+    .ok()?;
+    meta.is_file().then(|| Stat {
+        dev: 0,
+        ino: 0,
+        size: meta.len(),
+        mtime_ns: i128::MAX / 2,
+        ctime_ns: i128::MAX / 2,
+    })
+}
 
-    /// The stat data of the regular file at `path` (a final link followed
-    /// when `follow`); an error for anything else.
-    #[cfg(unix)]
-    pub fn stat(&self, path: &Path, follow: bool) -> std::io::Result<Stat> {
-        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(not_found());
-        };
-        let key = parent.to_str().ok_or_else(not_found)?;
-        // readers do not wait for each other; a folder is opened outside
-        // the lock (two threads may both open one: the first one kept wins)
-        let known = self
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
-        let dir = match known {
-            Some(dir) => dir,
-            None => {
-                let dir = crate::sys::open_dir(parent).ok().map(Arc::new);
-                self.0
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(key.to_string())
-                    .or_insert(dir)
-                    .clone()
-            }
-        }
-        .ok_or_else(not_found)?;
-        let stat = crate::sys::stat_at(&dir, Path::new(name), follow)?;
-        if !stat.regular {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        Ok(Stat::of(&stat))
-    }
+/// The stat data of the regular file at `path` (a final link followed when
+/// `follow`): `stat_all` of one file.
+pub fn stat(path: &Path, follow: bool) -> Option<Stat> {
+    stat_all(&[(path, follow)]).pop().flatten()
 }
 
 /// The stat data of many regular files (a final link followed or not,
-/// each), in their order: grouped by folder, each folder opened once, the
-/// folders shared out among the cores with no lock between them. `None` for
-/// a file that is not there or not a regular file.
+/// each), in their order: grouped by folder, each folder opened once (a
+/// file is stat'ed by its name in its open folder, `sys::stat_at`, which
+/// spares the kernel walking the whole path for each of many files in one
+/// folder), the folders shared out among the cores with no lock between
+/// them. `None` for a file that is not there or not a regular file. The
+/// one way this module stats files.
 pub fn stat_all(files: &[(&Path, bool)]) -> Vec<Option<Stat>> {
-    let mut groups: HashMap<&Path, Vec<usize>> = HashMap::default();
+    // by the folder's bytes: they hash faster than a `Path` (no component
+    // walk)
+    let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::default();
     for (i, (path, _)) in files.iter().enumerate() {
+        let folder = path.parent().unwrap_or(Path::new(""));
         groups
-            .entry(path.parent().unwrap_or(Path::new("")))
+            .entry(folder.as_os_str().as_encoded_bytes())
             .or_default()
             .push(i);
     }
-    let groups: Vec<(&Path, Vec<usize>)> = groups.into_iter().collect();
-    let found = crate::parallel::map(&groups, |(folder, members)| {
-        let dir = crate::sys::open_dir(folder).ok();
+    let groups: Vec<(&[u8], Vec<usize>)> = groups.into_iter().collect();
+    let in_group = |(_, members): &(&[u8], Vec<usize>)| {
+        let folder = members.first().and_then(|&i| files[i].0.parent());
+        let dir = folder.and_then(|f| crate::sys::open_dir(f).ok());
         members
             .iter()
-            .map(|&i| {
-                let (path, follow) = files[i];
-                let stat = crate::sys::stat_at(dir.as_ref()?, Path::new(path.file_name()?), follow);
-                stat.ok().filter(|s| s.regular).map(|s| Stat::of(&s))
-            })
+            .map(|&i| stat_in(dir.as_ref(), files[i].0, files[i].1))
             .collect::<Vec<_>>()
-    });
+    };
+    // one folder: no thread to start
+    let found = match groups.as_slice() {
+        [one] => vec![in_group(one)],
+        _ => crate::parallel::map(&groups, in_group),
+    };
     let mut out = vec![None; files.len()];
     for ((_, members), stats) in groups.iter().zip(found) {
         for (&i, stat) in members.iter().zip(stats) {
@@ -278,56 +250,81 @@ impl StatCache {
         (entry.stat == stat).then_some(entry.hash)
     }
 
-    /// The SHA-256 of the regular file at `path`: remembered when its stat
-    /// data (through `dirs`, following a final link when `follow`) is
-    /// unchanged, else the bytes `read` returns, hashed. `None` when the
-    /// stat or `read` fails.
-    pub fn hash(
+    /// The SHA-256 of each regular file of `files` (a final link followed
+    /// or not, each), in their order: all stat'ed first (`stat_all`), then
+    /// only the files whose stat data is not what the cache remembers read
+    /// (`read`, given the file's index and path) and hashed, on all cores.
+    /// `None` for a file whose stat or `read` fails.
+    pub fn hash_all(
         &self,
-        dirs: &Dirs,
-        path: &Path,
-        follow: bool,
-        read: impl Fn(&Path) -> Option<Vec<u8>>,
-    ) -> Option<Hashed> {
-        // the clock before the stat: see `Stat::settled`
+        files: &[(&Path, bool)],
+        read: impl Fn(usize, &Path) -> Option<Vec<u8>> + Sync,
+    ) -> Vec<Option<Hashed>> {
+        // the clock before the stats: see `Stat::settled`
         let now = SystemTime::now();
-        let stat = dirs.stat(path, follow).ok()?;
-        // a path that is not UTF-8 or holds a line break is never
-        // remembered: it could not be written back
-        let key = path.to_str().filter(|p| !p.contains('\n'));
-        if let Some(key) = key
-            && let Some(hash) = self.lookup(key, stat)
-        {
-            return Some(Hashed {
+        let stats = stat_all(files);
+        let mut out = Vec::with_capacity(files.len());
+        let mut misses = Vec::new();
+        for (i, ((path, _), stat)) in files.iter().zip(stats).enumerate() {
+            let Some(stat) = stat else {
+                out.push(None);
+                continue;
+            };
+            // a path that is not UTF-8 or holds a line break is never
+            // remembered: it could not be written back
+            let key = path.to_str().filter(|p| !p.contains('\n'));
+            match key.and_then(|key| Some((key, self.lookup(key, stat)?))) {
+                Some((key, hash)) => out.push(Some(Hashed {
+                    hash,
+                    stat,
+                    path: key.to_string(),
+                    fresh: None,
+                })),
+                None => {
+                    out.push(None);
+                    misses.push((i, key, stat));
+                }
+            }
+        }
+        if misses.is_empty() {
+            return out;
+        }
+        let read = crate::parallel::map(&misses, |&(i, key, stat)| {
+            let hash: Hash = Sha256::digest(read(i, files[i].0)?).into();
+            let fresh = (key.is_some() && stat.settled(now)).then_some(Entry { stat, hash });
+            Some(Hashed {
                 hash,
                 stat,
-                path: key.to_string(),
-                fresh: None,
-            });
+                path: key.unwrap_or_default().to_string(),
+                fresh,
+            })
+        });
+        for ((i, _, _), hashed) in misses.iter().zip(read) {
+            out[*i] = hashed;
         }
-        let hash: Hash = Sha256::digest(read(path)?).into();
-        let fresh = (key.is_some() && stat.settled(now)).then_some(Entry { stat, hash });
-        Some(Hashed {
-            hash,
-            stat,
-            path: key.unwrap_or_default().to_string(),
-            fresh,
-        })
+        out
     }
 
-    /// The hash of the regular file at `path` when its stat data (through
-    /// `dirs`, following a final link) is what the cache remembers; the
-    /// file is never read.
-    pub fn remembered(&self, dirs: &Dirs, path: &Path) -> Option<Hashed> {
-        let key = path.to_str()?;
-        let stat = dirs.stat(path, true).ok()?;
-        let hash = self.lookup(key, stat)?;
-        Some(Hashed {
-            hash,
-            stat,
-            path: key.to_string(),
-            fresh: None,
-        })
+    /// The hash of each regular file at `paths` (a final link followed),
+    /// in their order, when its stat data (`stat_all`) is what the cache
+    /// remembers; no file is ever read.
+    pub fn remembered_all(&self, paths: &[&Path]) -> Vec<Option<Hashed>> {
+        let files: Vec<(&Path, bool)> = paths.iter().map(|p| (*p, true)).collect();
+        paths
+            .iter()
+            .zip(stat_all(&files))
+            .map(|(path, stat)| {
+                let key = path.to_str()?;
+                let stat = stat?;
+                let hash = self.lookup(key, stat)?;
+                Some(Hashed {
+                    hash,
+                    stat,
+                    path: key.to_string(),
+                    fresh: None,
+                })
+            })
+            .collect()
     }
 
     /// The lines noted under `key`, if any.
@@ -635,14 +632,13 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         let link = dir.path().join("l");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        let dirs = Dirs::default();
-        let stat = dirs.stat(&file, false).unwrap();
+        let stat = super::stat(&file, false).unwrap();
         assert_eq!(stat.size, 1);
-        assert_eq!(dirs.stat(&link, true).unwrap(), stat);
-        assert!(dirs.stat(&link, false).is_err());
-        assert!(dirs.stat(dir.path(), true).is_err());
-        assert!(dirs.stat(&dir.path().join("missing"), true).is_err());
-        // the same through stat_all, in the order asked
+        assert_eq!(super::stat(&link, true), Some(stat));
+        assert_eq!(super::stat(&link, false), None);
+        assert_eq!(super::stat(dir.path(), true), None);
+        assert_eq!(super::stat(&dir.path().join("missing"), true), None);
+        // the same for many at once, in the order asked
         let missing = dir.path().join("missing");
         assert_eq!(
             stat_all(&[
@@ -669,31 +665,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, "one").unwrap();
-        let reads = std::cell::Cell::new(0);
-        let read = |p: &Path| {
-            reads.set(reads.get() + 1);
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let read = |_: usize, p: &Path| {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             std::fs::read(p).ok()
         };
+        let reads = || reads.load(std::sync::atomic::Ordering::Relaxed);
         let mut cache = StatCache::default();
-        let dirs = Dirs::default();
+        let hash = |cache: &StatCache| {
+            let mut all = cache.hash_all(&[(&path, true)], read);
+            all.pop().flatten().unwrap()
+        };
         // just written: hashed, but too fresh to remember
-        let h = cache.hash(&dirs, &path, true, read).unwrap();
+        let h = hash(&cache);
         assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"one")));
         assert!(h.fresh.is_none());
         // as if hashed long ago: remembered, then not read again
         let entry = Entry {
-            stat: dirs.stat(&path, true).unwrap(),
+            stat: super::stat(&path, true).unwrap(),
             hash: [7; 32],
         };
         cache
             .entries
             .insert(path.to_str().unwrap().to_string(), entry);
-        let h = cache.hash(&dirs, &path, true, read).unwrap();
-        assert_eq!((h.hash, reads.get()), ([7; 32], 1));
+        let h = hash(&cache);
+        assert_eq!((h.hash, reads()), ([7; 32], 1));
+        assert_eq!(
+            cache
+                .remembered_all(&[&path])
+                .pop()
+                .flatten()
+                .map(|h| h.hash),
+            Some([7; 32])
+        );
         // a change of the file changes its stat data: read again
         std::fs::write(&path, "second").unwrap();
-        let h = cache.hash(&dirs, &path, true, read).unwrap();
+        let h = hash(&cache);
         assert_eq!(h.hash, <Hash>::from(Sha256::digest(b"second")));
-        assert_eq!(reads.get(), 2);
+        assert_eq!(reads(), 2);
+        assert!(cache.remembered_all(&[&path]).pop().flatten().is_none());
     }
 }

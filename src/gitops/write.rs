@@ -138,10 +138,9 @@ pub fn unchanged(
     cache: &mut StatCache,
 ) -> Result<Option<Vec<Checked>>> {
     let root = dir.join(environment);
-    let dirs = crate::statcache::Dirs::default();
     let index_path = root.join(INDEX);
     // stat'ed before it is read: a later change shows in its stat data
-    let index_stat = dirs.stat(&index_path, false).ok();
+    let index_stat = crate::statcache::stat(&index_path, false);
     let Some(index) = previous(&index_path)? else {
         return Ok(None);
     };
@@ -176,20 +175,19 @@ pub fn unchanged(
     {
         return Ok(None);
     }
-    let cached = &*cache;
-    let hashed = crate::parallel::map(&checks, |(path, _)| {
-        // the file itself, not what a link there points to
-        cached.hash(&dirs, &root.join(path), false, |p| std::fs::read(p).ok())
-    });
+    let paths: Vec<PathBuf> = checks.iter().map(|(path, _)| root.join(path)).collect();
+    // each file itself, not what a link there points to
+    let files: Vec<(&Path, bool)> = paths.iter().map(|p| (&**p, false)).collect();
+    let hashed = cache.hash_all(&files, |_, p| std::fs::read(p).ok());
     let same = checks.iter().zip(&hashed).all(|((_, hash), found)| {
         found
             .as_ref()
             .is_some_and(|f| from_hex(hash) == Some(f.hash))
     });
     let checked: Option<Vec<Checked>> = same.then(|| {
-        let files = checks.iter().zip(&hashed).filter_map(|((path, _), h)| {
+        let files = paths.iter().zip(&hashed).filter_map(|(path, h)| {
             h.as_ref().map(|h| Checked {
-                path: root.join(path),
+                path: path.clone(),
                 follow: false,
                 stat: h.stat,
             })
