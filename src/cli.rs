@@ -121,9 +121,12 @@ pub enum Command {
     /// end: appended), '["section"]["key"]' in INI. With no VALUE, reads it from a hidden prompt on a
     /// terminal, or else from stdin (one trailing newline removed). Only that
     /// value's line changes (plus the file's lastmodified and mac).
+    /// With --generate, a fresh random value (from the OS random source) is
+    /// written and never shown: rotation in a script.
     ///
-    /// Example:
+    /// Examples:
     ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD
+    ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD --generate --length 40
     #[command(verbatim_doc_comment)]
     Set(SetArgs),
 
@@ -778,10 +781,11 @@ pub struct SetArgs {
     /// Store a fresh random value from the OS random source, never shown
     #[arg(long, conflicts_with_all = ["value", "allow_empty"])]
     pub generate: bool,
-    /// With --generate: the value's length in characters
+    /// With --generate: the value's length in characters (default 32, at most 4096)
     #[arg(long, requires = "generate", value_name = "N")]
     pub length: Option<usize>,
-    /// With --generate: the characters to draw from
+    /// With --generate: `alnum` (default), `hex`, `base64url`, `ascii`
+    /// (printable, no space), or the characters to draw from, like `abc123`
     #[arg(long, requires = "generate", value_name = "CHARSET")]
     pub charset: Option<String>,
 }

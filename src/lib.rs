@@ -23,6 +23,7 @@ pub mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod generate;
 pub mod gitdriver;
 pub mod gitops;
 pub mod guard;

@@ -22,6 +22,7 @@ mod exit_codes;
 mod faults;
 mod formats;
 mod fuzz_corpus;
+mod generate;
 mod git;
 mod gitops;
 mod gitops_bootstrap;
