@@ -346,8 +346,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub rotation: bool,
 
-    /// Report the certificates (kubernetes.io/tls Secrets, PEM values) that
-    /// expire within DURATION, e.g. `30d`
+    /// Report the certificates of every Secret (kubernetes.io/tls, PEM
+    /// values) that expire within DURATION (`30d`, `4w`, `72h`) or have
+    /// expired; exit 11 when any. Needs an identity
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<String>,
 

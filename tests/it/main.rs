@@ -19,6 +19,7 @@ mod concurrency;
 mod edit;
 mod exec;
 mod exit_codes;
+mod expiry;
 mod faults;
 mod formats;
 mod fuzz_corpus;
