@@ -79,6 +79,22 @@ pub fn identities(ctx: &Context, no_identity: impl FnOnce() -> NoIdentity) -> Re
     Err(e)
 }
 
+/// The identities that decrypt `paths`, or the one "no age identity found"
+/// error: `message(how many)`, then a `needed for:` line per path.
+fn identities_for(
+    ctx: &Context,
+    paths: &[PathBuf],
+    message: impl FnOnce(usize) -> String,
+) -> Result<Lookup> {
+    identities(ctx, || {
+        let mut words = NoIdentity::new(message(paths.len()));
+        for path in paths {
+            words = words.detail(format!("needed for: {}", path.display()));
+        }
+        words
+    })
+}
+
 /// Why an operation that goes on without an identity (`check`, the git
 /// diff driver) has none.
 pub enum Missing {
@@ -205,6 +221,7 @@ pub fn every_secret_source<'a>(project: &'a Project, ctx: &Context) -> Result<Se
     let mut sources: Vec<SecretSource<'a>> = Vec::new();
     // each path is read inside the deepest namespace folder naming it, as a render reads it
     let mut folders: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
     for ns in project.namespaces.values() {
         for secret in &ns.secrets {
             let entries = secret
@@ -213,10 +230,7 @@ pub fn every_secret_source<'a>(project: &'a Project, ctx: &Context) -> Result<Se
                 .chain(secret.overrides.values().flat_map(|o| &o.sources));
             for entry in entries {
                 let path = ns.path.join(entry);
-                if sources
-                    .iter()
-                    .any(|s| std::ptr::eq(s.secret, secret) && s.path == path)
-                {
+                if !seen.insert((&ns.name, &secret.name, path.clone())) {
                     continue;
                 }
                 let depth = ns.path.components().count();
@@ -244,16 +258,11 @@ pub fn every_secret_source<'a>(project: &'a Project, ctx: &Context) -> Result<Se
             opened: HashMap::new(),
         });
     }
-    let lookup = identities(ctx, || {
-        let n = paths.len();
-        let mut words = NoIdentity::new(format!(
+    let lookup = identities_for(ctx, &paths, |n| {
+        format!(
             "no age identity found to decrypt {n} Secret source{}",
             if n == 1 { "" } else { "s" }
-        ));
-        for path in &paths {
-            words = words.detail(format!("needed for: {}", path.display()));
-        }
-        words
+        )
     })?;
     let results = crate::parallel::map(&paths, |path| {
         let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)
@@ -540,16 +549,11 @@ fn sources(
     }
     // problems come out in path order
     encrypted.sort();
-    let lookup = identities(ctx, || {
-        let n = encrypted.len();
-        let mut words = NoIdentity::new(format!(
+    let lookup = identities_for(ctx, &encrypted, |n| {
+        format!(
             "cannot render: no age identity found to decrypt {n} encrypted source{}",
             if n == 1 { "" } else { "s" }
-        ));
-        for path in &encrypted {
-            words = words.detail(format!("needed for: {}", path.display()));
-        }
-        words
+        )
     })?;
     let results = crate::parallel::map(&encrypted, |path| {
         let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)

@@ -411,6 +411,32 @@ O71JD546RRbX04aPY55zsFYk8LoixF62Z2QcDUf9EdU=
         assert_eq!(days_between(now, at("2026-12-22T00:00:00Z")), -10);
     }
 
+    proptest::proptest! {
+        /// A damaged certificate (one byte changed, or cut short) or any
+        /// bytes at all give an answer, never a panic.
+        #[test]
+        fn damaged_certificates_never_panic(
+            at in 0usize..470,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..470,
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let body: String = CERT.lines().filter(|l| !l.starts_with("-----")).collect();
+            let der = B64.decode(body).unwrap();
+            let mut changed = der.clone();
+            let at = at % changed.len();
+            changed[at] = byte;
+            for bytes in [changed, der[..cut.min(der.len())].to_vec(), noise.clone()] {
+                let value = format!("{BEGIN}\n{}\n{END}\n", B64.encode(&bytes));
+                let blocks = certificates(value.as_bytes());
+                proptest::prop_assert_eq!(blocks.len(), 1);
+            }
+            let mut raw = BEGIN.as_bytes().to_vec();
+            raw.extend(&noise);
+            let _ = certificates(&raw);
+        }
+    }
+
     #[test]
     fn subjects_are_escaped() {
         assert_eq!(escape("a,b"), "a\\,b");

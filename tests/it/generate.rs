@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::canary::canary;
-use common::{Key, code, encrypt_to, ksec_with, sops, stderr, stdout};
+use common::{Key, code, encrypt_to, ksec_with, run_ok, sops, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -32,21 +32,10 @@ fn stores(home: &Path, key: &Key, dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// What the real sops decrypts `file` to.
-fn sops_decrypt(key: &Key, file: &Path) -> String {
-    let out = sops(Some(key)).arg("-d").arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "sops -d {}: {}",
-        file.display(),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
 /// The generated value in sops's plaintext of `file`.
 fn value_in(key: &Key, file: &Path) -> String {
-    let text = sops_decrypt(key, file);
+    // the real sops reads it (run_ok: it must succeed)
+    let text = run_ok(sops(Some(key)).arg("-d").arg(file));
     let ext = file.extension().unwrap().to_str().unwrap();
     let value = match ext {
         "json" => {
