@@ -349,7 +349,7 @@ pub struct CheckArgs {
     /// Report the certificates of every Secret (kubernetes.io/tls, PEM
     /// values) that expire within DURATION (`30d`, `4w`, `72h`) or have
     /// expired; exit 11 when any. Needs an identity
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", conflicts_with = "staged")]
     pub expiring_within: Option<String>,
 
     /// Print `text`, `json` or `yaml`

@@ -445,6 +445,11 @@ fn expiring_needs_an_identity_and_a_duration() {
         assert_eq!(code(&out), Some(2), "{bad}");
         assert!(stderr(&out).contains(says), "{bad}: {}", stderr(&out));
     }
+    // the report reads the working tree's sources, not the index
+    let out = m
+        .certs
+        .check(&m.now, &["--expiring-within", "30d", "--staged"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
     let out = m.certs.check("tomorrow", &["--expiring-within", "30d"]);
     assert_eq!(code(&out), Some(2));
     assert!(stderr(&out).contains("KSEC_NOW"), "{}", stderr(&out));
