@@ -403,6 +403,35 @@ fn expiring_json_and_a_clean_run() {
         stdout(&out),
         "ksec check: no certificate expires within 30d (1 certificate in 1 Secret)\n"
     );
+    // an environment's override adds its sources: the prod certificate is due
+    let chain = format!("{}{}", m.certs.read("api.crt"), m.certs.read("ca.crt"));
+    let prod_key = canary("prod-key");
+    m.certs.source(
+        "search",
+        "prod-tls.enc.yaml",
+        &[("tls.crt", &chain), ("tls.key", &prod_key)],
+    );
+    m.certs.ksec_yaml(
+        "  search:\n    recipients: [me]\n    secrets:\n\
+         \x20     - name: edge-tls\n        type: kubernetes.io/tls\n        sources: [edge-tls.enc.yaml]\n\
+         \x20       overrides:\n          prod:\n            sources: [prod-tls.enc.yaml]\n\
+         environments:\n  staging:\n    context: s\n  prod:\n    context: p\n",
+    );
+    let out = m.certs.check(&m.now, &["--expiring-within", "30d"]);
+    assert_eq!(code(&out), Some(11), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(&prod_key) && !stderr(&out).contains(&prod_key));
+    let line = line_in(&text, "CN=api.example.com");
+    assert!(
+        line.contains("edge-tls") && line.contains("namespaces/search/prod-tls.enc.yaml"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+    m.certs.ksec_yaml(
+        "  search:\n    recipients: [me]\n    secrets:\n\
+         \x20     - name: edge-tls\n        type: kubernetes.io/tls\n        sources: [edge-tls.enc.yaml]\n",
+    );
+
     // ... until the clock moves on
     let later = m.now.replacen(
         &m.now[..4],
