@@ -121,9 +121,12 @@ pub enum Command {
     /// end: appended), '["section"]["key"]' in INI. With no VALUE, reads it from a hidden prompt on a
     /// terminal, or else from stdin (one trailing newline removed). Only that
     /// value's line changes (plus the file's lastmodified and mac).
+    /// With --generate, a fresh random value (from the OS random source) is
+    /// written and never shown: rotation in a script.
     ///
-    /// Example:
+    /// Examples:
     ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD
+    ///   ksec set namespaces/payments/db.enc.yaml DB_PASSWORD --generate --length 40
     #[command(verbatim_doc_comment)]
     Set(SetArgs),
 
@@ -252,6 +255,21 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
 
+    /// Who can read each Secret: in git and in the cluster
+    ///
+    /// For each Secret of the environment (and each of its source files):
+    /// the recipients that can decrypt its sources in git today, by their
+    /// names in ksec.yaml, and every subject (User, Group, ServiceAccount)
+    /// the cluster's RBAC lets get, list or watch it, read with your own
+    /// rights. With --exposed, from the git history instead: each value
+    /// still current that someone who no longer has access could once
+    /// decrypt, and the command that rotates it. Never prints a value.
+    ///
+    /// Example:
+    ///   ksec access --env prod -n payments
+    #[command(verbatim_doc_comment)]
+    Access(AccessArgs),
+
     /// Git hooks: a pre-commit hook that runs `ksec check --staged`
     ///
     /// Example:
@@ -323,7 +341,41 @@ pub struct CheckArgs {
     #[arg(long)]
     pub staged: bool,
 
+    /// Report the values older than their `rotateAfter` in ksec.yaml (age
+    /// from the source's git history, else its `lastmodified`)
+    #[arg(long)]
+    pub rotation: bool,
+
+    /// Report the certificates of every Secret (kubernetes.io/tls, PEM
+    /// values) that expire within DURATION (`30d`, `4w`, `72h`) or have
+    /// expired; exit 11 when any. Needs an identity
+    #[arg(long, value_name = "DURATION", conflicts_with = "staged")]
+    pub expiring_within: Option<String>,
+
     /// Print `text`, `json` or `yaml`
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Only this Secret
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// Kubeconfig context (default: the environment's, else the current one)
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+
+    /// From the git history: each value still current that a recipient who
+    /// has since lost access could decrypt, and how to rotate it
+    #[arg(long)]
+    pub exposed: bool,
+
+    /// Print `text` (a table), `json` or `yaml`
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -744,6 +796,16 @@ pub struct SetArgs {
     /// Store an empty value (otherwise an empty value or empty input is refused)
     #[arg(long)]
     pub allow_empty: bool,
+    /// Store a fresh random value from the OS random source, never shown
+    #[arg(long, conflicts_with_all = ["value", "allow_empty"])]
+    pub generate: bool,
+    /// With --generate: the value's length in characters (default 32, at most 4096)
+    #[arg(long, requires = "generate", value_name = "N")]
+    pub length: Option<usize>,
+    /// With --generate: `alnum` (default), `hex`, `base64url`, `ascii`
+    /// (printable, no space), or the characters to draw from, like `abc123`
+    #[arg(long, requires = "generate", value_name = "CHARSET")]
+    pub charset: Option<String>,
 }
 
 /// The value given on the command line is a secret: `Debug` never shows it.
@@ -754,6 +816,9 @@ impl std::fmt::Debug for SetArgs {
             .field("key", &self.key)
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
             .field("allow_empty", &self.allow_empty)
+            .field("generate", &self.generate)
+            .field("length", &self.length)
+            .field("charset", &self.charset)
             .finish()
     }
 }

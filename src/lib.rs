@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod crypto;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod generate;
 pub mod gitdriver;
 pub mod gitops;
 pub mod guard;
@@ -100,6 +102,7 @@ fn dispatch(command: Command, ctx: &load::Context) -> error::Result<error::Outco
         Command::Apply(args) => commands::apply::apply(args, ctx),
         Command::Namespace(cmd) => commands::namespace::run(cmd, ctx),
         Command::Check(args) => commands::check::run(args, ctx),
+        Command::Access(args) => commands::access::run(args, ctx),
         Command::Hook(cmd) => commands::check::hook(cmd, ctx),
         Command::Recipients(cmd) => commands::recipients::run(cmd, ctx),
         Command::Rekey(args) => commands::recipients::rekey(args, ctx),

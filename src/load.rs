@@ -79,6 +79,22 @@ pub fn identities(ctx: &Context, no_identity: impl FnOnce() -> NoIdentity) -> Re
     Err(e)
 }
 
+/// The identities that decrypt `paths`, or the one "no age identity found"
+/// error: `message(how many)`, then a `needed for:` line per path.
+fn identities_for(
+    ctx: &Context,
+    paths: &[PathBuf],
+    message: impl FnOnce(usize) -> String,
+) -> Result<Lookup> {
+    identities(ctx, || {
+        let mut words = NoIdentity::new(message(paths.len()));
+        for path in paths {
+            words = words.detail(format!("needed for: {}", path.display()));
+        }
+        words
+    })
+}
+
 /// Why an operation that goes on without an identity (`check`, the git
 /// diff driver) has none.
 pub enum Missing {
@@ -179,6 +195,89 @@ fn opening_error(path: &Path, err: SopsError, lookup: &Lookup) -> Error {
         }
         err => sops_error(path, err),
     }
+}
+
+// ------------------------------------------------- every Secret's values
+
+/// One Secret's encrypted source, as the reports over every Secret of the
+/// project (`check --expiring-within`) see it.
+pub struct SecretSource<'a> {
+    pub namespace: &'a Namespace,
+    pub secret: &'a crate::project::ObjectSpec,
+    /// Relative to the project root.
+    pub path: PathBuf,
+}
+
+/// Every Secret source of the project, and each file decrypted once.
+pub struct SecretValues<'a> {
+    /// By namespace, Secret (ksec.yaml's order) and path; a source named by
+    /// several Secrets is listed for each.
+    pub sources: Vec<SecretSource<'a>>,
+    /// The top-level keys and values of each file, or why it could not be
+    /// read or opened (a message naming no value).
+    pub opened: HashMap<PathBuf, std::result::Result<Pairs, String>>,
+}
+
+/// Read and decrypt the encrypted sources of every Secret of every
+/// namespace, for every environment (an environment's override adds its
+/// sources), in parallel. No identity at all is the usual error; a file
+/// that cannot be read or opened is that file's result, not an error.
+pub fn every_secret_source<'a>(project: &'a Project, ctx: &Context) -> Result<SecretValues<'a>> {
+    let mut sources: Vec<SecretSource<'a>> = Vec::new();
+    // each path is read inside the deepest namespace folder naming it, as a render reads it
+    let mut folders: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for ns in project.namespaces.values() {
+        for secret in &ns.secrets {
+            let entries = secret
+                .sources
+                .iter()
+                .chain(secret.overrides.values().flat_map(|o| &o.sources));
+            for entry in entries {
+                let path = ns.path.join(entry);
+                if !seen.insert((&ns.name, &secret.name, path.clone())) {
+                    continue;
+                }
+                let depth = ns.path.components().count();
+                folders
+                    .entry(path.clone())
+                    .and_modify(|f| {
+                        if depth >= f.components().count() {
+                            *f = ns.path.as_path();
+                        }
+                    })
+                    .or_insert(ns.path.as_path());
+                sources.push(SecretSource {
+                    namespace: ns,
+                    secret,
+                    path,
+                });
+            }
+        }
+    }
+    let mut paths: Vec<PathBuf> = folders.keys().cloned().collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Ok(SecretValues {
+            sources,
+            opened: HashMap::new(),
+        });
+    }
+    let lookup = identities_for(ctx, &paths, |n| {
+        format!(
+            "no age identity found to decrypt {n} Secret source{}",
+            if n == 1 { "" } else { "s" }
+        )
+    })?;
+    let results = crate::parallel::map(&paths, |path| {
+        let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)
+            .map_err(|why| why.message("an encrypted source"))?;
+        decrypt_source(path, text, &lookup.identities).map_err(|(_, message)| message)
+    });
+    Ok(SecretValues {
+        sources,
+        opened: paths.into_iter().zip(results).collect(),
+    })
 }
 
 // ------------------------------------------------------------ templates
@@ -455,16 +554,11 @@ fn sources(
     }
     // problems come out in path order
     encrypted.sort();
-    let lookup = identities(ctx, || {
-        let n = encrypted.len();
-        let mut words = NoIdentity::new(format!(
+    let lookup = identities_for(ctx, &encrypted, |n| {
+        format!(
             "cannot render: no age identity found to decrypt {n} encrypted source{}",
             if n == 1 { "" } else { "s" }
-        ));
-        for path in &encrypted {
-            words = words.detail(format!("needed for: {}", path.display()));
-        }
-        words
+        )
     })?;
     let results = crate::parallel::map(&encrypted, |path| {
         let text = read(project, &folders, path, crate::fsutil::MAX_ENCRYPTED_SOURCE)

@@ -1,6 +1,8 @@
 //! `ksec check` (the guard) and `ksec hook install`: load the project and
 //! the files from git, run the guard, print its findings (never a value).
 
+mod expiring;
+
 use super::outln;
 use super::{Context, write_stdout};
 use crate::cli::{CheckArgs, HookCommand, HookInstallArgs, OutputFormat};
@@ -11,6 +13,9 @@ use crate::project::{self, FILE_NAME, Problem, Project};
 use std::path::Path;
 
 pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
+    if let Some(within) = &args.expiring_within {
+        return expiring::run(within, args.output, ctx);
+    }
     let root = project::find_root(ctx.project_flag.as_deref())?;
     let repo = Repo::open(&root)?;
 

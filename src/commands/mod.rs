@@ -3,6 +3,7 @@
 //! commands' own toolbox: writing to stdout (`outln!`, `write_stdout`),
 //! tables, and saving an opened file with the warning about comments.
 
+pub mod access;
 pub mod apply;
 pub mod check;
 pub mod completions;

@@ -13,6 +13,7 @@ pub fn set(args: SetArgs, ctx: &Context) -> Result<()> {
     let path = parse_key(&args.key)?;
     let value = match args.value.clone() {
         Some(v) => zeroize::Zeroizing::new(v),
+        None if args.generate => generated(&args)?,
         None => {
             // Fail before the user types a secret into a prompt for nothing.
             if std::io::stdin().is_terminal() {
@@ -99,6 +100,27 @@ pub fn unset(args: UnsetArgs, ctx: &Context) -> Result<()> {
     super::save(&args.file, opened)?;
     eprintln!("{}: removed {}", args.file.display(), args.key);
     Ok(())
+}
+
+/// `--generate`: a fresh value of `--length` characters of `--charset`.
+fn generated(args: &SetArgs) -> Result<zeroize::Zeroizing<String>> {
+    let refuse = |why: String| {
+        let names: Vec<String> = crate::generate::NAMED
+            .iter()
+            .map(|(name, holds)| format!("{name} ({holds})"))
+            .collect();
+        Error::usage(format!("{}: {why}; the file was not changed", args.file.display())).hint(
+            format!(
+                "--length takes 1 to {} (default {}); --charset takes {}, or the characters to draw from",
+                crate::generate::MAX_LENGTH,
+                crate::generate::DEFAULT_LENGTH,
+                names.join(", ")
+            ),
+        )
+    };
+    let length = crate::generate::length(args.length).map_err(refuse)?;
+    let chars = crate::generate::charset(args.charset.as_deref()).map_err(refuse)?;
+    Ok(crate::generate::value(&chars, length))
 }
 
 /// Refuse keys that would leave a file that no reader can parse back.

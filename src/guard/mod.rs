@@ -8,6 +8,7 @@
 //! guard reads secrets to recognise them and must not leak them doing so.
 //! Files are checked in parallel; binary files are skipped.
 
+pub mod certs;
 pub mod git;
 mod manifest;
 mod patterns;
