@@ -120,13 +120,12 @@ fn has_or_star(list: &[String], want: &str) -> bool {
 }
 
 impl Rule {
-    /// The read verbs this rule grants on Secret `name`.
-    pub fn secret_verbs(&self, name: &str) -> Vec<&'static str> {
-        if self.non_resource
-            || !has_or_star(&self.api_groups, "")
-            || !has_or_star(&self.resources, "secrets")
-            || !(self.resource_names.is_empty() || self.resource_names.iter().any(|n| n == name))
-        {
+    /// The read verbs this rule grants on Secret `name` (`None`: a name
+    /// not known, which no `resourceNames` can be said to hold).
+    pub fn secret_verbs(&self, name: Option<&str>) -> Vec<&'static str> {
+        let named = self.resource_names.is_empty()
+            || name.is_some_and(|name| self.resource_names.iter().any(|n| n == name));
+        if !named || !self.reads_secrets() {
             return Vec::new();
         }
         READ_VERBS
@@ -134,6 +133,14 @@ impl Rule {
             .copied()
             .filter(|v| has_or_star(&self.verbs, v))
             .collect()
+    }
+
+    /// Whether the rule reads some Secrets, whatever their names.
+    fn reads_secrets(&self) -> bool {
+        !self.non_resource
+            && has_or_star(&self.api_groups, "")
+            && has_or_star(&self.resources, "secrets")
+            && READ_VERBS.iter().any(|v| has_or_star(&self.verbs, v))
     }
 }
 
@@ -176,8 +183,10 @@ impl Rbac {
             .any(|u| u == &cannot_list("clusterroles", None))
     }
 
-    /// Who may get, list or watch Secret `name` in namespace `ns`.
-    pub fn readers(&self, ns: &str, name: &str) -> Answer {
+    /// Who may get, list or watch Secret `name` in namespace `ns`. A name
+    /// not known (`None`: hash-suffixed, sources not decrypted) counts no
+    /// rule limited to `resourceNames`, and says so when there is one.
+    pub fn readers(&self, ns: &str, name: Option<&str>) -> Answer {
         let mut unknown: Vec<String> = Vec::new();
         for u in &self.unknown {
             // what was not listed in another namespace does not matter here
@@ -224,6 +233,21 @@ impl Rbac {
                 .iter()
                 .flat_map(|r| r.secret_verbs(name))
                 .collect();
+            if name.is_none()
+                && role
+                    .rules
+                    .iter()
+                    .any(|r| !r.resource_names.is_empty() && r.reads_secrets())
+            {
+                let why = format!(
+                    "{} → {} limits Secrets by name, and this Secret's name is not known",
+                    binding_label(b),
+                    role_label(b, role)
+                );
+                if !unknown.contains(&why) {
+                    unknown.push(why);
+                }
+            }
             if verbs.is_empty() {
                 continue;
             }
@@ -351,29 +375,65 @@ mod tests {
     #[test]
     fn rules_match_verbs_groups_and_resources_with_stars() {
         let core = rule(&["get"], &[""], &["secrets"], &[]);
-        assert_eq!(core.secret_verbs("db"), vec!["get"]);
+        assert_eq!(core.secret_verbs(Some("db")), vec!["get"]);
         let other_group = rule(&["get"], &["apps"], &["secrets"], &[]);
-        assert!(other_group.secret_verbs("db").is_empty());
+        assert!(other_group.secret_verbs(Some("db")).is_empty());
         let other_resource = rule(&["*"], &[""], &["configmaps"], &[]);
-        assert!(other_resource.secret_verbs("db").is_empty());
+        assert!(other_resource.secret_verbs(Some("db")).is_empty());
         let all = rule(&["*"], &["*"], &["*"], &[]);
-        assert_eq!(all.secret_verbs("db"), vec!["get", "list", "watch"]);
+        assert_eq!(all.secret_verbs(Some("db")), vec!["get", "list", "watch"]);
         let subresource = rule(&["get"], &[""], &["secrets/status"], &[]);
-        assert!(subresource.secret_verbs("db").is_empty());
+        assert!(subresource.secret_verbs(Some("db")).is_empty());
         let writes = rule(&["create", "update", "delete"], &[""], &["secrets"], &[]);
-        assert!(writes.secret_verbs("db").is_empty());
+        assert!(writes.secret_verbs(Some("db")).is_empty());
         let non_resource = Rule {
             non_resource: true,
             ..rule(&["get"], &[], &[], &[])
         };
-        assert!(non_resource.secret_verbs("db").is_empty());
+        assert!(non_resource.secret_verbs(Some("db")).is_empty());
     }
 
     #[test]
     fn resource_names_grant_only_the_named_secret() {
         let named = rule(&["get", "list", "watch"], &[""], &["secrets"], &["db"]);
-        assert_eq!(named.secret_verbs("db"), vec!["get", "list", "watch"]);
-        assert!(named.secret_verbs("api").is_empty());
+        assert_eq!(named.secret_verbs(Some("db")), vec!["get", "list", "watch"]);
+        assert!(named.secret_verbs(Some("api")).is_empty());
+        assert!(named.secret_verbs(None).is_empty(), "a name not known");
+    }
+
+    #[test]
+    fn a_name_not_known_makes_name_limited_rules_unknown() {
+        let rbac = Rbac {
+            roles: vec![
+                role(
+                    "pay",
+                    "named",
+                    vec![rule(&["get"], &[""], &["secrets"], &["db"])],
+                ),
+                role("pay", "all", vec![rule(&["get"], &[""], &["secrets"], &[])]),
+            ],
+            bindings: vec![
+                binding(
+                    "pay",
+                    "a",
+                    "Role",
+                    "named",
+                    vec![subject("User", "alice", "")],
+                ),
+                binding("pay", "b", "Role", "all", vec![subject("User", "bob", "")]),
+            ],
+            ..Rbac::default()
+        };
+        let answer = rbac.readers("pay", None);
+        assert_eq!(verbs_of(&answer, "User alice"), None);
+        assert_eq!(verbs_of(&answer, "User bob"), Some(s(&["get"])));
+        assert_eq!(
+            answer.unknown,
+            vec![
+                "RoleBinding pay/a → Role pay/named limits Secrets by name, and this Secret's name is not known"
+            ]
+        );
+        assert!(rbac.readers("pay", Some("db")).unknown.is_empty());
     }
 
     #[test]
@@ -448,7 +508,7 @@ mod tests {
             )],
             unknown: Vec::new(),
         };
-        let answer = rbac.readers("pay", "db");
+        let answer = rbac.readers("pay", Some("db"));
         assert!(answer.unknown.is_empty());
         assert_eq!(verbs_of(&answer, "User alice"), Some(s(&["get"])));
         assert_eq!(verbs_of(&answer, "User bob"), None, "another namespace");
@@ -506,7 +566,7 @@ mod tests {
             ],
             ..Rbac::default()
         };
-        let answer = rbac.readers("pay", "db");
+        let answer = rbac.readers("pay", Some("db"));
         let u = answer
             .readers
             .iter()
@@ -547,7 +607,7 @@ mod tests {
             ],
             ..Rbac::default()
         };
-        let answer = rbac.readers("pay", "db");
+        let answer = rbac.readers("pay", Some("db"));
         assert_eq!(verbs_of(&answer, "User alice"), Some(s(&["get"])));
         assert_eq!(verbs_of(&answer, "User bob"), None, "not guessed");
         assert_eq!(

@@ -598,6 +598,57 @@ fn a_caller_who_may_not_list_cluster_rbac_gets_an_incomplete_answer() {
 }
 
 #[test]
+fn without_an_identity_the_declared_names_are_used_and_what_that_leaves_open_is_named() {
+    let ns = unique("acc");
+    let id = unique("r");
+    kubectl_apply_stdin("admin", &rbac_objects(&ns, &id));
+    let project = Project::new(&ns);
+    // no key variable, no key file under HOME: nothing can be decrypted
+    let out = common::ksec(project.dir.path())
+        .env("KUBECONFIG", kubeconfig())
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(["access", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the sources were not decrypted")
+            && err.contains("no age identity found"),
+        "{err}"
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // db has no hash suffix: its name, and the rule limited to it, are known
+    let db = secret(&answer, "db");
+    assert_eq!(db["name"], "db");
+    assert_eq!(db["cluster"]["complete"], true, "{db:#}");
+    assert_eq!(
+        readers(db).get(&subj("User", &format!("u-named-{id}"), "")),
+        Some(&vec!["get".to_string(), "list".into(), "watch".into()])
+    );
+    // api's hash suffix needs its values: the name-limited rule is open
+    let api = secret(&answer, "api");
+    assert_eq!(api["name"], Value::Null);
+    assert_eq!(api["cluster"]["complete"], false);
+    assert_eq!(
+        api["cluster"]["unknown"],
+        serde_json::json!([format!(
+            "RoleBinding {ns}/named → Role {ns}/db-only limits Secrets by name, and this Secret's name is not known"
+        )])
+    );
+    assert!(!readers(api).contains_key(&subj("User", &format!("u-named-{id}"), "")));
+    assert_eq!(
+        readers(api).get(&subj("User", &format!("u-role-{id}"), "")),
+        Some(&vec!["get".to_string()])
+    );
+    assert_eq!(
+        api["git"]["sources"][0]["recipients"],
+        serde_json::json!(["carol", "me"])
+    );
+}
+
+#[test]
 fn an_unreachable_cluster_still_shows_the_git_part_and_exits_9() {
     let ns = unique("acc");
     let project = Project::new(&ns);

@@ -9,7 +9,7 @@ use crate::cli::{AccessArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::cluster::rbac::{Answer, Rbac};
 use crate::commands::{Context, outln, print_data, table};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::k8s::NAME_ANNOTATION;
 use crate::load;
 use crate::project::Project;
@@ -22,10 +22,12 @@ struct Source {
     recipients: Vec<String>,
 }
 
-/// One rendered Secret and its git side.
+/// One Secret of the selection and its git side.
 struct SecretOf {
     namespace: String,
-    name: String,
+    /// Its name in the cluster; `None` when it has a hash suffix and the
+    /// sources could not be decrypted to compute it.
+    name: Option<String>,
     /// Its name in ksec.yaml (without the hash suffix).
     declared: String,
     sources: Vec<Source>,
@@ -39,16 +41,15 @@ enum ClusterPart {
 
 pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rendered = load::rendered(
+    let (environment, listed) = list(&project, &args, ctx)?;
+    let secrets = git_part(
         &project,
-        args.target.env.as_deref(),
-        &args.target.namespaces,
-        ctx,
+        environment.as_deref(),
+        listed,
+        args.secret.as_deref(),
     )?;
-    let secrets = git_part(&project, &rendered, args.secret.as_deref())?;
     let context = args.context.clone().or_else(|| {
-        rendered
-            .environment
+        environment
             .as_ref()
             .and_then(|e| project.environments.get(e))
             .map(|e| e.context.clone())
@@ -75,7 +76,7 @@ pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
         OutputFormat::Text => print_text(&secrets, &cluster)?,
         format => print_data(
             format,
-            &data(rendered.environment.as_deref(), &secrets, &cluster),
+            &data(environment.as_deref(), &secrets, &cluster),
             true,
         )?,
     }
@@ -91,31 +92,78 @@ pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
     }
 }
 
-/// Every Secret of the render (only `--secret`, by its name in the cluster
-/// or in ksec.yaml), with the recipients of each of its encrypted sources.
+/// (namespace, name in the cluster if known, name in ksec.yaml)
+type Listed = Vec<(String, Option<String>, String)>;
+
+/// The Secrets of the selection: as rendered (exact names, hash suffix
+/// included), or, when the sources cannot be decrypted (no identity, or
+/// not one of their recipients), as declared in ksec.yaml, where a
+/// hash-suffixed name is not known. Either way no value is printed.
+fn list(project: &Project, args: &AccessArgs, ctx: &Context) -> Result<(Option<String>, Listed)> {
+    let (env, wanted) = (args.target.env.as_deref(), &args.target.namespaces);
+    match load::rendered(project, env, wanted, ctx) {
+        Ok(rendered) => {
+            let listed = rendered
+                .manifests
+                .iter()
+                .filter(|m| m.kind == "Secret")
+                .map(|m| {
+                    let declared = m.body["metadata"]["annotations"][NAME_ANNOTATION]
+                        .as_str()
+                        .unwrap_or(&m.name)
+                        .to_string();
+                    (m.namespace.clone(), Some(m.name.clone()), declared)
+                })
+                .collect();
+            Ok((rendered.environment, listed))
+        }
+        Err(e) if e.code == Code::Decrypt => {
+            eprintln!(
+                "warning: the sources were not decrypted ({}): a Secret named with a hash suffix is shown by its name in ksec.yaml, and RBAC rules limited to resourceNames are not counted for it",
+                e.message
+            );
+            let environment = load::select_environment(project, env)?;
+            let namespaces = load::select_namespaces(project, environment.as_deref(), wanted)?;
+            let mut listed = Vec::new();
+            for ns in namespaces {
+                for spec in &ns.secrets {
+                    let hashed = spec.hash_suffix.unwrap_or(project.defaults.hash_suffix);
+                    listed.push((
+                        ns.name.clone(),
+                        (!hashed).then(|| spec.name.clone()),
+                        spec.name.clone(),
+                    ));
+                }
+            }
+            Ok((environment, listed))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Each listed Secret (only `--secret`, by its name in the cluster or in
+/// ksec.yaml), with the recipients of each of its encrypted sources.
 fn git_part(
     project: &Project,
-    rendered: &load::Rendered,
+    environment: Option<&str>,
+    listed: Listed,
     only: Option<&str>,
 ) -> Result<Vec<SecretOf>> {
     let names = Names::new(&[project]);
+    let all: Vec<String> = listed
+        .iter()
+        .map(|(ns, name, declared)| format!("{ns}/{}", name.as_ref().unwrap_or(declared)))
+        .collect();
     let mut out = Vec::new();
-    for m in rendered.manifests.iter().filter(|m| m.kind == "Secret") {
-        let declared = m.body["metadata"]["annotations"][NAME_ANNOTATION]
-            .as_str()
-            .unwrap_or(&m.name)
-            .to_string();
-        if only.is_some_and(|want| want != m.name && want != declared) {
+    for (namespace, name, declared) in listed {
+        if only.is_some_and(|want| Some(want) != name.as_deref() && want != declared) {
             continue;
         }
-        let ns = project.namespaces.get(&m.namespace);
+        let ns = project.namespaces.get(&namespace);
         let spec = ns.and_then(|ns| ns.secrets.iter().find(|s| s.name == declared));
         let mut sources = Vec::new();
         if let (Some(ns), Some(spec)) = (ns, spec) {
-            let over = rendered
-                .environment
-                .as_ref()
-                .and_then(|e| spec.overrides.get(e));
+            let over = environment.and_then(|e| spec.overrides.get(e));
             for rel in spec
                 .sources
                 .iter()
@@ -133,28 +181,22 @@ fn git_part(
             }
         }
         out.push(SecretOf {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
+            namespace,
+            name,
             declared,
             sources,
         });
     }
-    out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    out.sort_by(|a, b| (&a.namespace, &a.declared).cmp(&(&b.namespace, &b.declared)));
     if let Some(want) = only
         && out.is_empty()
     {
-        let all: Vec<String> = rendered
-            .manifests
-            .iter()
-            .filter(|m| m.kind == "Secret")
-            .map(|m| format!("{}/{}", m.namespace, m.name))
-            .collect();
         return Err(Error::not_found(format!(
             "no Secret {} in the selection",
             crate::error::shown(want)
         ))
         .hint(if all.is_empty() {
-            "the selected namespaces render no Secret".to_string()
+            "the selected namespaces have no Secret".to_string()
         } else {
             format!("Secrets: {}", all.join(", "))
         }));
@@ -164,7 +206,7 @@ fn git_part(
 
 fn answer(cluster: &ClusterPart, s: &SecretOf) -> Option<Answer> {
     match cluster {
-        ClusterPart::Known { rbac, .. } => Some(rbac.readers(&s.namespace, &s.name)),
+        ClusterPart::Known { rbac, .. } => Some(rbac.readers(&s.namespace, s.name.as_deref())),
         ClusterPart::Unknown { .. } => None,
     }
 }
@@ -175,15 +217,18 @@ fn print_text(secrets: &[SecretOf], cluster: &ClusterPart) -> Result<()> {
     }
     let mut gaps: Vec<String> = Vec::new();
     for s in secrets {
-        if s.declared == s.name {
-            outln!("Secret {}/{}", s.namespace, s.name)?;
-        } else {
-            outln!(
-                "Secret {}/{} ({} in ksec.yaml)",
+        match &s.name {
+            Some(name) if *name == s.declared => outln!("Secret {}/{name}", s.namespace)?,
+            Some(name) => outln!(
+                "Secret {}/{name} ({} in ksec.yaml)",
                 s.namespace,
-                s.name,
                 s.declared
-            )?;
+            )?,
+            None => outln!(
+                "Secret {}/{}-<hash> (the hash suffix needs the decrypted values)",
+                s.namespace,
+                s.declared
+            )?,
         }
         if s.sources.is_empty() {
             outln!("  in git: no encrypted source (nothing to decrypt)")?;
