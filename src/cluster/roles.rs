@@ -6,7 +6,9 @@
 
 use super::Cluster;
 use super::rbac::{Binding, Rbac, Role, Rule, Subject, cannot_list};
+use super::transport::CONCURRENCY;
 use crate::error::Result;
+use futures::stream::{self, StreamExt};
 use k8s_openapi::api::rbac::v1 as rbac;
 use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
@@ -117,11 +119,18 @@ impl Cluster {
                 }
                 None => out.unknown.push(cannot_list("clusterrolebindings", None)),
             }
-            for ns in namespaces {
-                let (roles, bindings) = futures::join!(
-                    list_all(Api::<rbac::Role>::namespaced(c.clone(), ns)),
-                    list_all(Api::<rbac::RoleBinding>::namespaced(c.clone(), ns)),
-                );
+            // the namespaces in parallel, answers kept in their order
+            let per_namespace: Vec<_> = stream::iter(namespaces)
+                .map(|ns| async move {
+                    futures::join!(
+                        list_all(Api::<rbac::Role>::namespaced(c.clone(), ns)),
+                        list_all(Api::<rbac::RoleBinding>::namespaced(c.clone(), ns)),
+                    )
+                })
+                .buffered(CONCURRENCY)
+                .collect()
+                .await;
+            for (ns, (roles, bindings)) in namespaces.iter().zip(per_namespace) {
                 match roles.map_err(|e| self.fail(&format!("list roles in namespace {ns}"), &e))? {
                     Some(items) => out.roles.extend(items.into_iter().map(|r| Role {
                         namespace: ns.clone(),
