@@ -537,6 +537,51 @@ fn access_equals_kubectl_auth_can_i_for_every_bound_subject() {
 }
 
 #[test]
+fn bindings_of_one_namespace_do_not_reach_another() {
+    let (ns, other) = (unique("acc"), unique("acc"));
+    let id = unique("r");
+    kubectl_apply_stdin("admin", &rbac_objects(&ns, &id));
+    kubectl_apply_stdin(
+        "admin",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {other}}}\n"),
+    );
+    let project = Project::new(&ns);
+    // a second namespace with a Secret of the same name (the same sources)
+    let root = project.dir.path();
+    std::fs::create_dir_all(root.join("namespaces").join(&other)).unwrap();
+    std::fs::copy(
+        root.join(format!("namespaces/{ns}/db.enc.env")),
+        root.join(format!("namespaces/{other}/db.enc.env")),
+    )
+    .unwrap();
+    let mut yaml = std::fs::read_to_string(root.join("ksec.yaml")).unwrap();
+    yaml.push_str(&format!(
+        "  {other}:\n    recipients: [me, carol]\n    secrets:\n      - name: db\n        hashSuffix: false\n        sources: [db.enc.env]\n"
+    ));
+    std::fs::write(root.join("ksec.yaml"), yaml).unwrap();
+
+    let (code, answer, out) = project.access_json(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let db = |namespace: &str| {
+        answer["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["namespace"] == namespace && s["name"] == "db")
+            .unwrap_or_else(|| panic!("no Secret {namespace}/db in {answer:#}"))
+    };
+    let u = subj("User", &format!("u-role-{id}"), "");
+    for (namespace, expected) in [(&ns, true), (&other, false)] {
+        assert_eq!(
+            ksec_allows(&readers(db(namespace)), &u, "get"),
+            expected,
+            "{namespace}: {answer:#}"
+        );
+        assert_eq!(can_i(&u, "get", namespace, "db"), expected, "{namespace}");
+    }
+}
+
+#[test]
 fn a_caller_who_may_not_list_cluster_rbac_gets_an_incomplete_answer() {
     let ns = unique("acc");
     let id = unique("r");
