@@ -19,3 +19,7 @@ KSEC_CARGO_DENY=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/cargo-deny-$KSEC_CARGO_DEN
 # scripts/kube-build.sh into the tools cache and started by scripts/kube-up.sh.
 KSEC_KUBE_VERSION=1.20.2
 KSEC_KUBE_APISERVER_BIN=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-apiserver-$KSEC_KUBE_VERSION-reflect2
+# kube-controller-manager from the same source and build, run by kube-up.sh with
+# only the clusterrole-aggregation controller (it fills the rules of aggregated
+# ClusterRoles such as the default admin/edit/view).
+KSEC_KUBE_CONTROLLER_MANAGER_BIN=${KSEC_KUBE_CACHE:-$HOME/.cache/ksec}/kube-controller-manager-$KSEC_KUBE_VERSION-reflect2

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the cluster that scripts/kube-up.sh DIR started: kube-apiserver, then etcd
+# Stop the cluster that scripts/kube-up.sh DIR started: kube-controller-manager,
+# kube-apiserver, then etcd
 # (SIGTERM, SIGKILL after 5 s), by the pids in DIR/*.pid. Removes only the pid
 # files; the logs, etcd data and kubeconfig stay in DIR (delete DIR yourself).
 # Safe to run twice, or on a DIR whose processes are already gone.
@@ -17,7 +18,7 @@ is_ours() { # pid name
 }
 
 status=0
-for name in kube-apiserver etcd; do
+for name in kube-controller-manager kube-apiserver etcd; do
   f=$dir/$name.pid
   [ -f "$f" ] || continue
   pid=$(cat "$f")

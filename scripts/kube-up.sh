@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Start a throwaway Kubernetes API server (etcd + kube-apiserver 1.20.2 with RBAC,
-# no scheduler/controllers/kubelet) on loopback, with everything in DIR:
+# and kube-controller-manager running only the clusterrole-aggregation controller,
+# which fills the rules of aggregated ClusterRoles such as admin/edit/view; no
+# scheduler, other controllers or kubelet) on loopback, with everything in DIR:
 #   DIR/etcd/            etcd data            DIR/etcd.{pid,log}
 #   DIR/pki/             apiserver self-signed serving cert (apiserver.crt/.key)
 #   DIR/sa.{key,pub}     service-account signing key pair
 #   DIR/tokens.csv       static bearer tokens (random per cluster)
 #   DIR/kube-apiserver.{pid,log}
+#   DIR/kube-controller-manager.{pid,log}  (no serving port; talks to the
+#                        apiserver with the admin context of DIR/kubeconfig)
 #   DIR/kubeconfig       contexts admin (system:masters), alice (team-a),
 #                        bob (team-b), nobody (no groups); current context admin
 # Prints `export KUBECONFIG=DIR/kubeconfig` on stdout when /readyz is ok; progress
-# goes to stderr. Stop with scripts/kube-down.sh DIR. Needs the binary from
-# scripts/kube-build.sh (or KSEC_KUBE_APISERVER=/path/to/kube-apiserver) and etcd.
+# goes to stderr; ready means the aggregation controller has filled the rules of
+# the default ClusterRole `view`. Stop with scripts/kube-down.sh DIR. Needs the
+# binaries from scripts/kube-build.sh (or KSEC_KUBE_APISERVER=/path/to/kube-apiserver,
+# KSEC_KUBE_CONTROLLER_MANAGER=/path/to/kube-controller-manager) and etcd.
 # KSEC_KUBE_CPUS=LIST (taskset's cpu list, e.g. 1) keeps etcd and the apiserver on
 # those cores, as a cluster of its own machines (bench/multi.sh).
 # On failure: prints the last 40 lines of each log, stops what it started, exits 1.
@@ -23,8 +29,11 @@ usage() { echo "usage: $0 DIR" >&2; exit 2; }
 die() { echo "kube-up: ERROR: $*" >&2; exit 1; }
 
 apiserver=${KSEC_KUBE_APISERVER:-$KSEC_KUBE_APISERVER_BIN}
+controller_manager=${KSEC_KUBE_CONTROLLER_MANAGER:-$KSEC_KUBE_CONTROLLER_MANAGER_BIN}
 READY_TIMEOUT=${KSEC_KUBE_READY_TIMEOUT:-60}
 [ -x "$apiserver" ] || die "no kube-apiserver at $apiserver: run scripts/kube-build.sh first"
+[ -x "$controller_manager" ] \
+  || die "no kube-controller-manager at $controller_manager: run scripts/kube-build.sh first"
 command -v etcd >/dev/null || die "etcd not found: run scripts/kube-build.sh (installs etcd-server)"
 for c in openssl python3 curl; do command -v "$c" >/dev/null || die "$c not found"; done
 pin=()
@@ -37,7 +46,7 @@ fi
 umask 077
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
-for p in etcd kube-apiserver; do
+for p in etcd kube-apiserver kube-controller-manager; do
   if [ -f "$dir/$p.pid" ] && kill -0 "$(cat "$dir/$p.pid")" 2>/dev/null; then
     die "$p already running in $dir (pid $(cat "$dir/$p.pid")): scripts/kube-down.sh $dir first"
   fi
@@ -48,7 +57,7 @@ pids=()
 ok=0
 on_exit() {
   if [ "$ok" = 1 ]; then return; fi
-  for log in "$dir/etcd.log" "$dir/kube-apiserver.log"; do
+  for log in "$dir/etcd.log" "$dir/kube-apiserver.log" "$dir/kube-controller-manager.log"; do
     if [ -s "$log" ]; then
       echo "---- last 40 lines of $log" >&2
       tail -n 40 "$log" >&2
@@ -62,7 +71,7 @@ on_exit() {
     sleep 0.5
   done
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -f "$dir/etcd.pid" "$dir/kube-apiserver.pid"
+  rm -f "$dir/etcd.pid" "$dir/kube-apiserver.pid" "$dir/kube-controller-manager.pid"
   echo "kube-up: FAILED (stopped what it started)" >&2
 }
 trap on_exit EXIT
@@ -132,8 +141,6 @@ until [ "$(curl -ksS --max-time 2 "$url/readyz" 2>/dev/null)" = ok ]; do
   [ "$(date +%s)" -lt "$deadline" ] || die "$url/readyz not ok after ${READY_TIMEOUT}s"
   sleep 0.25
 done
-ready=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" \
-  "$start" "$(date +%s.%N)")
 
 # The apiserver wrote its self-signed serving cert (and the CA that signed it) here.
 ca=$dir/pki/apiserver.crt
@@ -171,6 +178,30 @@ EOF
   echo "current-context: admin"
 } >"$dir/kubeconfig"
 
+# Only the clusterrole-aggregation controller: without it, aggregated
+# ClusterRoles (admin, edit, view and the project's own) keep empty rules.
+# No serving port (secure or not), no leader election.
+"${pin[@]}" "$controller_manager" \
+  --kubeconfig "$dir/kubeconfig" \
+  --controllers=clusterrole-aggregation \
+  --leader-elect=false \
+  --port=0 \
+  --secure-port=0 \
+  </dev/null >"$dir/kube-controller-manager.log" 2>&1 &
+pids+=($!)
+echo $! >"$dir/kube-controller-manager.pid"
+
+# Ready once the controller has aggregated the default `view` role.
+view=$url/apis/rbac.authorization.k8s.io/v1/clusterroles/view
+until curl -fsS --cacert "$ca" -H "Authorization: Bearer $admin_tok" "$view" 2>/dev/null \
+  | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin).get("rules") else 1)' 2>/dev/null; do
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || die "process $pid exited"; done
+  [ "$(date +%s)" -lt "$deadline" ] || die "ClusterRole view still has no rules after ${READY_TIMEOUT}s (kube-controller-manager)"
+  sleep 0.25
+done
+ready=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" \
+  "$start" "$(date +%s.%N)")
+
 ok=1
-echo "kube-up: ready in ${ready}s: $url (etcd 127.0.0.1:$etcd_client), pids $(cat "$dir/etcd.pid") $(cat "$dir/kube-apiserver.pid"), logs in $dir" >&2
+echo "kube-up: ready in ${ready}s: $url (etcd 127.0.0.1:$etcd_client), pids $(cat "$dir/etcd.pid") $(cat "$dir/kube-apiserver.pid") $(cat "$dir/kube-controller-manager.pid"), logs in $dir" >&2
 echo "export KUBECONFIG=$dir/kubeconfig"

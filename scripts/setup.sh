@@ -92,8 +92,9 @@ if [ -z "${KSEC_SETUP_SKIP_KUBE:-}" ] && ! "$KSEC_CARGO_DENY" --version >/dev/nu
   echo "setup: installed cargo-deny $KSEC_CARGO_DENY_VERSION (cargo install, cached)"
 fi
 
-# kube-apiserver 1.20.2 built from Debian's source package, and etcd, for the
-# cluster tests (cached: only the first run on a machine builds it).
+# kube-apiserver and kube-controller-manager 1.20.2 built from Debian's source
+# package, and etcd, for the cluster tests (cached: only the first run on a
+# machine builds them; a machine that has the apiserver builds only the other).
 # KSEC_SETUP_SKIP_KUBE=1 skips it (scripts/demo.sh needs no cluster).
 if [ -z "${KSEC_SETUP_SKIP_KUBE:-}" ]; then
   "$(dirname "$0")/kube-build.sh" >/dev/null

@@ -375,9 +375,25 @@ pub struct AccessArgs {
     #[arg(long)]
     pub exposed: bool,
 
-    /// Print `text` (a table), `json` or `yaml`
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Print `text` (the tables; `table` is the same), `json` or `yaml`
+    #[arg(short = 'o', long, value_parser = access_output(), default_value = "text")]
     pub output: OutputFormat,
+}
+
+/// `-o` of `ksec access`: the [`OutputFormat`] values, with `table` as
+/// another name of `text` (as the issue names it).
+fn access_output() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("text").alias("table"),
+        PossibleValue::new("json"),
+        PossibleValue::new("yaml"),
+    ])
+    .map(|s| match s.as_str() {
+        "json" => OutputFormat::Json,
+        "yaml" => OutputFormat::Yaml,
+        _ => OutputFormat::Text,
+    })
 }
 
 #[derive(Debug, Subcommand)]

@@ -117,6 +117,16 @@ fn parse_sops(path: &Path) -> Result<Option<EncryptedFile>> {
     }
 }
 
+/// The age recipients (public keys) that can decrypt the SOPS file at
+/// `path` today, read from its metadata (nothing is decrypted); `None` when
+/// it is not a SOPS file.
+pub fn recipients_of(path: &Path) -> Result<Option<Vec<String>>> {
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(Error::io("read", path, &e));
+    }
+    Ok(parse_sops(path)?.map(|f| f.recipients()))
+}
+
 /// A file whose data key is to be replaced: who loses access to it, and
 /// the names of its encrypted values (read from the file, never decrypted).
 pub struct Exposed {

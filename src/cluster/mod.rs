@@ -10,6 +10,8 @@
 pub mod connect;
 pub mod plan;
 pub mod preflight;
+pub mod rbac;
+mod roles;
 pub mod transport;
 pub mod versions;
 
