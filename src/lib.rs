@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod gitdriver;
 pub mod gitops;
 pub mod guard;
+pub mod history;
 pub mod k8s;
 pub mod keys;
 pub mod load;
