@@ -16,6 +16,7 @@
 //! them through the git CLI and decrypts with the caller's identities.
 
 pub mod read;
+pub mod report;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +98,8 @@ pub struct Exposure {
     /// When the key lost access: the first version after the last one
     /// encrypted to it (`None`: it loses it now, in this very run).
     pub lost: Option<Timestamp>,
+    /// Whether that version is the working tree's file, not committed yet.
+    pub lost_uncommitted: bool,
 }
 
 /// The current values of a file and their past. `gone` are keys to count as
@@ -133,10 +136,14 @@ pub fn pasts(history: &FileHistory, gone: &BTreeSet<String>) -> Vec<ValuePast> {
         let exposed = readers
             .into_iter()
             .filter(|(k, _)| !readers_now.contains(k))
-            .map(|(k, first)| Exposure {
-                key: k.clone(),
-                since: first,
-                lost: lost_access(&history.versions, k),
+            .map(|(k, first)| {
+                let lost = lost_access(&history.versions, k);
+                Exposure {
+                    key: k.clone(),
+                    since: first,
+                    lost: lost.map(|v| v.time),
+                    lost_uncommitted: lost.is_some_and(|v| v.commit.is_none()),
+                }
             })
             .collect();
         out.push(ValuePast {
@@ -160,11 +167,11 @@ fn note<'a>(v: &'a Version, readers: &mut BTreeMap<&'a String, Timestamp>) {
     }
 }
 
-/// The time of the first version after the last one encrypted to `key`;
-/// `None` when the newest version is (the key is being removed now).
-fn lost_access(versions: &[Version], key: &str) -> Option<Timestamp> {
+/// The first version after the last one encrypted to `key`; `None` when
+/// the newest version is (the key is being removed now).
+fn lost_access<'a>(versions: &'a [Version], key: &str) -> Option<&'a Version> {
     let last = versions.iter().rposition(|v| v.recipients.contains(key))?;
-    versions.get(last + 1).map(|v| v.time)
+    versions.get(last + 1)
 }
 
 /// Key → name from a ksec.yaml's `recipients:` (a historical version, read

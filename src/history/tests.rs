@@ -66,6 +66,7 @@ fn a_removed_reader_is_exposed_to_values_unchanged_since_and_not_to_rotated_ones
             key: "bob".into(),
             since: day(1),
             lost: Some(day(2)),
+            lost_uncommitted: false,
         }]
     );
     let b = by_key(&pasts, "B");
@@ -105,6 +106,7 @@ fn a_key_being_removed_now_is_exposed_with_no_loss_date_yet() {
             key: "bob".into(),
             since: day(1),
             lost: None,
+            lost_uncommitted: false,
         }]
     );
     assert!(super::pasts(&h, &BTreeSet::new())[0].exposed.is_empty());

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_exposed;
 mod age_plugin;
 mod apply_safety;
 mod bounded_memory;
