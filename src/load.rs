@@ -108,7 +108,7 @@ pub fn identities_or_none(ctx: &Context) -> Result<Identities> {
     }
 }
 
-/// The encrypted files (relative to the project root) of the namespaces
+/// The encrypted files of the namespaces
 /// `--env` and `-n` select (every namespace without either), or with
 /// `secret` only the sources of the Secrets of that name (overrides too).
 pub fn secret_sources(
@@ -116,7 +116,7 @@ pub fn secret_sources(
     env: Option<&str>,
     namespaces: &[String],
     secret: Option<&str>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<crate::access::plan::Source>> {
     let env = match env {
         Some(_) => select_environment(project, env)?,
         None => None,
@@ -151,7 +151,6 @@ pub fn secret_sources(
                 .as_ref()
                 .is_none_or(|paths| paths.iter().any(|p| *p == f.path))
         })
-        .map(|f| f.rel)
         .collect())
 }
 

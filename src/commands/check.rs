@@ -11,6 +11,9 @@ use crate::project::{self, FILE_NAME, Problem, Project};
 use std::path::Path;
 
 pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
+    if args.rotation {
+        return rotation(&args, ctx);
+    }
     let root = project::find_root(ctx.project_flag.as_deref())?;
     let repo = Repo::open(&root)?;
 
@@ -296,4 +299,99 @@ mod tests {
         assert!(hook_script("it's here/").contains("--project 'it'\\''s here'\n"));
         assert!(hook_script("").starts_with("#!/bin/sh\n# installed by ksec hook install\n"));
     }
+}
+
+/// `check --rotation`: every value with a `rotateAfter`, aged from the
+/// version of the git history where it first appeared (else from its
+/// file's `lastmodified`); overdue ones fail the check (exit 11), those in
+/// the last tenth of their period are reported as due soon.
+fn rotation(args: &CheckArgs, ctx: &Context) -> Result<()> {
+    use crate::history::{read, rotation};
+    let project = Project::discover(ctx.project_flag.as_deref())?;
+    let now = crate::clock::now().map_err(|why| {
+        Error::usage(why).hint("unset KSEC_NOW, or give an instant like 2027-03-01T00:00:00Z")
+    })?;
+    let sources = load::secret_sources(&project, None, &[], None)?;
+    let rels: Vec<String> = sources.iter().map(|s| s.rel.clone()).collect();
+    let identities = load::identities_or_none(ctx)?;
+    let histories = read::read(&project.root, &rels, &identities)?;
+    let mut dues = Vec::new();
+    for (source, history) in sources.iter().zip(&histories.files) {
+        let Some(ns) = project.namespaces.get(&source.namespace) else {
+            continue;
+        };
+        let (whole, keys) = rotation::policy(&project.root, ns, &source.path);
+        dues.extend(rotation::dues(history, whole.as_ref(), &keys, now));
+    }
+    dues.sort_by(|a, b| (a.state, a.due, &a.file, &a.key).cmp(&(b.state, b.due, &b.file, &b.key)));
+    let count = |s: rotation::State| dues.iter().filter(|d| d.state == s).count();
+    let (overdue, soon) = (
+        count(rotation::State::Overdue),
+        count(rotation::State::DueSoon),
+    );
+    let day = crate::history::report::day;
+    match args.output {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            let json = serde_json::json!({
+                "rotation": dues.iter().map(|d| serde_json::json!({
+                    "file": d.file,
+                    "key": d.key,
+                    "since": d.since.to_string(),
+                    "from": if d.from_history { "git" } else { "lastmodified" },
+                    "rotateAfter": d.rotate_after.text,
+                    "due": d.due.to_string(),
+                    "state": d.state.word(),
+                    "uncomparedVersions": d.unknown,
+                    "rotate": crate::history::report::rotate_command(&d.file, &d.key),
+                })).collect::<Vec<_>>(),
+            });
+            super::print_data(args.output, &json, true)?;
+        }
+        OutputFormat::Text => {
+            let mut rows =
+                vec![["STATE", "FILE", "KEY", "SINCE", "ROTATE AFTER", "DUE"].map(String::from)];
+            for d in dues.iter().filter(|d| d.state != rotation::State::Fine) {
+                let since = if d.from_history {
+                    day(d.since)
+                } else {
+                    format!("{} (lastmodified)", day(d.since))
+                };
+                rows.push([
+                    d.state.word().to_string(),
+                    d.file.clone(),
+                    d.key.clone(),
+                    since,
+                    d.rotate_after.text.clone(),
+                    day(d.due),
+                ]);
+            }
+            let mut out = String::new();
+            if rows.len() > 1 {
+                out.push_str(&super::table(&rows));
+                out.push_str("\nrotate with `ksec set FILE KEY --generate` (or `ksec set FILE KEY` with a value from its issuer)\n");
+            }
+            out.push_str(&format!(
+                "ksec check --rotation: {} value{} with rotateAfter, {overdue} overdue, {soon} due soon\n",
+                dues.len(),
+                plural(dues.len())
+            ));
+            write_stdout(out.as_bytes())?;
+            for note in crate::history::report::notes(&histories) {
+                if histories.in_git {
+                    eprintln!("{note}");
+                }
+            }
+        }
+    }
+    if overdue > 0 {
+        return Err(Error::new(
+            Code::CheckFailed,
+            format!(
+                "{overdue} value{} overdue for rotation",
+                if overdue == 1 { " is" } else { "s are" }
+            ),
+        )
+        .hint("rotate them (`ksec set FILE KEY --generate`, or a new value from its issuer) and commit"));
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@
 
 pub mod read;
 pub mod report;
+pub mod rotation;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};

@@ -23,6 +23,16 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        let w = World::outside_git();
+        w.git(&["init", "-q", "-b", "main"], "");
+        w.git(&["config", "user.name", "Test"], "");
+        w.git(&["config", "user.email", "test@example.com"], "");
+        w.git(&["config", "commit.gpgsign", "false"], "");
+        w
+    }
+
+    /// The same project in no git repository.
+    pub fn outside_git() -> World {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         let keys = tmp.path().join("keys");
@@ -46,10 +56,6 @@ impl World {
             ),
         )
         .unwrap();
-        w.git(&["init", "-q", "-b", "main"], "");
-        w.git(&["config", "user.name", "Test"], "");
-        w.git(&["config", "user.email", "test@example.com"], "");
-        w.git(&["config", "commit.gpgsign", "false"], "");
         w
     }
 
@@ -106,14 +112,17 @@ impl World {
         assert!(out.status.success(), "set {key}: {}", stderr(&out));
     }
 
-    /// The first file: one value, encrypted to alice.
+    /// The first file: one value, encrypted to alice (committed at `date`
+    /// when the project is in git).
     pub fn start(&mut self, date: &str) {
         let value = canary("first");
         self.values.push(value.clone());
         std::fs::write(self.root.join(FILE), format!("FIRST: {value}\n")).unwrap();
         let out = self.ksec(&["encrypt", "--in-place", FILE]);
         assert!(out.status.success(), "{}", stderr(&out));
-        self.commit(date);
+        if self.root.join(".git").exists() {
+            self.commit(date);
+        }
     }
 }
 

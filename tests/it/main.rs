@@ -46,6 +46,7 @@ mod readme;
 mod recipients;
 mod render;
 mod render_kubectl;
+mod rotation;
 mod set_input;
 mod setup;
 mod sops_compat;

@@ -18,7 +18,10 @@ pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
         args.target.env.as_deref(),
         &args.target.namespaces,
         args.secret.as_deref(),
-    )?;
+    )?
+    .into_iter()
+    .map(|s| s.rel)
+    .collect::<Vec<_>>();
     let identities = crate::load::identities_or_none(ctx)?;
     let histories = read::read(&project.root, &rels, &identities)?;
     let names = crate::access::Names::new(&[&project]);
