@@ -146,11 +146,7 @@ pub fn secret_sources(
     Ok(files
         .into_iter()
         .filter(|f| chosen.iter().any(|ns| ns.name == f.namespace))
-        .filter(|f| {
-            named
-                .as_ref()
-                .is_none_or(|paths| paths.iter().any(|p| *p == f.path))
-        })
+        .filter(|f| named.as_ref().is_none_or(|paths| paths.contains(&f.path)))
         .collect())
 }
 

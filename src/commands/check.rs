@@ -285,22 +285,6 @@ fn sh_quote(text: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hook_script_names_the_project_folder() {
-        assert!(hook_script("").contains("\nexec ksec check --staged\n"));
-        assert!(
-            hook_script("deploy/k8s/")
-                .contains("\nexec ksec check --staged --project deploy/k8s\n")
-        );
-        assert!(hook_script("it's here/").contains("--project 'it'\\''s here'\n"));
-        assert!(hook_script("").starts_with("#!/bin/sh\n# installed by ksec hook install\n"));
-    }
-}
-
 /// `check --rotation`: every value with a `rotateAfter`, aged from the
 /// version of the git history where it first appeared (else from its
 /// file's `lastmodified`); overdue ones fail the check (exit 11), those in
@@ -394,4 +378,20 @@ fn rotation(args: &CheckArgs, ctx: &Context) -> Result<()> {
         .hint("rotate them (`ksec set FILE KEY --generate`, or a new value from its issuer) and commit"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_script_names_the_project_folder() {
+        assert!(hook_script("").contains("\nexec ksec check --staged\n"));
+        assert!(
+            hook_script("deploy/k8s/")
+                .contains("\nexec ksec check --staged --project deploy/k8s\n")
+        );
+        assert!(hook_script("it's here/").contains("--project 'it'\\''s here'\n"));
+        assert!(hook_script("").starts_with("#!/bin/sh\n# installed by ksec hook install\n"));
+    }
 }

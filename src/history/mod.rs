@@ -55,7 +55,8 @@ pub struct Version {
     pub time: Timestamp,
     /// The age recipients of its data key (as [`crate::access::key_id`]).
     pub recipients: BTreeSet<String>,
-    /// Encrypted key path → fingerprint.
+    /// Encrypted key path (as `ksec set` takes it: `KEY`, `["a"]["b"]`)
+    /// → fingerprint.
     pub values: BTreeMap<String, Print>,
     /// Whether the caller's identities decrypted it.
     pub opened: bool,
@@ -74,7 +75,7 @@ pub struct FileHistory {
 /// A value still current, and its past.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValuePast {
-    /// The key path (`DB_PASSWORD`, `db.password`).
+    /// The key path, as `ksec set` takes it (`DB_PASSWORD`, `["db"]["password"]`).
     pub key: String,
     /// When the value first appeared: the oldest version holding it.
     pub since: Timestamp,

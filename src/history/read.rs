@@ -211,21 +211,19 @@ fn version(
     let encrypted: BTreeSet<String> = file.encrypted_keys().ok()?.into_iter().collect();
     let recipients = file.recipients().iter().map(|r| key_id(r)).collect();
     let mut ciphers = BTreeMap::new();
-    leaves(&file.body, "", &mut |key, leaf| {
-        if encrypted.contains(key) {
+    leaves(&file.body, &mut |shown, key, leaf| {
+        if encrypted.contains(shown) {
             ciphers
-                .entry(key.to_string())
+                .entry(key)
                 .or_insert_with(|| Sha256::digest(leaf.expose().as_bytes()).into());
         }
     });
     let mut plains = BTreeMap::new();
     let opened = match file.open_to_read(identities) {
         Ok(opened) => {
-            leaves(&opened.plain, "", &mut |key, leaf| {
-                if encrypted.contains(key) {
-                    plains
-                        .entry(key.to_string())
-                        .or_insert_with(|| prints.of(leaf));
+            leaves(&opened.plain, &mut |shown, key, leaf| {
+                if encrypted.contains(shown) {
+                    plains.entry(key).or_insert_with(|| prints.of(leaf));
                 }
             });
             true
@@ -258,31 +256,60 @@ pub fn lastmodified(path: &Path, bytes: &[u8]) -> Option<Timestamp> {
         .ok()
 }
 
-/// Each leaf with its key path, named as `encrypted_keys` names them
-/// (`a.b`, `list[0]`).
-fn leaves(value: &Value, shown: &str, found: &mut dyn FnMut(&str, &Leaf)) {
-    match value {
-        Value::Null | Value::Comment(_) => {}
-        Value::Leaf(leaf) => found(shown, leaf),
-        Value::Seq(items) => {
-            let items = items.iter().filter(|v| !matches!(v, Value::Comment(_)));
-            for (i, v) in items.enumerate() {
-                leaves(v, &format!("{shown}[{i}]"), found);
+/// Each leaf with its key path twice: as `encrypted_keys` names it (`a.b`,
+/// `list[0]`), and as `ksec set` takes it (`KEY` at the top, else the sops
+/// path `["a"]["b"]`, `["list"][0]`).
+fn leaves(value: &Value, found: &mut dyn FnMut(&str, String, &Leaf)) {
+    fn walk(
+        value: &Value,
+        shown: &str,
+        path: &mut Vec<String>,
+        found: &mut dyn FnMut(&str, String, &Leaf),
+    ) {
+        match value {
+            Value::Null | Value::Comment(_) => {}
+            Value::Leaf(leaf) => {
+                let set = match path.as_slice() {
+                    [one] if !one.starts_with('[') => one.clone(),
+                    steps => steps
+                        .iter()
+                        .map(|s| {
+                            if s.starts_with('[') {
+                                s.clone()
+                            } else {
+                                // as `ksec set` reads it: no escapes
+                                format!("[\"{s}\"]")
+                            }
+                        })
+                        .collect(),
+                };
+                found(shown, set, leaf);
             }
-        }
-        Value::Map(items) => {
-            for item in items {
-                if let Item::Pair(key, v) = item {
-                    let name = if shown.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{shown}.{key}")
-                    };
-                    leaves(v, &name, found);
+            Value::Seq(items) => {
+                let items = items.iter().filter(|v| !matches!(v, Value::Comment(_)));
+                for (i, v) in items.enumerate() {
+                    path.push(format!("[{i}]"));
+                    walk(v, &format!("{shown}[{i}]"), path, found);
+                    path.pop();
+                }
+            }
+            Value::Map(items) => {
+                for item in items {
+                    if let Item::Pair(key, v) = item {
+                        let name = if shown.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{shown}.{key}")
+                        };
+                        path.push(key.clone());
+                        walk(v, &name, path, found);
+                        path.pop();
+                    }
                 }
             }
         }
     }
+    walk(value, "", &mut Vec::new(), found);
 }
 
 #[cfg(test)]
@@ -315,6 +342,26 @@ mod tests {
             vec![
                 ("c2", 200, "ns/s.enc.yaml", b.as_str()),
                 ("c1", 100, "ns/s.enc.yaml", a.as_str()),
+            ]
+        );
+    }
+
+    #[test]
+    fn key_paths_are_named_as_ksec_set_takes_them() {
+        let text = "TOP: a\ntls.crt: b\ndb:\n  user: c\nhosts:\n  - d\n";
+        let tree = crate::crypto::sops::parse_plain(text, Format::Yaml).unwrap();
+        let mut seen = Vec::new();
+        leaves(&tree, &mut |shown, set, _| {
+            seen.push((shown.to_string(), set))
+        });
+        let pairs: Vec<(&str, &str)> = seen.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("TOP", "TOP"),
+                ("tls.crt", "tls.crt"),
+                ("db.user", "[\"db\"][\"user\"]"),
+                ("hosts[0]", "[\"hosts\"][0]"),
             ]
         );
     }

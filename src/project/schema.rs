@@ -317,6 +317,7 @@ enum Struct {
     ConfigMapOverride,
     Secret,
     SecretOverride,
+    KeySettings,
     Mount,
 }
 
@@ -336,6 +337,7 @@ impl Struct {
             Struct::ConfigMapOverride => fields_of::<ConfigMapOverride>(),
             Struct::Secret => fields_of::<Secret>(),
             Struct::SecretOverride => fields_of::<SecretOverride>(),
+            Struct::KeySettings => fields_of::<KeySettings>(),
             Struct::Mount => fields_of::<Mount>(),
         }
     }
@@ -355,6 +357,7 @@ impl Struct {
             (Struct::ConfigMap, "mount") | (Struct::Secret, "mount") => S(Struct::Mount),
             (Struct::ConfigMap, "overrides") => MapOf(Struct::ConfigMapOverride),
             (Struct::Secret, "overrides") => MapOf(Struct::SecretOverride),
+            (Struct::Secret, "keys") => MapOf(Struct::KeySettings),
             _ => Shape::Any,
         }
     }

@@ -731,7 +731,7 @@ fn remove_rotates_every_file_the_member_could_read_and_their_key_opens_none() {
         ),
         (
             "namespaces/payments/db.enc.yaml",
-            &["DB_PASSWORD", "db.user", "db.port"],
+            &["DB_PASSWORD", r#"["db"]["user"]"#, r#"["db"]["port"]"#],
         ),
         (LEGACY, &["LEGACY_KEY"]),
         ("namespaces/search/token.enc.yaml", &["SEARCH_TOKEN"]),
