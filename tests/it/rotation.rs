@@ -168,4 +168,20 @@ fn a_rotate_after_that_is_no_duration_is_an_error_at_its_line() {
         "{}",
         stderr(&out)
     );
+    // a typo under a key's settings is named, with what it likely meant
+    let yaml = std::fs::read_to_string(w.root.join("ksec.yaml"))
+        .unwrap()
+        .replace("    rotateAfter: 90\n", "")
+        .replace(
+            "        sources: [db.enc.yaml]\n",
+            "        sources: [db.enc.yaml]\n        keys:\n          API_TOKEN: {rotateAftr: 30d}\n",
+        );
+    std::fs::write(w.root.join("ksec.yaml"), yaml).unwrap();
+    let out = w.ksec(&["check", "--rotation"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rotateAftr: unknown field; did you mean rotateAfter?"),
+        "{}",
+        stderr(&out)
+    );
 }
