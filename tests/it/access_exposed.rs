@@ -112,6 +112,19 @@ impl World {
         assert!(out.status.success(), "set {key}: {}", stderr(&out));
     }
 
+    /// FIRST set (2026-01-01), bob added (02-01) and removed (03-01), each
+    /// committed.
+    pub fn bob_came_and_went() -> World {
+        let mut w = World::new();
+        w.start("2026-01-01T10:00:00Z");
+        let bob = w.bob.recipient.clone();
+        w.ksec(&["recipients", "add", &bob, "--name", "bob", "-n", "app"]);
+        w.commit("2026-02-01T10:00:00Z");
+        w.ksec(&["recipients", "remove", "bob"]);
+        w.commit("2026-03-01T10:00:00Z");
+        w
+    }
+
     /// The first file: one value, encrypted to alice (committed at `date`
     /// when the project is in git).
     pub fn start(&mut self, date: &str) {
@@ -203,7 +216,7 @@ fn a_removed_recipient_is_exposed_to_the_values_not_rotated_since_and_to_no_othe
     insta::assert_snapshot!("table", text.replace(&w.bob.recipient, "BOB"));
     assert!(!text.contains("alice"));
 
-    // filters: another namespace's view is empty; --secret names db's file
+    // --secret: the sources of that Secret; an unknown one is not found
     let out = w.ksec(&["access", "--exposed", "--secret", "db", "-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("DB_PASSWORD"));
@@ -213,13 +226,7 @@ fn a_removed_recipient_is_exposed_to_the_values_not_rotated_since_and_to_no_othe
 
 #[test]
 fn uncommitted_changes_count_as_the_newest_version() {
-    let mut w = World::new();
-    w.start("2026-01-01T10:00:00Z");
-    let bob = w.bob.recipient.clone();
-    w.ksec(&["recipients", "add", &bob, "--name", "bob", "-n", "app"]);
-    w.commit("2026-02-01T10:00:00Z");
-    w.ksec(&["recipients", "remove", "bob"]);
-    w.commit("2026-03-01T10:00:00Z");
+    let mut w = World::bob_came_and_went();
     assert_eq!(
         exposed(&w),
         vec![("FIRST".to_string(), vec!["bob".to_string()])]
@@ -231,13 +238,7 @@ fn uncommitted_changes_count_as_the_newest_version() {
 
 #[test]
 fn versions_the_caller_cannot_decrypt_are_compared_by_ciphertext_and_said_so() {
-    let mut w = World::new();
-    w.start("2026-01-01T10:00:00Z");
-    let bob = w.bob.recipient.clone();
-    w.ksec(&["recipients", "add", &bob, "--name", "bob", "-n", "app"]);
-    w.commit("2026-02-01T10:00:00Z");
-    w.ksec(&["recipients", "remove", "bob"]);
-    w.commit("2026-03-01T10:00:00Z");
+    let w = World::bob_came_and_went();
     // bob reads the history: only the versions he was given open for him
     let out = w.ksec_as(&w.bob, &["access", "--exposed", "-o", "json"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -10,14 +10,18 @@ use std::process::Output;
 
 /// ksec.yaml with `rotateAfter` on the namespace (90d) and on one key (30d).
 fn with_rotation(w: &World) {
-    std::fs::write(
-        w.root.join("ksec.yaml"),
-        format!(
-            "version: 1\nrecipients:\n  alice: {}\nnamespaces:\n  app:\n    recipients: [alice]\n    rotateAfter: 90d\n    secrets:\n      - name: db\n        sources: [db.enc.yaml]\n        keys:\n          API_TOKEN:\n            rotateAfter: 30d\n",
-            w.alice.recipient
-        ),
-    )
-    .unwrap();
+    let path = w.root.join("ksec.yaml");
+    let yaml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "    recipients: [alice]\n",
+            "    recipients: [alice]\n    rotateAfter: 90d\n",
+        )
+        .replace(
+            "        sources: [db.enc.yaml]\n",
+            "        sources: [db.enc.yaml]\n        keys:\n          API_TOKEN:\n            rotateAfter: 30d\n",
+        );
+    std::fs::write(path, yaml).unwrap();
 }
 
 fn check_at(w: &World, now: &str) -> Output {
