@@ -142,7 +142,7 @@ impl Change<'_> {
             let mut out = format!("{} {}\n", self.verbs.0, self.edit.headline);
             out.push_str(&dry_run_text(&plan, &names, self.removed));
             let ids = crate::load::identities_or_none(ctx)?;
-            out.push_str(&self.still_exposed(&plan, &ids, &names, true)?);
+            out.push_str(&self.still_exposed(&plan, &ids, &names, true));
             out.push_str(DRY_RUN_DONE);
             return write_stdout(out.as_bytes());
         }
@@ -159,14 +159,29 @@ impl Change<'_> {
         } else {
             ids
         };
-        write_stdout(self.still_exposed(&plan, &ids, &names, false)?.as_bytes())
+        write_stdout(self.still_exposed(&plan, &ids, &names, false).as_bytes())
     }
 
     /// After a removal (or its dry run), from the git history of the files
     /// the removed key could read: each value it may still hold, since
     /// when, and the command that rotates it. Outside git there is no
     /// history: the list above (file by file) is all there is.
-    fn still_exposed(
+    fn still_exposed(&self, plan: &Plan, ids: &[Identity], names: &Names, dry: bool) -> String {
+        match self.exposed_values(plan, ids, names, dry) {
+            Ok(text) => text,
+            // the removal stands; only its list is missing
+            Err(err) => {
+                eprintln!(
+                    "warning: cannot list the values {} may still hold from the git history: {}; run `ksec access --exposed` once that is fixed",
+                    self.removed.unwrap_or("the removed recipient"),
+                    err.message
+                );
+                String::new()
+            }
+        }
+    }
+
+    fn exposed_values(
         &self,
         plan: &Plan,
         ids: &[Identity],

@@ -74,10 +74,15 @@ pub struct Histories {
 pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<Histories> {
     let prints = Fingerprints::new();
     let in_git = root.ancestors().any(|d| d.join(".git").exists());
-    let mut committed: BTreeMap<String, Vec<(String, Timestamp, Vec<u8>)>> = BTreeMap::new();
+    let mut committed = Committed::new();
     let mut names = BTreeMap::new();
     if in_git {
         let repo = Repo::open(root)?;
+        // a repository with no commit yet has no history (and `git log`
+        // would fail)
+        if repo.run(&["rev-parse", "--verify", "-q", "HEAD"]).is_err() {
+            return finish(root, rels, identities, &prints, &committed, names, in_git);
+        }
         let mut args = vec![
             "log",
             "-z",
@@ -107,6 +112,22 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
             ));
         }
     }
+    finish(root, rels, identities, &prints, &committed, names, in_git)
+}
+
+/// Committed versions of a file: (commit, date, bytes), oldest first.
+type Committed = BTreeMap<String, Vec<(String, Timestamp, Vec<u8>)>>;
+
+/// The histories from the committed versions and the working tree.
+fn finish(
+    root: &Path,
+    rels: &[String],
+    identities: &[Identity],
+    prints: &Fingerprints,
+    committed: &Committed,
+    names: BTreeMap<String, String>,
+    in_git: bool,
+) -> Result<Histories> {
     let files = crate::parallel::map(rels, |rel| {
         let path = root.join(rel);
         let blobs = committed.get(rel).map(Vec::as_slice).unwrap_or_default();
@@ -117,7 +138,7 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
                     &path,
                     bytes,
                     identities,
-                    &prints,
+                    prints,
                     Some(commit.clone()),
                     *time,
                 )
@@ -127,7 +148,7 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
         let same_as_head = blobs.last().is_some_and(|(_, _, b)| *b == work);
         if !same_as_head {
             let time = lastmodified(&path, &work).unwrap_or(Timestamp::UNIX_EPOCH);
-            if let Some(v) = version(&path, &work, identities, &prints, None, time) {
+            if let Some(v) = version(&path, &work, identities, prints, None, time) {
                 versions.push(v);
             }
         }

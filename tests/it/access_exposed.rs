@@ -250,3 +250,19 @@ fn versions_the_caller_cannot_decrypt_are_compared_by_ciphertext_and_said_so() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_repository_without_commits_has_only_the_working_tree() {
+    let mut w = World::new();
+    w.start("2026-01-01T10:00:00Z");
+    // start committed: undo that, keeping the files
+    w.git(&["update-ref", "-d", "HEAD"], "");
+    let out = w.ksec(&["access", "--exposed", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "[]");
+    let bob = w.bob.recipient.clone();
+    w.ksec(&["recipients", "add", &bob, "--name", "bob", "-n", "app"]);
+    let out = w.ksec(&["recipients", "remove", "bob"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
