@@ -83,7 +83,9 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
         if repo.run(&["rev-parse", "--verify", "-q", "HEAD"]).is_err() {
             return finish(root, rels, identities, &prints, &committed, names, in_git);
         }
+        // file names are names, not patterns (`*`, `:` in a name)
         let mut args = vec![
+            "--literal-pathspecs",
             "log",
             "-z",
             "--format=%x01%H %ct",
