@@ -360,12 +360,12 @@ fn rotation(args: &CheckArgs, ctx: &Context) -> Result<()> {
                 plural(dues.len())
             ));
             write_stdout(out.as_bytes())?;
-            for note in crate::history::report::notes(&histories) {
-                if histories.in_git {
-                    eprintln!("{note}");
-                }
-            }
         }
+    }
+    // (outside git, the note that no past reader can be found is moot here)
+    let notes = crate::history::report::notes(&histories);
+    for note in notes.iter().skip(usize::from(!histories.in_git)) {
+        eprintln!("{note}");
     }
     if overdue > 0 {
         return Err(Error::new(

@@ -181,7 +181,7 @@ pub fn notes(histories: &Histories) -> Vec<String> {
         let closed = f.versions.iter().filter(|v| !v.opened).count();
         if closed > 0 {
             notes.push(format!(
-                "note: {closed} version{} of {} could not be decrypted with your identity: compared by ciphertext only, so a value there may be the same as today's without it being listed (ask someone who can read them to run this too)",
+                "note: {closed} version{} of {} could not be decrypted with your identity: compared by ciphertext only, so a value there may be today's without ksec knowing (its past readers and age are then not counted; ask someone who can read them to run this too)",
                 if closed == 1 { "" } else { "s" },
                 f.rel
             ));
