@@ -222,6 +222,12 @@ fn a_removed_recipient_is_exposed_to_the_values_not_rotated_since_and_to_no_othe
     assert!(stdout(&out).contains("DB_PASSWORD"));
     let out = w.ksec(&["access", "--exposed", "--secret", "nope"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // -n: the namespace's files; an unknown namespace is not found
+    let out = w.ksec(&["access", "--exposed", "-n", "app", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("DB_PASSWORD"));
+    let out = w.ksec(&["access", "--exposed", "-n", "nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
 #[test]

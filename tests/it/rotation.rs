@@ -8,18 +8,19 @@ use crate::access_exposed::{FILE, World};
 use crate::common::stderr;
 use std::process::Output;
 
-/// ksec.yaml with `rotateAfter` on the namespace (90d) and on one key (30d).
+/// ksec.yaml with `rotateAfter` on the namespace (365d), on Secret `db`
+/// (90d) and on its key API_TOKEN (30d).
 fn with_rotation(w: &World) {
     let path = w.root.join("ksec.yaml");
     let yaml = std::fs::read_to_string(&path)
         .unwrap()
         .replace(
             "    recipients: [alice]\n",
-            "    recipients: [alice]\n    rotateAfter: 90d\n",
+            "    recipients: [alice]\n    rotateAfter: 365d\n",
         )
         .replace(
             "        sources: [db.enc.yaml]\n",
-            "        sources: [db.enc.yaml]\n        keys:\n          API_TOKEN:\n            rotateAfter: 30d\n",
+            "        sources: [db.enc.yaml]\n        rotateAfter: 90d\n        keys:\n          API_TOKEN:\n            rotateAfter: 30d\n",
         );
     std::fs::write(path, yaml).unwrap();
 }
@@ -131,6 +132,13 @@ fn outside_git_a_value_is_as_old_as_its_files_lastmodified() {
     let mut w = World::outside_git();
     with_rotation(&w);
     w.start("");
+    // a file of the namespace that no Secret names: the namespace's 365d
+    let other = "namespaces/app/other.enc.yaml";
+    let value = crate::common::canary("other");
+    w.values.push(value.clone());
+    std::fs::write(w.root.join(other), format!("OTHER: {value}\n")).unwrap();
+    let out = w.ksec(&["encrypt", "--in-place", other]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(w.root.join(FILE)).unwrap();
     let stamp = text
         .lines()
@@ -148,11 +156,23 @@ fn outside_git_a_value_is_as_old_as_its_files_lastmodified() {
     let out = check_at(&w, &later(10));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["rotation"][0]["from"], "lastmodified");
-    assert_eq!(v["rotation"][0]["state"], "ok");
+    for d in v["rotation"].as_array().unwrap() {
+        assert_eq!(d["from"], "lastmodified");
+        assert_eq!(d["state"], "ok");
+    }
+    // FIRST by its Secret's 90d, OTHER by the namespace's 365d
     let out = check_at(&w, &later(91));
     assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
-    assert_eq!(states(&out)[0].1, "overdue");
+    let state_of = |out: &Output, key: &str| {
+        states(out)
+            .into_iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, state, _)| state)
+    };
+    assert_eq!(state_of(&out, "FIRST").as_deref(), Some("overdue"));
+    assert_eq!(state_of(&out, "OTHER").as_deref(), Some("ok"));
+    let out = check_at(&w, &later(366));
+    assert_eq!(state_of(&out, "OTHER").as_deref(), Some("overdue"));
 }
 
 #[test]
