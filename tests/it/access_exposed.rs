@@ -101,7 +101,13 @@ impl World {
 
     /// `ksec set FILE KEY` with a fresh canary on stdin, as alice.
     pub fn set(&mut self, file: &str, key: &str) {
-        let value = canary(&key.to_lowercase().replace('_', "-"));
+        let tag: String = key
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .map(|c| if c == '_' { '-' } else { c })
+            .collect();
+        let value = canary(&tag);
         self.values.push(value.clone());
         let out = ksec_with(&self.home, &self.alice)
             .current_dir(&self.root)
@@ -271,4 +277,29 @@ fn a_repository_without_commits_has_only_the_working_tree() {
     let out = w.ksec(&["recipients", "remove", "bob"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_nested_value_is_named_as_ksec_set_takes_it_and_that_command_rotates_it() {
+    let mut w = World::new();
+    w.start("2026-01-01T10:00:00Z");
+    let bob = w.bob.recipient.clone();
+    w.ksec(&["recipients", "add", &bob, "--name", "bob", "-n", "app"]);
+    let nested = r#"["db"]["user"]"#;
+    w.set(FILE, nested);
+    w.commit("2026-02-01T10:00:00Z");
+    w.ksec(&["recipients", "remove", "bob"]);
+    w.commit("2026-03-01T10:00:00Z");
+    let out = w.ksec(&["access", "--exposed"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("  ksec set {FILE} '{nested}' --generate\n")),
+        "{text}"
+    );
+    // the printed key, given to `ksec set` (a value on stdin here), rotates it
+    w.set(FILE, nested);
+    assert_eq!(
+        exposed(&w),
+        vec![("FIRST".to_string(), vec!["bob".to_string()])]
+    );
 }
