@@ -27,6 +27,7 @@ pub mod generate;
 pub mod gitdriver;
 pub mod gitops;
 pub mod guard;
+pub mod history;
 pub mod k8s;
 pub mod keys;
 pub mod load;

@@ -114,6 +114,58 @@ pub fn identities_if_any(ctx: &Context) -> std::result::Result<Identities, Missi
     }
 }
 
+/// The user's identities, or none when no source holds one (a report that
+/// goes on with what it can read and says so); a broken source is an error.
+pub fn identities_or_none(ctx: &Context) -> Result<Identities> {
+    match identities_if_any(ctx) {
+        Ok(ids) => Ok(ids),
+        Err(Missing::NotFound) => Ok(Vec::new()),
+        Err(Missing::Failed(err)) => Err(err),
+    }
+}
+
+/// The encrypted files of the namespaces
+/// `--env` and `-n` select (every namespace without either), or with
+/// `secret` only the sources of the Secrets of that name (overrides too).
+pub fn secret_sources(
+    project: &Project,
+    env: Option<&str>,
+    namespaces: &[String],
+    secret: Option<&str>,
+) -> Result<Vec<crate::access::plan::Source>> {
+    let env = match env {
+        Some(_) => select_environment(project, env)?,
+        None => None,
+    };
+    let chosen = select_namespaces(project, env.as_deref(), namespaces)?;
+    let files = crate::access::files::scan(project)?;
+    let mut named: Option<Vec<PathBuf>> = None;
+    if let Some(name) = secret {
+        let mut paths = Vec::new();
+        for ns in &chosen {
+            for spec in ns.secrets.iter().filter(|s| s.name == name) {
+                let overrides = spec.overrides.values().flat_map(|o| o.sources.iter());
+                for source in spec.sources.iter().chain(overrides) {
+                    paths.push(project.root.join(ns.path.join(source)));
+                }
+            }
+        }
+        if paths.is_empty() {
+            return Err(Error::not_found(format!(
+                "no Secret {} in the namespaces chosen",
+                crate::error::shown(name)
+            ))
+            .hint("name a Secret of ksec.yaml (its `name:`), or leave --secret out"));
+        }
+        named = Some(paths);
+    }
+    Ok(files
+        .into_iter()
+        .filter(|f| chosen.iter().any(|ns| ns.name == f.namespace))
+        .filter(|f| named.as_ref().is_none_or(|paths| paths.contains(&f.path)))
+        .collect())
+}
+
 // ------------------------------------------------------ encrypted files
 
 /// Read, decrypt and verify an encrypted file, to change and save it.

@@ -2,6 +2,7 @@
 //! the files from git, run the guard, print its findings (never a value).
 
 mod expiring;
+mod rotation;
 
 use super::outln;
 use super::{Context, write_stdout};
@@ -13,8 +14,8 @@ use crate::project::{self, FILE_NAME, Problem, Project};
 use std::path::Path;
 
 pub fn run(args: CheckArgs, ctx: &Context) -> Result<()> {
-    if let Some(within) = &args.expiring_within {
-        return expiring::run(within, args.output, ctx);
+    if args.rotation || args.expiring_within.is_some() {
+        return reports(&args, ctx);
     }
     let root = project::find_root(ctx.project_flag.as_deref())?;
     let repo = Repo::open(&root)?;
@@ -284,6 +285,65 @@ fn sh_quote(text: &str) -> String {
         text.to_string()
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// `--rotation` and `--expiring-within`: each report, or both in one run
+/// (text one after the other; JSON or YAML one document holding both
+/// reports' fields). Fails when either finds something due.
+fn reports(args: &CheckArgs, ctx: &Context) -> Result<()> {
+    let rotation = args.rotation.then(|| rotation::report(ctx)).transpose()?;
+    let expiring = match &args.expiring_within {
+        Some(within) => Some(expiring::report(within, ctx)?),
+        None => None,
+    };
+    match args.output {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            let mut doc = serde_json::Map::new();
+            for part in [
+                rotation.as_ref().map(rotation::Report::json),
+                expiring.as_ref().map(expiring::Report::json),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let serde_json::Value::Object(fields) = part {
+                    doc.extend(fields);
+                }
+            }
+            super::print_data(args.output, &serde_json::Value::Object(doc), true)?;
+        }
+        OutputFormat::Text => {
+            let mut out = String::new();
+            if let Some(r) = &rotation {
+                out.push_str(&r.text());
+            }
+            if let Some(e) = &expiring {
+                out.push_str(&e.text());
+            }
+            write_stdout(out.as_bytes())?;
+        }
+    }
+    if let Some(r) = &rotation {
+        r.notes();
+    }
+    let failures: Vec<Error> = [rotation.map(|r| r.outcome()), expiring.map(|e| e.outcome())]
+        .into_iter()
+        .flatten()
+        .filter_map(Result::err)
+        .collect();
+    let mut failures = failures.into_iter();
+    match (failures.next(), failures.next()) {
+        (None, _) => Ok(()),
+        (Some(one), None) => Err(one),
+        (Some(first), Some(second)) => {
+            let mut both = Error::new(
+                Code::CheckFailed,
+                format!("{}; {}", first.message, second.message),
+            );
+            both.details = first.details.into_iter().chain(second.details).collect();
+            Err(both.hint("each is named above"))
+        }
     }
 }
 

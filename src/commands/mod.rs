@@ -99,6 +99,18 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// The values someone who lost access may still hold (`access --exposed`,
+/// `recipients remove`): a table, then the command rotating each.
+pub fn exposure_text(values: &[crate::history::report::ExposedValue]) -> String {
+    let (rows, commands) = crate::history::report::rows(values);
+    let mut out = table(&rows);
+    out.push_str("\nrotate them (a new random value, never shown; or `ksec set FILE KEY` with a value from its issuer):\n");
+    for c in commands {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out
+}
+
 /// Rows as columns padded to their widest cell.
 pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
     let widths: Vec<usize> = (0..N)

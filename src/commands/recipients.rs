@@ -15,8 +15,10 @@ use crate::cli::{
 use crate::crypto::wrap::Identity;
 use crate::error::Result;
 use crate::fsutil;
+use crate::history;
 use crate::keys;
 use crate::project::{Project, scaffold};
+use std::collections::BTreeSet;
 
 pub fn run(cmd: RecipientsCommand, ctx: &Context) -> Result<()> {
     match cmd {
@@ -104,6 +106,7 @@ fn add(args: RecipientsAddArgs, ctx: &Context) -> Result<()> {
         edit: &edit,
         verbs: ("would add", "added"),
         removed: None,
+        removed_key: None,
     };
     change.carry_out(plan, args.dry_run, ctx)
 }
@@ -124,6 +127,7 @@ fn remove(args: RecipientsRemoveArgs, ctx: &Context) -> Result<()> {
         edit: &edit,
         verbs: ("would remove", "removed"),
         removed: Some(name),
+        removed_key: Some(&key),
     };
     change.carry_out(plan, args.dry_run, ctx)
 }
@@ -136,6 +140,8 @@ struct Change<'a> {
     verbs: (&'a str, &'a str),
     /// The recipient removed: its readable secrets are listed.
     removed: Option<&'a str>,
+    /// Its key: the values it may still hold are listed from the history.
+    removed_key: Option<&'a str>,
 }
 
 impl Change<'_> {
@@ -146,6 +152,9 @@ impl Change<'_> {
         if dry_run {
             let mut out = format!("{} {}\n", self.verbs.0, self.edit.headline);
             out.push_str(&dry_run_text(&plan, &names, self.removed));
+            let ids = crate::load::identities_or_none(ctx)?;
+            out.push_str(&self.still_exposed(&plan, &ids, &names, true));
+            out.push_str(DRY_RUN_DONE);
             return write_stdout(out.as_bytes());
         }
         let ids = identities(ctx, &plan.jobs)?;
@@ -155,7 +164,78 @@ impl Change<'_> {
         if let Some(note) = report::out_of_sync(plan.out_of_sync) {
             eprintln!("{note}");
         }
-        result
+        result?;
+        let ids = if ids.is_empty() {
+            crate::load::identities_or_none(ctx)?
+        } else {
+            ids
+        };
+        write_stdout(self.still_exposed(&plan, &ids, &names, false).as_bytes())
+    }
+
+    /// After a removal (or its dry run), from the git history of the files
+    /// the removed key could read: each value it may still hold, since
+    /// when, and the command that rotates it. Outside git there is no
+    /// history: the list above (file by file) is all there is.
+    fn still_exposed(&self, plan: &Plan, ids: &[Identity], names: &Names, dry: bool) -> String {
+        match self.exposed_values(plan, ids, names, dry) {
+            Ok(text) => text,
+            // the removal stands; only its list is missing
+            Err(err) => {
+                eprintln!(
+                    "warning: cannot list the values {} may still hold from the git history: {}; run `ksec access --exposed` once that is fixed",
+                    self.removed.unwrap_or("the removed recipient"),
+                    err.message
+                );
+                String::new()
+            }
+        }
+    }
+
+    fn exposed_values(
+        &self,
+        plan: &Plan,
+        ids: &[Identity],
+        names: &Names,
+        dry: bool,
+    ) -> Result<String> {
+        let (Some(name), Some(key)) = (self.removed, self.removed_key) else {
+            return Ok(String::new());
+        };
+        let rels: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.action, Action::Rotate { .. }))
+            .map(|j| j.source.rel.clone())
+            .collect();
+        if rels.is_empty() {
+            return Ok(String::new());
+        }
+        let histories = history::read::read(&self.project.root, &rels, ids)?;
+        if !histories.in_git {
+            return Ok(String::new());
+        }
+        let key = access::key_id(key);
+        // in a dry run the files still have the key: count it as gone
+        let gone = if dry {
+            BTreeSet::from([key.clone()])
+        } else {
+            BTreeSet::new()
+        };
+        let values = history::report::exposed(&histories, names, &gone, |k| k == key);
+        if values.is_empty() {
+            return Ok(String::new());
+        }
+        let mut out = format!(
+            "\n{name} {} these values until they are rotated (from the git history; `ksec access --exposed` lists them again):\n",
+            if dry {
+                "would still hold"
+            } else {
+                "may still hold"
+            }
+        );
+        out.push_str(&super::exposure_text(&values));
+        Ok(out)
     }
 }
 
@@ -176,6 +256,7 @@ pub fn rekey(args: RekeyArgs, ctx: &Context) -> Result<()> {
             out.push_str("would update .sops.yaml from ksec.yaml\n");
         }
         out.push_str(&dry_run_text(&plan, &names, None));
+        out.push_str(DRY_RUN_DONE);
         write_stdout(out.as_bytes())?;
         return refused;
     }
@@ -238,9 +319,11 @@ fn dry_run_text(plan: &Plan, names: &Names, removed: Option<&str>) -> String {
     let mut out = files_text(&plan.actions(), names, true, plan.unchanged, 0);
     let exposed = files::exposed(&plan.jobs, names);
     out.push_str(&report::exposure(&exposed, removed, true));
-    out.push_str("dry run: nothing was changed\n");
     out
 }
+
+/// The last line of a dry run.
+const DRY_RUN_DONE: &str = "dry run: nothing was changed\n";
 
 /// The changed files as a table, then the summary.
 fn files_text(

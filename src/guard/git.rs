@@ -71,7 +71,9 @@ impl Repo {
         })
     }
 
-    fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
+    /// `git ARGS` in the project root: its stdout, or an error with git's
+    /// complaint.
+    pub fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
         let out = git(&self.root)
             .args(args)
             .output()
@@ -223,7 +225,7 @@ impl Repo {
     }
 
     /// Blob contents, in the order of `oids`, through one `git cat-file`.
-    fn read_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>> {
+    pub fn read_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>> {
         let input: String = oids.map(|o| format!("{o}\n")).collect();
         if input.is_empty() {
             return Ok(Vec::new());

@@ -99,6 +99,17 @@ pub struct Namespace {
     pub secrets: Vec<ObjectSpec>,
     /// Environment -> recipient name of the namespace's own cluster key.
     pub cluster_keys: BTreeMap<String, String>,
+    /// `rotateAfter`: the age past which a value of its files is overdue.
+    pub rotate_after: Option<Rotation>,
+}
+
+/// A `rotateAfter` of ksec.yaml: the age past which a value is overdue,
+/// as written and as a length of time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// As written (`90d`).
+    pub text: String,
+    pub after: std::time::Duration,
 }
 
 impl Namespace {
@@ -145,6 +156,10 @@ pub struct ObjectSpec {
     pub mount: Option<MountSpec>,
     pub rollout: Vec<String>,
     pub overrides: BTreeMap<String, OverrideSpec>,
+    /// Secrets: `rotateAfter` of every value of its sources.
+    pub rotate_after: Option<Rotation>,
+    /// Secrets: `keys.KEY.rotateAfter`, by key path.
+    pub key_rotation: BTreeMap<String, Rotation>,
 }
 
 #[derive(Debug, Clone)]

@@ -115,6 +115,10 @@ pub struct Namespace {
     /// decryption key (GitOps with `teamKeys`).
     #[serde(default)]
     pub cluster_keys: Map<Spanned<String>>,
+    /// How old a value of its encrypted files may grow (`90d`) before
+    /// `ksec check --rotation` calls it overdue.
+    #[serde(default)]
+    pub rotate_after: Option<Spanned<String>>,
 }
 
 /// A LimitRange's container defaults.
@@ -190,6 +194,22 @@ pub struct Secret {
     pub rollout: Vec<String>,
     #[serde(default)]
     pub overrides: Map<SecretOverride>,
+    /// How old a value of its sources may grow (`90d`); before the
+    /// namespace's.
+    #[serde(default)]
+    pub rotate_after: Option<Spanned<String>>,
+    /// Settings of single values (key path in the sources → settings).
+    #[serde(default)]
+    pub keys: Map<KeySettings>,
+}
+
+/// `secrets[].keys.KEY`: one value's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeySettings {
+    /// How old this value may grow; before the Secret's and namespace's.
+    #[serde(default)]
+    pub rotate_after: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,6 +317,7 @@ enum Struct {
     ConfigMapOverride,
     Secret,
     SecretOverride,
+    KeySettings,
     Mount,
 }
 
@@ -316,6 +337,7 @@ impl Struct {
             Struct::ConfigMapOverride => fields_of::<ConfigMapOverride>(),
             Struct::Secret => fields_of::<Secret>(),
             Struct::SecretOverride => fields_of::<SecretOverride>(),
+            Struct::KeySettings => fields_of::<KeySettings>(),
             Struct::Mount => fields_of::<Mount>(),
         }
     }
@@ -335,6 +357,7 @@ impl Struct {
             (Struct::ConfigMap, "mount") | (Struct::Secret, "mount") => S(Struct::Mount),
             (Struct::ConfigMap, "overrides") => MapOf(Struct::ConfigMapOverride),
             (Struct::Secret, "overrides") => MapOf(Struct::SecretOverride),
+            (Struct::Secret, "keys") => MapOf(Struct::KeySettings),
             _ => Shape::Any,
         }
     }

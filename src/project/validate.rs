@@ -5,7 +5,7 @@
 use super::schema::{self, Map};
 use super::{
     Allow, Defaults, Environment, KEEP_VERSIONS, Limits, MAX_KEEP_VERSIONS, MountSpec, Namespace,
-    ObjectSpec, OverrideSpec, Problem, Project, Recipient, Rule, sanitize_label,
+    ObjectSpec, OverrideSpec, Problem, Project, Recipient, Rotation, Rule, sanitize_label,
 };
 use crate::error::{escape_controls, shown};
 use crate::k8s::{
@@ -350,6 +350,11 @@ fn validate(
                 config_maps,
                 secrets,
                 cluster_keys,
+                rotate_after: rotation(
+                    ns.rotate_after.as_ref(),
+                    &format!("{field}.rotateAfter"),
+                    problems,
+                ),
             },
         );
     }
@@ -641,6 +646,8 @@ fn object_from_config_map(
                 )
             })
             .collect(),
+        rotate_after: None,
+        key_rotation: BTreeMap::new(),
     }
 }
 
@@ -653,7 +660,22 @@ fn object_from_secret(
     let field = format!("{ns_field}.secrets.{}", s.name.value);
     check_object_name(&s.name, &field, problems);
     check_overrides(&s.overrides, &s.name, &field, environments, problems);
+    let rotate_after = rotation(
+        s.rotate_after.as_ref(),
+        &format!("{field}.rotateAfter"),
+        problems,
+    );
+    let key_rotation = s
+        .keys
+        .iter()
+        .filter_map(|(key, settings)| {
+            let field = format!("{field}.keys.{}.rotateAfter", shown(key));
+            rotation(settings.rotate_after.as_ref(), &field, problems).map(|r| (key.clone(), r))
+        })
+        .collect();
     ObjectSpec {
+        rotate_after,
+        key_rotation,
         line: s.name.referenced.line() as usize,
         name: s.name.value,
         kind: Some(s.kind.map(|k| k.value).unwrap_or_else(|| "Opaque".into())),
@@ -689,6 +711,25 @@ fn mount_spec(m: schema::Mount) -> MountSpec {
         container: m.container,
         path: m.path,
         read_only: m.read_only,
+    }
+}
+
+/// A `rotateAfter` (`90d`, `12w`), else a problem at its line.
+fn rotation(
+    raw: Option<&Spanned<String>>,
+    field: &str,
+    problems: &mut Problems,
+) -> Option<Rotation> {
+    let raw = raw?;
+    match crate::clock::parse_duration(&raw.value) {
+        Ok(after) => Some(Rotation {
+            text: raw.value.trim().to_string(),
+            after,
+        }),
+        Err(why) => {
+            problems.at(raw, format!("{field}: {why}"));
+            None
+        }
     }
 }
 

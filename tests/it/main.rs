@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_exposed;
 mod access_rbac;
 mod age_plugin;
 mod apply_safety;
@@ -48,6 +49,7 @@ mod readme;
 mod recipients;
 mod render;
 mod render_kubectl;
+mod rotation;
 mod set_input;
 mod setup;
 mod sops_compat;

@@ -719,8 +719,41 @@ fn remove_rotates_every_file_the_member_could_read_and_their_key_opens_none() {
 
     let out = shop.ksec(&shop.alice_and_carol(), &["recipients", "remove", "bob"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // then, from the git history, each value bob may hold and its rotation
+    let text = stdout(&out);
+    let (files, values) = text
+        .split_once("\nbob may still hold these values until they are rotated")
+        .unwrap_or_else(|| panic!("no list of values:\n{text}"));
+    for (rel, keys) in [
+        (
+            "namespaces/payments/api.enc.env",
+            &["API_TOKEN", "MODE"][..],
+        ),
+        (
+            "namespaces/payments/db.enc.yaml",
+            &["DB_PASSWORD", r#"["db"]["user"]"#, r#"["db"]["port"]"#],
+        ),
+        (LEGACY, &["LEGACY_KEY"]),
+        ("namespaces/search/token.enc.yaml", &["SEARCH_TOKEN"]),
+    ] {
+        for key in keys {
+            assert!(
+                values.lines().any(|l| {
+                    let cells: Vec<&str> = l.split_whitespace().collect();
+                    cells.starts_with(&[rel, key])
+                        && cells[3] == "bob"
+                        && l.ends_with("(uncommitted)")
+                }),
+                "{rel} {key}:\n{values}"
+            );
+            assert!(
+                values.contains(&format!("  ksec set {rel} '{key}' --generate\n")),
+                "{key}:\n{values}"
+            );
+        }
+    }
     assert_eq!(
-        stdout(&out),
+        files,
         format!(
             "removed bob ({}) from ksec.yaml: recipients, groups.payments-team, namespaces.search.recipients\n{}\
              4 rotated (new data key, every value re-encrypted), 1 unchanged\n\
@@ -847,16 +880,34 @@ fn remove_dry_run_lists_the_plan_and_the_exposed_secrets_and_writes_nothing() {
     let before = shop.files();
     let out = shop.ksec(&shop.alice, &["recipients", "remove", "carol", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // the values carol would keep, from the history (alice cannot decrypt
+    // search's file: the file as it is, compared to itself, is enough)
+    let text = stdout(&out);
+    let (files, values) = text
+        .split_once("\ncarol would still hold these values until they are rotated")
+        .unwrap_or_else(|| panic!("no list of values:\n{text}"));
+    for (rel, key) in [
+        ("namespaces/search/token.enc.yaml", "SEARCH_TOKEN"),
+        ("namespaces/web/tls.enc.yaml", "TLS_KEY"),
+    ] {
+        assert!(
+            values.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.starts_with(&[rel, key]) && cells[3] == "carol" && l.ends_with(" now")
+            }),
+            "{rel} {key}:\n{values}"
+        );
+    }
+    assert!(values.ends_with("--generate\ndry run: nothing was changed\n"));
     assert_eq!(
-        stdout(&out),
+        files,
         format!(
             "would remove carol ({}) from ksec.yaml: recipients, namespaces.search.recipients, namespaces.web.recipients\n{}\
              plan: 2 rotated (new data key, every value re-encrypted), 3 unchanged\n\
              \n\
              carol can read these secrets; rotate them at their source (new passwords, tokens, keys), then `ksec set` the new values:\n  \
              namespaces/search/token.enc.yaml: SEARCH_TOKEN\n  \
-             namespaces/web/tls.enc.yaml: TLS_KEY\n\
-             dry run: nothing was changed\n",
+             namespaces/web/tls.enc.yaml: TLS_KEY\n",
             short(&shop.carol.recipient),
             table(&[
                 ["would rotate", "namespaces/search/token.enc.yaml", "-carol"],

@@ -4,9 +4,8 @@
 //! now (`KSEC_NOW` fixes it) or have expired. Prints subject, namespace,
 //! Secret, source file, key and date; never a certificate or a key.
 
-use crate::cli::OutputFormat;
 use crate::clock;
-use crate::commands::{Context, print_data, table, write_stdout};
+use crate::commands::{Context, table};
 use crate::error::{Code, Error, Result};
 use crate::guard::certs::{self, Standing};
 use crate::load;
@@ -47,15 +46,6 @@ pub struct Report {
     /// Certificates read, and the Secrets they are in.
     certificates: usize,
     secrets: usize,
-}
-
-pub fn run(within: &str, output: OutputFormat, ctx: &Context) -> Result<()> {
-    let report = report(within, ctx)?;
-    match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_data(output, &report.json(), true)?,
-        OutputFormat::Text => write_stdout(report.text().as_bytes())?,
-    }
-    report.outcome()
 }
 
 /// Decrypt every Secret source of the project and find its certificates.
