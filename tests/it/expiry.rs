@@ -483,3 +483,70 @@ fn expiring_needs_an_identity_and_a_duration() {
     assert_eq!(code(&out), Some(2));
     assert!(stderr(&out).contains("KSEC_NOW"), "{}", stderr(&out));
 }
+
+/// `--rotation` and `--expiring-within` in one run: both reports, one JSON
+/// document with both reports' fields, and the run fails when either finds
+/// something due (here the rotation, then the certificate).
+#[test]
+fn rotation_and_expiry_reports_together() {
+    let m = made();
+    // outside git, the value is as old as its file's lastmodified: made
+    // now, KSEC_NOW is about 30 days later
+    m.certs.ksec_yaml(
+        "  search:\n    recipients: [me]\n    rotateAfter: 1h\n    secrets:\n\
+         \x20     - name: edge-tls\n        type: kubernetes.io/tls\n        sources: [edge-tls.enc.yaml]\n",
+    );
+    let both = ["--rotation", "--expiring-within", "30d"];
+    let out = m
+        .certs
+        .check(&m.now, &[&both[..], &["-o", "json"]].concat());
+    assert_eq!(code(&out), Some(11), "{}", stderr(&out));
+    assert_nothing_shown(&m, &out);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rotation = json["rotation"].as_array().unwrap();
+    assert!(!rotation.is_empty(), "{json:#}");
+    assert!(rotation.iter().all(|r| r["state"] == "overdue"), "{json:#}");
+    assert_eq!(
+        json["certificates"].as_array().unwrap().len(),
+        0,
+        "{json:#}"
+    );
+    assert_eq!(json["expiringWithin"], "30d");
+    assert!(
+        stderr(&out).contains("overdue for rotation"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = m.certs.check(&m.now, &both);
+    assert_eq!(code(&out), Some(11), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ksec check --rotation:"), "{text}");
+    assert!(text.contains("overdue"), "{text}");
+
+    // rotation fine, the certificate (60 days left) inside a 90d window
+    m.certs.ksec_yaml(
+        "  search:\n    recipients: [me]\n    rotateAfter: 365d\n    secrets:\n\
+         \x20     - name: edge-tls\n        type: kubernetes.io/tls\n        sources: [edge-tls.enc.yaml]\n",
+    );
+    let out = m.certs.check(
+        &m.now,
+        &["--rotation", "--expiring-within", "90d", "-o", "json"],
+    );
+    assert_eq!(code(&out), Some(11), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["rotation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "ok"),
+        "{json:#}"
+    );
+    assert_eq!(
+        json["certificates"].as_array().unwrap().len(),
+        1,
+        "{json:#}"
+    );
+    assert!(!stderr(&out).contains("overdue"), "{}", stderr(&out));
+}
