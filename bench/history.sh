@@ -56,9 +56,7 @@ FILES=${FILES:-10}
 KEYS=${KEYS:-10}
 HOT=${HOT:-5}
 RUNS=${RUNS:-5}
-for v in FILES KEYS HOT RUNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints FILES KEYS HOT RUNS
 [[ $HOT -le $KEYS ]] || die "HOT=$HOT must be at most KEYS=$KEYS"
 for n in $COMMITS; do
   [[ $n =~ ^[0-9]+$ && $n -ge 8 ]] || die "COMMITS: '$n' must be a whole number of at least 8"
