@@ -14,6 +14,8 @@
 #               planes of its own, each pinned to a core with PIN=1)
 #   rekey.sh    ksec recipients remove / rekey vs the sops workflow
 #   scale.sh    ksec render and check at 1k, 5k and 10k objects
+#   history.sh  ksec access --exposed and check --rotation over 200 and 1,000
+#               commits of history, next to git reading the same versions
 # Each script copies its hyperfine JSON exports and the peak memory of each
 # side into one directory; bench/report.py turns that, with a record of the
 # machine, into one JSON result and renders the generated blocks of
@@ -23,7 +25,7 @@
 #   KSEC_BIN     ksec binary (default: target/release/ksec, built when missing
 #                or older than src/; see lib.sh)
 #   SOPS_BIN, KUBECTL_BIN   as in the scripts
-#   BENCH_ONLY   the scripts to run, space-separated (default: all seven);
+#   BENCH_ONLY   the scripts to run, space-separated (default: all eight);
 #                a partial run never rewrites the documents
 #   BENCH_QUICK  1: small workloads and few runs (about 4 minutes), to check
 #                the scripts; the figures are not for quoting, so the
@@ -49,7 +51,7 @@ BENCH_NAME=all.sh
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-ALL_SCRIPTS="decrypt render gitops apply multi rekey scale"
+ALL_SCRIPTS="decrypt render gitops apply multi rekey scale history"
 BENCH_ONLY=${BENCH_ONLY:-$ALL_SCRIPTS}
 BENCH_QUICK=${BENCH_QUICK:-0}
 for s in $BENCH_ONLY; do
@@ -58,7 +60,7 @@ done
 [[ $BENCH_QUICK == 0 || $BENCH_QUICK == 1 ]] || die "BENCH_QUICK=$BENCH_QUICK must be 0 or 1"
 FULL=0
 # shellcheck disable=SC2086 # one word a script
-[[ $BENCH_QUICK == 0 && $(printf '%s\n' $BENCH_ONLY | sort | tr '\n' ' ') == "apply decrypt gitops multi rekey render scale " ]] && FULL=1
+[[ $BENCH_QUICK == 0 && $(printf '%s\n' $BENCH_ONLY | sort | tr '\n' ' ') == "apply decrypt gitops history multi rekey render scale " ]] && FULL=1
 
 for t in hyperfine python3 /usr/bin/time; do
   command -v "$t" >/dev/null || die "'$t' not found (Debian: apt-get install -y hyperfine python3 time)"
@@ -98,6 +100,7 @@ quick_env() {  # SCRIPT -> NAME=VALUE lines
     multi) printf '%s\n' NAMESPACES=2 CMS_PER_NS=2 SECRETS_PER_NS=2 RUNS=2 ;;
     rekey) printf '%s\n' FILES=40 NAMESPACES=4 RUNS_REMOVE=2 RUNS_NOOP=2 ;;
     scale) printf '%s\n' 'SIZES=1000 2000' RUNS=3 MEM_RUNS=1 ;;
+    history) printf '%s\n' 'COMMITS=20 50' RUNS=2 ;;
   esac
 }
 

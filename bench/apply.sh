@@ -67,9 +67,7 @@ TARGET_FIRST=${TARGET_FIRST:-5}
 TARGET_NOOP=${TARGET_NOOP:-25}
 BENCH_BREAKDOWN=${BENCH_BREAKDOWN:-1}
 BENCH_STRICT=${BENCH_STRICT:-0}
-for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS_FIRST RUNS_NOOP; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS_FIRST RUNS_NOOP
 for v in TARGET_FIRST TARGET_NOOP; do
   [[ ${!v} =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$v=${!v} must be a number"
 done

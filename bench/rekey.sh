@@ -47,9 +47,7 @@ NAMESPACES=${NAMESPACES:-10}
 RUNS_REMOVE=${RUNS_REMOVE:-5}
 RUNS_NOOP=${RUNS_NOOP:-5}
 WARMUP=${WARMUP:-0}
-for v in FILES NAMESPACES RUNS_REMOVE RUNS_NOOP; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints FILES NAMESPACES RUNS_REMOVE RUNS_NOOP
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP=$WARMUP must be a non-negative integer"
 T_START=$(now)
 

@@ -53,9 +53,7 @@ RUNS_RENDER=${RUNS_RENDER:-5}
 TARGET_RENDER=${TARGET_RENDER:-10}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ENCRYPT=${BENCH_ENCRYPT:-auto}
-for v in NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS_RENDER; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints NAMESPACES CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS_RENDER
 [[ $TARGET_RENDER =~ ^[0-9]+([.][0-9]+)?$ ]] || die "TARGET_RENDER=$TARGET_RENDER must be a number"
 case $BENCH_ENCRYPT in auto|ksec|sops) ;; *) die "BENCH_ENCRYPT=$BENCH_ENCRYPT must be auto, ksec or sops" ;; esac
 

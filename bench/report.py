@@ -187,12 +187,29 @@ def collect(run_dir):
             "peak_rss_kib": rss.get((f"scale-{cmd}-{n}", "ksec")),
         })
     scale.sort(key=lambda s: (s["command"], s["objects"]))
+    history = []
+    for path in sorted(glob.glob(os.path.join(jdir, "history-*.json"))):
+        m = re.fullmatch(r"history-(\d+)\.json", os.path.basename(path))
+        if not m:
+            continue
+        n, res = int(m.group(1)), hyperfine(path)
+        for cmd, r in res.items():
+            history.append({
+                "command": cmd,
+                "commits": n,
+                "runs": len(r["times"]),
+                "median_s": statistics.median(r["times"]),
+                "min_s": min(r["times"]),
+                "max_s": max(r["times"]),
+                "peak_rss_kib": rss.get((f"history-{n}", "ksec")) if cmd == "ksec access --exposed" else None,
+            })
+    history.sort(key=lambda h: (h["commits"], not h["command"].startswith("ksec"), h["command"]))
     phases = []
     path = os.path.join(jdir, "apply-phases.json")
     if os.path.exists(path):
         for name, r in hyperfine(path).items():
             phases.append({"command": f"ksec {name}", "median_s": statistics.median(r["times"])})
-    return {"schema": 1, "meta": meta, "comparisons": comps, "scale": scale, "apply_phases": phases}
+    return {"schema": 1, "meta": meta, "comparisons": comps, "scale": scale, "history": history, "apply_phases": phases}
 
 
 # ---------------------------------------------------------------- rendering
@@ -315,6 +332,14 @@ def figures_block(res):
         if growth:
             out += ["", f"Growth of the time per 1,000 objects from the middle to the largest size "
                     f"(1.00 is linear): {', '.join(growth)}."]
+    if res.get("history"):
+        out += ["", "**History** (`bench/history.sh`: one git repository per length, 10 files of 10 values, a "
+                "recipient added at a quarter and removed at three quarters of the commits; the git rows read "
+                "the same versions, for scale; peak memory: one run):", ""]
+        rows = [[h["command"], f"{h['commits']:,}", str(h["runs"]), t(h["median_s"]),
+                 f"{t(h['min_s'])} – {t(h['max_s'])}", mib(h["peak_rss_kib"]) if h["peak_rss_kib"] else "–"]
+                for h in res["history"]]
+        out += table(["command", "commits", "runs", "median", "min – max", "peak memory"], rows)
     if res["apply_phases"]:
         out += ["", "**ksec's no-op apply, phase by phase** (medians, informational; `bench/apply.sh` explains each):", ""]
         out += table(["command", "median"], [[p["command"], t(p["median_s"])] for p in res["apply_phases"]])

@@ -73,9 +73,7 @@ BENCH_STRICT=${BENCH_STRICT:-0}
 APPLY=${APPLY:-1}
 APPLY_RUNS=${APPLY_RUNS:-3}
 [[ $APPLY == 0 || $APPLY == 1 ]] || die "APPLY=$APPLY must be 0 or 1"
-for v in CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS MEM_RUNS APPLY_RUNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v} must be a positive integer"
-done
+positive_ints CMS_PER_NS SECRETS_PER_NS CM_KEYS SECRET_KEYS RUNS MEM_RUNS APPLY_RUNS
 for v in MAX_GROWTH MAX_RSS_MIB; do
   [[ ${!v} =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$v=${!v} must be a number"
 done
