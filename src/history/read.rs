@@ -133,31 +133,44 @@ fn finish(
     let files = crate::parallel::map(rels, |rel| {
         let path = root.join(rel);
         let blobs = committed.get(rel).map(Vec::as_slice).unwrap_or_default();
-        let mut versions: Vec<Version> = blobs
-            .iter()
-            .filter_map(|(commit, time, bytes)| {
-                version(
-                    &path,
-                    bytes,
-                    identities,
-                    prints,
-                    Some(commit.clone()),
-                    *time,
-                )
-            })
-            .collect();
+        let mut versions: Vec<Version> = Vec::new();
+        let mut unreadable = 0;
+        let mut last_broken = None;
+        for (commit, time, bytes) in blobs {
+            // a version committed broken (a bad merge) is counted, not guessed
+            match version(
+                &path,
+                bytes,
+                identities,
+                prints,
+                Some(commit.clone()),
+                *time,
+            ) {
+                Ok(v) => {
+                    versions.push(v);
+                    last_broken = None;
+                }
+                Err(e) => {
+                    unreadable += 1;
+                    last_broken = Some(e);
+                }
+            }
+        }
         let work = std::fs::read(&path).map_err(|e| Error::io("read", &path, &e))?;
         let same_as_head = blobs.last().is_some_and(|(_, _, b)| *b == work);
         if !same_as_head {
             let time = lastmodified(&path, &work).unwrap_or(Timestamp::UNIX_EPOCH);
-            if let Some(v) = version(&path, &work, identities, prints, None, time) {
-                versions.push(v);
-            }
+            // the file as it is now must be read: its last commit is not it
+            versions.push(version(&path, &work, identities, prints, None, time)?);
+        } else if let Some(e) = last_broken {
+            // the file as it is now (as committed) is no SOPS file
+            return Err(e);
         }
         Ok(FileHistory {
             rel: rel.clone(),
             versions,
             tracked: !blobs.is_empty(),
+            unreadable,
         })
     });
     Ok(Histories {
@@ -220,7 +233,7 @@ fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
     changes
 }
 
-/// The version in `bytes`, or `None` when it is no SOPS file.
+/// The version in `bytes`, or why it is no SOPS file.
 fn version(
     path: &Path,
     bytes: &[u8],
@@ -228,10 +241,18 @@ fn version(
     prints: &Fingerprints,
     commit: Option<String>,
     time: Timestamp,
-) -> Option<Version> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let file = EncryptedFile::parse(text, Format::of_encrypted(path, text)).ok()?;
-    let encrypted: BTreeSet<String> = file.encrypted_keys().ok()?.into_iter().collect();
+) -> Result<Version> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("restore it from git, or encrypt it again with `ksec encrypt`")
+    })?;
+    let file = EncryptedFile::parse(text, Format::of_encrypted(path, text))
+        .map_err(|e| crate::error::sops_error(path, e))?;
+    let encrypted: BTreeSet<String> = file
+        .encrypted_keys()
+        .map_err(|e| crate::error::sops_error(path, e))?
+        .into_iter()
+        .collect();
     let recipients = file.recipients().iter().map(|r| key_id(r)).collect();
     let mut ciphers = BTreeMap::new();
     leaves(&file.body, &mut |shown, key, leaf| {
@@ -260,7 +281,7 @@ fn version(
             (key, Print { cipher, plain })
         })
         .collect();
-    Some(Version {
+    Ok(Version {
         commit,
         time,
         recipients,
@@ -387,6 +408,37 @@ mod tests {
                 ("hosts[0]", "[\"hosts\"][0]"),
             ]
         );
+    }
+
+    #[test]
+    fn a_file_as_it_is_now_that_is_no_sops_file_is_an_error_a_past_one_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = "s.enc.yaml".to_string();
+        let broken = b"<<<<<<< ours\nnot: [sops\n".to_vec();
+        std::fs::write(dir.path().join(&rel), &broken).unwrap();
+        let prints = Fingerprints::new();
+        let run = |committed: &Committed| {
+            finish(
+                dir.path(),
+                std::slice::from_ref(&rel),
+                &[],
+                &prints,
+                committed,
+                BTreeMap::new(),
+                true,
+            )
+        };
+        // not committed, or committed as it is: the file now is not readable
+        for committed in [
+            Committed::new(),
+            Committed::from([(
+                rel.clone(),
+                vec![("c1".into(), Timestamp::UNIX_EPOCH, broken.clone())],
+            )]),
+        ] {
+            let err = run(&committed).unwrap_err().to_string();
+            assert!(err.contains("s.enc.yaml"), "{err}");
+        }
     }
 
     #[test]
