@@ -282,6 +282,54 @@ impl Repo {
         Ok(blobs)
     }
 
+    /// The size of each blob, in order, as `git cat-file --batch-check`
+    /// gives it (no blob is read, so a huge one costs nothing).
+    pub fn blob_sizes<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<u64>> {
+        let input: String = oids.map(|o| format!("{o}\n")).collect();
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut child = git(&self.root)
+            .args(["cat-file", "--batch-check"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| git_missing(&e))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let mut out = String::new();
+        let read = child
+            .stdout
+            .take()
+            .expect("piped stdout")
+            .read_to_string(&mut out);
+        let _ = writer.join();
+        let failed = |why: &str| {
+            Error::new(
+                crate::error::Code::Io,
+                format!("cannot read the git objects: {why}"),
+            )
+            .hint("check that the repository is not damaged (`git status`)")
+        };
+        read.map_err(|e| failed(&e.to_string()))?;
+        let status = child.wait().map_err(|e| failed(&e.to_string()))?;
+        if !status.success() {
+            return Err(failed("git cat-file failed"));
+        }
+        // <oid> SP blob SP <size> LF
+        out.lines()
+            .map(|line| {
+                line.rsplit(' ')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| failed(&format!("unexpected answer {line:?}")))
+            })
+            .collect()
+    }
+
     /// The pre-commit hook's path (`core.hooksPath` respected).
     pub fn hook_path(&self) -> Result<PathBuf> {
         let out = self.run(&[

@@ -99,12 +99,27 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
         args.extend(rels.iter().map(String::as_str));
         let log = repo.run(&args)?;
         let changes = parse_log(&log, &repo.prefix);
-        let oids: Vec<&str> = changes.iter().map(|c| c.oid.as_str()).collect();
-        let blobs = repo.read_blobs(oids.iter().copied())?;
+        // a version larger than a source may be is not read (a huge file
+        // committed at its path): counted as not readable, as ksec would
+        // not read it as a source either
+        let sizes = repo.blob_sizes(changes.iter().map(|c| c.oid.as_str()))?;
+        let small = |size: u64| size <= crate::fsutil::MAX_ENCRYPTED_SOURCE;
+        let oids = changes
+            .iter()
+            .zip(&sizes)
+            .filter(|(_, size)| small(**size))
+            .map(|(c, _)| c.oid.as_str());
+        let mut read = repo.read_blobs(oids)?.into_iter();
+        let blobs: Vec<Option<Vec<u8>>> = sizes
+            .iter()
+            .map(|size| if small(*size) { read.next() } else { None })
+            .collect();
         // newest first in the log: keep oldest first
         for (change, blob) in changes.iter().zip(blobs).rev() {
             if change.rel == crate::project::FILE_NAME {
-                names.extend(super::names_in(&String::from_utf8_lossy(&blob)));
+                if let Some(blob) = blob {
+                    names.extend(super::names_in(&String::from_utf8_lossy(&blob)));
+                }
                 continue;
             }
             committed.entry(change.rel.clone()).or_default().push((
@@ -117,8 +132,9 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
     finish(root, rels, identities, &prints, &committed, names, in_git)
 }
 
-/// Committed versions of a file: (commit, date, bytes), oldest first.
-type Committed = BTreeMap<String, Vec<(String, Timestamp, Vec<u8>)>>;
+/// Committed versions of a file: (commit, date, bytes), oldest first; no
+/// bytes for a version larger than a source may be.
+type Committed = BTreeMap<String, Vec<(String, Timestamp, Option<Vec<u8>>)>>;
 
 /// The histories from the committed versions and the working tree.
 fn finish(
@@ -137,6 +153,15 @@ fn finish(
         let mut unreadable = 0;
         let mut last_broken = None;
         for (commit, time, bytes) in blobs {
+            let Some(bytes) = bytes else {
+                unreadable += 1;
+                last_broken = Some(Error::invalid(format!(
+                    "{} is larger than {} bytes, the most an encrypted source may hold",
+                    path.display(),
+                    crate::fsutil::MAX_ENCRYPTED_SOURCE
+                )));
+                continue;
+            };
             // a version committed broken (a bad merge) is counted, not guessed
             match version(
                 &path,
@@ -157,7 +182,9 @@ fn finish(
             }
         }
         let work = std::fs::read(&path).map_err(|e| Error::io("read", &path, &e))?;
-        let same_as_head = blobs.last().is_some_and(|(_, _, b)| *b == work);
+        let same_as_head = blobs
+            .last()
+            .is_some_and(|(_, _, b)| b.as_deref() == Some(&work[..]));
         if !same_as_head {
             let time = lastmodified(&path, &work).unwrap_or(Timestamp::UNIX_EPOCH);
             // the file as it is now must be read: its last commit is not it
@@ -433,7 +460,7 @@ mod tests {
             Committed::new(),
             Committed::from([(
                 rel.clone(),
-                vec![("c1".into(), Timestamp::UNIX_EPOCH, broken.clone())],
+                vec![("c1".into(), Timestamp::UNIX_EPOCH, Some(broken.clone()))],
             )]),
         ] {
             let err = run(&committed).unwrap_err().to_string();
