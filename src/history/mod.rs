@@ -51,7 +51,8 @@ impl Print {
 pub struct Version {
     /// The commit, or `None` for the working tree's file.
     pub commit: Option<String>,
-    /// The commit's date, or the working tree file's sops `lastmodified`.
+    /// The commit's date (the earlier of its author and committer dates),
+    /// or the working tree file's sops `lastmodified`.
     pub time: Timestamp,
     /// The age recipients of its data key (as [`crate::access::key_id`]).
     pub recipients: BTreeSet<String>,

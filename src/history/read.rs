@@ -88,7 +88,7 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
             "--literal-pathspecs",
             "log",
             "-z",
-            "--format=%x01%H %ct",
+            "--format=%x01%H %ct %at",
             "--raw",
             "--no-abbrev",
             "--no-renames",
@@ -216,7 +216,7 @@ struct Change {
     oid: String,
 }
 
-/// `git log -z --format=%x01%H %ct --raw --no-abbrev`: each commit's header,
+/// `git log -z --format=%x01%H %ct %at --raw --no-abbrev`: each commit's header,
 /// then `:<old mode> <new mode> <old oid> <new oid> <status>` and the path
 /// (from the top of the repository). Deletions are skipped.
 fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
@@ -229,10 +229,13 @@ fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
         if let Some(header) = field.strip_prefix('\u{1}') {
             let mut parts = header.split(' ');
             let commit = parts.next().unwrap_or_default().to_string();
+            // the earlier of the committer and author dates: a rebase gives
+            // a commit a new committer date, but its values are as old as
+            // when they were written
             let time = parts
-                .next()
-                .and_then(|t| t.trim().parse::<i64>().ok())
-                .and_then(|t| Timestamp::from_second(t).ok())
+                .filter_map(|t| t.trim().parse::<i64>().ok())
+                .filter_map(|t| Timestamp::from_second(t).ok())
+                .min()
                 .unwrap_or(Timestamp::UNIX_EPOCH);
             head = Some((commit, time));
         } else if let Some(meta) = field.strip_prefix(':') {
@@ -393,8 +396,8 @@ mod tests {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
         let log = format!(
-            "\u{1}c2 200\0\n:100644 100644 {a} {b} M\0sub/ns/s.enc.yaml\0:100644 000000 {a} {z} D\0sub/ns/gone.yaml\0\
-             \u{1}c1 100\0\n:000000 100644 {z} {a} A\0sub/ns/s.enc.yaml\0:000000 100644 {z} {a} A\0other/x\0"
+            "\u{1}c2 200 300\0\n:100644 100644 {a} {b} M\0sub/ns/s.enc.yaml\0:100644 000000 {a} {z} D\0sub/ns/gone.yaml\0\
+             \u{1}c1 150 100\0\n:000000 100644 {z} {a} A\0sub/ns/s.enc.yaml\0:000000 100644 {z} {a} A\0other/x\0"
         );
         let changes = parse_log(log.as_bytes(), "sub/");
         let got: Vec<(&str, i64, &str, &str)> = changes
