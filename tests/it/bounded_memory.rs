@@ -300,3 +300,20 @@ fn a_huge_version_in_the_git_history_is_not_read() {
         stderr(&out)
     );
 }
+
+/// A ksec.yaml committed with an alias bomb (then repaired): the history's
+/// loose read of past recipients' names stays within the same budget.
+#[test]
+fn an_alias_bomb_in_a_past_ksec_yaml_is_not_expanded() {
+    use crate::access_exposed::World;
+    let w = World::bob_came_and_went();
+    let good = std::fs::read_to_string(w.root.join("ksec.yaml")).unwrap();
+    std::fs::write(w.root.join("ksec.yaml"), format!("{good}{}", alias_bomb())).unwrap();
+    w.commit("2026-03-05T10:00:00Z");
+    std::fs::write(w.root.join("ksec.yaml"), good).unwrap();
+    w.commit("2026-03-06T10:00:00Z");
+    let out = capped(&w.root, &w.alice, &["access", "--exposed", "-o", "json"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["recipients"][0]["name"], "bob", "{v:#}");
+}
