@@ -267,8 +267,9 @@ fn text(value: AnyRef<'_>) -> String {
     }
 }
 
-/// RFC 4514 escaping, and control characters written as escapes so that a
-/// subject cannot move the terminal's cursor.
+/// RFC 4514 escaping, and control and invisible characters written as
+/// escapes so that a subject cannot move the terminal's cursor or reorder
+/// what it shows.
 fn escape(value: &str) -> String {
     let mut out = String::new();
     for (i, c) in value.chars().enumerate() {
@@ -281,8 +282,9 @@ fn escape(value: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
+            // control and invisible characters (a bidi override) as the
+            // project's messages escape them
+            c => out.push_str(&crate::error::escape_controls(c.encode_utf8(&mut [0; 4]))),
         }
     }
     if out.ends_with(' ') {
@@ -442,5 +444,6 @@ O71JD546RRbX04aPY55zsFYk8LoixF62Z2QcDUf9EdU=
         assert_eq!(escape("a,b"), "a\\,b");
         assert_eq!(escape("#x "), "\\#x\\ ");
         assert_eq!(escape("a\u{1b}[2J"), "a\\u{1b}[2J");
+        assert_eq!(escape("evil\u{202e}moc.elgoog"), "evil\\u{202e}moc.elgoog");
     }
 }

@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// The git repository holding a project.
 pub struct Repo {
@@ -224,34 +224,39 @@ impl Repo {
         entries
     }
 
-    /// Blob contents, in the order of `oids`, through one `git cat-file`.
-    pub fn read_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>> {
+    /// `git cat-file MODE` fed `oids`, one a line, from a thread (git
+    /// answers while it is fed); `None` when there is no oid.
+    fn cat_file<'a>(
+        &self,
+        mode: &str,
+        oids: impl Iterator<Item = &'a str>,
+    ) -> Result<Option<(Child, std::thread::JoinHandle<()>)>> {
         let input: String = oids.map(|o| format!("{o}\n")).collect();
         if input.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let mut child = git(&self.root)
-            .args(["cat-file", "--batch"])
+            .args(["cat-file", mode])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| git_missing(&e))?;
         let mut stdin = child.stdin.take().expect("piped stdin");
-        // write in a thread: git answers while we feed it
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(input.as_bytes());
         });
+        Ok(Some((child, writer)))
+    }
+
+    /// Blob contents, in the order of `oids`, through one `git cat-file`.
+    pub fn read_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>> {
+        let Some((mut child, writer)) = self.cat_file("--batch", oids)? else {
+            return Ok(Vec::new());
+        };
         let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut blobs = Vec::new();
         let mut header = String::new();
-        let failed = |why: &str| {
-            Error::new(
-                crate::error::Code::Io,
-                format!("cannot read the git index: {why}"),
-            )
-            .hint("check that the repository is not damaged (`git status`)")
-        };
         loop {
             header.clear();
             let n = reader
@@ -282,6 +287,35 @@ impl Repo {
         Ok(blobs)
     }
 
+    /// The size of each blob, in order, as `git cat-file --batch-check`
+    /// gives it (no blob is read, so a huge one costs nothing).
+    pub fn blob_sizes<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<u64>> {
+        let Some((mut child, writer)) = self.cat_file("--batch-check", oids)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = String::new();
+        let read = child
+            .stdout
+            .take()
+            .expect("piped stdout")
+            .read_to_string(&mut out);
+        let _ = writer.join();
+        read.map_err(|e| failed(&e.to_string()))?;
+        let status = child.wait().map_err(|e| failed(&e.to_string()))?;
+        if !status.success() {
+            return Err(failed("git cat-file failed"));
+        }
+        // <oid> SP blob SP <size> LF
+        out.lines()
+            .map(|line| {
+                line.rsplit(' ')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| failed(&format!("unexpected answer {line:?}")))
+            })
+            .collect()
+    }
+
     /// The pre-commit hook's path (`core.hooksPath` respected).
     pub fn hook_path(&self) -> Result<PathBuf> {
         let out = self.run(&[
@@ -292,6 +326,15 @@ impl Repo {
         ])?;
         Ok(PathBuf::from(String::from_utf8_lossy(&out).trim()))
     }
+}
+
+/// What `git cat-file` failing is.
+fn failed(why: &str) -> Error {
+    Error::new(
+        crate::error::Code::Io,
+        format!("cannot read the git index: {why}"),
+    )
+    .hint("check that the repository is not damaged (`git status`)")
 }
 
 /// `git` run in `dir`, as git would understand itself where ksec was

@@ -51,7 +51,8 @@ impl Print {
 pub struct Version {
     /// The commit, or `None` for the working tree's file.
     pub commit: Option<String>,
-    /// The commit's date, or the working tree file's sops `lastmodified`.
+    /// The commit's date (the earlier of its author and committer dates),
+    /// or the working tree file's sops `lastmodified`.
     pub time: Timestamp,
     /// The age recipients of its data key (as [`crate::access::key_id`]).
     pub recipients: BTreeSet<String>,
@@ -70,6 +71,9 @@ pub struct FileHistory {
     pub versions: Vec<Version>,
     /// Whether git knows the file (else the working tree is all there is).
     pub tracked: bool,
+    /// Committed versions that are no SOPS file ksec can read (a broken
+    /// merge committed, then repaired): not compared with any value.
+    pub unreadable: usize,
 }
 
 /// A value still current, and its past.
@@ -119,7 +123,8 @@ pub fn pasts(history: &FileHistory, gone: &BTreeSet<String>) -> Vec<ValuePast> {
     let mut out = Vec::new();
     for (key, print) in &current.values {
         let mut since = (current.time, current.commit.clone());
-        let mut unknown = 0;
+        // a version that could not be read may have held it too
+        let mut unknown = history.unreadable;
         // key -> first version with this value encrypted to it
         let mut readers: BTreeMap<&String, Timestamp> = BTreeMap::new();
         for v in older {

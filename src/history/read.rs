@@ -88,7 +88,7 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
             "--literal-pathspecs",
             "log",
             "-z",
-            "--format=%x01%H %ct",
+            "--format=%x01%H %ct %at",
             "--raw",
             "--no-abbrev",
             "--no-renames",
@@ -99,12 +99,27 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
         args.extend(rels.iter().map(String::as_str));
         let log = repo.run(&args)?;
         let changes = parse_log(&log, &repo.prefix);
-        let oids: Vec<&str> = changes.iter().map(|c| c.oid.as_str()).collect();
-        let blobs = repo.read_blobs(oids.iter().copied())?;
+        // a version larger than a source may be is not read (a huge file
+        // committed at its path): counted as not readable, as ksec would
+        // not read it as a source either
+        let sizes = repo.blob_sizes(changes.iter().map(|c| c.oid.as_str()))?;
+        let small = |size: u64| size <= crate::fsutil::MAX_ENCRYPTED_SOURCE;
+        let oids = changes
+            .iter()
+            .zip(&sizes)
+            .filter(|(_, size)| small(**size))
+            .map(|(c, _)| c.oid.as_str());
+        let mut read = repo.read_blobs(oids)?.into_iter();
+        let blobs: Vec<Option<Vec<u8>>> = sizes
+            .iter()
+            .map(|size| if small(*size) { read.next() } else { None })
+            .collect();
         // newest first in the log: keep oldest first
         for (change, blob) in changes.iter().zip(blobs).rev() {
             if change.rel == crate::project::FILE_NAME {
-                names.extend(super::names_in(&String::from_utf8_lossy(&blob)));
+                if let Some(blob) = blob {
+                    names.extend(super::names_in(&String::from_utf8_lossy(&blob)));
+                }
                 continue;
             }
             committed.entry(change.rel.clone()).or_default().push((
@@ -117,8 +132,9 @@ pub fn read(root: &Path, rels: &[String], identities: &[Identity]) -> Result<His
     finish(root, rels, identities, &prints, &committed, names, in_git)
 }
 
-/// Committed versions of a file: (commit, date, bytes), oldest first.
-type Committed = BTreeMap<String, Vec<(String, Timestamp, Vec<u8>)>>;
+/// Committed versions of a file: (commit, date, bytes), oldest first; no
+/// bytes for a version larger than a source may be.
+type Committed = BTreeMap<String, Vec<(String, Timestamp, Option<Vec<u8>>)>>;
 
 /// The histories from the committed versions and the working tree.
 fn finish(
@@ -133,31 +149,55 @@ fn finish(
     let files = crate::parallel::map(rels, |rel| {
         let path = root.join(rel);
         let blobs = committed.get(rel).map(Vec::as_slice).unwrap_or_default();
-        let mut versions: Vec<Version> = blobs
-            .iter()
-            .filter_map(|(commit, time, bytes)| {
-                version(
-                    &path,
-                    bytes,
-                    identities,
-                    prints,
-                    Some(commit.clone()),
-                    *time,
-                )
-            })
-            .collect();
+        let mut versions: Vec<Version> = Vec::new();
+        let mut unreadable = 0;
+        let mut last_broken = None;
+        for (commit, time, bytes) in blobs {
+            let Some(bytes) = bytes else {
+                unreadable += 1;
+                last_broken = Some(Error::invalid(format!(
+                    "{} is larger than {} bytes, the most an encrypted source may hold",
+                    path.display(),
+                    crate::fsutil::MAX_ENCRYPTED_SOURCE
+                )));
+                continue;
+            };
+            // a version committed broken (a bad merge) is counted, not guessed
+            match version(
+                &path,
+                bytes,
+                identities,
+                prints,
+                Some(commit.clone()),
+                *time,
+            ) {
+                Ok(v) => {
+                    versions.push(v);
+                    last_broken = None;
+                }
+                Err(e) => {
+                    unreadable += 1;
+                    last_broken = Some(e);
+                }
+            }
+        }
         let work = std::fs::read(&path).map_err(|e| Error::io("read", &path, &e))?;
-        let same_as_head = blobs.last().is_some_and(|(_, _, b)| *b == work);
+        let same_as_head = blobs
+            .last()
+            .is_some_and(|(_, _, b)| b.as_deref() == Some(&work[..]));
         if !same_as_head {
             let time = lastmodified(&path, &work).unwrap_or(Timestamp::UNIX_EPOCH);
-            if let Some(v) = version(&path, &work, identities, prints, None, time) {
-                versions.push(v);
-            }
+            // the file as it is now must be read: its last commit is not it
+            versions.push(version(&path, &work, identities, prints, None, time)?);
+        } else if let Some(e) = last_broken {
+            // the file as it is now (as committed) is no SOPS file
+            return Err(e);
         }
         Ok(FileHistory {
             rel: rel.clone(),
             versions,
             tracked: !blobs.is_empty(),
+            unreadable,
         })
     });
     Ok(Histories {
@@ -176,7 +216,7 @@ struct Change {
     oid: String,
 }
 
-/// `git log -z --format=%x01%H %ct --raw --no-abbrev`: each commit's header,
+/// `git log -z --format=%x01%H %ct %at --raw --no-abbrev`: each commit's header,
 /// then `:<old mode> <new mode> <old oid> <new oid> <status>` and the path
 /// (from the top of the repository). Deletions are skipped.
 fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
@@ -189,10 +229,13 @@ fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
         if let Some(header) = field.strip_prefix('\u{1}') {
             let mut parts = header.split(' ');
             let commit = parts.next().unwrap_or_default().to_string();
+            // the earlier of the committer and author dates: a rebase gives
+            // a commit a new committer date, but its values are as old as
+            // when they were written
             let time = parts
-                .next()
-                .and_then(|t| t.trim().parse::<i64>().ok())
-                .and_then(|t| Timestamp::from_second(t).ok())
+                .filter_map(|t| t.trim().parse::<i64>().ok())
+                .filter_map(|t| Timestamp::from_second(t).ok())
+                .min()
                 .unwrap_or(Timestamp::UNIX_EPOCH);
             head = Some((commit, time));
         } else if let Some(meta) = field.strip_prefix(':') {
@@ -220,7 +263,7 @@ fn parse_log(out: &[u8], prefix: &str) -> Vec<Change> {
     changes
 }
 
-/// The version in `bytes`, or `None` when it is no SOPS file.
+/// The version in `bytes`, or why it is no SOPS file.
 fn version(
     path: &Path,
     bytes: &[u8],
@@ -228,10 +271,18 @@ fn version(
     prints: &Fingerprints,
     commit: Option<String>,
     time: Timestamp,
-) -> Option<Version> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let file = EncryptedFile::parse(text, Format::of_encrypted(path, text)).ok()?;
-    let encrypted: BTreeSet<String> = file.encrypted_keys().ok()?.into_iter().collect();
+) -> Result<Version> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::invalid(format!("{} is not UTF-8 text", path.display()))
+            .hint("restore it from git, or encrypt it again with `ksec encrypt`")
+    })?;
+    let file = EncryptedFile::parse(text, Format::of_encrypted(path, text))
+        .map_err(|e| crate::error::sops_error(path, e))?;
+    let encrypted: BTreeSet<String> = file
+        .encrypted_keys()
+        .map_err(|e| crate::error::sops_error(path, e))?
+        .into_iter()
+        .collect();
     let recipients = file.recipients().iter().map(|r| key_id(r)).collect();
     let mut ciphers = BTreeMap::new();
     leaves(&file.body, &mut |shown, key, leaf| {
@@ -260,7 +311,7 @@ fn version(
             (key, Print { cipher, plain })
         })
         .collect();
-    Some(Version {
+    Ok(Version {
         commit,
         time,
         recipients,
@@ -345,8 +396,8 @@ mod tests {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
         let log = format!(
-            "\u{1}c2 200\0\n:100644 100644 {a} {b} M\0sub/ns/s.enc.yaml\0:100644 000000 {a} {z} D\0sub/ns/gone.yaml\0\
-             \u{1}c1 100\0\n:000000 100644 {z} {a} A\0sub/ns/s.enc.yaml\0:000000 100644 {z} {a} A\0other/x\0"
+            "\u{1}c2 200 300\0\n:100644 100644 {a} {b} M\0sub/ns/s.enc.yaml\0:100644 000000 {a} {z} D\0sub/ns/gone.yaml\0\
+             \u{1}c1 150 100\0\n:000000 100644 {z} {a} A\0sub/ns/s.enc.yaml\0:000000 100644 {z} {a} A\0other/x\0"
         );
         let changes = parse_log(log.as_bytes(), "sub/");
         let got: Vec<(&str, i64, &str, &str)> = changes
@@ -387,6 +438,37 @@ mod tests {
                 ("hosts[0]", "[\"hosts\"][0]"),
             ]
         );
+    }
+
+    #[test]
+    fn a_file_as_it_is_now_that_is_no_sops_file_is_an_error_a_past_one_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = "s.enc.yaml".to_string();
+        let broken = b"<<<<<<< ours\nnot: [sops\n".to_vec();
+        std::fs::write(dir.path().join(&rel), &broken).unwrap();
+        let prints = Fingerprints::new();
+        let run = |committed: &Committed| {
+            finish(
+                dir.path(),
+                std::slice::from_ref(&rel),
+                &[],
+                &prints,
+                committed,
+                BTreeMap::new(),
+                true,
+            )
+        };
+        // not committed, or committed as it is: the file now is not readable
+        for committed in [
+            Committed::new(),
+            Committed::from([(
+                rel.clone(),
+                vec![("c1".into(), Timestamp::UNIX_EPOCH, Some(broken.clone()))],
+            )]),
+        ] {
+            let err = run(&committed).unwrap_err().to_string();
+            assert!(err.contains("s.enc.yaml"), "{err}");
+        }
     }
 
     #[test]

@@ -178,6 +178,15 @@ pub fn notes(histories: &Histories) -> Vec<String> {
         );
     }
     for f in &histories.files {
+        if f.unreadable > 0 {
+            notes.push(format!(
+                "note: {n} version{s} of {} {is} no SOPS file ksec can read (committed broken): not compared, so a value there may be today's without ksec knowing (its past readers and age are then not counted)",
+                f.rel,
+                n = f.unreadable,
+                s = if f.unreadable == 1 { "" } else { "s" },
+                is = if f.unreadable == 1 { "is" } else { "are" },
+            ));
+        }
         let closed = f.versions.iter().filter(|v| !v.opened).count();
         if closed > 0 {
             notes.push(format!(

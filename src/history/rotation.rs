@@ -83,6 +83,36 @@ pub fn policy(
     (whole.or_else(|| ns.rotate_after.clone()), keys)
 }
 
+/// `keys.KEY.rotateAfter` entries of the Secrets of `ns` that name no
+/// current value of the Secret's files (a typo, `db.password` for
+/// `["db"]["password"]`): (Secret, KEY, the keys its files hold). `files`
+/// are the histories read, with their paths; a Secret none of whose files
+/// was read has nothing to govern and is not judged.
+pub fn unmatched_keys(
+    root: &Path,
+    ns: &Namespace,
+    files: &[(&Path, &FileHistory)],
+) -> Vec<(String, String, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for spec in ns.secrets.iter().filter(|s| !s.key_rotation.is_empty()) {
+        let overrides = spec.overrides.values().flat_map(|o| o.sources.iter());
+        let mut held: Option<BTreeSet<String>> = None;
+        for source in spec.sources.iter().chain(overrides) {
+            let path = root.join(ns.path.join(source));
+            for (_, history) in files.iter().filter(|(p, _)| *p == path) {
+                let keys = history.versions.last().map(|v| v.values.keys());
+                held.get_or_insert_default()
+                    .extend(keys.into_iter().flatten().cloned());
+            }
+        }
+        let Some(held) = held else { continue };
+        for key in spec.key_rotation.keys().filter(|k| !held.contains(*k)) {
+            out.push((spec.name.clone(), key.clone(), held.clone()));
+        }
+    }
+    out
+}
+
 /// The values of `history` that have a `rotateAfter`, and where each stands
 /// at `now`.
 pub fn dues(

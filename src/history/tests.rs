@@ -29,6 +29,7 @@ fn history(versions: Vec<Version>) -> FileHistory {
         rel: "ns/s.enc.yaml".into(),
         versions,
         tracked: true,
+        unreadable: 0,
     }
 }
 

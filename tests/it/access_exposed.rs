@@ -303,3 +303,26 @@ fn a_nested_value_is_named_as_ksec_set_takes_it_and_that_command_rotates_it() {
         vec![("FIRST".to_string(), vec!["bob".to_string()])]
     );
 }
+
+#[test]
+fn a_committed_version_that_is_no_sops_file_is_counted_as_not_compared_and_said_so() {
+    let w = World::bob_came_and_went();
+    // a version committed broken (a bad merge), then repaired
+    let good = std::fs::read_to_string(w.root.join(FILE)).unwrap();
+    std::fs::write(w.root.join(FILE), "<<<<<<< ours\nnot: [sops\n").unwrap();
+    w.commit("2026-03-05T10:00:00Z");
+    std::fs::write(w.root.join(FILE), good).unwrap();
+    w.commit("2026-03-06T10:00:00Z");
+    let out = w.ksec(&["access", "--exposed", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["key"], "FIRST", "{v:#}");
+    assert_eq!(v[0]["uncomparedVersions"], 1, "{v:#}");
+    assert!(
+        stderr(&out).contains(
+            "note: 1 version of namespaces/app/db.enc.yaml is no SOPS file ksec can read"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -271,3 +271,49 @@ fn json_ini_and_multi_document_bombs_are_limit_errors_under_a_memory_cap() {
         assert_limit_error(&w.run(&["decrypt", encrypted]), encrypted);
     }
 }
+
+/// A version of a source larger than a source may be, committed in the
+/// history (then repaired): `access --exposed` and `check --rotation` read
+/// no byte of it (git is asked its size only) and count it as a version
+/// not compared; reading it would pass the address-space cap.
+#[test]
+fn a_huge_version_in_the_git_history_is_not_read() {
+    use crate::access_exposed::{FILE, World};
+    let w = World::bob_came_and_went();
+    let good = std::fs::read(w.root.join(FILE)).unwrap();
+    let huge = std::fs::File::create(w.root.join(FILE)).unwrap();
+    huge.set_len(CAP_BYTES + 64 * 1024 * 1024).unwrap();
+    drop(huge);
+    w.commit("2026-03-05T10:00:00Z");
+    std::fs::write(w.root.join(FILE), good).unwrap();
+    w.commit("2026-03-06T10:00:00Z");
+    let out = capped(&w.root, &w.alice, &["access", "--exposed", "-o", "json"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["key"], "FIRST", "{v:#}");
+    assert_eq!(v[0]["uncomparedVersions"], 1, "{v:#}");
+    assert!(
+        stderr(&out).contains(&format!(
+            "note: 1 version of {FILE} is no SOPS file ksec can read"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A ksec.yaml committed with an alias bomb (then repaired): the history's
+/// loose read of past recipients' names stays within the same budget.
+#[test]
+fn an_alias_bomb_in_a_past_ksec_yaml_is_not_expanded() {
+    use crate::access_exposed::World;
+    let w = World::bob_came_and_went();
+    let good = std::fs::read_to_string(w.root.join("ksec.yaml")).unwrap();
+    std::fs::write(w.root.join("ksec.yaml"), format!("{good}{}", alias_bomb())).unwrap();
+    w.commit("2026-03-05T10:00:00Z");
+    std::fs::write(w.root.join("ksec.yaml"), good).unwrap();
+    w.commit("2026-03-06T10:00:00Z");
+    let out = capped(&w.root, &w.alice, &["access", "--exposed", "-o", "json"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["recipients"][0]["name"], "bob", "{v:#}");
+}

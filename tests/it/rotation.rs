@@ -209,3 +209,65 @@ fn a_rotate_after_that_is_no_duration_is_an_error_at_its_line() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_key_rotate_after_naming_no_value_of_the_secret_is_warned_not_silently_ignored() {
+    let mut w = World::new();
+    w.start("2026-01-01T10:00:00Z");
+    w.set(FILE, "DB_PASSWORD");
+    w.commit("2026-01-02T10:00:00Z");
+    // a typo in the key (and a nested key written with dots): neither names
+    // a value, and the check must not pass as if they were governed
+    let yaml = std::fs::read_to_string(w.root.join("ksec.yaml"))
+        .unwrap()
+        .replace(
+            "        sources: [db.enc.yaml]\n",
+            "        sources: [db.enc.yaml]\n        keys:\n          DB_PASWORD: {rotateAfter: 30d}\n          FIRST: {rotateAfter: 30d}\n",
+        );
+    std::fs::write(w.root.join("ksec.yaml"), yaml).unwrap();
+    let out = check_at(&w, "2026-01-10T10:00:00Z");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: ksec.yaml: namespaces.app.secrets.db.keys.DB_PASWORD: no source of Secret db holds this key, so its rotateAfter applies to no value (its keys: DB_PASSWORD, FIRST)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("as `ksec set` takes it"), "{err}");
+    assert!(!err.contains("keys.FIRST"), "{err}");
+    // FIRST's own 30d governs it (overdue); the misspelt one governs nothing
+    let out = check_at(&w, "2026-02-10T10:00:00Z");
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert_eq!(states(&out), vec![row("FIRST", "overdue", "2026-01-01")]);
+}
+
+/// A rebase (or a rebase-merge) gives a commit today's committer date but
+/// keeps when it was written: a value set then is as old as that, not made
+/// young by the rebase.
+#[test]
+fn a_rebased_commit_keeps_the_age_of_the_value_it_set() {
+    let mut w = World::new();
+    with_rotation(&w);
+    w.start("2026-01-01T10:00:00Z");
+    w.set(FILE, "API_TOKEN");
+    w.git(&["add", "-A"], "");
+    let out = std::process::Command::new("git")
+        .current_dir(&w.root)
+        .env("HOME", &w.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_DATE", "2026-01-02T10:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-03-01T10:00:00Z")
+        .args(["commit", "-q", "--no-verify", "-m", "rebased"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // API_TOKEN (30d) was written on 01-02: overdue on 02-10
+    let out = check_at(&w, "2026-02-10T10:00:00Z");
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(
+        states(&out).contains(&row("API_TOKEN", "overdue", "2026-01-02")),
+        "{:?}",
+        states(&out)
+    );
+}

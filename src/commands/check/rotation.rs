@@ -4,7 +4,7 @@
 //! the last tenth of their period are "due soon" and do not.
 
 use crate::commands::{Context, table};
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, shown};
 use crate::history::{self, read, rotation};
 use crate::load;
 use crate::project::Project;
@@ -13,6 +13,8 @@ use crate::project::Project;
 pub struct Report {
     dues: Vec<rotation::Due>,
     histories: read::Histories,
+    /// `keys` entries of ksec.yaml that name no value.
+    warnings: Vec<String>,
 }
 
 /// Read the history of every Secret source and age its values.
@@ -25,6 +27,28 @@ pub fn report(ctx: &Context) -> Result<Report> {
     let rels: Vec<String> = sources.iter().map(|s| s.rel.clone()).collect();
     let identities = load::identities_or_none(ctx)?;
     let histories = read::read(&project.root, &rels, &identities)?;
+    let read: Vec<(&std::path::Path, &history::FileHistory)> = sources
+        .iter()
+        .map(|s| s.path.as_path())
+        .zip(&histories.files)
+        .collect();
+    // a key's rotateAfter that names no value governs nothing: said, as a
+    // key set later (declared first) is no mistake
+    let mut warnings = Vec::new();
+    for ns in project.namespaces.values() {
+        for (secret, key, held) in rotation::unmatched_keys(&project.root, ns, &read) {
+            let held: Vec<_> = held.iter().map(|k| shown(k).into_owned()).collect();
+            warnings.push(format!(
+                "warning: {}: namespaces.{}.secrets.{}.keys.{}: no source of Secret {} holds this key, so its rotateAfter applies to no value (its keys: {}); write the key as `ksec set` takes it: a top-level key, or a sops path like '[\"db\"][\"password\"]' for a nested one",
+                crate::project::FILE_NAME,
+                shown(&ns.name),
+                shown(&secret),
+                shown(&key),
+                shown(&secret),
+                if held.is_empty() { "none".to_string() } else { held.join(", ") },
+            ));
+        }
+    }
     let mut dues = Vec::new();
     for (source, history) in sources.iter().zip(&histories.files) {
         let Some(ns) = project.namespaces.get(&source.namespace) else {
@@ -34,7 +58,11 @@ pub fn report(ctx: &Context) -> Result<Report> {
         dues.extend(rotation::dues(history, whole.as_ref(), &keys, now));
     }
     dues.sort_by(|a, b| (a.state, a.due, &a.file, &a.key).cmp(&(b.state, b.due, &b.file, &b.key)));
-    Ok(Report { dues, histories })
+    Ok(Report {
+        dues,
+        histories,
+        warnings,
+    })
 }
 
 impl Report {
@@ -101,6 +129,9 @@ impl Report {
     /// What the history could not compare, on stderr (outside git, the
     /// note that no past reader can be found is moot here).
     pub fn notes(&self) {
+        for warning in &self.warnings {
+            eprintln!("{warning}");
+        }
         let notes = history::report::notes(&self.histories);
         for note in notes.iter().skip(usize::from(!self.histories.in_git)) {
             eprintln!("{note}");
