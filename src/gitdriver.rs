@@ -194,7 +194,7 @@ fn conflict_error(
     };
     let mut e = Error::new(Code::Conflict, format!("merge conflict in {name}: {what}"));
     for path in conflicts {
-        e = e.detail(format!("  {}", key_path(path)));
+        e = e.detail(format!("  {}", crate::crypto::tree::set_path(path)));
     }
     if n > 0 {
         e = e.detail(format!(
@@ -212,14 +212,6 @@ fn conflict_error(
         hint.push_str("; then `ksec rekey` makes the recipients match ksec.yaml");
     }
     e.hint(hint)
-}
-
-/// A key path as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
-fn key_path(path: &[String]) -> String {
-    match path {
-        [one] => one.clone(),
-        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
-    }
 }
 
 /// Teach `cipher` the IVs of the values in `body` (encrypted under the same

@@ -123,7 +123,11 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
             return Ok(());
         }
         drop(lock);
-        let keys: Vec<String> = merged.conflicts.iter().map(|p| key_path(p)).collect();
+        let keys: Vec<String> = merged
+            .conflicts
+            .iter()
+            .map(|p| crate::crypto::tree::set_path(p))
+            .collect();
         eprintln!(
             "{} was changed while you were editing, at the same key{} you changed: {}",
             args.file.display(),
@@ -155,14 +159,6 @@ pub fn run(args: EditArgs, ctx: &Context) -> Result<()> {
         opened = theirs;
         original = theirs_text;
         crate::fsutil::write_private(&plain_path, merged_text.as_bytes())?;
-    }
-}
-
-/// The key as `ksec set` takes it: `KEY`, or `["db"]["password"]`.
-fn key_path(path: &[String]) -> String {
-    match path {
-        [one] => one.clone(),
-        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
     }
 }
 

@@ -127,6 +127,15 @@ impl Value {
     }
 }
 
+/// A path of map keys from the top as `ksec set` and `sops set` take it:
+/// `KEY` for a top-level key, else `["db"]["password"]`.
+pub fn set_path(path: &[String]) -> String {
+    match path {
+        [one] => one.clone(),
+        _ => path.iter().map(|p| format!("[\"{p}\"]")).collect(),
+    }
+}
+
 /// Find a key in a map's items.
 pub fn get<'a>(items: &'a [Item], key: &str) -> Option<&'a Value> {
     items.iter().find_map(|item| match item {

@@ -55,6 +55,7 @@ pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
             .map(|e| e.context.clone())
     });
     let mut namespaces: Vec<String> = secrets.iter().map(|s| s.namespace.clone()).collect();
+    namespaces.sort();
     namespaces.dedup();
     let cluster = match Cluster::connect(context.as_deref()) {
         Ok(c) => match c.rbac(&namespaces) {
