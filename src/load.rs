@@ -124,46 +124,80 @@ pub fn identities_or_none(ctx: &Context) -> Result<Identities> {
     }
 }
 
-/// The encrypted files of the namespaces
-/// `--env` and `-n` select (every namespace without either), or with
-/// `secret` only the sources of the Secrets of that name (overrides too).
+/// The encrypted files of the namespaces `--env` and `-n` select (every
+/// namespace without either), or with `secret` only the sources of the
+/// Secrets of that name (overrides too).
+pub struct SecretSources {
+    pub files: Vec<crate::access::plan::Source>,
+    /// The Secret sources those namespaces (or that Secret) name in
+    /// ksec.yaml that are no SOPS file (missing, plaintext, unparseable),
+    /// relative to the project root: a report over `files` must say it
+    /// left them out.
+    pub left_out: Vec<String>,
+}
+
+/// See [`SecretSources`].
 pub fn secret_sources(
     project: &Project,
     env: Option<&str>,
     namespaces: &[String],
     secret: Option<&str>,
-) -> Result<Vec<crate::access::plan::Source>> {
+) -> Result<SecretSources> {
     let env = match env {
         Some(_) => select_environment(project, env)?,
         None => None,
     };
     let chosen = select_namespaces(project, env.as_deref(), namespaces)?;
     let files = crate::access::files::scan(project)?;
-    let mut named: Option<Vec<PathBuf>> = None;
-    if let Some(name) = secret {
-        let mut paths = Vec::new();
-        for ns in &chosen {
-            for spec in ns.secrets.iter().filter(|s| s.name == name) {
-                let overrides = spec.overrides.values().flat_map(|o| o.sources.iter());
-                for source in spec.sources.iter().chain(overrides) {
-                    paths.push(project.root.join(ns.path.join(source)));
-                }
+    // the sources the chosen Secrets name (all of them without `secret`)
+    let mut paths = Vec::new();
+    for ns in &chosen {
+        for spec in ns
+            .secrets
+            .iter()
+            .filter(|s| secret.is_none_or(|n| s.name == n))
+        {
+            let overrides = spec.overrides.values().flat_map(|o| o.sources.iter());
+            for source in spec.sources.iter().chain(overrides) {
+                paths.push(project.root.join(ns.path.join(source)));
             }
         }
-        if paths.is_empty() {
-            return Err(Error::not_found(format!(
-                "no Secret {} in the namespaces chosen",
-                crate::error::shown(name)
-            ))
-            .hint("name a Secret of ksec.yaml (its `name:`), or leave --secret out"));
-        }
-        named = Some(paths);
     }
-    Ok(files
+    if let Some(name) = secret
+        && paths.is_empty()
+    {
+        return Err(Error::not_found(format!(
+            "no Secret {} in the namespaces chosen",
+            crate::error::shown(name)
+        ))
+        .hint("name a Secret of ksec.yaml (its `name:`), or leave --secret out"));
+    }
+    let files: Vec<_> = files
         .into_iter()
         .filter(|f| chosen.iter().any(|ns| ns.name == f.namespace))
-        .filter(|f| named.as_ref().is_none_or(|paths| paths.contains(&f.path)))
-        .collect())
+        .filter(|f| secret.is_none() || paths.contains(&f.path))
+        .collect();
+    let mut left_out: Vec<String> = paths
+        .iter()
+        .filter(|p| !files.iter().any(|f| &f.path == *p))
+        .map(|p| {
+            p.strip_prefix(&project.root)
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        })
+        .collect();
+    left_out.sort();
+    left_out.dedup();
+    Ok(SecretSources { files, left_out })
+}
+
+/// The note a report over [`SecretSources::files`] prints for each source
+/// it left out.
+pub fn left_out_note(rel: &str) -> String {
+    format!(
+        "note: {rel} is named as a Secret source in ksec.yaml but is no SOPS file: left out of this report (`ksec check` says why)"
+    )
 }
 
 // ------------------------------------------------------ encrypted files

@@ -271,3 +271,33 @@ fn a_rebased_commit_keeps_the_age_of_the_value_it_set() {
         states(&out)
     );
 }
+
+/// A Secret source that is no SOPS file (here plaintext) cannot be aged or
+/// traced: both history reports say they left it out, naming it, rather
+/// than answer as if it were not there.
+#[test]
+fn a_source_that_is_no_sops_file_is_named_as_left_out() {
+    let mut w = World::outside_git();
+    with_rotation(&w);
+    w.start("");
+    let plain = "namespaces/app/plain.yaml";
+    let value = crate::common::canary("plain");
+    w.values.push(value.clone());
+    std::fs::write(w.root.join(plain), format!("PLAIN: {value}\n")).unwrap();
+    let path = w.root.join("ksec.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap().replace(
+        "sources: [db.enc.yaml]",
+        "sources: [db.enc.yaml, plain.yaml]",
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let said = format!(
+        "note: {plain} is named as a Secret source in ksec.yaml but is no SOPS file: left out of this report"
+    );
+    let out = check_at(&w, "2030-01-01T00:00:00Z");
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    let out = w.ksec_as(&w.alice, &["access", "--exposed"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all.contains(&value), "a value was printed");
+}

@@ -13,15 +13,16 @@ use std::collections::BTreeSet;
 
 pub fn run(args: AccessArgs, ctx: &Context) -> Result<()> {
     let project = Project::discover(ctx.project_flag.as_deref())?;
-    let rels = crate::load::secret_sources(
+    let sources = crate::load::secret_sources(
         &project,
         args.target.env.as_deref(),
         &args.target.namespaces,
         args.secret.as_deref(),
-    )?
-    .into_iter()
-    .map(|s| s.rel)
-    .collect::<Vec<_>>();
+    )?;
+    for rel in &sources.left_out {
+        eprintln!("{}", crate::load::left_out_note(rel));
+    }
+    let rels = sources.files.into_iter().map(|s| s.rel).collect::<Vec<_>>();
     let identities = crate::load::identities_or_none(ctx)?;
     let histories = read::read(&project.root, &rels, &identities)?;
     let names = crate::access::Names::new(&[&project]);

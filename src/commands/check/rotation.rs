@@ -23,7 +23,8 @@ pub fn report(ctx: &Context) -> Result<Report> {
     let now = crate::clock::now().map_err(|why| {
         Error::usage(why).hint("unset KSEC_NOW, or give an instant like 2027-03-01T00:00:00Z")
     })?;
-    let sources = load::secret_sources(&project, None, &[], None)?;
+    let found = load::secret_sources(&project, None, &[], None)?;
+    let sources = found.files;
     let rels: Vec<String> = sources.iter().map(|s| s.rel.clone()).collect();
     let identities = load::identities_or_none(ctx)?;
     let histories = read::read(&project.root, &rels, &identities)?;
@@ -34,7 +35,11 @@ pub fn report(ctx: &Context) -> Result<Report> {
         .collect();
     // a key's rotateAfter that names no value governs nothing: said, as a
     // key set later (declared first) is no mistake
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = found
+        .left_out
+        .iter()
+        .map(|rel| load::left_out_note(rel))
+        .collect();
     for ns in project.namespaces.values() {
         for (secret, key, held) in rotation::unmatched_keys(&project.root, ns, &read) {
             let held: Vec<_> = held.iter().map(|k| shown(k).into_owned()).collect();
