@@ -77,19 +77,6 @@ impl Scratch {
         assert_eq!(code(&out), Some(0), "ksec {args:?}: {}", stderr(&out));
         out.stdout
     }
-
-    fn encrypt_by_ksec(&self, file: &Path, out: &str) -> PathBuf {
-        let path = self.path(out);
-        self.ksec_ok(&[
-            "encrypt",
-            file.to_str().unwrap(),
-            "-r",
-            &self.key.recipient,
-            "--output",
-            path.to_str().unwrap(),
-        ]);
-        path
-    }
 }
 
 impl Scratch {
@@ -105,7 +92,7 @@ impl Scratch {
         let by_sops = self.encrypt_by_sops(plain, sops_name);
         let expected = self.decrypt_by_sops(&by_sops);
         assert_eq!(self.ksec_ok(&["decrypt", s(&by_sops)]), expected);
-        let by_ksec = self.encrypt_by_ksec(plain, ksec_name);
+        let by_ksec = self.ksec_encrypt(plain, ksec_name);
         assert_eq!(self.decrypt_by_sops(&by_ksec), expected);
         (by_sops, by_ksec, expected)
     }
@@ -139,7 +126,7 @@ fn json_encrypted_by_sops_decrypts_with_ksec_to_the_same_bytes_and_back() {
     assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), expected);
 
     // ksec encrypts what sops decrypts to the same bytes
-    let by_ksec = sc.encrypt_by_ksec(&plain, "by-ksec.enc.json");
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.json");
     let written = std::fs::read_to_string(&by_ksec).unwrap();
     assert!(
         written.starts_with("{\n\t\"password\": \"ENC[AES256_GCM,"),
@@ -227,7 +214,7 @@ fn binary_files_of_any_bytes_round_trip_with_sops() {
     let plain = sc.put("keystore.jks", &keystore);
     let by_sops = sc.encrypt_by_sops(&plain, "by-sops.enc.jks");
     assert_eq!(sc.ksec_ok(&["decrypt", s(&by_sops)]), keystore);
-    let by_ksec = sc.encrypt_by_ksec(&plain, "by-ksec.enc.jks");
+    let by_ksec = sc.ksec_encrypt(&plain, "by-ksec.enc.jks");
     let written = std::fs::read_to_string(&by_ksec).unwrap();
     assert!(
         written.starts_with("{\n\t\"data\": \"ENC[AES256_GCM,"),
@@ -238,7 +225,7 @@ fn binary_files_of_any_bytes_round_trip_with_sops() {
     // a text file under another name is binary too, both ways
     let note = format!("line one {}\nline two\n", canary("note"));
     let text = sc.put("note.txt", &note);
-    let enc = sc.encrypt_by_ksec(&text, "note.enc.txt");
+    let enc = sc.ksec_encrypt(&text, "note.enc.txt");
     assert_eq!(sc.decrypt_by_sops(&enc), note.as_bytes());
     let enc = sc.encrypt_by_sops(&text, "note2.enc.txt");
     assert_eq!(sc.ksec_ok(&["decrypt", s(&enc)]), note.as_bytes());

@@ -101,7 +101,7 @@ impl Scratch {
     }
 
     /// `ksec encrypt -r ME FILE --output OUT`, asserting success.
-    fn ksec_encrypt(&self, file: &Path, out: &str) -> PathBuf {
+    pub(crate) fn ksec_encrypt(&self, file: &Path, out: &str) -> PathBuf {
         let path = self.path(out);
         let res = self.ksec(&[
             "encrypt",
